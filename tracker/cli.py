@@ -1,0 +1,98 @@
+"""The `xp` command line. Heavy libraries are imported only by the commands that build things."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Sequence
+
+import click
+
+from tracker import __version__
+from tracker.api import load_experiments
+from tracker.config import Override, parse_override
+from tracker.errors import EXIT_BAD_INPUT
+from tracker.registry import KINDS, Registry, RegistryError, load_registry
+
+
+def _overrides(ctx, param, values: Sequence[str]) -> list[Override]:
+    try:
+        return [parse_override(text) for text in values]
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+set_option = click.option(
+    "--set", "overrides", multiple=True, callback=_overrides, metavar="SECTION.KEY=VALUE",
+    help="Override a key; the value is parsed as TOML (--set optimizer.lr=3e-5). Repeatable.")
+files_argument = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+
+
+def _registry() -> Registry:
+    try:
+        return load_registry()
+    except RegistryError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _load_or_exit(files: Sequence[str], overrides: Sequence[Override], registry: Registry):
+    experiments, problems = load_experiments(files, overrides, registry)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        bad = len({p.file for p in problems})
+        click.echo(f"{bad} of {len(files)} experiment file(s) invalid; nothing was run.", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    return experiments
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="xp")
+def main() -> None:
+    """xp: declarative experiments for fine-tuning Hugging Face transformers, tracked in MLflow."""
+
+
+@main.command()
+@files_argument
+@set_option
+def validate(files: Sequence[str], overrides: list[Override]) -> None:
+    """Check experiment files without building or running anything."""
+    experiments = _load_or_exit(files, overrides, _registry())
+    for experiment in experiments:
+        click.echo(f"ok: {experiment.path}")
+
+
+@main.command()
+@files_argument
+@set_option
+def run(files: Sequence[str], overrides: list[Override]) -> None:
+    """Validate every file, then run the experiments one by one."""
+    experiments = _load_or_exit(files, overrides, _registry())
+    click.echo(f"{len(experiments)} experiment(s) valid. Running is not available yet.", err=True)
+    sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@set_option
+def show(file: str, overrides: list[Override]) -> None:
+    """Print the resolved experiment as TOML: every default filled in, overrides applied."""
+    from tracker import tomlwrite
+
+    [experiment] = _load_or_exit([file], overrides, _registry())
+    click.echo(tomlwrite.dumps(experiment.resolved()), nl=False)
+
+
+@main.command()
+@click.option("--kind", type=click.Choice(KINDS), help="Only plugins of this kind.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(kind: str | None, as_json: bool) -> None:
+    """List every registered plugin with its keys, and plugins that failed to load."""
+    from tracker import listing
+
+    registry = _registry()
+    components = [c for c in registry.all() if kind is None or c.kind == kind]
+    if as_json:
+        click.echo(json.dumps(listing.as_json(components, registry.broken), indent=2))
+    else:
+        click.echo(listing.as_text(components, registry.broken), nl=False)

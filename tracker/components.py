@@ -1,0 +1,68 @@
+"""What each kind of component hands to the next: small containers and protocols, no heavy imports.
+
+The core assembles components through these shapes only, so it never needs to know which
+dataset, model or optimizer a plugin provides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+
+if TYPE_CHECKING:  # heavy types, for readers and type checkers only
+    import numpy as np
+    from datasets import Dataset
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """The task's labels: class names for classification, or none for regression."""
+
+    names: tuple[str, ...] | None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.names is None
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.names is None else len(self.names)
+
+
+@dataclass
+class TaskData:
+    """A dataset plugin's result: splits under the fixed keys "train", "eval" and maybe "test".
+
+    Every split has the `text_columns` and an encoded `label` column (class ids, or floats for
+    regression; -1 where a test split hides its labels).
+    """
+
+    splits: dict[str, Dataset]
+    text_columns: tuple[str, ...]
+    labels: LabelSpec
+    source: str = ""  # where the rows came from, for provenance (hub id, folder, files)
+    test_has_labels: bool = False
+    ids: dict[str, Sequence[Any]] = field(default_factory=dict)  # row ids per split, for predictions
+
+
+class TextEncoder(Protocol):
+    """A tokenizer plugin's result."""
+
+    tokenizer: Any  # the Hugging Face tokenizer, saved with the model and given to collators
+    max_length: int | None
+
+    def encode(self, task: TaskData) -> dict[str, Dataset]:
+        """Tokenize every split: text columns removed, `label` renamed `labels`, torch format."""
+
+
+class Metric(Protocol):
+    """A metric plugin's result: named scores from predictions and references."""
+
+    def compute(self, predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:
+        """Class ids (or floats for regression) in, `{"accuracy": 0.85, ...}` out."""
+
+
+class Runner(Protocol):
+    """A runner plugin's result: owns the training settings and the train/evaluate/predict loop."""
+
+    def run(self, parts: Any, tracker: Any) -> Mapping[str, Any]:
+        """Train, evaluate, predict and save; return the final metrics."""

@@ -1,0 +1,52 @@
+"""A checked experiment: every section resolved, defaults filled in, ready to build."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from tracker.sections import SECTION_ORDER
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One component to build: which registered factory, with which keyword arguments."""
+
+    section: str  # where it came from: "optimizer", or "metrics.f1" for one of several metrics
+    kind: str
+    use: str
+    options: Mapping[str, Any]  # every key of the factory's schema, defaults included
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment file after parsing and checking; building it is the runner's job."""
+
+    path: Path
+    text: str  # the file as written, logged as-is for provenance
+    overrides: tuple[str, ...]
+    settings: Mapping[str, Mapping[str, Any]]  # experiment, hardware, tracking: every key resolved
+    components: Mapping[str, ComponentSpec]  # single-component sections by section name
+    metrics: tuple[ComponentSpec, ...]
+
+    @property
+    def name(self) -> str:
+        return self.settings["experiment"]["name"]
+
+    @property
+    def seed(self) -> int:
+        return self.settings["experiment"]["seed"]
+
+    def resolved(self) -> dict[str, Any]:
+        """The experiment as a TOML document, every default written out (what `xp show` prints)."""
+        document: dict[str, Any] = {}
+        for section in SECTION_ORDER:
+            if section in self.settings:
+                document[section] = dict(self.settings[section])
+            elif section in self.components:
+                spec = self.components[section]
+                document[section] = {"use": spec.use, **spec.options}
+            elif section == "metrics":
+                document[section] = {"use": [spec.use for spec in self.metrics]}
+                document[section].update({spec.use: dict(spec.options) for spec in self.metrics if spec.options})
+        return document

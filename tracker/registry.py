@@ -1,0 +1,187 @@
+"""The plugin manager and the registry of named factories it yields.
+
+Built-in and third-party plugins arrive the same way: modules named in the `xp.plugins`
+entry-point group, registered on a pluggy manager, asked through the `xp_register_*` hooks.
+A plugin that fails to import is recorded as broken instead of breaking xp.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping
+
+import pluggy
+
+from tracker import hookspecs
+from tracker.schema import Key, keys_of
+
+ENTRY_POINT_GROUP = "xp.plugins"
+OWN_DISTRIBUTION = "xp-tracker"
+# Like pytest's PYTEST_DISABLE_PLUGIN_AUTOLOAD: only xp's own built-ins are loaded.
+DISABLE_AUTOLOAD_ENV = "XP_DISABLE_PLUGIN_AUTOLOAD"
+# Prints every hook call and its result to stderr (pluggy's tracing).
+TRACE_ENV = "XP_TRACE_PLUGINS"
+
+# kind -> the hook that registers it
+KIND_HOOKS = {
+    "dataset": "xp_register_datasets",
+    "tokenizer": "xp_register_tokenizers",
+    "collator": "xp_register_collators",
+    "model": "xp_register_models",
+    "optimizer": "xp_register_optimizers",
+    "scheduler": "xp_register_schedulers",
+    "metric": "xp_register_metrics",
+    "runner": "xp_register_runners",
+}
+KINDS = tuple(KIND_HOOKS)
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """Where a registered plugin object came from."""
+
+    name: str  # the name it is registered under in the plugin manager
+    distribution: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    """A named factory of one kind, and who provides it."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    source: PluginSource
+
+    @property
+    def keys(self) -> dict[str, Key]:
+        return keys_of(self.factory)
+
+    @property
+    def summary(self) -> str:
+        doc = (self.factory.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An entry point whose module could not be imported or registered."""
+
+    entry_point: str
+    source: PluginSource
+    error: str
+
+
+class RegistryError(Exception):
+    """The installed plugins contradict each other (two register the same kind and name)."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    components: Mapping[str, Mapping[str, Component]]  # kind -> name -> component
+    broken: tuple[BrokenPlugin, ...] = ()
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.components.get(kind, {}))
+
+    def get(self, kind: str, name: str) -> Component | None:
+        return self.components.get(kind, {}).get(name)
+
+    def all(self) -> list[Component]:
+        return [self.components[kind][name] for kind in KINDS for name in self.names(kind)]
+
+
+@dataclass
+class PluginManager:
+    """A pluggy manager plus what we know of each plugin's origin and of broken ones."""
+
+    hooks: pluggy.PluginManager
+    sources: dict[str, PluginSource] = field(default_factory=dict)
+    broken: list[BrokenPlugin] = field(default_factory=list)
+
+    def register(self, plugin: object, source: PluginSource) -> None:
+        self.hooks.register(plugin, name=source.name)
+        self.sources[source.name] = source
+
+    def unregister(self, name: str) -> None:
+        self.hooks.unregister(name=name)
+        self.sources.pop(name, None)
+
+
+def make_plugin_manager(load_entry_points: bool = True, environ: Mapping[str, str] = os.environ) -> PluginManager:
+    """A fresh manager with xp's hook specs; with `load_entry_points`, every installed plugin."""
+    hooks = pluggy.PluginManager(hookspecs.PROJECT)
+    hooks.add_hookspecs(hookspecs)
+    if environ.get(TRACE_ENV):
+        hooks.trace.root.setwriter(sys.stderr.write)
+        hooks.enable_tracing()
+    manager = PluginManager(hooks)
+    if load_entry_points:
+        only_builtins = bool(environ.get(DISABLE_AUTOLOAD_ENV))
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            distribution = entry_point.dist.name if entry_point.dist else None
+            if only_builtins and distribution != OWN_DISTRIBUTION:
+                continue
+            _load_entry_point(manager, entry_point)
+    return manager
+
+
+def _load_entry_point(manager: PluginManager, entry_point: metadata.EntryPoint) -> None:
+    dist = entry_point.dist
+    name = f"{dist.name}:{entry_point.name}" if dist else entry_point.name
+    source = PluginSource(name, dist.name if dist else None, dist.version if dist else None)
+    if manager.hooks.has_plugin(name):  # the same distribution seen twice on sys.path
+        return
+    try:
+        manager.register(entry_point.load(), source)
+        manager.hooks.check_pending()  # a misspelt hook name fails here, loudly
+    except Exception as error:  # a third-party bug must not take xp down with it
+        if manager.hooks.has_plugin(name):
+            manager.unregister(name)
+        manager.broken.append(BrokenPlugin(entry_point.value, source, f"{type(error).__name__}: {error}"))
+
+
+def build_registry(manager: PluginManager) -> Registry:
+    """Ask every plugin to register its factories; two registrations of one name are an error."""
+    components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+    conflicts = []
+    for plugin_name, plugin in manager.hooks.list_name_plugin():
+        source = manager.sources.get(plugin_name, PluginSource(plugin_name))
+        for kind, hook_name in KIND_HOOKS.items():
+            def register(name: str, factory: Callable[..., Any], kind: str = kind) -> None:
+                existing = components[kind].get(name)
+                if existing is not None:
+                    conflicts.append(_conflict_text(kind, name, existing.source, source))
+                    return
+                components[kind][name] = Component(kind, name, factory, source)
+
+            # Ask this one plugin only, so we know whom each factory came from.
+            others = [p for n, p in manager.hooks.list_name_plugin() if n != plugin_name]
+            manager.hooks.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+    if conflicts:
+        raise RegistryError("\n".join(conflicts))
+    frozen = {kind: MappingProxyType(named) for kind, named in components.items()}
+    return Registry(MappingProxyType(frozen), tuple(manager.broken))
+
+
+def _conflict_text(kind: str, name: str, first: PluginSource, second: PluginSource) -> str:
+    return (f'{kind} "{name}" is registered twice: by {_describe_source(first)} '
+            f"and by {_describe_source(second)}. Uninstall one of them.")
+
+
+def _describe_source(source: PluginSource) -> str:
+    if source.distribution:
+        return f"{source.distribution} {source.version} (plugin {source.name})"
+    return f"plugin {source.name}"
+
+
+def load_registry(environ: Mapping[str, str] = os.environ, extra_plugins: Iterable[tuple[object, str]] = ()) -> Registry:
+    """The registry of everything installed: what the CLI and the Python API use."""
+    manager = make_plugin_manager(environ=environ)
+    for plugin, name in extra_plugins:
+        manager.register(plugin, PluginSource(name))
+    return build_registry(manager)
