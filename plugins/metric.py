@@ -1,0 +1,150 @@
+"""Built-in metrics, computed with scikit-learn and scipy so that no Hugging Face Hub access is
+needed (evaluate's own accuracy, f1, ... modules wrap the same functions); `evaluate` loads any
+other metric with `evaluate.load` where the Hub is reachable.
+
+A metric's `compute(predictions, references)` returns plain floats by name, and its
+`greater_is_better` says which way is better for all of its scores (True for every built-in one).
+"""
+import numbers
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, Literal
+
+from tracker.errors import BuildError
+from tracker.hookspecs import hookimpl
+
+Average = Literal["binary", "macro", "micro", "weighted"]
+# The configuration names of the `nyu-mll/glue` dataset on the Hub (so "stsb", not "sts-b").
+GlueTask = Literal["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "mnli_matched",
+                   "mnli_mismatched", "qnli", "rte", "wnli", "ax"]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A metric made of named score functions, each `score(predictions, references) -> float`."""
+
+    scorers: dict[str, Callable[..., float]]
+    greater_is_better: bool = True
+
+    def compute(self, predictions, references) -> dict[str, float]:
+        return {name: float(score(predictions, references)) for name, score in self.scorers.items()}
+
+
+def _sklearn(function_name: str, predictions, references, **options) -> float:
+    import sklearn.metrics
+
+    return getattr(sklearn.metrics, function_name)(references, predictions, **options)
+
+
+def _scipy_correlation(function_name: str, predictions, references) -> float:
+    import numpy as np
+    import scipy.stats
+
+    # ravel: a regression head's predictions often arrive shaped (n, 1).
+    return getattr(scipy.stats, function_name)(np.ravel(predictions), np.ravel(references)).statistic
+
+
+def _averaged(function_name: str, average: str, pos_label: int) -> Callable[..., float]:
+    if pos_label != 1 and average != "binary":
+        raise BuildError("pos_label", f'only applies to average = "binary", not "{average}"')
+    # zero_division=0.0: a class never predicted (or absent) scores 0 without a warning per call.
+    return partial(_sklearn, function_name, average=average, pos_label=pos_label, zero_division=0.0)
+
+
+_accuracy = partial(_sklearn, "accuracy_score")
+_matthews = partial(_sklearn, "matthews_corrcoef")
+_pearson = partial(_scipy_correlation, "pearsonr")
+_spearman = partial(_scipy_correlation, "spearmanr")
+
+
+def accuracy():
+    """Fraction of predicted class ids equal to the references."""
+    return Scores({"accuracy": _accuracy})
+
+
+def f1(*, average: Average = "binary", pos_label: int = 1):
+    """F1 score (scikit-learn); pos_label is the positive class when average = "binary"."""
+    return Scores({"f1": _averaged("f1_score", average, pos_label)})
+
+
+def precision(*, average: Average = "binary", pos_label: int = 1):
+    """Precision (scikit-learn); pos_label is the positive class when average = "binary"."""
+    return Scores({"precision": _averaged("precision_score", average, pos_label)})
+
+
+def recall(*, average: Average = "binary", pos_label: int = 1):
+    """Recall (scikit-learn); pos_label is the positive class when average = "binary"."""
+    return Scores({"recall": _averaged("recall_score", average, pos_label)})
+
+
+def matthews_correlation():
+    """Matthews correlation coefficient, in [-1, 1]; robust to unbalanced classes."""
+    return Scores({"matthews_correlation": _matthews})
+
+
+def pearson():
+    """Pearson correlation of regression predictions with the references."""
+    return Scores({"pearson": _pearson})
+
+
+def spearman():
+    """Spearman rank correlation of regression predictions with the references."""
+    return Scores({"spearman": _spearman})
+
+
+def glue(*, task: GlueTask):
+    """The official metrics of a GLUE task: accuracy, plus f1 (mrpc, qqp); cola: MCC; stsb: correlations."""
+    if task == "cola":
+        return matthews_correlation()
+    if task == "stsb":
+        return Scores({"pearson": _pearson, "spearman": _spearman})
+    if task in ("mrpc", "qqp"):
+        return Scores({"accuracy": _accuracy, "f1": _averaged("f1_score", "binary", 1)})
+    return accuracy()
+
+
+@dataclass(frozen=True)
+class EvaluateMetric:
+    """A metric loaded with `evaluate.load`; `compute` keeps the numeric entries of its result."""
+
+    module: Any  # an evaluate.EvaluationModule
+    compute_options: dict[str, Any]
+    greater_is_better: bool = True
+
+    def compute(self, predictions, references) -> dict[str, float]:
+        result = self.module.compute(predictions=predictions, references=references, **self.compute_options)
+        return {name: float(value) for name, value in result.items()
+                if isinstance(value, numbers.Real) and not isinstance(value, bool)}
+
+
+def evaluate_metric(*, path: str, config_name: str | None = None,
+                    compute_options: dict[str, Any] | None = None, greater_is_better: bool = True):
+    """Any metric of the evaluate library (a Hub name or a local script); Hub names need the network."""
+    import evaluate
+
+    try:
+        module = evaluate.load(path, config_name)
+    except (OSError, ImportError) as error:  # offline: FileNotFoundError; a missing dependency: ImportError
+        raise BuildError("path", f'evaluate could not load "{path}" ({error}); the Hugging Face Hub may be '
+                                 f"unreachable. These built-in metrics need no network: "
+                                 f"{', '.join(BUILT_IN)}") from error
+    return EvaluateMetric(module, compute_options or {}, greater_is_better)
+
+
+BUILT_IN = {
+    "accuracy": accuracy,
+    "f1": f1,
+    "precision": precision,
+    "recall": recall,
+    "matthews_correlation": matthews_correlation,
+    "pearson": pearson,
+    "spearman": spearman,
+    "glue": glue,
+}
+
+
+@hookimpl
+def xp_register_metrics(register):
+    for name, factory in BUILT_IN.items():
+        register(name, factory)
+    register("evaluate", evaluate_metric)

@@ -1,0 +1,152 @@
+"""The `trainer` runner: the Hugging Face `Trainer`, given xp's optimizer, scheduler and metrics,
+logging under the same names and steps as the loop runners."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tracker.components import Parts, RunResult
+from tracker.curves import diagnose
+from xp_plugins.runner.evaluation import Predictions, score, write_predictions
+from xp_plugins.runner.settings import TrainingSettings
+from xp_plugins.runner.training_loop import save_model
+
+# Trainer log entries that have no counterpart in the loop runners (run summaries, timings).
+TRAINER_ONLY_LOGS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
+                     "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "num_input_tokens_seen",
+                     "train_tokens_per_second"}
+
+
+
+@dataclass(kw_only=True)
+class TrainerRunner(TrainingSettings):
+    """The Hugging Face Trainer (TrainingArguments from this section), evaluation each epoch."""
+
+    save_strategy: Literal["no", "epoch", "steps", "best"] = "no"  # Trainer checkpoints
+    save_steps: int | None = None
+    save_total_limit: int | None = None
+
+    def training_arguments(self, parts: Parts) -> Any:
+        from transformers import TrainingArguments
+
+        hardware = parts.hardware
+        early_stopping = self.early_stopping_patience is not None
+        fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+        sampling = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in fields
+                    else {"group_by_length": True}) if self.group_by_length else {}
+        return TrainingArguments(
+            output_dir=str(parts.output_dir / "checkpoints"),
+            num_train_epochs=self.num_epochs,
+            max_steps=self.max_steps or -1,
+            per_device_train_batch_size=self.batch_size,
+            per_device_eval_batch_size=self.eval_batch_size or self.batch_size,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            max_grad_norm=self.max_grad_norm or float("inf"),  # inf: no clipping, but the norm is logged
+            eval_strategy=self.eval_strategy,
+            eval_steps=self.eval_steps,
+            logging_strategy="steps",
+            logging_steps=self.logging_steps,
+            # Early stopping needs a checkpoint at every evaluation to bring the best one back.
+            save_strategy=self.eval_strategy if early_stopping else self.save_strategy,
+            save_steps=self.eval_steps if early_stopping else self.save_steps,
+            save_total_limit=1 if early_stopping else self.save_total_limit,
+            load_best_model_at_end=early_stopping,
+            metric_for_best_model=self.metric_for_best if early_stopping else None,
+            seed=parts.seed,
+            fp16=hardware.precision == "fp16",
+            bf16=hardware.precision == "bf16",
+            use_cpu=hardware.device == "cpu",
+            dataloader_num_workers=self.num_workers,
+            disable_tqdm=not self.progress_bar,
+            include_num_input_tokens_seen="non_padding",
+            report_to="none",  # xp logs to MLflow itself; the Trainer's callback would log twice
+            **sampling,
+        )
+
+    def run(self, parts: Parts, logger: Any) -> RunResult:
+        from transformers import EarlyStoppingCallback, Trainer
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        from xp_plugins.runner.trainer_logs import LogRelay, QuietProgress
+
+        is_regression = parts.task.labels.is_regression
+        relay = LogRelay(logger, self.batch_size * self.gradient_accumulation_steps)
+        callbacks = [relay]
+        if self.early_stopping_patience is not None:
+            callbacks.append(EarlyStoppingCallback(self.early_stopping_patience, self.early_stopping_min_delta))
+        trainer = Trainer(
+            model=parts.model,
+            args=self.training_arguments(parts),
+            data_collator=parts.collator,
+            train_dataset=parts.encoded["train"],
+            eval_dataset=parts.encoded["eval"],
+            processing_class=parts.encoder.tokenizer,
+            optimizers=(parts.optimizer, parts.scheduler),
+            compute_metrics=lambda prediction: _compute_metrics(prediction, parts.metrics, is_regression),
+            callbacks=callbacks,
+        )
+        # xp prints evaluation results itself; the Trainer's printers would repeat them as dicts.
+        trainer.remove_callback(PrinterCallback)
+        if self.progress_bar:
+            trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(QuietProgress())
+        trainer.train()
+        step = trainer.state.global_step
+        best_model_loaded = self.early_stopping_patience is not None
+        if relay.last_eval is not None and relay.last_eval[0] == step and not best_model_loaded:
+            eval_metrics = relay.last_eval[1]
+        else:
+            eval_metrics = trainer.evaluate()
+        eval_metrics = {k: v for k, v in eval_metrics.items() if k not in TRAINER_ONLY_LOGS and k != "epoch"}
+        best_step = _step_of(trainer.state.best_model_checkpoint) if best_model_loaded else None
+        result = RunResult(eval_metrics=eval_metrics, steps=step, best_step=best_step,
+                           diagnosis=diagnose(relay.train_curve, relay.eval_curve))
+        if "test" in parts.encoded:
+            self._predict_test(trainer, parts, logger, result)
+        if self.save_model and trainer.is_world_process_zero():
+            result.model_dir = save_model(trainer.model, parts)
+        return result
+
+    def _predict_test(self, trainer: Any, parts: Parts, logger: Any, result: RunResult) -> None:
+        import numpy as np
+
+        task = parts.task
+        output = trainer.predict(parts.encoded["test"], metric_key_prefix="test")
+        if task.test_has_labels:
+            result.test_metrics = {k: v for k, v in output.metrics.items() if k not in TRAINER_ONLY_LOGS
+                                   and not k.startswith(("test_runtime", "test_samples", "test_steps"))}
+            logger.log_metrics(result.test_metrics, result.steps)
+        if self.predict and trainer.is_world_process_zero():
+            logits = np.asarray(output.predictions, dtype=np.float64)
+            predictions = _to_predictions(logits, task.labels.is_regression, references=None)
+            ids = task.ids.get("test") or range(len(logits))
+            result.predictions_path = write_predictions(predictions, ids, task.labels.names,
+                                                        parts.output_dir / "predictions.csv")
+            logger.log_artifact(result.predictions_path)
+
+
+def _to_predictions(logits: Any, is_regression: bool, references: Any) -> Predictions:
+    import numpy as np
+
+    if is_regression:
+        values = logits.reshape(-1)
+        return Predictions(values, values, references, None)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+    return Predictions(probabilities.argmax(-1), probabilities.max(-1), references, None)
+
+
+def _compute_metrics(prediction: Any, metrics: Any, is_regression: bool) -> dict[str, float]:
+    import numpy as np
+
+    predictions = _to_predictions(np.asarray(prediction.predictions, dtype=np.float64), is_regression,
+                                  np.asarray(prediction.label_ids))
+    # The Trainer adds the "eval_"/"test_" prefix itself.
+    return {name[len("x_"):]: value for name, value in score(predictions, metrics, "x").items()}
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
+
+

@@ -1,0 +1,147 @@
+"""Tokenizer plugins: a Hugging Face tokenizer applied to every split with `Dataset.map(batched=True)`."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from tracker.errors import BuildError
+from tracker.hookspecs import hookimpl
+from xp_plugins.checkpoint import resolve_checkpoint
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from tracker.components import TaskData
+
+# Bump when `encode` changes what it writes, so cached tokenized splits are not reused.
+ENCODING_VERSION = 1
+# Tokenizers that know no limit report this huge `model_max_length` (transformers' VERY_LARGE_INTEGER).
+_NO_LIMIT = 1_000_000
+
+
+class HFTextEncoder:
+    """A `TextEncoder`: tokenizes one or two text columns per row, cached by the datasets library."""
+
+    def __init__(self, tokenizer: Any, *, max_length: int | None, truncation: bool,
+                 padding: Literal["none", "max_length"], num_proc: int | None):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.truncation = truncation
+        self.padding = padding
+        self.num_proc = num_proc
+        self._identity: str | None = None
+
+    def encode(self, task: TaskData) -> dict[str, Dataset]:
+        """Tokenize every split: raw columns removed, `label` renamed `labels`, torch format.
+
+        A test split whose labels are hidden keeps no `labels` column (there is nothing to score).
+        """
+        encoded = {}
+        for key, split in task.splits.items():
+            tokenized = split.map(
+                _tokenize_batch,
+                batched=True,
+                fn_kwargs={"tokenizer": self.tokenizer, "text_columns": task.text_columns,
+                           "options": self._call_options()},
+                remove_columns=[c for c in split.column_names if c != "label"],
+                num_proc=self.num_proc,
+                new_fingerprint=self._fingerprint(split, task.text_columns),
+                desc=f"Tokenizing {key}",
+            )
+            if key == "test" and not task.test_has_labels:
+                tokenized = tokenized.remove_columns("label")
+            else:
+                tokenized = tokenized.rename_column("label", "labels")
+            tokenized.set_format("torch")
+            encoded[key] = tokenized
+        return encoded
+
+    def _call_options(self) -> dict[str, Any]:
+        limited = self.truncation or self.padding == "max_length"
+        return {"truncation": self.truncation,
+                "max_length": self.max_length if limited else None,
+                "padding": "max_length" if self.padding == "max_length" else False}
+
+    def _fingerprint(self, split: Dataset, text_columns: tuple[str, ...]) -> str:
+        # datasets would hash the map function with its closure, tokenizer object included; that
+        # hash depends on how the tokenizer was loaded (its path, offline flags), and hashing
+        # pickles the whole vocabulary. Name the result by what determines it instead.
+        from datasets.fingerprint import Hasher
+
+        if self._identity is None:
+            self._identity = _tokenizer_identity(self.tokenizer)
+        return Hasher.hash([ENCODING_VERSION, self._identity, self._call_options(), list(text_columns),
+                            split._fingerprint])
+
+
+def _tokenize_batch(batch: dict[str, list], *, tokenizer: Any, text_columns: tuple[str, ...],
+                    options: dict[str, Any]) -> Any:
+    texts = [batch[column] for column in text_columns]  # one column, or a sentence pair
+    return tokenizer(*texts, **options)
+
+
+def _tokenizer_identity(tokenizer: Any) -> str:
+    """A hash of what makes a tokenizer tokenize the way it does: vocabulary, normalizer, special tokens."""
+    from datasets.fingerprint import Hasher
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        # Calling the tokenizer sets these on the backend; they are call options, not identity.
+        state.pop("truncation", None)
+        state.pop("padding", None)
+    else:
+        state = sorted(tokenizer.get_vocab().items())
+    return Hasher.hash([type(tokenizer).__name__, state, tokenizer.model_input_names, tokenizer.padding_side,
+                        tokenizer.truncation_side, sorted(tokenizer.special_tokens_map.items())])
+
+
+def auto(
+    model_checkpoint: str | None,
+    *,
+    checkpoint: str | None = None,
+    max_length: int | None = None,
+    truncation: bool = True,
+    padding: Literal["none", "max_length"] = "none",
+    num_proc: int | None = None,
+    use_fast: bool = True,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> HFTextEncoder:
+    """AutoTokenizer for the model's checkpoint (or `checkpoint`); pads per batch unless padding = "max_length".
+
+    `max_length` defaults to the tokenizer's model max length. padding = "max_length" pads every
+    row at tokenization time, for hardware that wants fixed shapes; "none" leaves padding to the
+    collator (dynamic padding, as in the HF course).
+    """
+    spec = checkpoint or model_checkpoint
+    if spec is None:
+        raise BuildError("checkpoint", "no checkpoint: set one here or in the [model] section")
+    if num_proc is not None and num_proc < 1:
+        raise BuildError("num_proc", f"must be at least 1, got {num_proc}")
+    if max_length is not None and max_length < 1:
+        raise BuildError("max_length", f"must be at least 1, got {max_length}")
+
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(spec), use_fast=use_fast,
+                                                  revision=revision, trust_remote_code=trust_remote_code)
+    except OSError as error:  # transformers reports a missing or unreachable checkpoint this way
+        raise BuildError("checkpoint", f'cannot load a tokenizer from "{spec}": {error} For offline use '
+                                       'give a local folder or "pkg:<package>/<folder>".') from None
+
+    model_max = tokenizer.model_max_length if tokenizer.model_max_length < _NO_LIMIT else None
+    if max_length is None:
+        max_length = model_max
+    elif model_max is not None and max_length > model_max:
+        raise BuildError("max_length", f"{max_length} exceeds the tokenizer's model max length {model_max}")
+    if max_length is None and padding == "max_length":
+        raise BuildError("max_length", 'padding = "max_length" needs max_length: the tokenizer has no model max')
+    return HFTextEncoder(tokenizer, max_length=max_length, truncation=truncation, padding=padding,
+                         num_proc=num_proc)
+
+
+@hookimpl
+def xp_register_tokenizers(register):
+    register("auto", auto)

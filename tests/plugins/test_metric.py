@@ -1,0 +1,183 @@
+"""The built-in metrics: the same numbers as scikit-learn and scipy, as plain floats under fixed
+names; GLUE presets pick each task's official metrics; `evaluate` needs the Hub or a local script."""
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pluggy
+import pytest
+import scipy.stats
+import sklearn.metrics
+
+from tracker import hookspecs
+from tracker.errors import BuildError
+from xp_plugins import metric as plugin
+
+SEEDS = [0, 1, 2]
+AVERAGED = {"f1": sklearn.metrics.f1_score, "precision": sklearn.metrics.precision_score,
+            "recall": sklearn.metrics.recall_score}
+
+
+def class_ids(seed, num_classes, size=64):
+    """Random predictions and references, about as often right as chance."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, num_classes, size), rng.integers(0, num_classes, size)
+
+
+def regression_values(seed, size=64):
+    """Predictions correlated with the references, with noise."""
+    rng = np.random.default_rng(seed)
+    references = rng.normal(size=size)
+    return references + rng.normal(scale=0.5, size=size), references
+
+
+def test_the_hook_registers_every_metric():
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    manager.register(plugin)
+    manager.check_pending()
+    registered = {}
+    manager.hook.xp_register_metrics(register=registered.__setitem__)
+    assert set(registered) == {"accuracy", "f1", "precision", "recall", "matthews_correlation",
+                               "pearson", "spearman", "glue", "evaluate"}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("num_classes", [2, 5])
+def test_accuracy_matches_scikit_learn(seed, num_classes):
+    predictions, references = class_ids(seed, num_classes)
+    expected = sklearn.metrics.accuracy_score(references, predictions)
+    assert plugin.accuracy().compute(predictions, references) == {"accuracy": pytest.approx(expected)}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", AVERAGED)
+@pytest.mark.parametrize(("average", "num_classes"), [
+    ("binary", 2), ("macro", 2), ("macro", 5), ("micro", 5), ("weighted", 5),
+])
+def test_f1_precision_recall_match_scikit_learn(name, average, num_classes, seed):
+    predictions, references = class_ids(seed, num_classes)
+    expected = AVERAGED[name](references, predictions, average=average)
+    result = plugin.BUILT_IN[name](average=average).compute(predictions, references)
+    assert result == {name: pytest.approx(expected)}
+
+
+@pytest.mark.parametrize("name", AVERAGED)
+def test_pos_label_picks_the_positive_class(name):
+    predictions, references = class_ids(0, 2)
+    expected = AVERAGED[name](references, predictions, pos_label=0)
+    result = plugin.BUILT_IN[name](pos_label=0).compute(predictions, references)
+    assert result == {name: pytest.approx(expected)}
+
+
+@pytest.mark.parametrize("name", AVERAGED)
+def test_pos_label_without_binary_average_is_a_build_error(name):
+    with pytest.raises(BuildError) as raised:
+        plugin.BUILT_IN[name](average="macro", pos_label=0)
+    assert raised.value.key == "pos_label"
+
+
+@pytest.mark.parametrize("name", AVERAGED)
+def test_a_class_never_predicted_scores_zero_without_warnings(name):
+    predictions, references = np.zeros(8, dtype=int), np.zeros(8, dtype=int)  # no positives at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plugin.BUILT_IN[name]().compute(predictions, references) == {name: 0.0}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("num_classes", [2, 5])
+def test_matthews_correlation_matches_scikit_learn(seed, num_classes):
+    predictions, references = class_ids(seed, num_classes)
+    expected = sklearn.metrics.matthews_corrcoef(references, predictions)
+    result = plugin.matthews_correlation().compute(predictions, references)
+    assert result == {"matthews_correlation": pytest.approx(expected)}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_correlations_match_scipy(seed):
+    predictions, references = regression_values(seed)
+    assert plugin.pearson().compute(predictions, references) == {
+        "pearson": pytest.approx(scipy.stats.pearsonr(predictions, references).statistic)}
+    assert plugin.spearman().compute(predictions, references) == {
+        "spearman": pytest.approx(scipy.stats.spearmanr(predictions, references).statistic)}
+
+
+def test_correlations_accept_a_regression_heads_column_of_predictions():
+    predictions, references = regression_values(0)
+    column = plugin.pearson().compute(predictions[:, None], references)
+    assert column == plugin.pearson().compute(predictions, references)
+
+
+@pytest.mark.parametrize("name", plugin.BUILT_IN)
+def test_scores_are_plain_floats_and_greater_is_better(name):
+    predictions, references = class_ids(0, 2)
+    metric = plugin.glue(task="mrpc") if name == "glue" else plugin.BUILT_IN[name]()
+    assert metric.greater_is_better is True
+    assert all(type(score) is float for score in metric.compute(predictions, references).values())
+
+
+@pytest.mark.parametrize(("task", "names"), [
+    ("cola", {"matthews_correlation"}),
+    ("mrpc", {"accuracy", "f1"}),
+    ("qqp", {"accuracy", "f1"}),
+    ("stsb", {"pearson", "spearman"}),
+    *[(task, {"accuracy"}) for task in
+      ("sst2", "mnli", "mnli_matched", "mnli_mismatched", "qnli", "rte", "wnli", "ax")],
+])
+def test_glue_picks_each_tasks_official_metrics(task, names):
+    if task == "stsb":
+        predictions, references = regression_values(0)
+    else:
+        predictions, references = class_ids(0, 2)
+    assert set(plugin.glue(task=task).compute(predictions, references)) == names
+
+
+def test_glue_mrpc_f1_is_binary_f1():
+    predictions, references = class_ids(0, 2)
+    result = plugin.glue(task="mrpc").compute(predictions, references)
+    assert result["f1"] == pytest.approx(sklearn.metrics.f1_score(references, predictions))
+
+
+def test_evaluate_without_the_hub_is_a_build_error_suggesting_built_in_metrics(monkeypatch):
+    import evaluate
+
+    monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", True)  # as on a machine without network
+    with pytest.raises(BuildError) as raised:
+        plugin.evaluate_metric(path="xp-tests/no-such-metric")
+    assert raised.value.key == "path"
+    assert "unreachable" in raised.value.message and "accuracy, f1" in raised.value.message
+
+
+SCRIPT = '''
+import datasets
+import evaluate
+
+
+class Hits(evaluate.Metric):
+    def _info(self):
+        features = {"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}
+        return evaluate.MetricInfo(description="", citation="", features=datasets.Features(features))
+
+    def _compute(self, predictions, references, weight=1.0):
+        hits = sum(p == r for p, r in zip(predictions, references))
+        return {"hits": weight * hits, "label": "not a number", "per_class": [1, 2]}
+'''
+
+
+def test_evaluate_loads_a_local_script_and_keeps_the_numeric_scores(tmp_path):
+    script = tmp_path / "hits.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    metric = plugin.evaluate_metric(path=str(script), compute_options={"weight": 0.5},
+                                    greater_is_better=False)
+    assert metric.compute(np.array([1, 0, 1]), np.array([1, 1, 1])) == {"hits": 1.0}
+    assert metric.greater_is_better is False
+
+
+def test_importing_the_module_imports_nothing_heavy():
+    heavy = ("torch", "transformers", "sklearn", "scipy", "numpy")
+    code = f"import sys, xp_plugins.metric; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

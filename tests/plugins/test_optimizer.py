@@ -1,0 +1,184 @@
+"""The built-in optimizers: options reach the torch optimizer, and biases and normalisation
+weights go in a group without weight decay."""
+import subprocess
+import sys
+
+import pluggy
+import pytest
+import torch
+from torch import nn
+from transformers.optimization import Adafactor
+
+from tracker import hookspecs
+from tracker.errors import BuildError
+from xp_plugins import optimizer as plugin
+
+
+class TinyRMSNorm(nn.Module):
+    """A custom norm layer, as transformers models define them: found by its class name."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+
+
+class Scale(nn.Module):
+    """A plain module: only its attribute name says it is a norm."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+
+
+class TinyModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dense = nn.Linear(4, 4)
+        self.LayerNorm = nn.LayerNorm(4)
+        self.gate = TinyRMSNorm(4)
+        self.final_layer_norm = Scale(4)
+        self.head = nn.Linear(4, 2)
+        self.frozen = nn.Linear(4, 4)
+        self.frozen.requires_grad_(False)
+
+
+DECAYED = {"dense.weight", "head.weight"}
+NOT_DECAYED = {"dense.bias", "LayerNorm.weight", "LayerNorm.bias", "gate.weight",
+               "final_layer_norm.weight", "head.bias"}
+
+BUILDERS = {
+    "adamw": lambda model, **options: plugin.adamw(model, **options),
+    "sgd": lambda model, **options: plugin.sgd(model, **options),
+    "adafactor": lambda model, **options: plugin.adafactor(model, lr=1e-3, relative_step=False, **options),
+}
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return TinyModel()
+
+
+def group_names(optimizer, model):
+    """Parameter names per group, with that group's weight decay."""
+    names = {id(param): name for name, param in model.named_parameters()}
+    return [({names[id(param)] for param in group["params"]}, group["weight_decay"])
+            for group in optimizer.param_groups]
+
+
+def test_the_hook_registers_every_optimizer():
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    manager.register(plugin)
+    manager.check_pending()
+    registered = {}
+    manager.hook.xp_register_optimizers(register=registered.__setitem__)
+    assert registered == {"adamw": plugin.adamw, "sgd": plugin.sgd, "adafactor": plugin.adafactor}
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_biases_and_norm_weights_get_no_weight_decay(name, model):
+    optimizer = BUILDERS[name](model, weight_decay=0.1)
+    assert group_names(optimizer, model) == [(DECAYED, 0.1), (NOT_DECAYED, 0.0)]
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_without_exclusion_every_trainable_parameter_decays(name, model):
+    optimizer = BUILDERS[name](model, weight_decay=0.1, exclude_bias_and_norm_from_decay=False)
+    assert group_names(optimizer, model) == [(DECAYED | NOT_DECAYED, 0.1)]
+
+
+def test_frozen_parameters_are_left_out(model):
+    optimizer = plugin.adamw(model)
+    optimized = {id(param) for group in optimizer.param_groups for param in group["params"]}
+    assert all(id(param) not in optimized for param in model.frozen.parameters())
+
+
+def test_tied_weights_are_optimized_once(model):
+    model.tied = nn.Linear(4, 2)
+    model.tied.weight = model.head.weight  # one Parameter in two modules, as tied embeddings are
+    optimizer = plugin.adamw(model, weight_decay=0.1)
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    assert len(params) == len({id(param) for param in params})
+
+
+def test_a_step_decays_only_the_decayed_group(model):
+    optimizer = plugin.adamw(model, lr=0.1, weight_decay=0.5)
+    before = {name: param.detach().clone() for name, param in model.named_parameters()}
+    for param in model.parameters():
+        param.grad = torch.zeros_like(param)  # zero gradients: only decoupled weight decay moves weights
+    optimizer.step()
+    for name, param in model.named_parameters():
+        factor = 1 - 0.1 * 0.5 if name in DECAYED else 1.0
+        torch.testing.assert_close(param.detach(), before[name] * factor)
+
+
+def test_adamw_options_reach_the_torch_optimizer(model):
+    optimizer = plugin.adamw(model, lr=1e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    for group in optimizer.param_groups:
+        assert (group["lr"], group["betas"], group["eps"]) == (1e-3, (0.8, 0.99), 1e-6)
+
+
+def test_adamw_defaults_follow_the_hugging_face_course(model):
+    optimizer = plugin.adamw(model)
+    assert optimizer.defaults["lr"] == 5e-5
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.0, 0.0]
+
+
+def test_sgd_options_reach_the_torch_optimizer(model):
+    optimizer = plugin.sgd(model, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)
+    assert isinstance(optimizer, torch.optim.SGD)
+    for group in optimizer.param_groups:
+        assert group["lr"] == 0.05 and group["momentum"] == 0.9
+        assert group["nesterov"] is True and group["dampening"] == 0.0
+
+
+def test_adafactor_computes_its_own_step_size_by_default(model):
+    optimizer = plugin.adafactor(model)
+    assert isinstance(optimizer, Adafactor)
+    assert optimizer.defaults["lr"] is None and optimizer.defaults["relative_step"]
+
+
+def test_adafactor_with_an_external_learning_rate(model):
+    optimizer = plugin.adafactor(model, lr=1e-3, relative_step=False, scale_parameter=False,
+                                 beta1=0.9, eps=(1e-30, 1e-2))
+    settings = optimizer.defaults
+    assert (settings["lr"], settings["beta1"], settings["eps"]) == (1e-3, 0.9, (1e-30, 1e-2))
+    assert not settings["relative_step"] and not settings["scale_parameter"]
+
+
+@pytest.mark.parametrize(("options", "key"), [
+    ({"lr": 1e-3}, "lr"),  # relative_step defaults to true
+    ({"relative_step": False}, "lr"),
+    ({"lr": 1e-3, "relative_step": False, "warmup_init": True}, "warmup_init"),
+])
+def test_adafactor_rejects_contradictory_learning_rate_options(options, key, model):
+    with pytest.raises(BuildError) as raised:
+        plugin.adafactor(model, **options)
+    assert raised.value.key == key
+
+
+@pytest.mark.parametrize(("build", "key"), [
+    (lambda model: plugin.adamw(model, lr=-1.0), "lr"),
+    (lambda model: plugin.adamw(model, betas=(0.9, 1.5)), "betas"),
+    (lambda model: plugin.sgd(model, weight_decay=-0.1), "weight_decay"),
+    (lambda model: plugin.sgd(model, nesterov=True), "nesterov"),  # Nesterov needs momentum
+])
+def test_invalid_values_raise_build_errors_naming_the_key(build, key, model):
+    with pytest.raises(BuildError) as raised:
+        build(model)
+    assert raised.value.key == key
+
+
+def test_a_model_without_trainable_parameters_is_a_build_error(model):
+    model.requires_grad_(False)
+    with pytest.raises(BuildError, match="no trainable parameters"):
+        plugin.adamw(model)
+
+
+def test_importing_the_module_imports_nothing_heavy():
+    heavy = ("torch", "transformers", "sklearn", "scipy", "numpy")
+    code = f"import sys, xp_plugins.optimizer; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

