@@ -66,10 +66,23 @@ def validate(files: Sequence[str], overrides: list[Override]) -> None:
 @files_argument
 @set_option
 def run(files: Sequence[str], overrides: list[Override]) -> None:
-    """Validate every file, then run the experiments one by one."""
-    experiments = _load_or_exit(files, overrides, _registry())
-    click.echo(f"{len(experiments)} experiment(s) valid. Running is not available yet.", err=True)
-    sys.exit(1)
+    """Validate every file, then run the experiments one by one and print a summary."""
+    from tracker.recipe import run_experiment
+    from tracker.session import run_one, summary_table
+
+    registry = _registry()
+    experiments = _load_or_exit(files, overrides, registry)
+    outcomes = []
+    for experiment in experiments:
+        click.echo(f"== {experiment.path} ({experiment.components['runner'].use})", err=True)
+        outcome = run_one(experiment, registry, run_experiment, lambda text: click.echo(text, err=True))
+        if outcome.result is not None and outcome.result.diagnosis is not None:
+            click.echo(f"learning curves: {outcome.result.diagnosis.verdict}: "
+                       f"{outcome.result.diagnosis.explanation}", err=True)
+        outcomes.append(outcome)
+    click.echo(summary_table(outcomes))
+    statuses = {outcome.status for outcome in outcomes}
+    sys.exit(1 if "failed" in statuses else EXIT_BAD_INPUT if "invalid" in statuses else 0)
 
 
 @main.command()

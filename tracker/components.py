@@ -6,7 +6,8 @@ dataset, model or optimizer a plugin provides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ContextManager, Protocol, Sequence
 
 if TYPE_CHECKING:  # heavy types, for readers and type checkers only
     import numpy as np
@@ -61,8 +62,52 @@ class Metric(Protocol):
         """Class ids (or floats for regression) in, `{"accuracy": 0.85, ...}` out."""
 
 
+@dataclass
+class Parts:
+    """Everything the recipe built for a runner, in the order it was built."""
+
+    task: TaskData
+    encoder: TextEncoder
+    encoded: dict[str, Dataset]  # tokenized splits: "train", "eval", maybe "test"
+    collator: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    metrics: Sequence[Metric]
+    hardware: Any  # tracker.hardware.Hardware
+    seed: int
+    num_training_steps: int
+    output_dir: Path  # where this run may write models and predictions
+
+
+@dataclass
+class RunResult:
+    """What a runner hands back: final metrics, the learning-curve reading, what it saved."""
+
+    eval_metrics: dict[str, float]
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    diagnosis: Any = None  # tracker.curves.Diagnosis
+    best_step: int | None = None
+    steps: int = 0
+    predictions_path: Path | None = None
+    model_dir: Path | None = None
+
+
 class Runner(Protocol):
     """A runner plugin's result: owns the training settings and the train/evaluate/predict loop."""
 
-    def run(self, parts: Any, tracker: Any) -> Mapping[str, Any]:
-        """Train, evaluate, predict and save; return the final metrics."""
+    def setup(self, hardware: Any) -> None:
+        """Prepare the device or the distributed processes, before any data is loaded."""
+
+    @property
+    def is_main_process(self) -> bool:
+        """Only the main process logs, prints progress and saves."""
+
+    def main_process_first(self) -> ContextManager[None]:
+        """Data preparation runs under this, so the main process fills the cache for the others."""
+
+    def num_training_steps(self, train_rows: int) -> int:
+        """Optimizer steps of the whole run, which the scheduler needs up front."""
+
+    def run(self, parts: Parts, logger: Any) -> RunResult:
+        """Train, evaluate, predict and save."""

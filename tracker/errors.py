@@ -19,9 +19,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = self.file
+        where = self.file + (":" if self.section or self.key else "")
         if self.section:
-            where += f": [{self.section}]"
+            where += f" [{self.section}]"
         if self.key:
             where += f" {self.key}"
         return f"{where}: {self.message}"

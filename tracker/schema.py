@@ -7,6 +7,7 @@ its positional (runner-supplied) parameters with heavy types it never imports at
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -52,7 +53,10 @@ def _evaluate(annotation: Any, factory: Callable) -> Any:
     if annotation is inspect.Parameter.empty:
         return Any
     if isinstance(annotation, str):
-        namespace = {**vars(typing), **getattr(inspect.unwrap(factory), "__globals__", {})}
+        # A function's own globals; for a class (a dataclass used as a factory), its module's.
+        module = sys.modules.get(getattr(factory, "__module__", ""), None)
+        namespace = {**vars(typing), **vars(module or typing),
+                     **getattr(inspect.unwrap(factory), "__globals__", {})}
         try:
             return eval(annotation, namespace)  # noqa: S307 - a plugin's own annotation text
         except Exception:  # an annotation we cannot resolve is not checked, like a missing one

@@ -23,8 +23,9 @@ MULTI_COMPONENT_SECTIONS = {"metrics"}
 
 
 def experiment_section(*, name: str | None = None, seed: int = 42, description: str = "",
-                       tags: dict[str, str] | None = None) -> None:
-    """What the experiment is: its MLflow experiment name (default: the file's stem), seed, notes."""
+                       tags: dict[str, str] | None = None, output_dir: str = "outputs") -> None:
+    """What the experiment is: MLflow experiment name (default: the file's stem), seed, notes, tags,
+    and the folder under which each run writes its model and predictions."""
 
 
 def hardware_section(*, device: Literal["auto", "cpu", "cuda", "mps"] = "auto",

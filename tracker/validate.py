@@ -39,13 +39,16 @@ class _FileChecker:
                 self.problem(None, name, "unknown top-level key: every key belongs in a section, "
                                          "e.g. seed goes in [experiment]")
         resolved: dict[str, Any] = {}
-        for section, factory in FIXED_SECTIONS.items():
-            resolved[section] = self.options(section, self.table(section), factory)
-        for section, kind in COMPONENT_SECTIONS.items():
-            if section not in self.raw.data:
+        for section in SECTION_ORDER:  # in the order sections are documented, so problems read top down
+            kind = COMPONENT_SECTIONS.get(section)
+            if section in FIXED_SECTIONS:
+                resolved[section] = self.options(section, self.table(section), FIXED_SECTIONS[section])
+            elif section not in self.raw.data:
                 several = " or several" if section in MULTI_COMPONENT_SECTIONS else ""
                 self.problem(section, None, f"missing section; add it with use = one{several} of: "
                                             f"{choices_text(self.registry.names(kind))}")
+            elif not isinstance(self.raw.data[section], dict):
+                continue  # reported above; a missing `use` would only repeat it
             elif section in MULTI_COMPONENT_SECTIONS:
                 resolved[section] = self.multi_component(section, kind)
             else:
@@ -108,10 +111,21 @@ class _FileChecker:
         for key, value in table.items():
             if key == "use" or (key in names and isinstance(value, dict)):
                 continue
-            hint = (f"; options of a {kind} go in its own table, e.g. [{section}.{names[0]}]"
-                    if not isinstance(value, dict) else f"; it is not listed in use ({', '.join(names)})")
+            if isinstance(value, dict):
+                hint = f"; it is not listed in use ({', '.join(names)})"
+            else:  # name the metric that has this key, when one does
+                used = [self.registry.get(kind, name) for name in names]
+                owners = [c.name for c in used if c is not None and key in c.keys]
+                hint = f"; options of a {kind} go in its own table, e.g. [{section}.{(owners or names)[0]}]"
             self.problem(section, key, f"unknown key{hint}")
-        return [self.component(f"{section}.{name}", kind, {"use": name, **table.get(name, {})}) for name in names]
+        specs = []
+        for name in names:
+            if self.registry.get(kind, name) is None:  # reported where it was written: [metrics] use
+                self.problem(section, "use", self.unknown_name_text(kind, name))
+                specs.append(None)
+            else:
+                specs.append(self.component(f"{section}.{name}", kind, {"use": name, **table.get(name, {})}))
+        return specs
 
     def unknown_name_text(self, kind: str, name: str) -> str:
         names = self.registry.names(kind)

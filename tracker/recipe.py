@@ -1,0 +1,89 @@
+"""One experiment from checked config to results, in a straight line: seed, data, tokenize,
+collator, model, optimizer, scheduler, then the runner trains, evaluates, predicts and saves.
+
+This is the only place components are built, always through `Builder`: registry lookup,
+keyword arguments from the section, positional ones from what was built before.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterator
+
+from tracker import tomlwrite
+from tracker.components import Parts, RunResult
+from tracker.errors import BuildError, ExperimentError, Problem
+from tracker.experiment import ComponentSpec, Experiment
+from tracker.hardware import resolve_hardware
+from tracker.registry import Registry
+from tracker.reporting import ConsoleLogger
+
+# start_run(experiment, parts, runner) -> a context manager yielding the run's logger
+StartRun = Callable[[Experiment, Parts, Any], ContextManager[Any]]
+
+
+class Builder:
+    """Builds the components of one experiment and blames build errors on their section."""
+
+    def __init__(self, experiment: Experiment, registry: Registry):
+        self.experiment = experiment
+        self.registry = registry
+
+    def build(self, spec: ComponentSpec, *positional: Any) -> Any:
+        component = self.registry.get(spec.kind, spec.use)
+        with self.blame(spec.section):
+            return component.factory(*positional, **spec.options)
+
+    def section(self, section: str, *positional: Any) -> Any:
+        return self.build(self.experiment.components[section], *positional)
+
+    @contextlib.contextmanager
+    def blame(self, section: str) -> Iterator[None]:
+        """Turn a plugin's BuildError into a located problem: FILE: [section] key: message."""
+        try:
+            yield
+        except BuildError as error:
+            raise ExperimentError([Problem(str(self.experiment.path), section, error.key, error.message)]) from None
+
+
+def run_name(experiment: Experiment) -> str:
+    """The file stem plus a short hash of the resolved config: equal configs share a name."""
+    digest = hashlib.sha256(tomlwrite.dumps(experiment.resolved()).encode()).hexdigest()[:8]
+    return f"{experiment.path.stem}-{digest}"
+
+
+@contextlib.contextmanager
+def console_only(experiment: Experiment, parts: Parts, runner: Any) -> Iterator[Any]:
+    yield ConsoleLogger()
+
+
+def run_experiment(experiment: Experiment, registry: Registry, start_run: StartRun = console_only) -> RunResult:
+    """Build every component of `experiment` and hand them to its runner."""
+    from transformers import set_seed
+
+    build = Builder(experiment, registry)
+    runner = build.section("runner")
+    with build.blame("hardware"):
+        hardware = resolve_hardware(experiment.settings["hardware"])
+    runner.setup(hardware)
+    set_seed(experiment.seed)
+
+    with runner.main_process_first():
+        task = build.section("dataset", experiment.seed)
+        encoder = build.section("tokenizer", experiment.components["model"].options.get("checkpoint"))
+        with build.blame("tokenizer"):
+            encoded = encoder.encode(task)
+    collator = build.section("collator", encoder.tokenizer)
+    model = build.section("model", task.labels)
+    optimizer = build.section("optimizer", model)
+    with build.blame("runner"):
+        num_training_steps = runner.num_training_steps(len(encoded["train"]))
+    scheduler = build.section("scheduler", optimizer, num_training_steps)
+    metrics = [build.build(spec) for spec in experiment.metrics]
+
+    output_dir = Path(experiment.settings["experiment"]["output_dir"]) / run_name(experiment)
+    parts = Parts(task, encoder, encoded, collator, model, optimizer, scheduler, metrics,
+                  hardware, experiment.seed, num_training_steps, output_dir)
+    with start_run(experiment, parts, runner) as logger, build.blame("runner"):
+        return runner.run(parts, logger)
