@@ -99,7 +99,8 @@ def show(file: str, overrides: list[Override]) -> None:
 @main.command()
 @click.option("--kind", type=click.Choice(KINDS), help="Only plugins of this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plugins(kind: str | None, as_json: bool) -> None:
+@click.option("--markdown", "as_markdown", is_flag=True, help="A Markdown reference (as in the README).")
+def plugins(kind: str | None, as_json: bool, as_markdown: bool) -> None:
     """List every registered plugin with its keys, and plugins that failed to load."""
     from tracker import listing
 
@@ -107,5 +108,7 @@ def plugins(kind: str | None, as_json: bool) -> None:
     components = [c for c in registry.all() if kind is None or c.kind == kind]
     if as_json:
         click.echo(json.dumps(listing.as_json(components, registry.broken), indent=2))
+    elif as_markdown:
+        click.echo(listing.as_markdown(components), nl=False)
     else:
         click.echo(listing.as_text(components, registry.broken), nl=False)

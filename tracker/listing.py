@@ -64,3 +64,18 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return repr(value)
+
+
+def as_markdown(components: Sequence[Component]) -> str:
+    """A reference of every component and key, as embedded in the README."""
+    lines, kind = [], None
+    for component in components:
+        if component.kind != kind:
+            kind = component.kind
+            lines.append(f"\n#### {kind}\n")
+        provider = component.source.distribution or component.source.name
+        lines.append(f"- **`{component.name}`** ({provider}): {component.summary}")
+        for key in component.keys.values():
+            default = "**required**" if key.required else f"default `{format_value(key.default)}`"
+            lines.append(f"  - `{key.name}`: {key.type_text}; {default}")
+    return "\n".join(lines).lstrip("\n") + "\n"

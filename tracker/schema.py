@@ -191,7 +191,14 @@ def _quote(value: Any) -> str:
 
 
 def _plural(text: str) -> str:
-    # "an integer" -> "integers", "a number" -> "numbers": good enough for messages.
+    # "an integer" -> "integers", "a string or an array of strings" -> "strings or arrays of strings".
+    if text == "true or false":
+        return "booleans"
+    if " or " in text and not text.startswith("one of"):
+        return " or ".join(_plural(part) for part in text.split(" or "))
+    if text.startswith(("an array of ", "a table of ")):
+        container, _, items = text.partition(" of ")
+        return f"{_plural(container)} of {items}"
     for article in ("an ", "a "):
         if text.startswith(article):
             text = text[len(article):]
