@@ -148,24 +148,34 @@ def _load_entry_point(manager: PluginManager, entry_point: metadata.EntryPoint) 
 def build_registry(manager: PluginManager) -> Registry:
     """Ask every plugin to register its factories; two registrations of one name are an error."""
     components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
-    conflicts = []
+    conflicts, broken = [], list(manager.broken)
     for plugin_name, plugin in manager.hooks.list_name_plugin():
         source = manager.sources.get(plugin_name, PluginSource(plugin_name))
-        for kind, hook_name in KIND_HOOKS.items():
-            def register(name: str, factory: Callable[..., Any], kind: str = kind) -> None:
-                existing = components[kind].get(name)
-                if existing is not None:
-                    conflicts.append(_conflict_text(kind, name, existing.source, source))
-                    return
-                components[kind][name] = Component(kind, name, factory, source)
+        # Ask this one plugin only, so we know whom each factory came from.
+        others = [p for n, p in manager.hooks.list_name_plugin() if n != plugin_name]
+        found: list[Component] = []
+        try:
+            for kind, hook_name in KIND_HOOKS.items():
+                def register(name: str, factory: Callable[..., Any], kind: str = kind) -> None:
+                    if not isinstance(name, str) or not callable(factory):
+                        raise TypeError(f"register(name, factory) takes a string and a callable, "
+                                        f"got {name!r} and {factory!r}")
+                    found.append(Component(kind, name, factory, source))
 
-            # Ask this one plugin only, so we know whom each factory came from.
-            others = [p for n, p in manager.hooks.list_name_plugin() if n != plugin_name]
-            manager.hooks.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+                manager.hooks.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        except Exception as error:  # a plugin whose hook fails is broken, like one that fails to import
+            broken.append(BrokenPlugin(plugin_name, source, f"{type(error).__name__}: {error}"))
+            continue
+        for component in found:
+            existing = components[component.kind].get(component.name)
+            if existing is not None:
+                conflicts.append(_conflict_text(component.kind, component.name, existing.source, source))
+            else:
+                components[component.kind][component.name] = component
     if conflicts:
         raise RegistryError("\n".join(conflicts))
     frozen = {kind: MappingProxyType(named) for kind, named in components.items()}
-    return Registry(MappingProxyType(frozen), tuple(manager.broken))
+    return Registry(MappingProxyType(frozen), tuple(broken))
 
 
 def _conflict_text(kind: str, name: str, first: PluginSource, second: PluginSource) -> str:

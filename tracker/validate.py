@@ -123,8 +123,12 @@ class _FileChecker:
             if self.registry.get(kind, name) is None:  # reported where it was written: [metrics] use
                 self.problem(section, "use", self.unknown_name_text(kind, name))
                 specs.append(None)
-            else:
-                specs.append(self.component(f"{section}.{name}", kind, {"use": name, **table.get(name, {})}))
+            else:  # the table of a metric is named after it; a `use` inside would contradict that
+                options = table.get(name, {})
+                if "use" in options:
+                    self.problem(f"{section}.{name}", "use", f"unknown key; the table's name already says "
+                                                            f'which {kind} it configures ("{name}")')
+                specs.append(self.component(f"{section}.{name}", kind, {**options, "use": name}))
         return specs
 
     def unknown_name_text(self, kind: str, name: str) -> str:
