@@ -1,6 +1,7 @@
 """The `xp` command line. Heavy libraries are imported only by the commands that build things."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Sequence
@@ -69,13 +70,15 @@ def run(files: Sequence[str], overrides: list[Override]) -> None:
     """Validate every file, then run the experiments one by one and print a summary."""
     from tracker.recipe import run_experiment
     from tracker.session import run_one, summary_table
+    from tracker.tracking import start_run_with
 
     registry = _registry()
     experiments = _load_or_exit(files, overrides, registry)
     outcomes = []
     for experiment in experiments:
         click.echo(f"== {experiment.path} ({experiment.components['runner'].use})", err=True)
-        outcome = run_one(experiment, registry, run_experiment, lambda text: click.echo(text, err=True))
+        execute = functools.partial(run_experiment, start_run=start_run_with(registry))
+        outcome = run_one(experiment, registry, execute, lambda text: click.echo(text, err=True))
         if outcome.result is not None and outcome.result.diagnosis is not None:
             click.echo(f"learning curves: {outcome.result.diagnosis.verdict}: "
                        f"{outcome.result.diagnosis.explanation}", err=True)

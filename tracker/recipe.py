@@ -86,4 +86,10 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
     parts = Parts(task, encoder, encoded, collator, model, optimizer, scheduler, metrics,
                   hardware, experiment.seed, num_training_steps, output_dir)
     with start_run(experiment, parts, runner) as logger, build.blame("runner"):
-        return runner.run(parts, logger)
+        result = runner.run(parts, logger)
+        if result.diagnosis is not None:
+            logger.set_tags({"xp.diagnosis": result.diagnosis.verdict,
+                             "xp.diagnosis.explanation": result.diagnosis.explanation})
+        if result.model_dir is not None:
+            logger.log_artifact(result.model_dir, "model")
+        return result

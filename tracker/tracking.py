@@ -1,0 +1,265 @@
+"""MLflow tracking of one run: params, metrics at optimizer steps, curves, artifacts, provenance.
+
+The run is created only after every component was built (an invalid experiment creates no
+run), only by the main process, and always ends FINISHED, FAILED or KILLED.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from tracker import tomlwrite
+from tracker.components import Parts
+from tracker.experiment import Experiment
+from tracker.params import as_params
+from tracker.plots import loss_and_metric_figures
+from tracker.provenance import git_state, installed_packages, version_tags
+from tracker.recipe import run_name
+from tracker.registry import Registry
+from tracker.reporting import ConsoleLogger, FanOut, NullLogger
+
+DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
+
+
+def tracking_uri(settings: Mapping[str, Any]) -> str:
+    """`[tracking] uri`, else MLFLOW_TRACKING_URI, else the embedded store under ./mlruns."""
+    return settings.get("uri") or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so the run can be ended KILLED like on Ctrl-C."""
+
+
+class MlflowLogger:
+    """Sends a runner's metrics to one MLflow run, asynchronously, and refreshes its curves."""
+
+    def __init__(self, client: Any, run_id: str, scratch: Path):
+        self.client, self.run_id, self.scratch = client, run_id, scratch
+        self.history: dict[str, list[tuple[int, float]]] = {}
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        timestamp = int(time.time() * 1000)
+        batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
+        # Queued and sent by MLflow's background thread: training does not wait on the store.
+        self.client.log_batch(self.run_id, metrics=batch, synchronous=False)
+        for key, value in metrics.items():
+            self.history.setdefault(key, []).append((step, float(value)))
+        if "eval_loss" in metrics:  # refresh the learning-curve figures at each evaluation
+            for figure in loss_and_metric_figures(self.history, self.scratch / "curves"):
+                self.client.log_artifact(self.run_id, str(figure), "curves")
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        if Path(path).is_dir():
+            self.client.log_artifacts(self.run_id, str(path), folder or Path(path).name)
+        else:
+            self.client.log_artifact(self.run_id, str(path), folder)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()], synchronous=False)
+
+
+def start_run_with(registry: Registry):
+    """The recipe's `start_run`: an MLflow run when tracking is on, for the main process only."""
+
+    @contextlib.contextmanager
+    def start_run(experiment: Experiment, parts: Parts, runner: Any) -> Iterator[Any]:
+        if not runner.is_main_process:
+            yield NullLogger()
+        elif not experiment.settings["tracking"]["enabled"]:
+            yield ConsoleLogger()
+        else:
+            with _mlflow_run(experiment, parts, runner, registry) as logger:
+                yield logger
+
+    return start_run
+
+
+@contextlib.contextmanager
+def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Registry) -> Iterator[Any]:
+    from mlflow import MlflowClient
+
+    settings = experiment.settings["tracking"]
+    uri = tracking_uri(settings)
+    if uri == DEFAULT_STORE:
+        Path("mlruns").mkdir(exist_ok=True)
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment.name)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment.name)
+    run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
+    run_id = run.info.run_id
+    monitor = None
+    with tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
+            _console_copy(Path(scratch_name) / "console.log") as console_log, _sigterm_as_exception():
+        scratch = Path(scratch_name)
+        logger = MlflowLogger(client, run_id, scratch)
+        status = "FAILED"
+        try:
+            _log_start(client, run_id, experiment, parts, runner, registry, scratch)
+            if settings["system_metrics"]:
+                monitor = _system_metrics(run_id, uri)
+            yield FanOut([ConsoleLogger(), logger])
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        except BaseException as error:
+            client.set_tag(run_id, "xp.error", f"{type(error).__name__}: {error}"[:5000])
+            raise
+        finally:
+            if monitor is not None:
+                monitor.finish()
+            _flush_async_logging()
+            console_log.flush()
+            client.log_artifact(run_id, str(console_log.path))
+            client.set_terminated(run_id, status)
+
+
+def _start_tags(experiment: Experiment) -> dict[str, str]:
+    tags = {f"{key}": value for key, value in (experiment.settings["experiment"]["tags"] or {}).items()}
+    if experiment.settings["experiment"]["description"]:
+        tags["mlflow.note.content"] = experiment.settings["experiment"]["description"]
+    tags["mlflow.source.name"] = str(experiment.path)
+    tags["xp.file"] = str(experiment.path)
+    return tags
+
+
+def _log_start(client: Any, run_id: str, experiment: Experiment, parts: Parts, runner: Any,
+               registry: Registry, scratch: Path) -> None:
+    """Params, provenance tags, config and environment artifacts and dataset inputs."""
+    from mlflow.entities import Param, RunTag
+
+    params, overflow = as_params({**experiment.resolved(), "derived": _derived(parts, runner)})
+    items = [Param(k, v) for k, v in params.items()]
+    for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run_id, params=items[start:start + 100])
+    for key, value in overflow.items():
+        _write(scratch / "params" / f"{key}.txt", value)
+        client.log_artifact(run_id, str(scratch / "params" / f"{key}.txt"), "params")
+
+    git_tags, diff = git_state(experiment.path.resolve().parent)
+    tags = {**git_tags, **version_tags(experiment, registry), "xp.device": parts.hardware.device,
+            "xp.precision": parts.hardware.precision}
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    if diff:
+        client.log_artifact(run_id, str(_write(scratch / "git.diff", diff)), "provenance")
+    config = scratch / "config"
+    client.log_artifact(run_id, str(_write(config / experiment.path.name, experiment.text)), "config")
+    client.log_artifact(run_id, str(_write(config / "resolved.toml", tomlwrite.dumps(experiment.resolved()))), "config")
+    client.log_artifact(run_id, str(_write(scratch / "requirements.txt", installed_packages())), "environment")
+    _log_dataset_inputs(client, run_id, parts)
+
+
+def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
+    """Values that the config implies but does not say."""
+    trainable = sum(p.numel() for p in parts.model.parameters() if p.requires_grad)
+    derived = {
+        "effective_batch_size": getattr(runner, "batch_size", 0) * getattr(runner, "gradient_accumulation_steps", 1)
+        * int(os.environ.get("WORLD_SIZE", "1")),
+        "total_optimizer_steps": parts.num_training_steps,
+        "trainable_parameters": trainable,
+        "label_names": list(parts.task.labels.names or ["(regression)"]),
+        "device": parts.hardware.device,
+        "precision": parts.hardware.precision,
+    }
+    derived.update({f"rows.{split}": len(data) for split, data in parts.task.splits.items()})
+    return derived
+
+
+def _log_dataset_inputs(client: Any, run_id: str, parts: Parts) -> None:
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+
+    inputs = []
+    for split in ("train", "eval"):
+        dataset = mlflow.data.from_huggingface(parts.task.splits[split], path=parts.task.source or None,
+                                               name=f"{parts.task.source or 'dataset'}:{split}")
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", split)]))
+    client.log_inputs(run_id, inputs)
+
+
+def _system_metrics(run_id: str, uri: str) -> Any:
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=10, tracking_uri=uri)
+    monitor.start()
+    return monitor
+
+
+def _flush_async_logging() -> None:
+    import mlflow
+
+    flush = getattr(mlflow, "flush_async_logging", None)
+    if flush:
+        flush()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class _Tee:
+    """A text stream that also copies everything written to a file (the run's console log)."""
+
+    def __init__(self, stream: Any, file: Any):
+        self.stream, self.file = stream, file
+
+    def write(self, text: str) -> int:
+        self.file.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+class _ConsoleLog:
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = path.open("w", encoding="utf-8")
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+@contextlib.contextmanager
+def _console_copy(path: Path) -> Iterator[_ConsoleLog]:
+    log = _ConsoleLog(path)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Tee(stdout, log.file), _Tee(stderr, log.file)
+    try:
+        yield log
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+        log.file.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_exception() -> Iterator[None]:
+    """SIGTERM raises Terminated in the main thread, so the run is ended KILLED, not left RUNNING."""
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
