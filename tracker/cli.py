@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import click
@@ -115,3 +116,50 @@ def plugins(kind: str | None, as_json: bool, as_markdown: bool) -> None:
         click.echo(listing.as_markdown(components), nl=False)
     else:
         click.echo(listing.as_text(components, registry.broken), nl=False)
+
+
+uri_option = click.option("--uri", default=None, metavar="URI",
+                          help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).")
+
+
+@main.command()
+@uri_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
+@click.option("--port", default=5000, show_default=True, type=int)
+def ui(uri: str | None, host: str, port: int) -> None:
+    """Start the MLflow UI on the tracking store and print its URL."""
+    import subprocess
+
+    from tracker.tracking import DEFAULT_STORE, tracking_uri
+
+    store = tracking_uri({"uri": uri})
+    if store == DEFAULT_STORE:
+        Path("mlruns").mkdir(exist_ok=True)
+    click.echo(f"MLflow UI: http://{host}:{port}  (store: {store}; Ctrl-C stops it)", err=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]
+    try:
+        sys.exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+@main.command()
+@click.argument("selectors", nargs=-1, required=True, metavar="FILES_OR_RUN_IDS...")
+@uri_option
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), help="Also write the validation curves here.")
+def compare(selectors: Sequence[str], uri: str | None, png: Path | None) -> None:
+    """Compare runs: the params that differ and the final metrics, side by side."""
+    from mlflow import MlflowClient
+
+    from tracker.compare import comparison_table, find_runs, plot_validation_curves
+    from tracker.tracking import tracking_uri
+
+    client = MlflowClient(tracking_uri({"uri": uri}))
+    try:
+        runs = find_runs(client, selectors)
+    except LookupError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(comparison_table(runs))
+    if png is not None:
+        click.echo(f"validation curves: {plot_validation_curves(client, runs, png)}", err=True)
