@@ -37,3 +37,15 @@ def load(path: str | Path, overrides: Iterable[str] = (), registry: Registry | N
     if problems:
         raise ExperimentError(problems)
     return experiments[0]
+
+
+def run(experiment: Experiment | str | Path, overrides: Iterable[str] = (), registry: Registry | None = None):
+    """Run one experiment (a checked `Experiment` or a file path) with MLflow tracking; returns
+    the runner's `RunResult`. Raises `ExperimentError` for bad input, like `load`."""
+    from tracker.recipe import run_experiment
+    from tracker.tracking import start_run_with
+
+    registry = registry or load_registry()
+    if not isinstance(experiment, Experiment):
+        experiment = load(experiment, overrides, registry)
+    return run_experiment(experiment, registry, start_run=start_run_with(registry))
