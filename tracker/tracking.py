@@ -95,11 +95,12 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment.name)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment.name)
-    run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
-    run_id = run.info.run_id
     monitor = None
-    with tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
-            _console_copy(Path(scratch_name) / "console.log") as console_log, _sigterm_as_exception():
+    # SIGTERM is caught from before the run exists: a kill right after create_run must not leave it RUNNING.
+    with _sigterm_as_exception(), tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
+            _console_copy(Path(scratch_name) / "console.log") as console_log:
+        run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
+        run_id = run.info.run_id
         scratch = Path(scratch_name)
         logger = MlflowLogger(client, run_id, scratch)
         status = "FAILED"
@@ -118,7 +119,7 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
         finally:
             if monitor is not None:
                 monitor.finish()
-            _flush_async_logging()
+            _flush_async_logging(client)
             console_log.flush()
             client.log_artifact(run_id, str(console_log.path))
             client.set_terminated(run_id, status)
@@ -195,10 +196,11 @@ def _system_metrics(run_id: str, uri: str) -> Any:
     return monitor
 
 
-def _flush_async_logging() -> None:
-    import mlflow
-
-    flush = getattr(mlflow, "flush_async_logging", None)
+def _flush_async_logging(client: Any) -> None:
+    """Wait for this client's queued batches. `mlflow.flush_async_logging()` would flush the
+    global default store instead (and create ./mlflow.db in the working directory)."""
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    flush = getattr(store, "flush_async_logging", None)
     if flush:
         flush()
 

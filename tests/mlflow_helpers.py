@@ -1,0 +1,159 @@
+"""Shared by the MLflow tests: the quickstart shrunk to a few steps on the tiny BERT, `xp` as a
+real process, a real `mlflow server` on a free port, and its REST API.
+
+Registered as a pytest plugin (`pytest_plugins`) by the tests that use `tracked_pair`, so the two
+runs and the server are made once per session however many modules ask for them.
+Every store lives in a temporary folder and every process runs there: MLflow puts the
+artifacts of a SQLite store under ./mlruns of the working directory, never the repository's.
+PYTEST_DONT_REWRITE: the test modules import this file before pytest loads it as a plugin.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = REPO_ROOT / "experiments" / "quickstart.toml"  # inside the git repository: git tags
+DATA = REPO_ROOT / "experiments" / "data" / "paraphrase"
+MAX_STEPS = 4
+LEARNING_RATES = ("1e-4", "3e-4")
+
+
+def quickstart_overrides(checkpoint: Path, folder: Path, store: str | None = None, *more: str) -> list[str]:
+    """`section.key=value` strings: the quickstart on `checkpoint`, 4 logged steps, outputs in `folder`."""
+    overrides = [
+        f'model.checkpoint="{checkpoint}"',
+        f'dataset.data_files={{train = "{DATA / "train.csv"}", validation = "{DATA / "validation.csv"}"}}',
+        "dataset.max_rows={train = 32, eval = 16}",
+        f"runner.max_steps={MAX_STEPS}",
+        "runner.logging_steps=1",
+        "runner.progress_bar=false",
+        "tracking.system_metrics=false",
+        f'experiment.output_dir="{folder / "outputs"}"',
+        *more,
+    ]
+    if store is not None:
+        overrides.append(f'tracking.uri="{store}"')
+    return overrides
+
+
+def as_set_options(overrides: list[str]) -> list[str]:
+    return [part for override in overrides for part in ("--set", override)]
+
+
+def xp_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tracker", *args]
+
+
+def sqlite_store(folder: Path) -> str:
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rest(base: str, route: str, body: dict[str, Any] | None = None, **query: Any) -> dict[str, Any]:
+    """GET `path` with `query`, or POST `body` as JSON; the decoded JSON answer."""
+    url = f"{base}{route}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+@contextmanager
+def mlflow_server(store: str, cwd: Path, timeout: float = 60) -> Iterator[str]:
+    """A real `mlflow server` on the store, on a free local port; yields its base URL."""
+    port = free_port()
+    log = (cwd / f"mlflow-server-{port}.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                raise RuntimeError(f"mlflow server did not answer /health within {timeout}s:\n"
+                                   + Path(log.name).read_text()[-3000:])
+            time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(server.pid, 15)  # its own session: the gunicorn/uvicorn workers go too
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait()
+        log.close()
+
+
+@dataclass
+class TrackedPair:
+    """Two quickstart runs (two learning rates) in one store, and a server on that store."""
+
+    folder: Path
+    store: str
+    base: str
+    experiment_id: str
+    runs: list[dict[str, Any]]  # REST run objects, in LEARNING_RATES order
+
+    @property
+    def run_names(self) -> list[str]:
+        return [run["info"]["run_name"] for run in self.runs]
+
+
+@pytest.fixture(scope="session")
+def tracked_pair(tmp_path_factory, tiny_checkpoint) -> Iterator[TrackedPair]:
+    folder = tmp_path_factory.mktemp("tracked-pair")
+    store = sqlite_store(folder)
+    # The store's tables are created once, before two processes race to create them.
+    subprocess.run([sys.executable, "-c", f"from mlflow import MlflowClient; MlflowClient({store!r}).search_experiments()"],
+                   cwd=folder, check=True, capture_output=True)
+    processes = []
+    for lr in LEARNING_RATES:  # both at once: two CPU cores, and most of a run is start-up
+        overrides = quickstart_overrides(tiny_checkpoint, folder, store, f"optimizer.lr={lr}")
+        log = (folder / f"xp-run-{lr}.log").open("w")
+        processes.append((subprocess.Popen(xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
+                                           cwd=folder, stdout=log, stderr=subprocess.STDOUT), log))
+    for process, log in processes:
+        assert process.wait(timeout=300) == 0, Path(log.name).read_text()[-3000:]
+        log.close()
+    with mlflow_server(store, folder) as base:
+        experiment = rest(base, "/api/2.0/mlflow/experiments/get-by-name", experiment_name="quickstart")["experiment"]
+        found = rest(base, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+        by_lr = {params(run)["optimizer.lr"]: run for run in found}
+        runs = [by_lr[str(float(lr))] for lr in LEARNING_RATES]
+        yield TrackedPair(folder, store, base, experiment["experiment_id"], runs)
+
+
+def params(run: dict[str, Any]) -> dict[str, str]:
+    return {p["key"]: p["value"] for p in run["data"].get("params", [])}
+
+
+def tags(run: dict[str, Any]) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in run["data"].get("tags", [])}

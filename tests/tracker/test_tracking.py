@@ -1,0 +1,169 @@
+"""MLflow tracking of one run, in-process through `run_experiment(..., start_run_with(registry))`
+and as a real `xp run` process where the process matters (SIGTERM). Every store is temporary and
+every run works in a temporary folder (MLflow puts a SQLite store's artifacts under ./mlruns)."""
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from tests.mlflow_helpers import MAX_STEPS, QUICKSTART, as_set_options, quickstart_overrides, sqlite_store, xp_command
+from tracker.api import load
+from tracker.cli import main
+from tracker.recipe import run_experiment
+from tracker.registry import load_registry
+from tracker.tracking import start_run_with
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+def track(registry, checkpoint, folder, *more, store=True):
+    """Run the shrunk quickstart in-process in `folder`, tracked into `folder`'s own store."""
+    experiment = load(QUICKSTART, quickstart_overrides(checkpoint, folder, sqlite_store(folder) if store else None, *more),
+                      registry)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        return run_experiment(experiment, registry, start_run=start_run_with(registry))
+
+
+def only_run(store):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return client, run
+
+
+@pytest.fixture(scope="module")
+def finished(registry, tiny_checkpoint, tmp_path_factory):
+    """A successful run, its store named by MLFLOW_TRACKING_URI since [tracking] uri is unset."""
+    folder = tmp_path_factory.mktemp("finished")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", sqlite_store(folder))
+        track(registry, tiny_checkpoint, folder, store=False)
+    return (*only_run(sqlite_store(folder)), folder)
+
+
+def test_mlflow_tracking_uri_is_honoured_when_uri_is_unset(finished):
+    client, run, folder = finished
+    assert run.data.params.get("tracking.uri") in (None, "")
+    assert not (folder / "mlruns" / "mlflow.db").exists() and not (folder / "mlflow.db.default").exists()
+
+
+def test_successful_run_finishes_with_flattened_params(finished):
+    client, run, _ = finished
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name.startswith("quickstart-")
+    params = run.data.params
+    assert params["optimizer.lr"] == "0.0001" and params["runner.max_steps"] == str(MAX_STEPS)
+    assert params["derived.total_optimizer_steps"] == str(MAX_STEPS)
+    assert params["derived.rows.train"] == "32" and params["derived.label_names"] == "[0, 1]"
+
+
+def test_one_train_loss_point_per_logged_step_and_eval_metrics(finished):
+    client, run, _ = finished
+    history = client.get_metric_history(run.info.run_id, "train_loss")
+    assert sorted(m.step for m in history) == list(range(1, MAX_STEPS + 1))
+    assert {"eval_loss", "eval_accuracy", "eval_f1"} <= set(run.data.metrics)
+
+
+def test_curves_config_environment_and_console_artifacts(finished):
+    client, run, _ = finished
+
+    def names(folder=None):
+        return {f.path for f in client.list_artifacts(run.info.run_id, folder)}
+
+    assert {"curves/loss.png", "curves/metrics.png"} <= names("curves")
+    assert {"config/quickstart.toml", "config/resolved.toml"} <= names("config")
+    assert "environment/requirements.txt" in names("environment")
+    assert "console.log" in names()
+    written = client.download_artifacts(run.info.run_id, "config/quickstart.toml")
+    assert open(written, encoding="utf-8").read() == QUICKSTART.read_text(encoding="utf-8")
+
+
+def test_provenance_tags(finished):
+    _, run, _ = finished
+    tags = run.data.tags
+    for key in ("xp.version", "xp.version.torch", "xp.device", "xp.diagnosis"):
+        assert tags.get(key), key
+    assert tags["xp.plugin.optimizer"].startswith("adamw (")
+    # experiments/quickstart.toml is inside the repository: its commit is recorded
+    assert len(tags["mlflow.source.git.commit"]) == 40 and tags["xp.git.commit"] == tags["mlflow.source.git.commit"]
+
+
+def test_a_runner_that_raises_ends_the_run_failed(registry, tiny_checkpoint, tmp_path):
+    with pytest.raises(Exception):  # eval_never_computed is not among the evaluation metrics
+        track(registry, tiny_checkpoint, tmp_path, 'runner.metric_for_best="never_computed"',
+              "runner.early_stopping_patience=1")
+    _, run = only_run(sqlite_store(tmp_path))
+    assert run.info.status == "FAILED"
+    assert "never_computed" in run.data.tags["xp.error"]
+
+
+def training_has_logged(database) -> bool:
+    """A RUNNING run with a train_loss point, read with plain sqlite3: an MlflowClient here would
+    race the xp process to create the store's tables."""
+    if not database.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return bool(connection.execute(
+                "SELECT 1 FROM runs JOIN metrics ON metrics.run_uuid = runs.run_uuid "
+                "WHERE runs.status = 'RUNNING' AND metrics.key = 'train_loss' LIMIT 1").fetchall())
+    except sqlite3.Error:  # tables not there yet, or locked for a moment
+        return False
+
+
+def test_sigterm_during_training_ends_the_run_killed(tiny_checkpoint, tmp_path):
+    from mlflow import MlflowClient
+
+    store = sqlite_store(tmp_path)
+    overrides = quickstart_overrides(tiny_checkpoint, tmp_path, store, "runner.max_steps=100000", 'runner.eval_strategy="no"')
+    log = (tmp_path / "xp.log").open("w")
+    process = subprocess.Popen(xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
+                               cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until the run exists and training has logged a step
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "xp.log").read_text()[-3000:]
+            if training_has_logged(tmp_path / "mlflow.db"):
+                break
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    client = MlflowClient(store)
+    statuses = [r.info.status for r in client.search_runs([e.experiment_id for e in client.search_experiments()])]
+    assert statuses == ["KILLED"]
+
+
+def test_an_invalid_experiment_creates_no_run(tiny_checkpoint, tmp_path):
+    overrides = quickstart_overrides(tiny_checkpoint, tmp_path, sqlite_store(tmp_path), "optimizer.no_such_key=1")
+    result = CliRunner().invoke(main, ["run", str(QUICKSTART), *as_set_options(overrides)])
+    assert result.exit_code == 2, result.output
+    assert "no_such_key" in result.output
+    assert not (tmp_path / "mlflow.db").exists()  # not even an empty store
+
+
+def test_tracking_disabled_creates_no_run(registry, tiny_checkpoint, tmp_path):
+    result = track(registry, tiny_checkpoint, tmp_path, "tracking.enabled=false")
+    assert result is not None
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_the_trainer_runner_does_not_log_through_its_own_mlflow_callback(registry, tiny_checkpoint, tmp_path):
+    track(registry, tiny_checkpoint, tmp_path, 'runner.use="trainer"')
+    client, run = only_run(sqlite_store(tmp_path))
+    assert run.info.status == "FINISHED"
+    assert not {"per_device_train_batch_size", "learning_rate", "output_dir"} & set(run.data.params)
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == MAX_STEPS
