@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -75,16 +76,18 @@ def run(files: Sequence[str], overrides: list[Override]) -> None:
 
     registry = _registry()
     experiments = _load_or_exit(files, overrides, registry)
+    # Under torchrun / accelerate launch every process runs this; only rank 0 talks.
+    say = click.echo if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
     outcomes = []
     for experiment in experiments:
-        click.echo(f"== {experiment.path} ({experiment.components['runner'].use})", err=True)
+        say(f"== {experiment.path} ({experiment.components['runner'].use})", err=True)
         execute = functools.partial(run_experiment, start_run=start_run_with(registry))
         outcome = run_one(experiment, registry, execute, lambda text: click.echo(text, err=True))
         if outcome.result is not None and outcome.result.diagnosis is not None:
-            click.echo(f"learning curves: {outcome.result.diagnosis.verdict}: "
-                       f"{outcome.result.diagnosis.explanation}", err=True)
+            say(f"learning curves: {outcome.result.diagnosis.verdict}: "
+                f"{outcome.result.diagnosis.explanation}", err=True)
         outcomes.append(outcome)
-    click.echo(summary_table(outcomes))
+    say(summary_table(outcomes))
     statuses = {outcome.status for outcome in outcomes}
     sys.exit(1 if "failed" in statuses else EXIT_BAD_INPUT if "invalid" in statuses else 0)
 

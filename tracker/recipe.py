@@ -47,6 +47,19 @@ class Builder:
             raise ExperimentError([Problem(str(self.experiment.path), section, error.key, error.message)]) from None
 
 
+def build_tokenizer(build: Builder, experiment: Experiment) -> Any:
+    """The tokenizer, from its own checkpoint or else the model's: a bad model checkpoint is
+    blamed on [model], where the user wrote it, even though the tokenizer meets it first."""
+    tokenizer, model_checkpoint = experiment.components["tokenizer"], experiment.components["model"].options.get("checkpoint")
+    try:
+        return build.section("tokenizer", model_checkpoint)
+    except ExperimentError as error:
+        if tokenizer.options.get("checkpoint") is None:
+            error.problems = [Problem(p.file, "model", p.key, p.message) if p.section == "tokenizer" and p.key == "checkpoint"
+                              else p for p in error.problems]
+        raise
+
+
 def run_name(experiment: Experiment) -> str:
     """The file stem plus a short hash of the resolved config: equal configs share a name."""
     digest = hashlib.sha256(tomlwrite.dumps(experiment.resolved()).encode()).hexdigest()[:8]
@@ -71,7 +84,7 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
 
     with runner.main_process_first():
         task = build.section("dataset", experiment.seed)
-        encoder = build.section("tokenizer", experiment.components["model"].options.get("checkpoint"))
+        encoder = build_tokenizer(build, experiment)
         with build.blame("tokenizer"):
             encoded = encoder.encode(task)
     collator = build.section("collator", encoder.tokenizer)

@@ -94,12 +94,16 @@ class TrainerRunner(TrainingSettings):
         trainer.train()
         step = trainer.state.global_step
         best_model_loaded = self.early_stopping_patience is not None
-        if relay.last_eval is not None and relay.last_eval[0] == step and not best_model_loaded:
+        best_step = _step_of(trainer.state.best_model_checkpoint) if best_model_loaded else None
+        # The final metrics are those of the evaluation whose weights the model ends with; the loop
+        # runners evaluate again (and log it) only when the last step had no evaluation either.
+        if best_step in relay.evals:
+            eval_metrics = relay.evals[best_step]
+        elif relay.last_eval is not None and relay.last_eval[0] == step and not best_model_loaded:
             eval_metrics = relay.last_eval[1]
         else:
             eval_metrics = trainer.evaluate()
         eval_metrics = {k: v for k, v in eval_metrics.items() if k not in TRAINER_ONLY_LOGS and k != "epoch"}
-        best_step = _step_of(trainer.state.best_model_checkpoint) if best_model_loaded else None
         result = RunResult(eval_metrics=eval_metrics, steps=step, best_step=best_step,
                            diagnosis=diagnose(relay.train_curve, relay.eval_curve))
         if "test" in parts.encoded:

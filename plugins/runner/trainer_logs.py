@@ -29,13 +29,16 @@ class LogRelay(TrainerCallback):
         self.train_curve: list[tuple[int, float]] = []
         self.eval_curve: list[tuple[int, float]] = []
         self.last_eval: tuple[int, dict[str, float]] | None = None
+        self.evals: dict[int, dict[str, float]] = {}  # step -> evaluation metrics
         self.window_start = (time.perf_counter(), 0, 0)  # time, step, tokens seen
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if not logs or not state.is_world_process_zero:
             return
         step = state.global_step
-        if "train_runtime" in logs:  # the end-of-training summary: no per-step counterpart
+        # The end-of-training summary has no per-step counterpart. Its loss is "train_loss"; step
+        # logs say "loss" (and, counting tokens, carry a running "train_runtime" as well).
+        if "train_loss" in logs:
             return
         metrics = {k: float(v) for k, v in logs.items() if k not in TRAINER_ONLY_LOGS and isinstance(v, (int, float))}
         if "loss" in metrics:
@@ -45,6 +48,7 @@ class LogRelay(TrainerCallback):
         if "eval_loss" in metrics:
             self.eval_curve.append((step, metrics["eval_loss"]))
             self.last_eval = (step, metrics)
+            self.evals[step] = metrics
         self.logger.log_metrics(metrics, step)
 
     def _throughput(self, state: Any, world_size: int) -> dict[str, float]:

@@ -88,14 +88,15 @@ def train_and_evaluate(settings: TrainingSettings, parts: Parts, backend: Any, l
     train_curve: list[tuple[int, float]] = []
     eval_curve: list[tuple[int, float]] = []
     best_state, best_metrics, last_eval = None, None, None
-    step, grad_norm, window = 0, None, _Window()
+    step, grad_norm, learning_rate, window = 0, None, None, _Window()
+    epochs_done = 0.0  # the fraction of the data seen, as the Trainer counts it: batches, not steps
     progress = tqdm(total=total_steps, desc="train", disable=not (settings.progress_bar and backend.is_main_process))
 
     def evaluate_now() -> bool:
         """Evaluate, log, track the best model; True when early stopping says stop."""
         nonlocal best_state, best_metrics, last_eval
         metrics = score(predict(model, eval_loader, backend, is_regression), parts.metrics, "eval")
-        metrics["epoch"] = step / steps_per_epoch
+        metrics["epoch"] = epochs_done
         logger.log_metrics(metrics, step)
         eval_curve.append((step, metrics["eval_loss"]))
         last_eval = (step, metrics)
@@ -121,16 +122,19 @@ def train_and_evaluate(settings: TrainingSettings, parts: Parts, backend: Any, l
                 if not backend.sync_gradients:
                     continue
                 grad_norm = backend.clip_grad_norm(model, optimizer, settings.max_grad_norm)
+                # Log the rate this step used, before the scheduler moves it on, as the Trainer does.
+                learning_rate = optimizer.param_groups[0]["lr"]
                 backend.optimizer_step(optimizer)
                 if not steps_scheduler_on_eval:
                     scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
             step += 1
+            epochs_done = epoch + (index + 1) / len(train_loader)
             progress.update(1)
             if step % settings.logging_steps == 0 or step == total_steps:
                 metrics = window.flush(backend)
-                metrics.update(learning_rate=optimizer.param_groups[0]["lr"], grad_norm=float(grad_norm),
-                               epoch=step / steps_per_epoch)
+                metrics.update(learning_rate=learning_rate, grad_norm=float(grad_norm),
+                               epoch=epochs_done)
                 logger.log_metrics(metrics, step)
                 train_curve.append((step, metrics["train_loss"]))
                 progress.set_postfix(loss=f"{metrics['train_loss']:.4f}")
