@@ -47,28 +47,14 @@ def comparison_table(runs: Sequence[Any]) -> str:
 
 def plot_validation_curves(client: Any, runs: Sequence[Any], path: Path) -> Path:
     """One panel per validation metric, one line per run, optimizer steps on the x axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    from tracker.plots import plot_panels
 
     names = sorted({key for run in runs for key in run.data.metrics if key.startswith("eval_")})
-    figure, axes = pyplot.subplots(1, max(len(names), 1), figsize=(5 * max(len(names), 1), 4), squeeze=False)
-    for axis, name in zip(axes[0], names):
-        for run in runs:
-            history = sorted(client.get_metric_history(run.info.run_id, name), key=lambda m: m.step)
-            if history:
-                axis.plot([m.step for m in history], [m.value for m in history], marker="o",
-                          label=run.info.run_name or run.info.run_id[:8])
-        axis.set_title(name)
-        axis.set_xlabel("optimizer step")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    pyplot.close(figure)
-    return path
+    panels = {name: {run.info.run_name or run.info.run_id[:8]:
+                     sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, name))
+                     for run in runs}
+              for name in names}
+    return plot_panels(panels, path)
 
 
 def _number(value: float | None) -> str:
