@@ -68,6 +68,10 @@ class TrainingSettings:
         # A last, partial accumulation at the end of an epoch still makes an optimizer step.
         return max(1, math.ceil(batches_per_epoch / self.gradient_accumulation_steps))
 
+    def runs_test_split(self, parts: Any) -> bool:
+        """Predict the test split only when its labels give test metrics or predictions are wanted."""
+        return "test" in parts.encoded and (parts.task.test_has_labels or self.predict)
+
     def num_training_steps(self, train_rows: int) -> int:
         if self.max_steps is not None:
             return self.max_steps

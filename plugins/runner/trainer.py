@@ -106,7 +106,7 @@ class TrainerRunner(TrainingSettings):
         eval_metrics = {k: v for k, v in eval_metrics.items() if k not in TRAINER_ONLY_LOGS and k != "epoch"}
         result = RunResult(eval_metrics=eval_metrics, steps=step, best_step=best_step,
                            diagnosis=diagnose(relay.train_curve, relay.eval_curve))
-        if "test" in parts.encoded:
+        if self.runs_test_split(parts):
             self._predict_test(trainer, parts, logger, result)
         if self.save_model and trainer.is_world_process_zero():
             result.model_dir = save_model(trainer.model, parts)

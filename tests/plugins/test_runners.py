@@ -290,6 +290,36 @@ def test_loop_and_accelerate_train_identically_with_the_same_seed(accumulated):
         assert accelerate.values(name) == pytest.approx(loop.values(name), rel=1e-5), name
 
 
+def test_length_grouped_training_matches_across_loop_and_accelerate(tmp_path, tiny_checkpoint, data):
+    """`group_by_length` changes the batches, not the promise: the same seed gives `loop` and
+    `accelerate` the same grouped batches and so the same losses."""
+    losses = {}
+    for runner in ("loop", "accelerate"):
+        path = write_experiment(tmp_path / f"{runner}.toml", tiny_checkpoint, data,
+                                runner={"use": runner, "group_by_length": True})
+        losses[runner] = run(path)[1].values("train_loss")
+    assert len(losses["loop"]) == 6
+    assert losses["accelerate"] == pytest.approx(losses["loop"], rel=1e-5)
+
+
+def test_unlabelled_test_split_is_not_predicted_when_predictions_are_off(tmp_path, tiny_checkpoint, mrpc_path,
+                                                                        monkeypatch):
+    from xp_plugins.runner import training_loop
+
+    predicted = []
+    original = training_loop.predict
+    monkeypatch.setattr(training_loop, "predict",
+                        lambda model, loader, *args, **kw: predicted.append(len(loader)) or original(model, loader,
+                                                                                                        *args, **kw))
+    path = write_experiment(tmp_path / "mrpc.toml", tiny_checkpoint, None,
+                            dataset={"path": str(mrpc_path), "test_split": "test",
+                                     "max_rows": {"train": 16, "eval": 8, "test": 9}},
+                            runner={"max_steps": 2, "predict": False})
+    result, _ = run(path)
+    assert result.predictions_path is None
+    assert predicted == [1]  # the validation split only, in one batch of 8
+
+
 # -- early stopping ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("runner", RUNNERS)
