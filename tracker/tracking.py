@@ -6,6 +6,7 @@ run), only by the main process, and always ends FINISHED, FAILED or KILLED.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -25,6 +26,10 @@ from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger, FanOut, NullLogger
 
 DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
+# Metrics logged within this many seconds of the last send go to the store together: at most
+# one write a second however often a runner logs, so logging at every step stays cheap.
+SEND_INTERVAL_SECONDS = 1.0
+MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 
 
 def tracking_uri(settings: Mapping[str, Any]) -> str:
@@ -42,19 +47,30 @@ class MlflowLogger:
     def __init__(self, client: Any, run_id: str, scratch: Path):
         self.client, self.run_id, self.scratch = client, run_id, scratch
         self.history: dict[str, list[tuple[int, float]]] = {}
+        self.pending: list[Any] = []  # mlflow Metric entities not yet sent
+        self.last_sent = -math.inf
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
         timestamp = int(time.time() * 1000)
-        batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
-        # Queued and sent by MLflow's background thread: training does not wait on the store.
-        self.client.log_batch(self.run_id, metrics=batch, synchronous=False)
+        self.pending += [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
         for key, value in metrics.items():
             self.history.setdefault(key, []).append((step, float(value)))
-        if "eval_loss" in metrics:  # refresh the learning-curve figures at each evaluation
+        evaluation = "eval_loss" in metrics
+        if evaluation or time.monotonic() - self.last_sent >= SEND_INTERVAL_SECONDS:
+            self.send()
+        if evaluation:  # refresh the learning-curve figures at each evaluation
             for figure in loss_and_metric_figures(self.history, self.scratch / "curves"):
                 self.client.log_artifact(self.run_id, str(figure), "curves")
+
+    def send(self) -> None:
+        """Queue the pending metrics for MLflow's sending thread: training does not wait on the store."""
+        for start in range(0, len(self.pending), MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=self.pending[start:start + MAX_METRICS_PER_BATCH],
+                                  synchronous=False)
+        self.pending = []
+        self.last_sent = time.monotonic()
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         if Path(path).is_dir():
@@ -93,8 +109,7 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
     if uri == DEFAULT_STORE:
         Path("mlruns").mkdir(exist_ok=True)
     client = MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment.name)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment.name)
+    experiment_id = _experiment_id(client, experiment.name)
     monitor = None
     # SIGTERM is caught from before the run exists: a kill right after create_run must not leave it RUNNING.
     with _sigterm_as_exception(), tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
@@ -117,12 +132,29 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
             client.set_tag(run_id, "xp.error", f"{type(error).__name__}: {error}"[:5000])
             raise
         finally:
+            logger.send()
             if monitor is not None:
                 monitor.finish()
             _flush_async_logging(client)
             console_log.flush()
             client.log_artifact(run_id, str(console_log.path))
             client.set_terminated(run_id, status)
+
+
+def _experiment_id(client: Any, name: str) -> str:
+    """The MLflow experiment `name`, created if missing; two runs starting at once may both try."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:
+        found = client.get_experiment_by_name(name)  # created by the other run in the meantime
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def _start_tags(experiment: Experiment) -> dict[str, str]:

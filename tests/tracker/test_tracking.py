@@ -107,6 +107,34 @@ def test_a_runner_that_raises_ends_the_run_failed(registry, tiny_checkpoint, tmp
     assert "never_computed" in run.data.tags["xp.error"]
 
 
+def test_a_store_that_cannot_be_opened_fails_the_run_with_its_error(registry, tiny_checkpoint, tmp_path):
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException, match="no-such-scheme"):
+        track(registry, tiny_checkpoint, tmp_path, 'tracking.uri="no-such-scheme://x"', store=False)
+
+
+def test_metrics_logged_at_every_step_reach_the_store_in_few_writes():
+    """However often a runner logs, the store sees at most one write a second, and no point is lost."""
+    from tracker.tracking import MlflowLogger
+
+    class RecordingClient:
+        def __init__(self):
+            self.batches = []
+
+        def log_batch(self, run_id, metrics=(), synchronous=True):
+            self.batches.append([(m.key, m.step) for m in metrics])
+
+    client = RecordingClient()
+    logger = MlflowLogger(client, "run", scratch=None)
+    for step in range(1, 201):
+        logger.log_metrics({"train_loss": 1.0 / step, "learning_rate": 1e-4}, step)
+    logger.send()  # what the end of the run does
+    assert len(client.batches) <= 3  # the first log goes out at once, then once a second
+    sent = [point for batch in client.batches for point in batch]
+    assert sorted(step for key, step in sent if key == "train_loss") == list(range(1, 201))
+
+
 def training_has_logged(database) -> bool:
     """A RUNNING run with a train_loss point, read with plain sqlite3: an MlflowClient here would
     race the xp process to create the store's tables."""
