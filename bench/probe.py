@@ -1,0 +1,94 @@
+"""Run a Python script or module with timing probes, identically for every benchmark variant.
+
+    python bench/probe.py OUT.json script.py [args...]
+    python bench/probe.py OUT.json -m tracker run experiments/mrpc_loop.toml [--set ...]
+
+The probes see only what every variant has in common, so none of them needs instrumenting:
+- a global optimizer post-step hook (torch.optim) stamps the time of every optimizer step,
+  whether the loop, the Trainer or Accelerate calls `step()`;
+- `datasets.Dataset.map` is timed, the tokenization of all three recipes;
+- at exit: the peak resident memory of the process.
+`BENCH_LAUNCHED_AT` (time.time() when the harness started the process) gives the time from
+launch to the first optimizer step, interpreter start-up included.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import resource
+import runpy
+import sys
+import time
+
+_launched_at = float(os.environ.get("BENCH_LAUNCHED_AT", time.time()))
+_step_times: list[float] = []  # time.perf_counter() after each optimizer step
+_first_step_wall: list[float] = []  # time.time() of the first step
+_map_seconds = [0.0]
+_map_depth = [0]
+
+
+def _after_optimizer_step(optimizer, args, kwargs) -> None:
+    _step_times.append(time.perf_counter())
+    if not _first_step_wall:
+        _first_step_wall.append(time.time())
+
+
+def _install_step_hook() -> None:
+    import torch.optim.optimizer as optim
+
+    optim.register_optimizer_step_post_hook(_after_optimizer_step)
+
+
+def _install_map_timer() -> None:
+    from datasets import arrow_dataset
+
+    original = arrow_dataset.Dataset.map
+
+    def timed_map(self, *args, **kwargs):
+        _map_depth[0] += 1  # map may call map (num_proc); count the outermost call only
+        started = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _map_depth[0] -= 1
+            if _map_depth[0] == 0:
+                _map_seconds[0] += time.perf_counter() - started
+
+    arrow_dataset.Dataset.map = timed_map
+
+
+def _write(out_path: str) -> None:
+    gaps = [b - a for a, b in zip(_step_times, _step_times[1:])]
+    record = {
+        "steps": len(_step_times),
+        "step_times": _step_times,
+        "step_gaps": gaps,
+        "launch_to_first_step": _first_step_wall[0] - _launched_at if _first_step_wall else None,
+        "map_seconds": _map_seconds[0],
+        # ru_maxrss is in KiB on Linux
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    with open(out_path, "w") as file:
+        json.dump(record, file)
+
+
+def main() -> None:
+    out_path, target, *rest = sys.argv[1:]
+    # The probes import torch and datasets up front, but every variant imports both anyway,
+    # and the import happens inside the measured launch-to-first-step window for all of them.
+    _install_step_hook()
+    _install_map_timer()
+    atexit.register(_write, out_path)
+    if target == "-m":
+        module, *args = rest
+        sys.argv = [module, *args]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = [target, *rest]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+        runpy.run_path(target, run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Turn the suites' JSON records (bench/results/*.json) into the markdown tables of BENCHMARKS.md.
+
+    python bench/report.py [RESULTS_DIR]
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load(folder: Path) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def verdict(value: float, target: float, at_most: bool = True) -> str:
+    return "met" if (value <= target if at_most else value >= target) else "**missed**"
+
+
+def ratio_row(figure: str, entry: dict, target: float, unit: str, fmt: str = "{:.3f}") -> str:
+    names = [key for key in entry if key not in ("ratio", "ratios")]
+    absolute = " vs ".join(f"{fmt.format(entry[name])} {unit}" for name in names)
+    spread = f"{min(entry['ratios']):.3f}–{max(entry['ratios']):.3f}"
+    return f"| {figure} | **{entry['ratio']:.3f}** ({spread}) | {absolute} | ≤ {target} | {verdict(entry['ratio'], target)} |"
+
+
+def main_table(results: dict[str, dict]) -> list[str]:
+    rows = ["| figure | median ratio (range over repetitions) | absolute, median | target | |",
+            "| --- | --- | --- | --- | --- |"]
+    if "speed" in results:
+        speed = results["speed"]
+        step, first, rss = speed["step_time"], speed["first_step"], speed["peak_rss"]
+        rows += [
+            ratio_row("training time per step: `xp run` runner `loop` / hand-written loop", step["xp_loop / hand_loop"], 1.03, "s"),
+            ratio_row("training time per step: runner `trainer` / plain `Trainer` script", step["xp_trainer / hand_trainer"], 1.03, "s"),
+            ratio_row("training time per step: runner `accelerate` / hand-written loop", step["xp_accelerate / hand_loop"], 1.05, "s"),
+            ratio_row("tracking overhead: MLflow logging every step / tracking off (runner `loop`)",
+                      step["tracking every step / tracking off"], 1.01, "s"),
+            ratio_row("time from launch to the first optimizer step: `xp run` (`loop`) / hand-written loop",
+                      first["xp_loop / hand_loop"], 1.0, "s", "{:.2f}"),
+            ratio_row("same, runner `trainer` / plain `Trainer` script", first["xp_trainer / hand_trainer"], 1.0, "s",
+                      "{:.2f}"),
+            ratio_row("same, runner `loop` with tracking off / hand-written loop",
+                      first["xp_loop, tracking off / hand_loop"], 1.0, "s", "{:.2f}"),
+            ratio_row("peak resident memory: `xp run` (`loop`, tracking on) / hand-written loop",
+                      rss["xp_loop / hand_loop"], 1.10, "MiB", "{:.0f}"),
+            ratio_row("peak resident memory: runner `trainer` / plain `Trainer` script",
+                      rss["xp_trainer / hand_trainer"], 1.10, "MiB", "{:.0f}"),
+        ]
+    if "startup" in results:
+        tokenize = results["startup"]["tokenization"]["xp second run / first run"]
+        rows.append(ratio_row("tokenization time, second run of the same experiment / first run", tokenize, 0.1, "s",
+                              "{:.3f}"))
+    if "accuracy" in results:
+        accuracy = results["accuracy"]
+        points = accuracy["points_from_hand_loop"]
+        for name, label in (("xp_loop", "runner `loop`"), ("xp_trainer", "runner `trainer`")):
+            worst = max(abs(points[name]["accuracy"]), abs(points[name]["f1"]))
+            rows.append(f"| MRPC validation after {accuracy['epochs']} epochs, {label} − hand-written loop "
+                        f"| accuracy {points[name]['accuracy']:+.2f} pts, F1 {points[name]['f1']:+.2f} pts "
+                        f"| {scores(accuracy['scores'][name])} vs {scores(accuracy['scores']['hand_loop'])} "
+                        f"| within 1.5 pts | {verdict(worst, 1.5)} |")
+        speedup = accuracy["grouped_speedup_per_epoch"]
+        epochs = accuracy["epoch_seconds"]
+        rows.append(f"| length-grouped batching, runner `loop`: time per epoch, shuffled / grouped "
+                    f"| **{speedup['median']:.2f}×** ({min(speedup['ratios']):.2f}–{max(speedup['ratios']):.2f}) "
+                    f"| {median(epochs['xp_loop']):.0f} s vs {median(epochs['xp_loop_grouped']):.0f} s per epoch "
+                    f"| ≥ 1.2× | {verdict(speedup['median'], 1.2, at_most=False)} |")
+        grouped, shuffled = accuracy["scores"]["xp_loop_grouped"], accuracy["scores"]["xp_loop"]
+        delta = 100 * (grouped["accuracy"] - shuffled["accuracy"])
+        rows.append(f"| length-grouped batching: validation accuracy, grouped − shuffled | {delta:+.2f} pts "
+                    f"| {scores(grouped)} vs {scores(shuffled)} | within 1 pt | {verdict(abs(delta), 1.0)} |")
+    return rows
+
+
+def scores(entry: dict) -> str:
+    return f"acc {entry['accuracy']:.4f} / F1 {entry['f1']:.4f}"
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def cli_table(results: dict[str, dict]) -> list[str]:
+    if "startup" not in results:
+        return []
+    rows = ["| command | median wall time |", "| --- | --- |"]
+    rows += [f"| `{label}` | {entry['median_seconds']:.2f} s |" for label, entry in results["startup"]["cli"].items()]
+    return rows
+
+
+def tracking_start_table(results: dict[str, dict]) -> list[str]:
+    if "startup" not in results:
+        return []
+    rows = ["| before the first step, `xp run` with tracking on spends (cProfile, cumulative) | seconds |",
+            "| --- | --- |"]
+    rows += [f"| {label} | {seconds:.2f} |" if seconds is not None else f"| {label} | not seen |"
+             for label, seconds in results["startup"]["tracking_start_profile"].items()]
+    return rows
+
+
+def padding_table(results: dict[str, dict]) -> list[str]:
+    if "padding" not in results:
+        return []
+    padding = results["padding"]
+    rows = ["| MRPC train, batch 8, one epoch | pad tokens / all tokens | mean pad share per batch | tokens per epoch |",
+            "| --- | --- | --- | --- |"]
+    for name, label in (("shuffled", "shuffled (the course's `DataLoader(shuffle=True)`)"),
+                        ("grouped", "length-grouped (`group_by_length = true`)")):
+        entry = padding[name]
+        rows.append(f"| {label} | {100 * entry['pad_fraction']:.1f}% | {100 * entry['mean_pad_share_per_batch']:.1f}% "
+                    f"| {entry['tokens_per_epoch']:,} |")
+    return rows
+
+
+def profile_table(results: dict[str, dict]) -> list[str]:
+    if "profile" not in results:
+        return []
+    profile = results["profile"]
+    phases = profile["seconds_per_step"]
+    total = sum(phases.values())
+    rows = ["| phase of one `loop` step | ms per step | share |", "| --- | --- | --- |"]
+    rows += [f"| {name} | {1000 * seconds:.1f} | {100 * seconds / total:.1f}% |" for name, seconds in phases.items()]
+    rows.append(f"| total | {1000 * total:.1f} | 100% |")
+    return rows
+
+
+def machine_line(results: dict[str, dict]) -> str:
+    machine = next(iter(results.values()))["machine"]
+    return (f"{machine['date']}; {machine['processor']}, {machine['cpus']} CPUs, torch {machine['torch']} "
+            f"({machine['torch_threads']} threads), Python {machine['python']}, GPU: {machine['gpu'] or 'none'}")
+
+
+def main() -> None:
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
+    results = load(folder)
+    if not results:
+        raise SystemExit(f"no results in {folder}: run python bench/run.py first")
+    sections = [[f"Machine: {machine_line(results)}"], main_table(results), cli_table(results),
+                tracking_start_table(results), padding_table(results), profile_table(results),
+                [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()]]
+    print("\n\n".join("\n".join(section) for section in sections if section))
+
+
+if __name__ == "__main__":
+    main()

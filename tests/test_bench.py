@@ -1,0 +1,72 @@
+"""The benchmark scripts keep working: every suite runs in its smoke form (a tiny model, a few
+steps, one repetition) and the report renders every row of BENCHMARKS.md. No timing is checked
+here; the figures live in BENCHMARKS.md, measured by `python bench/run.py`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory, tiny_checkpoint, mrpc_path) -> Path:
+    results = tmp_path_factory.mktemp("bench-results")
+    finished = subprocess.run([sys.executable, "bench/run.py", "all", "--smoke", "--checkpoint", str(tiny_checkpoint),
+                               "--data", str(mrpc_path), "--results", str(results)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    return results
+
+
+def test_every_suite_writes_its_record(smoke_results):
+    assert sorted(p.stem for p in smoke_results.glob("*.json")) == ["accuracy", "padding", "profile", "speed", "startup"]
+
+
+def test_the_probe_sees_every_optimizer_step_of_every_variant(smoke_results):
+    speed = json.loads((smoke_results / "speed.json").read_text())
+    [repetition] = speed["runs"]
+    assert set(repetition) == {"hand_loop", "xp_loop", "xp_accelerate", "hand_trainer", "xp_trainer",
+                               "xp_loop_log_every_step", "xp_loop_tracking_off"}
+    for name, record in repetition.items():
+        assert record["steps"] == speed["steps"], name
+        assert record["launch_to_first_step"] > 0 and record["peak_rss_mib"] > 0, name
+
+
+def test_the_same_seed_gives_the_hand_written_loop_and_xp_loop_the_same_result(smoke_results):
+    """Same data order, same initialisation, same updates: the comparison is like for like."""
+    scores = json.loads((smoke_results / "accuracy.json").read_text())["scores"]
+    assert scores["xp_loop"] == pytest.approx(scores["hand_loop"], abs=1e-9)
+
+
+def test_a_second_run_reuses_the_tokenized_data(smoke_results):
+    startup = json.loads((smoke_results / "startup.json").read_text())
+    [runs] = startup["runs"]
+    assert runs["xp_loop_second"]["map_seconds"] < runs["xp_loop_first"]["map_seconds"]
+
+
+def test_length_grouping_pads_less(smoke_results):
+    padding = json.loads((smoke_results / "padding.json").read_text())
+    assert padding["grouped"]["pad_fraction"] < padding["shuffled"]["pad_fraction"]
+
+
+def test_the_profile_finds_every_phase_of_a_step(smoke_results):
+    phases = json.loads((smoke_results / "profile.json").read_text())["seconds_per_step"]
+    assert {"data loading and collation", "forward", "backward", "optimizer (clip, step, schedule, zero_grad)",
+            "logging"} <= set(phases)
+    assert all(seconds >= 0 for name, seconds in phases.items() if not name.startswith("other"))
+
+
+def test_the_report_renders_every_row(smoke_results):
+    report = subprocess.run([sys.executable, "bench/report.py", str(smoke_results)], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    for figure in ("runner `loop` / hand-written loop", "runner `trainer` / plain `Trainer` script",
+                   "runner `accelerate` / hand-written loop", "tracking overhead", "first optimizer step",
+                   "peak resident memory", "tokenization time, second run", "MRPC validation after",
+                   "length-grouped batching", "`xp --help`", "`xp plugins`", "`xp validate experiments/*.toml`",
+                   "pad tokens / all tokens", "forward", "backward"):
+        assert figure in report, figure
