@@ -14,15 +14,22 @@ def adamw(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     exclude_bias_and_norm_from_decay: bool = True,
+    fused: bool = True,
 ):
-    """AdamW (torch.optim.AdamW), the usual choice for fine-tuning transformers."""
+    """AdamW (torch.optim.AdamW), the usual choice for fine-tuning transformers.
+
+    `fused = true` (the default, as the Trainer's "adamw_torch_fused") updates all parameters in
+    one kernel: the same algorithm as the course's `AdamW(model.parameters())`, about 7x faster
+    per step on a CPU (bench/: 10 ms instead of 69 ms for MiniLM). `false`: torch's default
+    multi-tensor kernel, bit for bit the course's.
+    """
     import torch
 
     _check_non_negative(lr=lr, eps=eps, weight_decay=weight_decay)
     if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
         raise BuildError("betas", f"expected two numbers in [0, 1), got {list(betas)}")
     groups = param_groups(model, weight_decay, exclude_bias_and_norm_from_decay)
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps)
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused)
 
 
 def sgd(
