@@ -2,7 +2,8 @@
 
     python bench/run.py speed      # time per step, tracking overhead, time to first step, peak memory
     python bench/run.py startup    # tokenization on a second run; `xp --help`, `xp plugins`, `xp validate`
-    python bench/run.py accuracy   # 3 epochs: accuracy/F1, time per epoch with and without length grouping
+    python bench/run.py accuracy   # 3 epochs: accuracy/F1 of every variant, length grouping included
+    python bench/run.py grouping   # time per epoch with and without length grouping, alternated
     python bench/run.py padding    # share of pad tokens per batch, with and without length grouping
     python bench/run.py profile    # where one xp training step spends its time (torch.profiler)
     python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short: CI's check
@@ -29,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from variants import (DEFAULT_DATA, HAND_LOOP, HAND_TRAINER, ROOT, XP_ACCELERATE, XP_LOG_EVERY_STEP,  # noqa: E402
-                      XP_LOOP, XP_LOOP_GROUPED, XP_TRACKING_OFF, XP_TRAINER, Length, Variant, packaged_minilm)
+                      XP_LOOP, XP_LOOP_GROUPED, XP_LOOP_SAME_KERNEL, XP_TRACKING_OFF, XP_TRAINER, Length, Variant,
+                      packaged_minilm)
 
 PROBE = Path(__file__).resolve().parent / "probe.py"
 
@@ -126,12 +128,13 @@ def without_test_predictions(variant: Variant) -> Variant:
 
 def suite_speed(bench: Bench, args: argparse.Namespace) -> dict:
     variants = [without_test_predictions(v) for v in
-                (HAND_LOOP, XP_LOOP, XP_ACCELERATE, HAND_TRAINER, XP_TRAINER, XP_LOG_EVERY_STEP, XP_TRACKING_OFF)]
+                (HAND_LOOP, XP_LOOP, XP_LOOP_SAME_KERNEL, XP_ACCELERATE, HAND_TRAINER, XP_TRAINER,
+                 XP_LOG_EVERY_STEP, XP_TRACKING_OFF)]
     length = Length(max_steps=args.steps)
     if not args.smoke:
         print("warm-up: one run of each variant (datasets cache, MLflow store, page cache)", file=sys.stderr)
         for variant in variants:
-            bench.run(variant, Length(max_steps=2))
+            bench.run(variant, Length(max_steps=1))
     reps = []
     for rep in range(args.reps):
         # Alternate the order so no variant always runs first or last (thermal, page cache).
@@ -143,6 +146,7 @@ def suite_speed(bench: Bench, args: argparse.Namespace) -> dict:
         "steps": args.steps, "warmup": args.warmup, "reps": args.reps,
         "step_time": {
             "xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", per_step),
+            "xp_loop, same AdamW kernel / hand_loop": paired(reps, "xp_loop_same_kernel", "hand_loop", per_step),
             "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", per_step),
             "xp_accelerate / hand_loop": paired(reps, "xp_accelerate", "hand_loop", per_step),
             "tracking every step / tracking off": paired(reps, "xp_loop_log_every_step", "xp_loop_tracking_off",
@@ -262,6 +266,21 @@ def suite_accuracy(bench: Bench, args: argparse.Namespace) -> dict:
     }
 
 
+def suite_grouping(bench: Bench, args: argparse.Namespace) -> dict:
+    """Whole epochs of the `loop` runner, shuffled and length-grouped, alternated: time per epoch."""
+    variants = [without_test_predictions(v) for v in (XP_LOOP, XP_LOOP_GROUPED)]
+    length = Length(max_steps=args.steps, epochs=1) if args.smoke else Length(epochs=1)
+    steps_per_epoch = args.steps if args.smoke else -(-args.train_rows // 8)
+    reps = []
+    for rep in range(args.reps):
+        print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
+        order = variants if rep % 2 == 0 else variants[::-1]
+        reps.append({variant.name: bench.run(variant, length) for variant in order})
+    epoch = lambda record: epoch_seconds(record, steps_per_epoch)[0]  # noqa: E731
+    return {"reps": args.reps, "epoch_time": {"shuffled / grouped": paired(reps, "xp_loop", "xp_loop_grouped", epoch)},
+            "runs": reps}
+
+
 def suite_padding(bench: Bench, args: argparse.Namespace) -> dict:
     """Pad tokens / all tokens over one epoch of xp's own training loaders, grouped or not."""
     from datasets import load_dataset
@@ -326,8 +345,8 @@ PHASES = {"xp.data": "data loading and collation", "xp.step": "step", "xp.forwar
           "xp.backward": "backward", "xp.optimizer": "optimizer (clip, step, schedule, zero_grad)",
           "xp.logging": "logging"}
 
-SUITES = {"speed": suite_speed, "startup": suite_startup, "accuracy": suite_accuracy, "padding": suite_padding,
-          "profile": suite_profile}
+SUITES = {"speed": suite_speed, "startup": suite_startup, "accuracy": suite_accuracy, "grouping": suite_grouping,
+          "padding": suite_padding, "profile": suite_profile}
 
 
 def machine() -> dict:

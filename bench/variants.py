@@ -63,6 +63,8 @@ HAND_LOOP = Variant("hand_loop", "script", "course_loop.py")
 HAND_TRAINER = Variant("hand_trainer", "script", "course_trainer.py")
 XP_LOOP = Variant("xp_loop", "xp", "mrpc_loop.toml")
 XP_LOOP_GROUPED = Variant("xp_loop_grouped", "xp", "mrpc_loop.toml", ("runner.group_by_length=true",))
+# The loop with the optimizer kernel of the course's script (torch's default, not fused): xp's own overhead.
+XP_LOOP_SAME_KERNEL = Variant("xp_loop_same_kernel", "xp", "mrpc_loop.toml", ("optimizer.fused=false",))
 XP_ACCELERATE = Variant("xp_accelerate", "xp", "mrpc_accelerate.toml")
 XP_TRAINER = Variant("xp_trainer", "xp", "mrpc_trainer.toml")
 # Tracking overhead: the loop logging at every optimizer step, to MLflow or nowhere.
