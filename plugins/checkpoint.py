@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from tracker.errors import BuildError
+from tracker.spec.declare import AfterValidator, Annotated, Field
 
 PACKAGE_PREFIX = "pkg:"
 _LOCAL_PREFIXES = ("/", "./", "../", "~")
@@ -58,3 +59,17 @@ def _package_folder(spec: str, key: str) -> Path:
             return folder.resolve()
     raise BuildError(key, f'"{spec}": package "{package}" has no folder "{subdir}" '
                           f"(looked in {', '.join(os.fspath(c) for c in candidates)})")
+
+
+def checked_checkpoint(spec: str) -> str:
+    """A key validator: the checkpoint as written, once its folder or package is known to exist.
+    Hub ids are left to the hub (reachable or not, that shows when loading)."""
+    try:
+        resolve_checkpoint(spec)
+    except BuildError as error:
+        raise ValueError(error.message) from None
+    return spec
+
+
+# How tokenizer and model keys declare a checkpoint: checked before anything loads.
+Checkpoint = Annotated[str, Field(min_length=1), AfterValidator(checked_checkpoint)]

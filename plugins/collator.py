@@ -3,23 +3,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
+from tracker.spec.declare import Annotated, Field, PositiveInt
 
 
-def dynamic_padding(tokenizer: Any, *, pad_to_multiple_of: int | None = None) -> Any:
+def dynamic_padding(tokenizer: Any, *, pad_to_multiple_of: Annotated[PositiveInt | None, Field(
+        description="round each batch's length up to a multiple of this (8 helps tensor cores)")] = None) -> Any:
     """Pad each batch to its longest row (DataCollatorWithPadding), as in the Hugging Face course."""
-    if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
-        raise BuildError("pad_to_multiple_of", f"must be at least 1, got {pad_to_multiple_of}")
     from transformers import DataCollatorWithPadding
 
     return DataCollatorWithPadding(tokenizer=tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
 
-def fixed_length(tokenizer: Any, *, max_length: int = 128) -> Any:
+def fixed_length(tokenizer: Any, *, max_length: Annotated[PositiveInt, Field(
+        description="every batch's length; rows must be no longer (set [tokenizer] max_length to match)")] = 128
+                 ) -> Any:
     """Pad every batch to max_length, for hardware that wants one fixed shape (rows must be no longer)."""
-    if max_length < 1:
-        raise BuildError("max_length", f"must be at least 1, got {max_length}")
     from transformers import DataCollatorWithPadding
 
     return DataCollatorWithPadding(tokenizer=tokenizer, padding="max_length", max_length=max_length)

@@ -1,38 +1,92 @@
 """Dataset plugins: load a text-classification task with `datasets.load_dataset`, as the HF course does."""
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tracker.components import LabelSpec, TaskData
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
+from tracker.spec.declare import AfterValidator, Annotated, Field, Name, PositiveInt, rules
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
 
 SPLIT_KEYS = {"train": "train_split", "eval": "eval_split", "test": "test_split"}
-ID_COLUMNS = ("idx", "id")  # a row id column kept for prediction files, first match wins
+# A row id column kept, under its own name, in prediction files; the first one present wins.
+ID_COLUMNS = ("id", "idx", "guid", "uid", "row_id", "example_id")
 HIDDEN_LABEL = -1  # how GLUE marks the labels of its test splits
 _LOCAL_PREFIXES = ("/", "./", "../", "~")
+# `path` values that name one of datasets' packaged builders: their files come from data_files.
+PACKAGED_BUILDERS = ("csv", "json", "parquet", "text", "arrow", "pandas", "webdataset", "imagefolder", "audiofolder")
 
 
+def _local_path(path: str) -> str:
+    """A path that looks local (or exists) must be an existing folder of data, never a script."""
+    local = Path(path).expanduser()
+    if path.startswith(_LOCAL_PREFIXES) or local.exists():
+        if not local.exists():
+            raise ValueError(f'local dataset folder "{path}" does not exist (resolved to {local.resolve()})')
+        if local.suffix == ".py":
+            raise ValueError(f'"{path}" is a Python loading script; xp loads data, never code from a dataset. '
+                             'Point at the data files instead (path = "csv" with data_files, or a folder)')
+    return path
+
+
+def _data_files_exist(options):
+    """Local data files must exist (globs and URLs are left to datasets)."""
+    files = options["data_files"]
+    if files is None:
+        return
+    listed = [files] if isinstance(files, str) else files if isinstance(files, list) else \
+        [f for value in files.values() for f in ([value] if isinstance(value, str) else value)]
+    path = options["path"]
+    if path in PACKAGED_BUILDERS:
+        base = Path(".")
+    elif Path(path).expanduser().is_dir():  # datasets reads them relative to the folder
+        base = Path(path).expanduser()
+    else:  # files inside a hub repository: only the hub can tell
+        return
+    base = base / (options["data_dir"] or "")
+    for file in listed:
+        if any(c in file for c in "*?[") or "://" in file:
+            continue
+        if not (base / Path(file).expanduser()).exists():
+            yield "data_files", f'"{file}" does not exist (looked for {(base / file).resolve()})'
+
+
+def _distinct_columns(options):
+    columns = options["text_columns"]
+    if len(set(columns)) < len(columns):
+        yield "text_columns", f"names a column twice: {columns}"
+    if options["label_column"] in columns:
+        yield "label_column", f'"{options["label_column"]}" is also a text column'
+
+
+@rules(_data_files_exist, _distinct_columns)
 def hf(
     seed: int,
     *,
-    path: str,
-    name: str | None = None,
-    data_files: str | list[str] | dict[str, str | list[str]] | None = None,
+    path: Annotated[Name, AfterValidator(_local_path), Field(
+        description='a hub id, a local folder in hub layout, or a packaged builder ("csv", "json", "parquet") '
+                    "with data_files")],
+    name: Annotated[Name | None, Field(description="the hub config; a local folder's is \"default\"")] = None,
+    data_files: Annotated[str | list[str] | dict[str, str | list[str]] | None, Field(
+        description="files per split, e.g. {train = \"train.csv\", validation = \"dev.csv\"}")] = None,
     data_dir: str | None = None,
-    revision: str | None = None,
+    revision: Annotated[Name | None, Field(description="a hub branch, tag or commit")] = None,
     cache_dir: str | None = None,
-    train_split: str = "train",
-    eval_split: str = "validation",
-    test_split: str | None = None,
-    text_columns: list[str],
-    label_column: str = "label",
-    max_rows: dict[str, int] | None = None,
+    train_split: Annotated[Name, Field(description='a split name, maybe sliced: "train[:90%]"')] = "train",
+    eval_split: Name = "validation",
+    test_split: Annotated[Name | None, Field(description="optional; hidden labels (-1) get predictions only")
+                          ] = None,
+    text_columns: Annotated[list[Name], Field(min_length=1, max_length=2,
+                                              description="one text column, or a sentence pair")],
+    label_column: Name = "label",
+    max_rows: Annotated[dict[Literal["train", "eval", "test"], PositiveInt] | None, Field(
+        description="a seeded random sample per split, for quick runs")] = None,
 ) -> TaskData:
     """Any dataset `datasets.load_dataset` reads: hub id + name, local folder, or csv/json/parquet files.
 
@@ -42,15 +96,8 @@ def hf(
     experiment seed. Labels become an encoded `label` column: ClassLabel names, sorted distinct
     strings or integers, or regression for floats.
     """
-    if not 1 <= len(text_columns) <= 2:
-        raise BuildError("text_columns", f"give one or two text columns, got {len(text_columns)}")
-    unknown = sorted(set(max_rows or {}) - set(SPLIT_KEYS))
-    if unknown:
-        raise BuildError("max_rows", f"unknown split key(s) {', '.join(unknown)}; use train, eval, test")
-    if any(n < 1 for n in (max_rows or {}).values()):
-        raise BuildError("max_rows", f"row counts must be at least 1, got {max_rows}")
-
-    load_args = dict(path=_checked_path(path), name=name, data_files=data_files, data_dir=data_dir,
+    local = Path(path).expanduser()
+    load_args = dict(path=str(local.resolve()) if local.exists() else path, name=name, data_files=data_files, data_dir=data_dir,
                      revision=revision, cache_dir=cache_dir)
     available = _load(**load_args)
     wanted = {"train": train_split, "eval": eval_split, "test": test_split}
@@ -67,6 +114,8 @@ def hf(
                                              f"available: {', '.join(split.column_names)}")
 
     labels, splits = _encode_labels(splits, label_column)
+    for key in ("train", "eval"):
+        _check_every_row_labelled(splits[key], wanted[key], label_column, labels)
     test_has_labels = "test" in splits and any(v != HIDDEN_LABEL for v in splits["test"].unique("label"))
 
     # Sample after the label names are known, so a rare class cannot vanish from the names.
@@ -77,25 +126,22 @@ def hf(
 
     return TaskData(splits=splits, text_columns=tuple(text_columns), labels=labels,
                     source=_describe_source(load_args), test_has_labels=test_has_labels,
-                    ids={key: _row_ids(split) for key, split in splits.items()})
-
-
-def _checked_path(path: str) -> str:
-    # datasets takes "./missing" for a hub id and reports an unreachable hub: check folders first.
-    local = Path(path).expanduser()
-    if path.startswith(_LOCAL_PREFIXES) or local.exists():
-        if not local.exists():
-            raise BuildError("path", f'local dataset folder "{path}" does not exist (resolved to {local.resolve()})')
-        return str(local.resolve())
-    return path
+                    ids={key: _row_ids(split) for key, split in splits.items()},
+                    id_column=next((c for c in ID_COLUMNS if c in splits.get("test", splits["train"]).column_names), "id"))
 
 
 def _load(**load_args: Any) -> DatasetDict:
     """Every split, with datasets' errors turned into BuildErrors that say which key to fix."""
     import datasets
 
-    path = load_args["path"]
+    path, files = load_args["path"], load_args["data_files"]
     try:
+        if isinstance(files, dict) and path in PACKAGED_BUILDERS:
+            # One builder per split: a test file may lack the label column (or carry an id column)
+            # that the training file has, and one builder casts every file to one schema.
+            return datasets.DatasetDict({split: datasets.load_dataset(**{**load_args, "data_files": {split: named}},
+                                                                      split=split)
+                                         for split, named in files.items()})
         return datasets.load_dataset(**load_args)
     except ConnectionError as error:  # datasets raises the builtin one, offline or not
         raise BuildError("path", f'cannot reach the Hugging Face hub for "{path}" (offline?): {error}. '
@@ -111,6 +157,10 @@ def _load(**load_args: Any) -> DatasetDict:
         if "config" in str(error).lower():  # an unknown or missing config `name`
             raise BuildError("name", str(error)) from None
         raise
+    except datasets.exceptions.DatasetGenerationError as error:  # a file datasets cannot parse
+        cause = error.__cause__ or error
+        raise BuildError("data_files" if files else "path",
+                         f"cannot read the data: {type(cause).__name__}: {str(cause).splitlines()[0]}") from None
 
 
 def _split(load_args: dict[str, Any], available: DatasetDict, spec: str, key: str) -> Dataset:
@@ -158,6 +208,24 @@ def _encode_labels(splits: dict[str, Dataset], column: str) -> tuple[LabelSpec, 
     for f in features.values():
         f["label"] = Value("int64")
     return LabelSpec(names), {k: s.map(encode, batched=True, features=features[k]) for k, s in splits.items()}
+
+
+def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: LabelSpec) -> None:
+    """Training and validation rows without a label (empty, null, NaN) would be trained on as a
+    class or scored silently; name them instead."""
+    def unlabelled(value: Any) -> bool:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return True
+        return not labels.is_regression and value == HIDDEN_LABEL
+
+    rows = [row for row, value in enumerate(split["label"]) if unlabelled(value)]
+    if rows:
+        shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        raise BuildError("label_column", f'{len(rows)} row(s) of the {name} split have no "{column}" '
+                                         f"(rows {shown}); every training and validation row needs a label")
+    if not labels.is_regression and len(labels.names) < 2:
+        raise BuildError("label_column", f'"{column}" has a single class ({", ".join(labels.names) or "none"}); '
+                                         "classification needs at least two")
 
 
 def _row_ids(split: Dataset) -> list[Any] | range:

@@ -12,11 +12,60 @@ from typing import Any, Callable, Literal
 
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
+from tracker.spec.declare import Annotated, Field, Name, NonNegativeInt, RunsCode, data_rules, outputs, rules
 
-Average = Literal["binary", "macro", "micro", "weighted"]
+Average = Annotated[Literal["binary", "macro", "micro", "weighted"], Field(
+    description='"binary": the positive class only; otherwise averaged over classes')]
+PositiveLabel = Annotated[NonNegativeInt, Field(description='the positive class id, with average = "binary"')]
 # The configuration names of the `nyu-mll/glue` dataset on the Hub (so "stsb", not "sts-b").
 GlueTask = Literal["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "mnli_matched",
                    "mnli_mismatched", "qnli", "rte", "wnli", "ax"]
+GLUE_OUTPUTS = {"cola": ("matthews_correlation",), "stsb": ("pearson", "spearman"), "mrpc": ("accuracy", "f1"),
+                "qqp": ("accuracy", "f1")}
+GLUE_CLASSES = {"cola": 2, "sst2": 2, "mrpc": 2, "qqp": 2, "mnli": 3, "mnli_matched": 3, "mnli_mismatched": 3,
+                "qnli": 2, "rte": 2, "wnli": 2, "ax": 3}
+
+
+# --- what a metric needs from the task (data rules) -----------------------------------------------
+
+def _classes(task) -> str:
+    return f"{task.labels.num_labels} classes ({', '.join(task.labels.names)})"
+
+
+def _needs_classes(options, task):
+    if task.labels.is_regression:
+        yield None, "needs class labels, but the labels are numbers (a regression task); use pearson or spearman"
+
+
+def _needs_numbers(options, task):
+    if not task.labels.is_regression:
+        yield None, (f"a correlation of regression outputs, but the task has {_classes(task)}; "
+                     "use accuracy, f1 or matthews_correlation")
+
+
+def _average_fits_classes(options, task):
+    if task.labels.is_regression:
+        return
+    if options["average"] == "binary" and task.labels.num_labels > 2:
+        yield "average", (f'"binary" scores two classes, the task has {_classes(task)}; '
+                          'use "macro", "micro" or "weighted"')
+    elif options["pos_label"] >= task.labels.num_labels:
+        yield "pos_label", f"{options['pos_label']} is not a class id of the task's {_classes(task)}"
+
+
+def _glue_task_fits(options, task):
+    name = options["task"]
+    if name == "stsb":
+        yield from (("task", message) for _, message in _needs_numbers(options, task))
+    elif task.labels.is_regression:
+        yield "task", f'"{name}" is a classification task, but the labels are numbers (regression); use task = "stsb"'
+    elif task.labels.num_labels != GLUE_CLASSES[name]:
+        yield "task", f'"{name}" has {GLUE_CLASSES[name]} classes, the data has {_classes(task)}'
+
+
+def _pos_label_only_for_binary(options):
+    if options["pos_label"] != 1 and options["average"] != "binary":
+        yield "pos_label", f'only applies to average = "binary", not "{options["average"]}"'
 
 
 @dataclass(frozen=True)
@@ -45,8 +94,6 @@ def _scipy_correlation(function_name: str, predictions, references) -> float:
 
 
 def _averaged(function_name: str, average: str, pos_label: int) -> Callable[..., float]:
-    if pos_label != 1 and average != "binary":
-        raise BuildError("pos_label", f'only applies to average = "binary", not "{average}"')
     # zero_division=0.0: a class never predicted (or absent) scores 0 without a warning per call.
     return partial(_sklearn, function_name, average=average, pos_label=pos_label, zero_division=0.0)
 
@@ -57,42 +104,61 @@ _pearson = partial(_scipy_correlation, "pearsonr")
 _spearman = partial(_scipy_correlation, "spearmanr")
 
 
+@outputs("accuracy")
+@data_rules(_needs_classes)
 def accuracy():
     """Fraction of predicted class ids equal to the references."""
     return Scores({"accuracy": _accuracy})
 
 
-def f1(*, average: Average = "binary", pos_label: int = 1):
+@outputs("f1")
+@rules(_pos_label_only_for_binary)
+@data_rules(_needs_classes, _average_fits_classes)
+def f1(*, average: Average = "binary", pos_label: PositiveLabel = 1):
     """F1 score (scikit-learn); pos_label is the positive class when average = "binary"."""
     return Scores({"f1": _averaged("f1_score", average, pos_label)})
 
 
-def precision(*, average: Average = "binary", pos_label: int = 1):
+@outputs("precision")
+@rules(_pos_label_only_for_binary)
+@data_rules(_needs_classes, _average_fits_classes)
+def precision(*, average: Average = "binary", pos_label: PositiveLabel = 1):
     """Precision (scikit-learn); pos_label is the positive class when average = "binary"."""
     return Scores({"precision": _averaged("precision_score", average, pos_label)})
 
 
-def recall(*, average: Average = "binary", pos_label: int = 1):
+@outputs("recall")
+@rules(_pos_label_only_for_binary)
+@data_rules(_needs_classes, _average_fits_classes)
+def recall(*, average: Average = "binary", pos_label: PositiveLabel = 1):
     """Recall (scikit-learn); pos_label is the positive class when average = "binary"."""
     return Scores({"recall": _averaged("recall_score", average, pos_label)})
 
 
+@outputs("matthews_correlation")
+@data_rules(_needs_classes)
 def matthews_correlation():
     """Matthews correlation coefficient, in [-1, 1]; robust to unbalanced classes."""
     return Scores({"matthews_correlation": _matthews})
 
 
+@outputs("pearson")
+@data_rules(_needs_numbers)
 def pearson():
     """Pearson correlation of regression predictions with the references."""
     return Scores({"pearson": _pearson})
 
 
+@outputs("spearman")
+@data_rules(_needs_numbers)
 def spearman():
     """Spearman rank correlation of regression predictions with the references."""
     return Scores({"spearman": _spearman})
 
 
-def glue(*, task: GlueTask):
+@outputs(lambda options: GLUE_OUTPUTS.get(options["task"], ("accuracy",)))
+@data_rules(_glue_task_fits)
+def glue(*, task: Annotated[GlueTask, Field(description="the GLUE task's configuration name")]):
     """The official metrics of a GLUE task: accuracy, plus f1 (mrpc, qqp); cola: MCC; stsb: correlations."""
     if task == "cola":
         return matthews_correlation()
@@ -117,7 +183,9 @@ class EvaluateMetric:
                 if isinstance(value, numbers.Real) and not isinstance(value, bool)}
 
 
-def evaluate_metric(*, path: str, config_name: str | None = None,
+def evaluate_metric(*, path: Annotated[Name, RunsCode("evaluate.load runs the metric's Python script, from the "
+                                                       "Hub or a local file")],
+                    config_name: Name | None = None,
                     compute_options: dict[str, Any] | None = None, greater_is_better: bool = True):
     """Any metric of the evaluate library (a Hub name or a local script); Hub names need the network."""
     import evaluate

@@ -5,21 +5,86 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import BuildError, did_you_mean
 from tracker.hookspecs import hookimpl
-from xp_plugins.checkpoint import resolve_checkpoint
+from tracker.spec.declare import Annotated, Field, Name, PositiveInt, RunsCode, data_rules
+from xp_plugins.checkpoint import Checkpoint, resolve_checkpoint
 
 if TYPE_CHECKING:
     from tracker.components import LabelSpec
 
 
+def _labels_agree(options, task):
+    num_labels, labels = options["num_labels"], task.labels
+    if num_labels is not None and num_labels != labels.num_labels:
+        data = ("is a regression task (1 output)" if labels.is_regression
+                else f"has {labels.num_labels} labels: {', '.join(labels.names)}")
+        yield "num_labels", f"num_labels = {num_labels}, but the data {data}"
+
+
+def _overrides_fit_the_config(options, task):
+    """Each override names an attribute of the checkpoint's config, with a value of its type, and
+    the changed architecture can be built (on the meta device: no memory, no weights read)."""
+    overrides = options["config_overrides"]
+    if not overrides:
+        return
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_checkpoint(options["checkpoint"]), revision=options["revision"],
+                                            trust_remote_code=options["trust_remote_code"])
+    except (OSError, ValueError, BuildError):  # the checkpoint itself is reported when the model is built
+        return
+    wrong = False
+    for name, value in overrides.items():
+        if not hasattr(config, name):
+            wrong = True
+            yield "config_overrides", (f'{type(config).__name__} has no attribute "{name}"'
+                                       f"{did_you_mean(name, config.to_dict())}")
+            continue
+        current = getattr(config, name)
+        if current is not None and not _same_kind(value, current):
+            wrong = True
+            yield "config_overrides", (f"{name} = {value!r}: {type(config).__name__}.{name} is "
+                                       f"{type(current).__name__} ({current!r}), not {type(value).__name__}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            wrong = True
+            yield "config_overrides", f"{name} = {value!r}: sizes, counts and rates of a config cannot be negative"
+    if not wrong:
+        yield from _buildable(config, overrides, task)
+
+
+def _same_kind(value: Any, current: Any) -> bool:
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, (int, float)):
+        return isinstance(value, (int, float)) and (isinstance(current, float) or isinstance(value, int))
+    return isinstance(value, type(current))
+
+
+def _buildable(config: Any, overrides: dict[str, Any], task: Any):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    config.num_labels = task.labels.num_labels
+    try:
+        with torch.device("meta"):
+            AutoModelForSequenceClassification.from_config(config)
+    except Exception as error:  # noqa: BLE001 - whatever the architecture says about its own config
+        yield "config_overrides", f"the model cannot be built with these overrides: {type(error).__name__}: {error}"
+
+
+@data_rules(_labels_agree, _overrides_fit_the_config)
 def sequence_classification(
     labels: LabelSpec,
     *,
-    checkpoint: str,
-    num_labels: int | None = None,
-    config_overrides: dict[str, Any] | None = None,
-    from_scratch: bool = False,
-    trust_remote_code: bool = False,
-    revision: str | None = None,
+    checkpoint: Annotated[Checkpoint, Field(description='hub id, local folder, or "pkg:<python package>/<folder>"')],
+    num_labels: Annotated[PositiveInt | None, Field(description="must agree with the data when given")] = None,
+    config_overrides: Annotated[dict[str, Any] | None, Field(
+        description="changes to the model config, e.g. {num_hidden_layers = 6}")] = None,
+    from_scratch: Annotated[bool, Field(description="random weights from the config")] = False,
+    trust_remote_code: Annotated[bool, RunsCode("runs Python code shipped with the checkpoint")] = False,
+    revision: Annotated[Name | None, Field(description="a hub branch, tag or commit")] = None,
 ) -> Any:
     """AutoModelForSequenceClassification from a checkpoint, with the task's label names as id2label.
 
@@ -27,11 +92,6 @@ def sequence_classification(
     given, must agree with the data. `config_overrides` = {num_hidden_layers = 2} changes the
     config before loading; `from_scratch` = true builds the architecture with random weights.
     """
-    if num_labels is not None and num_labels != labels.num_labels:
-        data = ("is a regression task (1 output)" if labels.is_regression
-                else f"has {labels.num_labels} labels: {', '.join(labels.names)}")
-        raise BuildError("num_labels", f"num_labels = {num_labels}, but the data {data}")
-
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     path = resolve_checkpoint(checkpoint)
@@ -47,10 +107,7 @@ def sequence_classification(
         raise BuildError("checkpoint", f'cannot load a model config from "{checkpoint}": {error} For offline '
                                        'use give a local folder or "pkg:<package>/<folder>".') from None
 
-    for name, value in (config_overrides or {}).items():
-        if not hasattr(config, name):
-            raise BuildError("config_overrides", f'{type(config).__name__} has no attribute "{name}"'
-                                                 f"{did_you_mean(name, config.to_dict())}")
+    for name, value in (config_overrides or {}).items():  # checked against the config by the data rules
         setattr(config, name, value)
 
     if from_scratch:

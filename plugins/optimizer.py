@@ -4,17 +4,24 @@ Each can leave biases and normalisation weights out of weight decay, as BERT's r
 """
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
+from tracker.spec.declare import Annotated, Field, NonNegativeFloat, PositiveFloat, rules
+
+Beta = Annotated[float, Field(ge=0, lt=1)]
+Betas = Annotated[tuple[Beta, Beta], Field(description="decay rates of the first and second moment estimates")]
+LearningRate = Annotated[PositiveFloat, Field(description="the peak learning rate")]
+WeightDecay = Annotated[NonNegativeFloat, Field(description="decoupled weight decay")]
+ExcludeFromDecay = Annotated[bool, Field(description="no weight decay for biases and normalisation weights")]
 
 
 def adamw(
     model,
     *,
-    lr: float = 5e-5,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    exclude_bias_and_norm_from_decay: bool = True,
-    fused: bool = True,
+    lr: LearningRate = 5e-5,
+    betas: Betas = (0.9, 0.999),
+    eps: Annotated[PositiveFloat, Field(description="added to the denominator for stability")] = 1e-8,
+    weight_decay: WeightDecay = 0.0,
+    exclude_bias_and_norm_from_decay: ExcludeFromDecay = True,
+    fused: Annotated[bool, Field(description="one kernel for all parameters (the Trainer's default)")] = True,
 ):
     """AdamW (torch.optim.AdamW), the usual choice for fine-tuning transformers.
 
@@ -25,46 +32,58 @@ def adamw(
     """
     import torch
 
-    _check_non_negative(lr=lr, eps=eps, weight_decay=weight_decay)
-    if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
-        raise BuildError("betas", f"expected two numbers in [0, 1), got {list(betas)}")
     groups = param_groups(model, weight_decay, exclude_bias_and_norm_from_decay)
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused)
 
 
+def _nesterov_needs_momentum(options):
+    if options["nesterov"] and (options["momentum"] == 0 or options["dampening"] != 0):
+        yield "nesterov", "Nesterov momentum needs momentum > 0 and dampening = 0"
+
+
+@rules(_nesterov_needs_momentum)
 def sgd(
     model,
     *,
-    lr: float = 1e-3,
-    momentum: float = 0.0,
+    lr: LearningRate = 1e-3,
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0,
     nesterov: bool = False,
-    dampening: float = 0.0,
-    weight_decay: float = 0.0,
-    exclude_bias_and_norm_from_decay: bool = True,
+    dampening: Annotated[float, Field(ge=0, le=1)] = 0.0,
+    weight_decay: WeightDecay = 0.0,
+    exclude_bias_and_norm_from_decay: ExcludeFromDecay = True,
 ):
     """SGD (torch.optim.SGD), optionally with (Nesterov) momentum."""
     import torch
 
-    _check_non_negative(lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if nesterov and (momentum == 0 or dampening != 0):
-        raise BuildError("nesterov", "Nesterov momentum needs momentum > 0 and dampening = 0")
     groups = param_groups(model, weight_decay, exclude_bias_and_norm_from_decay)
     return torch.optim.SGD(groups, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov)
 
 
+def _step_size_from_one_place(options):
+    # Transformers would raise for the first and silently fail at the first step for the second.
+    lr, relative = options["lr"], options["relative_step"]
+    if relative and lr is not None:
+        yield "lr", "adafactor computes its own step size when relative_step = true; remove lr or set relative_step = false"
+    if not relative and lr is None:
+        yield "lr", "adafactor needs an lr when relative_step = false"
+    if options["warmup_init"] and not relative:
+        yield "warmup_init", "warmup_init = true requires relative_step = true"
+
+
+@rules(_step_size_from_one_place)
 def adafactor(
     model,
     *,
-    lr: float | None = None,
-    relative_step: bool = True,
+    lr: Annotated[PositiveFloat | None, Field(description="only with relative_step = false")] = None,
+    relative_step: Annotated[bool, Field(description="compute the step size from the step count")] = True,
     scale_parameter: bool = True,
     warmup_init: bool = False,
-    clip_threshold: float = 1.0,
-    decay_rate: float = -0.8,
-    beta1: float | None = None,
-    eps: tuple[float, float] = (1e-30, 1e-3),
-    weight_decay: float = 0.0,
-    exclude_bias_and_norm_from_decay: bool = True,
+    clip_threshold: Annotated[PositiveFloat, Field(description="update clipping threshold")] = 1.0,
+    decay_rate: Annotated[float, Field(lt=0, description="exponent of the second-moment decay (negative)")] = -0.8,
+    beta1: Annotated[Beta | None, Field(description="first-moment decay; none: no first moment")] = None,
+    eps: Annotated[tuple[PositiveFloat, PositiveFloat], Field(description="regularisation constants")] = (1e-30, 1e-3),
+    weight_decay: WeightDecay = 0.0,
+    exclude_bias_and_norm_from_decay: ExcludeFromDecay = True,
 ):
     """Adafactor (transformers), memory-light; computes its own step size unless relative_step = false.
 
@@ -73,15 +92,6 @@ def adafactor(
     """
     from transformers.optimization import Adafactor
 
-    # Transformers would raise for the first and silently fail at the first step for the second.
-    if relative_step and lr is not None:
-        raise BuildError("lr", "adafactor computes its own step size when relative_step = true; "
-                               "remove lr or set relative_step = false")
-    if not relative_step and lr is None:
-        raise BuildError("lr", "adafactor needs an lr when relative_step = false")
-    if warmup_init and not relative_step:
-        raise BuildError("warmup_init", "warmup_init = true requires relative_step = true")
-    _check_non_negative(weight_decay=weight_decay)
     groups = param_groups(model, weight_decay, exclude_bias_and_norm_from_decay)
     return Adafactor(
         groups, lr=lr, eps=tuple(eps), clip_threshold=clip_threshold, decay_rate=decay_rate,
@@ -120,12 +130,6 @@ def _is_bias_or_norm(module_name: str, module, param_name: str) -> bool:
         or "norm" in type(module).__name__.lower()
         or "norm" in module_name.lower()
     )
-
-
-def _check_non_negative(**values: float) -> None:
-    for key, value in values.items():
-        if value < 0:
-            raise BuildError(key, f"must be >= 0, got {value}")
 
 
 @hookimpl

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
-from xp_plugins.checkpoint import resolve_checkpoint
+from tracker.spec.declare import Annotated, Field, Name, PositiveInt, RunsCode
+from xp_plugins.checkpoint import Checkpoint, resolve_checkpoint
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -99,14 +100,16 @@ def _tokenizer_identity(tokenizer: Any) -> str:
 def auto(
     model_checkpoint: str | None,
     *,
-    checkpoint: str | None = None,
-    max_length: int | None = None,
+    checkpoint: Annotated[Checkpoint | None, Field(description="default: the [model] checkpoint")] = None,
+    max_length: Annotated[PositiveInt | None, Field(description="truncation length; default: the model's maximum")
+                          ] = None,
     truncation: bool = True,
-    padding: Literal["none", "max_length"] = "none",
-    num_proc: int | None = None,
+    padding: Annotated[Literal["none", "max_length"], Field(
+        description='"none": pad per batch in the collator; "max_length": fixed shapes')] = "none",
+    num_proc: Annotated[PositiveInt | None, Field(description="parallel tokenization processes")] = None,
     use_fast: bool = True,
-    revision: str | None = None,
-    trust_remote_code: bool = False,
+    revision: Annotated[Name | None, Field(description="a hub branch, tag or commit")] = None,
+    trust_remote_code: Annotated[bool, RunsCode("runs Python code shipped with the checkpoint")] = False,
 ) -> HFTextEncoder:
     """AutoTokenizer for the model's checkpoint (or `checkpoint`); pads per batch unless padding = "max_length".
 
@@ -117,10 +120,6 @@ def auto(
     spec = checkpoint or model_checkpoint
     if spec is None:
         raise BuildError("checkpoint", "no checkpoint: set one here or in the [model] section")
-    if num_proc is not None and num_proc < 1:
-        raise BuildError("num_proc", f"must be at least 1, got {num_proc}")
-    if max_length is not None and max_length < 1:
-        raise BuildError("max_length", f"must be at least 1, got {max_length}")
 
     from transformers import AutoTokenizer
 
@@ -130,6 +129,8 @@ def auto(
     except OSError as error:  # transformers reports a missing or unreachable checkpoint this way
         raise BuildError("checkpoint", f'cannot load a tokenizer from "{spec}": {error} For offline use '
                                        'give a local folder or "pkg:<package>/<folder>".') from None
+    except ValueError as error:  # e.g. a checkpoint whose tokenizer is custom code
+        raise BuildError("checkpoint", f'cannot load a tokenizer from "{spec}": {error}') from None
 
     model_max = tokenizer.model_max_length if tokenizer.model_max_length < _NO_LIMIT else None
     if max_length is None:

@@ -5,28 +5,53 @@ import functools
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import click
 
 from tracker import __version__
-from tracker.api import load_experiments
-from tracker.config import Override, parse_override
 from tracker.errors import EXIT_BAD_INPUT
+from tracker.redact import Redactor
 from tracker.registry import KINDS, Registry, RegistryError, load_registry
+from tracker.spec.parse import Override, Unset, parse_override, parse_unset
 
 
-def _overrides(ctx, param, values: Sequence[str]) -> list[Override]:
-    try:
-        return [parse_override(text) for text in values]
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
+def _parsed(parse):
+    def callback(ctx, param, values: Sequence[str]) -> list:
+        try:
+            return [parse(text) for text in values]
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return callback
 
 
-set_option = click.option(
-    "--set", "overrides", multiple=True, callback=_overrides, metavar="SECTION.KEY=VALUE",
-    help="Override a key; the value is parsed as TOML (--set optimizer.lr=3e-5). Repeatable.")
+@dataclass(frozen=True)
+class Edits:
+    """What the command line changes in every file it names, and what it allows."""
+
+    overrides: Sequence[Override] = ()
+    unsets: Sequence[Unset] = ()
+    allow_code: bool = False
+
+
+def edit_options(command):
+    """--set, --unset and --allow-code, folded into one `edits` argument."""
+    @click.option("--set", "overrides", multiple=True, callback=_parsed(parse_override), metavar="SECTION.KEY=VALUE",
+                  help="Override a key; the value is parsed as TOML (--set optimizer.lr=3e-5). Repeatable.")
+    @click.option("--unset", "unsets", multiple=True, callback=_parsed(parse_unset), metavar="SECTION.KEY",
+                  help="Remove a key the file sets, so it takes its default (--unset runner.max_steps). Repeatable.")
+    @click.option("--allow-code", is_flag=True,
+                  help="Allow keys that run code not from an installed plugin (trust_remote_code, evaluate scripts).")
+    @functools.wraps(command)
+    def wrapper(*args, overrides, unsets, allow_code, **kwargs):
+        return command(*args, edits=Edits(overrides, unsets, allow_code), **kwargs)
+
+    return wrapper
+
+
 files_argument = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 
 
@@ -38,10 +63,12 @@ def _registry() -> Registry:
         sys.exit(EXIT_BAD_INPUT)
 
 
-def _load_or_exit(files: Sequence[str], overrides: Sequence[Override], registry: Registry):
-    experiments, problems = load_experiments(files, overrides, registry)
-    for problem in problems:
-        click.echo(str(problem), err=True)
+def _load_or_exit(files: Sequence[str], edits: Edits, registry: Registry):
+    from tracker.api import load_experiments
+
+    experiments, problems = load_experiments(files, edits.overrides, registry, edits.unsets, edits.allow_code)
+    for problem in problems:  # a URI password in a message is masked; a secret key's value never appears
+        click.echo(Redactor().text(str(problem)), err=True)
     if problems:
         bad = len({p.file for p in problems})
         click.echo(f"{bad} of {len(files)} experiment file(s) invalid; nothing was run.", err=True)
@@ -57,25 +84,47 @@ def main() -> None:
 
 @main.command()
 @files_argument
-@set_option
-def validate(files: Sequence[str], overrides: list[Override]) -> None:
-    """Check experiment files without building or running anything."""
-    experiments = _load_or_exit(files, overrides, _registry())
+@edit_options
+@click.option("--data", is_flag=True, help="Also load each dataset and check it against the experiment "
+                                           "(labels against metrics and model), the hardware and the tracking store.")
+def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
+    """Check experiment files without training: every problem of every file at once."""
+    registry = _registry()
+    experiments = _load_or_exit(files, edits, registry)
+    if not data:
+        for experiment in experiments:
+            click.echo(f"ok: {experiment.path}")
+        return
+    from tracker.errors import ExperimentError
+    from tracker.recipe import check_machine, load_task
+
+    failed = 0
     for experiment in experiments:
-        click.echo(f"ok: {experiment.path}")
+        try:
+            check_machine(experiment)
+            load_task(experiment, registry)
+        except ExperimentError as error:
+            failed += 1
+            for problem in error.problems:
+                click.echo(experiment.redactor.text(str(problem)), err=True)
+        else:
+            click.echo(f"ok (data checked): {experiment.path}")
+    if failed:
+        click.echo(f"{failed} of {len(files)} experiment file(s) invalid; nothing was run.", err=True)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command()
 @files_argument
-@set_option
-def run(files: Sequence[str], overrides: list[Override]) -> None:
+@edit_options
+def run(files: Sequence[str], edits: Edits) -> None:
     """Validate every file, then run the experiments one by one and print a summary."""
     from tracker.recipe import run_experiment
     from tracker.session import run_one, summary_table
     from tracker.tracking import start_run_with
 
     registry = _registry()
-    experiments = _load_or_exit(files, overrides, registry)
+    experiments = _load_or_exit(files, edits, registry)
     # Under torchrun / accelerate launch every process runs this; only rank 0 talks.
     say = click.echo if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
     outcomes = []
@@ -94,13 +143,28 @@ def run(files: Sequence[str], overrides: list[Override]) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@set_option
-def show(file: str, overrides: list[Override]) -> None:
-    """Print the resolved experiment as TOML: every default filled in, overrides applied."""
+@edit_options
+def show(file: str, edits: Edits) -> None:
+    """Print the resolved experiment as TOML: every default filled in, overrides applied, secrets hidden."""
     from tracker import tomlwrite
 
-    [experiment] = _load_or_exit([file], overrides, _registry())
-    click.echo(tomlwrite.dumps(experiment.resolved()), nl=False)
+    [experiment] = _load_or_exit([file], edits, _registry())
+    click.echo(tomlwrite.dumps(experiment.shown()), nl=False)
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the schema to this file instead of printing it.")
+def schema(output: Path | None) -> None:
+    """The JSON Schema (draft 2020-12) of experiment files for the installed plugins, for editors."""
+    from tracker.spec.jsonschema import experiment_schema
+
+    text = json.dumps(experiment_schema(_registry()), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
 
 
 @main.command()

@@ -43,6 +43,7 @@ class TaskData:
     source: str = ""  # where the rows came from, for provenance (hub id, folder, files)
     test_has_labels: bool = False
     ids: dict[str, Sequence[Any]] = field(default_factory=dict)  # row ids per split, for predictions
+    id_column: str = "id"  # the ids' column name in the data, kept in the predictions file
 
 
 class TextEncoder(Protocol):

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from tracker.sections import SECTION_ORDER
+from tracker.redact import Redactor
+from tracker.spec.sections import SECTION_ORDER
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Experiment:
     settings: Mapping[str, Mapping[str, Any]]  # experiment, hardware, tracking: every key resolved
     components: Mapping[str, ComponentSpec]  # single-component sections by section name
     metrics: tuple[ComponentSpec, ...]
+    redactor: Redactor = Redactor()  # the file's secrets, kept out of everything stored or printed
 
     @property
     def name(self) -> str:
@@ -50,3 +52,12 @@ class Experiment:
                 document[section] = {"use": [spec.use for spec in self.metrics]}
                 document[section].update({spec.use: dict(spec.options) for spec in self.metrics if spec.options})
         return document
+
+    def shown(self) -> dict[str, Any]:
+        """`resolved()` with every secret replaced by a marker: what may be stored or printed."""
+        return self.redactor.document(self.resolved())
+
+    @property
+    def shown_text(self) -> str:
+        """The file as written, secrets replaced: the `config/` artifact."""
+        return self.redactor.text(self.text)

@@ -32,15 +32,18 @@ def resolve_hardware(settings: Mapping[str, Any]) -> Hardware:
                                    f'device that torch can use; use device = "auto" or "cpu"')
     else:
         device = requested
+    # The rules [hardware] declares (fp16 needs a GPU), now that "auto" has become a device.
+    from tracker.spec.check import fixed_spec
+    from tracker.spec.keys import run_rules
+
+    for key, message in run_rules(fixed_spec("hardware").rules, {**settings, "device": device}):
+        raise BuildError(key, f'{message} (device = "{requested}" is "{device}" on this machine)'
+                         if requested != device else message)
     precision = settings["precision"]
-    if precision == "fp16" and device == "cpu":
-        raise BuildError("precision", 'fp16 mixed precision needs a GPU; on CPU use precision = "bf16" or "fp32"')
     if precision == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
         raise BuildError("precision", 'this GPU does not support bf16; use precision = "fp16" or "fp32"')
     threads = settings.get("cpu_threads")
     if threads is not None:
-        if threads < 1:
-            raise BuildError("cpu_threads", f"expected a positive number of threads, got {threads}")
         torch.set_num_threads(threads)
     return Hardware(device, precision, threads)
 

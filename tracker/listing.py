@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from tracker.registry import BrokenPlugin, Component
-from tracker.schema import format_value
+from tracker.spec.words import format_value
 
 
 def _origin(component: Component) -> str:

@@ -71,19 +71,54 @@ def console_only(experiment: Experiment, parts: Parts, runner: Any) -> Iterator[
     yield ConsoleLogger()
 
 
+def check_machine(experiment: Experiment) -> Any:
+    """The hardware this machine can give the experiment, after checking that it can, and that
+    the tracking store is reachable: seconds, before any data or model loads."""
+    problems = []
+    try:
+        hardware = resolve_hardware(experiment.settings["hardware"])
+    except BuildError as error:
+        hardware = None
+        problems.append(Problem(str(experiment.path), "hardware", error.key, error.message))
+    tracking = experiment.settings["tracking"]
+    if tracking["enabled"]:
+        from tracker.preflight import check_tracking
+        from tracker.tracking import tracking_uri
+
+        uri = tracking_uri(tracking)
+        unreachable = check_tracking(uri)
+        if unreachable:
+            origin = "uri" if tracking["uri"] else "uri (from MLFLOW_TRACKING_URI)"
+            problems.append(Problem(str(experiment.path), "tracking", origin, unreachable))
+    if problems:
+        raise ExperimentError(problems)
+    return hardware
+
+
+def load_task(experiment: Experiment, registry: Registry, build: Builder | None = None) -> Any:
+    """The dataset, checked against every component's data rules (metric against task, model
+    config overrides, ...)."""
+    from tracker.spec.data import data_problems
+
+    task = (build or Builder(experiment, registry)).section("dataset", experiment.seed)
+    problems = data_problems(experiment, registry, task)
+    if problems:
+        raise ExperimentError(problems)
+    return task
+
+
 def run_experiment(experiment: Experiment, registry: Registry, start_run: StartRun = console_only) -> RunResult:
     """Build every component of `experiment` and hand them to its runner."""
     from transformers import set_seed
 
     build = Builder(experiment, registry)
     runner = build.section("runner")
-    with build.blame("hardware"):
-        hardware = resolve_hardware(experiment.settings["hardware"])
+    hardware = check_machine(experiment)
     runner.setup(hardware)
     set_seed(experiment.seed)
 
     with runner.main_process_first():
-        task = build.section("dataset", experiment.seed)
+        task = load_task(experiment, registry, build)
         encoder = build_tokenizer(build, experiment)
         with build.blame("tokenizer"):
             encoded = encoder.encode(task)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import MappingProxyType
@@ -16,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 import pluggy
 
 from tracker import hookspecs
-from tracker.schema import Key, keys_of
+from tracker.spec.keys import Key, SectionSpec, SpecError, spec_of
 
 ENTRY_POINT_GROUP = "xp.plugins"
 OWN_DISTRIBUTION = "xp-tracker"
@@ -24,6 +25,9 @@ OWN_DISTRIBUTION = "xp-tracker"
 DISABLE_AUTOLOAD_ENV = "XP_DISABLE_PLUGIN_AUTOLOAD"
 # Prints every hook call and its result to stderr (pluggy's tracing).
 TRACE_ENV = "XP_TRACE_PLUGINS"
+# Seconds a plugin may take to import or to register its factories before it counts as broken.
+TIMEOUT_ENV = "XP_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 10.0
 
 # kind -> the hook that registers it
 KIND_HOOKS = {
@@ -56,10 +60,11 @@ class Component:
     name: str
     factory: Callable[..., Any]
     source: PluginSource
+    spec: SectionSpec  # its keys and what it declares about them, read once at registration
 
     @property
-    def keys(self) -> dict[str, Key]:
-        return keys_of(self.factory)
+    def keys(self) -> Mapping[str, Key]:
+        return self.spec.keys
 
     @property
     def summary(self) -> str:
@@ -100,6 +105,7 @@ class PluginManager:
     """A pluggy manager plus what we know of each plugin's origin and of broken ones."""
 
     hooks: pluggy.PluginManager
+    timeout: float = DEFAULT_TIMEOUT_SECONDS  # seconds a plugin may take to import or register
     sources: dict[str, PluginSource] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
 
@@ -119,7 +125,7 @@ def make_plugin_manager(load_entry_points: bool = True, environ: Mapping[str, st
     if environ.get(TRACE_ENV):
         hooks.trace.root.setwriter(sys.stderr.write)
         hooks.enable_tracing()
-    manager = PluginManager(hooks)
+    manager = PluginManager(hooks, timeout=float(environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_SECONDS))
     if load_entry_points:
         only_builtins = bool(environ.get(DISABLE_AUTOLOAD_ENV))
         for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -130,6 +136,37 @@ def make_plugin_manager(load_entry_points: bool = True, environ: Mapping[str, st
     return manager
 
 
+class PluginTimeout(Exception):
+    """A plugin took longer than the limit to import or register."""
+
+
+def _within(seconds: float, call: Callable[[], Any], doing: str) -> Any:
+    """`call()`, in a helper thread so that a plugin that hangs cannot hang xp; what it raised,
+    SystemExit included, comes back as an exception here."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # noqa: BLE001 - sys.exit() in a plugin is a plugin error too
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="xp-plugin", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():  # left behind as a daemon thread: it cannot keep xp from exiting
+        raise PluginTimeout(f"{doing} did not finish within {seconds:g} s (limit: {TIMEOUT_ENV})")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def _failure_text(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({error.code!r})"
+    return f"{type(error).__name__}: {error}"
+
+
 def _load_entry_point(manager: PluginManager, entry_point: metadata.EntryPoint) -> None:
     dist = entry_point.dist
     name = f"{dist.name}:{entry_point.name}" if dist else entry_point.name
@@ -137,36 +174,35 @@ def _load_entry_point(manager: PluginManager, entry_point: metadata.EntryPoint) 
     if manager.hooks.has_plugin(name):  # the same distribution seen twice on sys.path
         return
     try:
-        manager.register(entry_point.load(), source)
+        manager.register(_within(manager.timeout, entry_point.load, "importing the plugin"), source)
         manager.hooks.check_pending()  # a misspelt hook name fails here, loudly
-    except Exception as error:  # a third-party bug must not take xp down with it
+    except (Exception, SystemExit) as error:  # a third-party bug must not take xp down with it
         if manager.hooks.has_plugin(name):
             manager.unregister(name)
-        manager.broken.append(BrokenPlugin(entry_point.value, source, f"{type(error).__name__}: {error}"))
+        manager.broken.append(BrokenPlugin(entry_point.value, source, _failure_text(error)))
 
 
 def build_registry(manager: PluginManager) -> Registry:
-    """Ask every plugin to register its factories; two registrations of one name are an error."""
+    """Ask every plugin to register its factories; two registrations of one name are an error.
+
+    A plugin whose hook fails is broken as a whole; a factory whose signature cannot serve as a
+    section schema is left out alone, and listed as broken with the reason.
+    """
     components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
     conflicts, broken = [], list(manager.broken)
     for plugin_name, plugin in manager.hooks.list_name_plugin():
         source = manager.sources.get(plugin_name, PluginSource(plugin_name))
-        # Ask this one plugin only, so we know whom each factory came from.
-        others = [p for n, p in manager.hooks.list_name_plugin() if n != plugin_name]
-        found: list[Component] = []
         try:
-            for kind, hook_name in KIND_HOOKS.items():
-                def register(name: str, factory: Callable[..., Any], kind: str = kind) -> None:
-                    if not isinstance(name, str) or not callable(factory):
-                        raise TypeError(f"register(name, factory) takes a string and a callable, "
-                                        f"got {name!r} and {factory!r}")
-                    found.append(Component(kind, name, factory, source))
-
-                manager.hooks.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
-        except Exception as error:  # a plugin whose hook fails is broken, like one that fails to import
-            broken.append(BrokenPlugin(plugin_name, source, f"{type(error).__name__}: {error}"))
+            found = _within(manager.timeout, lambda: _registrations(manager, plugin_name), "registering factories")
+        except (Exception, SystemExit) as error:  # broken, like a plugin that fails to import
+            broken.append(BrokenPlugin(plugin_name, source, _failure_text(error)))
             continue
-        for component in found:
+        for kind, name, factory in found:
+            try:
+                component = Component(kind, name, factory, source, spec_of(factory))
+            except SpecError as error:
+                broken.append(BrokenPlugin(f"{plugin_name} ({kind} {name})", source, f"SpecError: {error}"))
+                continue
             existing = components[component.kind].get(component.name)
             if existing is not None:
                 conflicts.append(_conflict_text(component.kind, component.name, existing.source, source))
@@ -176,6 +212,22 @@ def build_registry(manager: PluginManager) -> Registry:
         raise RegistryError("\n".join(conflicts))
     frozen = {kind: MappingProxyType(named) for kind, named in components.items()}
     return Registry(MappingProxyType(frozen), tuple(broken))
+
+
+def _registrations(manager: PluginManager, plugin_name: str) -> list[tuple[str, str, Callable[..., Any]]]:
+    """(kind, name, factory) for everything one plugin registers."""
+    # Ask this one plugin only, so we know whom each factory came from.
+    others = [p for n, p in manager.hooks.list_name_plugin() if n != plugin_name]
+    found = []
+    for kind, hook_name in KIND_HOOKS.items():
+        def register(name: str, factory: Callable[..., Any], kind: str = kind) -> None:
+            if not isinstance(name, str) or not callable(factory):
+                raise TypeError(f"register(name, factory) takes a string and a callable, "
+                                f"got {name!r} and {factory!r}")
+            found.append((kind, name, factory))
+
+        manager.hooks.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+    return found
 
 
 def _conflict_text(kind: str, name: str, first: PluginSource, second: PluginSource) -> str:

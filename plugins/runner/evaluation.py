@@ -50,12 +50,14 @@ def score(result: Predictions, metrics: Sequence[Any], prefix: str) -> dict[str,
     return values
 
 
-def write_predictions(result: Predictions, ids: Sequence[Any], label_names: Sequence[str] | None, path: Path) -> Path:
-    """A CSV with id, predicted label name (or value for regression) and score, one row per test row."""
+def write_predictions(result: Predictions, ids: Sequence[Any], label_names: Sequence[str] | None, id_column: str,
+                      path: Path) -> Path:
+    """A CSV with the row id (under the data's own id column name), predicted label name (or value
+    for regression) and score, one row per test row."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["id", "label", "score"])
+        writer.writerow([id_column, "label", "score"])
         for row_id, prediction, row_score in zip(ids, result.predictions, result.scores):
             label = label_names[int(prediction)] if label_names else float(prediction)
             writer.writerow([row_id, label, f"{float(row_score):.6f}"])

@@ -7,48 +7,54 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tracker.errors import BuildError
+from tracker.spec.declare import (Annotated, Field, MetricName, Name, NonNegativeFloat, NonNegativeInt,
+                                  PositiveInt, rules)
 
 
+def _evaluation_options(options):
+    """Options that only mean something with evaluations of a certain kind."""
+    strategy = options["eval_strategy"]
+    if strategy == "steps" and options["eval_steps"] is None:
+        yield "eval_steps", 'eval_strategy = "steps" needs eval_steps, e.g. eval_steps = 100'
+    if strategy != "steps" and options["eval_steps"] is not None:
+        yield "eval_steps", f'only used with eval_strategy = "steps" (it is "{strategy}"); remove it or change eval_strategy'
+    if options["early_stopping_patience"] is not None and strategy == "no":
+        yield "early_stopping_patience", 'early stopping needs evaluations; set eval_strategy to "epoch" or "steps"'
+
+
+@rules(_evaluation_options)
 @dataclass(kw_only=True)
 class TrainingSettings:
     """Settings common to all runners; steps always count optimizer steps."""
 
-    num_epochs: int = 3
-    max_steps: int | None = None  # when set, wins over num_epochs
-    batch_size: int = 8  # per device
-    eval_batch_size: int | None = None  # default: batch_size
-    gradient_accumulation_steps: int = 1
-    max_grad_norm: float = 1.0  # the Trainer's default; 0 turns clipping off (the norm is still logged)
-    eval_strategy: Literal["epoch", "steps", "no"] = "epoch"
-    eval_steps: int | None = None
-    logging_steps: int = 10
-    early_stopping_patience: int | None = None  # evaluations without improvement before stopping
-    metric_for_best: str = "eval_loss"  # "eval_loss", "eval_f1", ... ("f1" means "eval_f1")
-    early_stopping_min_delta: float = 0.0
-    group_by_length: bool = False  # batch rows of similar length together: less padding
-    save_model: bool = False  # save_pretrained the final model and tokenizer
-    predict: bool = True  # write test-split predictions when a test split is configured
-    num_workers: int = 0  # DataLoader worker processes
+    num_epochs: Annotated[PositiveInt, Field(description="passes over the training split")] = 3
+    max_steps: Annotated[PositiveInt | None, Field(description="optimizer steps; when set, wins over num_epochs")
+                         ] = None
+    batch_size: Annotated[PositiveInt, Field(description="rows per batch, per device")] = 8
+    eval_batch_size: Annotated[PositiveInt | None, Field(description="default: batch_size")] = None
+    gradient_accumulation_steps: Annotated[PositiveInt, Field(description="batches per optimizer step")] = 1
+    max_grad_norm: Annotated[NonNegativeFloat, Field(
+        description="clip the gradient norm to this; 0 turns clipping off (the norm is still logged)")] = 1.0
+    eval_strategy: Annotated[Literal["epoch", "steps", "no"], Field(description="when to evaluate")] = "epoch"
+    eval_steps: Annotated[PositiveInt | None, Field(description='optimizer steps between evaluations, with "steps"')
+                          ] = None
+    logging_steps: Annotated[PositiveInt, Field(description="optimizer steps between training-metric logs")] = 10
+    early_stopping_patience: Annotated[PositiveInt | None, Field(
+        description="stop after this many evaluations without improvement; the best weights are restored")] = None
+    metric_for_best: Annotated[Name, MetricName(), Field(
+        description='what "best" means: eval_loss, or a metric the experiment computes (f1 or eval_f1)')
+                               ] = "eval_loss"
+    early_stopping_min_delta: Annotated[NonNegativeFloat, Field(description="the least change that counts as improvement")
+                                        ] = 0.0
+    group_by_length: Annotated[bool, Field(description="batch rows of similar length together: less padding")] = False
+    save_model: Annotated[bool, Field(description="save_pretrained the final model and tokenizer")] = False
+    predict: Annotated[bool, Field(description="write test-split predictions when a test split is configured")] = True
+    num_workers: Annotated[NonNegativeInt, Field(description="DataLoader worker processes")] = 0
     progress_bar: bool = True
     hardware: Any = field(init=False, default=None)  # set by setup(), before any data is loaded
 
     def __post_init__(self) -> None:
-        for key in ("num_epochs", "batch_size", "gradient_accumulation_steps", "logging_steps"):
-            if getattr(self, key) < 1:
-                raise BuildError(key, f"expected a positive integer, got {getattr(self, key)}")
-        if self.max_grad_norm < 0:
-            raise BuildError("max_grad_norm", f"expected 0 (no clipping) or a positive number, got {self.max_grad_norm}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise BuildError("max_steps", f"expected a positive integer, got {self.max_steps}")
-        if self.eval_strategy == "steps" and not self.eval_steps:
-            raise BuildError("eval_steps", 'eval_strategy = "steps" needs eval_steps, e.g. eval_steps = 100')
-        if self.early_stopping_patience is not None:
-            if self.eval_strategy == "no":
-                raise BuildError("early_stopping_patience", 'early stopping needs evaluations; set eval_strategy '
-                                                            'to "epoch" or "steps"')
-            if self.early_stopping_patience < 1:
-                raise BuildError("early_stopping_patience", "expected a positive integer")
+        # One spelling inside: "f1" means "eval_f1".
         if not self.metric_for_best.startswith("eval_"):
             self.metric_for_best = f"eval_{self.metric_for_best}"
 

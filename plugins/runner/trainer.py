@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from tracker.components import Parts, RunResult
 from tracker.curves import diagnose
+from tracker.spec.declare import Annotated, Field, PositiveInt, rules
 from xp_plugins.runner.evaluation import Predictions, score, write_predictions
 from xp_plugins.runner.settings import TrainingSettings
 from xp_plugins.runner.training_loop import save_model
@@ -19,13 +20,25 @@ TRAINER_ONLY_LOGS = {"train_runtime", "train_samples_per_second", "train_steps_p
 
 
 
+def _save_options(options):
+    strategy = options["save_strategy"]
+    if strategy == "steps" and options["save_steps"] is None:
+        yield "save_steps", 'save_strategy = "steps" needs save_steps, e.g. save_steps = 500'
+    if strategy != "steps" and options["save_steps"] is not None:
+        yield "save_steps", f'only used with save_strategy = "steps" (it is "{strategy}")'
+    if strategy == "best" and options["eval_strategy"] == "no":
+        yield "save_strategy", 'save_strategy = "best" needs evaluations; set eval_strategy to "epoch" or "steps"'
+
+
+@rules(_save_options)
 @dataclass(kw_only=True)
 class TrainerRunner(TrainingSettings):
     """The Hugging Face Trainer (TrainingArguments from this section), evaluation each epoch."""
 
-    save_strategy: Literal["no", "epoch", "steps", "best"] = "no"  # Trainer checkpoints
-    save_steps: int | None = None
-    save_total_limit: int | None = None
+    save_strategy: Annotated[Literal["no", "epoch", "steps", "best"], Field(description="Trainer checkpoints")] = "no"
+    save_steps: Annotated[PositiveInt | None, Field(description='optimizer steps between checkpoints, with "steps"')
+                          ] = None
+    save_total_limit: Annotated[PositiveInt | None, Field(description="checkpoints kept")] = None
 
     def training_arguments(self, parts: Parts) -> Any:
         from transformers import TrainingArguments
@@ -125,7 +138,7 @@ class TrainerRunner(TrainingSettings):
             logits = np.asarray(output.predictions, dtype=np.float64)
             predictions = _to_predictions(logits, task.labels.is_regression, references=None)
             ids = task.ids.get("test") or range(len(logits))
-            result.predictions_path = write_predictions(predictions, ids, task.labels.names,
+            result.predictions_path = write_predictions(predictions, ids, task.labels.names, task.id_column,
                                                         parts.output_dir / "predictions.csv")
             logger.log_artifact(result.predictions_path)
 

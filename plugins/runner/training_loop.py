@@ -210,7 +210,7 @@ def _predict_test(settings: TrainingSettings, parts: Parts, model: Any, loader: 
         logger.log_metrics(result.test_metrics, result.steps)
     if settings.predict and backend.is_main_process:
         ids = task.ids.get("test") or range(len(predictions.predictions))
-        result.predictions_path = write_predictions(predictions, ids, task.labels.names,
+        result.predictions_path = write_predictions(predictions, ids, task.labels.names, task.id_column,
                                                     parts.output_dir / "predictions.csv")
         logger.log_artifact(result.predictions_path)
 

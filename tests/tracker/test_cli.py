@@ -81,13 +81,13 @@ EXPECTED_PROBLEMS = {
         ("[metrics] use", ['unknown metric "acuracy" (did you mean "accuracy"?)', "Valid choices: ", "f1"]),
     ],
     "wrong_type.toml": [
-        ("[dataset] text_columns", ['expected an array of strings, got "sentence1"']),
-        ("[optimizer] lr", ['expected a number, got "5e-5"']),
+        ("[dataset] text_columns", ['expected an array of non-empty strings (1 to 2 items), got "sentence1"']),
+        ("[optimizer] lr", ['expected a number > 0, got "5e-5" (a string: write it without quotes)']),
         ("[hardware] precision", ['expected one of "fp32", "fp16", "bf16", got "fp8"']),
     ],
     "missing_required.toml": [
-        ("[dataset] text_columns", ["missing required key (expected an array of strings)"]),
-        ("[model] checkpoint", ["missing required key (expected a string)"]),
+        ("[dataset] text_columns", ["missing required key (expected an array of non-empty strings (1 to 2 items))"]),
+        ("[model] checkpoint", ["missing required key (expected a non-empty string)"]),
     ],
     "missing_section.toml": [
         ("[model]", ["missing section; add it with use = one of: ", "sequence_classification"]),
@@ -103,7 +103,7 @@ EXPECTED_PROBLEMS = {
         ("[mlflow]", ["unknown section. Valid sections: "]),
         ("[dataset] text_columns", ["missing required key"]),
         ("[model] dropout", ["unknown key. Valid keys: checkpoint"]),
-        ("[optimizer] lr", ['expected a number, got "fast"']),
+        ("[optimizer] lr", ['expected a number > 0, got "fast"']),
         ("[scheduler] use", ['unknown scheduler "linear_warmup" (did you mean "linear"?)', "Valid choices: "]),
         ("[runner]", ["missing section; add it with use = one of: ", "loop"]),
     ],
@@ -190,7 +190,7 @@ def test_set_overrides_are_checked_like_the_file(cli, mrpc_file):
     result = cli("validate", str(mrpc_file), "--set", "optimizer.lr=fast", "--set", "runner.num_epoch=5")
 
     assert result.exit_code == 2
-    assert f'{mrpc_file}: [optimizer] lr: expected a number, got "fast"' in result.stderr
+    assert f'{mrpc_file}: [optimizer] lr: expected a number > 0, got "fast"' in result.stderr
     assert f'{mrpc_file}: [runner] num_epoch: unknown key (did you mean "num_epochs"?)' in result.stderr
 
 
@@ -207,7 +207,7 @@ def test_validate_as_a_process():
 
     assert result.returncode == 2
     assert result.stdout == ""
-    assert 'tests/fixtures/broken/wrong_type.toml: [optimizer] lr: expected a number, got "5e-5"' in result.stderr
+    assert 'tests/fixtures/broken/wrong_type.toml: [optimizer] lr: expected a number > 0, got "5e-5" (a string: write it without quotes)' in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -248,7 +248,7 @@ def test_plugins_lists_the_built_ins_with_their_distribution(cli):
 
     assert result.exit_code == 0
     assert f"  adamw  [xp-tracker {__version__}]  AdamW" in result.stdout
-    assert "      lr: a number; default 5e-05" in result.stdout
+    assert "      lr: a number > 0; default 5e-05" in result.stdout
     for kind in ("dataset", "tokenizer", "collator", "model", "optimizer", "scheduler", "metric", "runner"):
         assert f"\n{kind}\n" in f"\n{result.stdout}"
 
@@ -280,9 +280,9 @@ def test_plugins_as_json(cli):
     assert (adamw["distribution"], adamw["version"]) == ("xp-tracker", __version__)
     assert adamw["summary"].startswith("AdamW")
     lr = next(key for key in adamw["keys"] if key["name"] == "lr")
-    assert lr == {"name": "lr", "type": "a number", "required": False, "default": 5e-05}
+    assert lr == {"name": "lr", "type": "a number > 0", "required": False, "default": 5e-05}
     path = next(key for key in by_name["dataset", "hf"]["keys"] if key["name"] == "path")
-    assert (path["type"], path["required"], path["default"]) == ("a string", True, None)
+    assert (path["type"], path["required"], path["default"]) == ("a non-empty string", True, None)
     assert ("runner", "loop") in by_name
 
 

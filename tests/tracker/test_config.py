@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from tracker.config import Override, RawExperiment, apply_overrides, parse_override, read_experiment
+from tracker.spec.parse import Override, RawExperiment, apply_overrides, parse_override, read_experiment
 from tracker.errors import Problem
 
 EXPERIMENT = """\

@@ -13,12 +13,12 @@ from typing import Literal
 import pytest
 
 from tracker import tomlwrite
-from tracker.config import RawExperiment
+from tracker.spec.parse import RawExperiment
 from tracker.errors import Problem
 from tracker.hookspecs import hookimpl
 from tracker.registry import BrokenPlugin, PluginSource, Registry, build_registry, make_plugin_manager
-from tracker.sections import SECTION_ORDER
-from tracker.validate import check_experiment
+from tracker.spec.sections import SECTION_ORDER
+from tracker.spec.check import check_experiment
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,196 @@
+"""Checking a parsed experiment against the registry: every problem of a file in one pass.
+
+Nothing here builds or imports a component. Each section is checked against its factory's
+declared schema (types, bounds, choices, rules between its keys), then the rules between
+sections: a best-model metric the metrics produce, and no key that would run code unless the
+user allowed it on the command line.
+"""
+from __future__ import annotations
+
+import functools
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from tracker.errors import Problem, choices_text, did_you_mean
+from tracker.experiment import ComponentSpec, Experiment
+from tracker.redact import Redactor
+from tracker.registry import Registry
+from tracker.spec.keys import SectionSpec, code_keys, metric_keys, spec_of, toml_value_problem
+from tracker.spec.parse import RawExperiment
+from tracker.spec.sections import COMPONENT_SECTIONS, FIXED_SECTIONS, MULTI_COMPONENT_SECTIONS, SECTION_ORDER
+from tracker.spec.words import describe_value
+
+ALLOW_CODE_HINT = ("xp never runs code named by an experiment file unless you pass --allow-code on the "
+                   "command line (tracker.load(..., allow_code=True) from Python)")
+
+
+@functools.cache
+def fixed_spec(section: str) -> SectionSpec:
+    return spec_of(FIXED_SECTIONS[section])
+
+
+class _FileChecker:
+    """Collects the problems of one file while resolving its sections."""
+
+    def __init__(self, raw: RawExperiment, registry: Registry, allow_code: bool):
+        self.raw = raw
+        self.registry = registry
+        self.allow_code = allow_code
+        self.problems: list[Problem] = []
+
+    def problem(self, section: str | None, key: str | None, message: str) -> None:
+        self.problems.append(Problem(str(self.raw.path), section, key, message))
+
+    def check(self) -> dict[str, Any]:
+        """Resolve every section; unknown top-level names are problems too."""
+        for name, value in self.raw.data.items():
+            if name in SECTION_ORDER and not isinstance(value, dict):
+                self.problem(name, None, f"expected a section (a table), got {describe_value(value)}")
+            elif name not in SECTION_ORDER and isinstance(value, dict):
+                self.problem(name, None, f"unknown section{did_you_mean(name, SECTION_ORDER)}. "
+                                         f"Valid sections: {', '.join(SECTION_ORDER)}")
+            elif name not in SECTION_ORDER:
+                self.problem(None, name, "unknown top-level key: every key belongs in a section, "
+                                         "e.g. seed goes in [experiment]")
+        resolved: dict[str, Any] = {}
+        for section in SECTION_ORDER:  # in the order sections are documented, so problems read top down
+            kind = COMPONENT_SECTIONS.get(section)
+            if section in FIXED_SECTIONS:
+                resolved[section] = self.options(section, self.table(section), fixed_spec(section))
+            elif section not in self.raw.data:
+                several = " or several" if section in MULTI_COMPONENT_SECTIONS else ""
+                self.problem(section, None, f"missing section; add it with use = one{several} of: "
+                                            f"{choices_text(self.registry.names(kind))}")
+            elif not isinstance(self.raw.data[section], dict):
+                continue  # reported above; a missing `use` would only repeat it
+            elif section in MULTI_COMPONENT_SECTIONS:
+                resolved[section] = self.multi_component(section, kind)
+            else:
+                resolved[section] = self.component(section, kind, self.table(section))
+        return resolved
+
+    def table(self, section: str) -> dict[str, Any]:
+        value = self.raw.data.get(section, {})
+        return value if isinstance(value, dict) else {}
+
+    def options(self, section: str, table: dict[str, Any], spec: SectionSpec) -> dict[str, Any]:
+        """Check `table` against a declared schema; defaults filled in."""
+        troubles = {key: toml_value_problem(value) for key, value in table.items()}
+        for key, trouble in troubles.items():
+            if trouble:  # a value no key can take: report it once, plainly
+                self.problem(section, key, trouble)
+        if any(troubles.values()):
+            return {}
+        options, problems = spec.check(table)
+        for key, message in problems:
+            self.problem(section, key, message)
+        if not problems:
+            for key, reason in code_keys(spec, options):
+                if not self.allow_code:
+                    self.problem(section, key, f"{reason}; refused: {ALLOW_CODE_HINT}")
+        return options
+
+    def component(self, section: str, kind: str, table: dict[str, Any]) -> ComponentSpec | None:
+        use = table.get("use")
+        if use is None:
+            self.problem(section, "use", f"missing required key: which {kind} to use. "
+                                         f"Valid choices: {choices_text(self.registry.names(kind))}")
+            return None
+        if not isinstance(use, str):
+            self.problem(section, "use", f"expected a {kind} name (a string), got {describe_value(use)}")
+            return None
+        component = self.registry.get(kind, use)
+        if component is None:
+            self.problem(section, "use", self.unknown_name_text(kind, use))
+            return None
+        options = {k: v for k, v in table.items() if k != "use"}
+        before = len(self.problems)
+        resolved = self.options(section, options, component.spec)
+        if len(self.problems) > before:
+            return None
+        return ComponentSpec(section, kind, use, MappingProxyType(resolved))
+
+    def multi_component(self, section: str, kind: str) -> list[ComponentSpec | None]:
+        """`use = "a"` or `use = ["a", "b"]`; options of a metric go in [section.<name>]."""
+        table = self.table(section)
+        use = table.get("use")
+        names = [use] if isinstance(use, str) else use
+        if use is None or not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            got = "nothing" if use is None else describe_value(use)
+            self.problem(section, "use", f"expected a {kind} name or an array of names, got {got}. "
+                                         f"Valid choices: {choices_text(self.registry.names(kind))}")
+            return []
+        if len(set(names)) < len(names):
+            self.problem(section, "use", f"names a {kind} twice: {describe_value(names)}")
+        for key, value in table.items():
+            if key == "use" or (key in names and isinstance(value, dict)):
+                continue
+            if isinstance(value, dict):
+                hint = f"; it is not listed in use ({', '.join(names)})"
+            else:  # name the metric that has this key, when one does
+                used = [self.registry.get(kind, name) for name in names]
+                owners = [c.name for c in used if c is not None and key in c.spec.keys]
+                hint = f"; options of a {kind} go in its own table, e.g. [{section}.{(owners or names)[0]}]"
+            self.problem(section, key, f"unknown key{hint}")
+        specs = []
+        for name in dict.fromkeys(names):
+            if self.registry.get(kind, name) is None:  # reported where it was written: [metrics] use
+                self.problem(section, "use", self.unknown_name_text(kind, name))
+                specs.append(None)
+            else:  # the table of a metric is named after it; a `use` inside would contradict that
+                options = table.get(name, {})
+                if "use" in options:
+                    self.problem(f"{section}.{name}", "use", f"unknown key; the table's name already says "
+                                                            f'which {kind} it configures ("{name}")')
+                specs.append(self.component(f"{section}.{name}", kind, {**options, "use": name}))
+        return specs
+
+    def unknown_name_text(self, kind: str, name: str) -> str:
+        names = self.registry.names(kind)
+        text = f'unknown {kind} "{name}"{did_you_mean(name, names)}. Valid choices: {choices_text(names)}'
+        for broken in self.registry.broken:  # the name may belong to a plugin that failed to load
+            text += (f'. Note: plugin "{broken.source.name}" ({broken.source.distribution or "?"}) '
+                     f"failed to load and may provide it: {broken.error}")
+        return text
+
+    def check_metric_names(self, components: Mapping[str, ComponentSpec], metrics: list[ComponentSpec]) -> None:
+        """Keys that name a metric (a best-model metric) must name one the metrics produce."""
+        produced = {"loss"}
+        for spec in metrics:
+            outputs = self.registry.get("metric", spec.use).spec.outputs
+            if outputs is None:  # a metric that does not say what it produces: nothing to check against
+                return
+            produced.update(outputs(spec.options))
+        for section, spec in components.items():
+            for key in metric_keys(self.registry.get(spec.kind, spec.use).spec):
+                value = spec.options.get(key)
+                if value is not None and value.removeprefix("eval_") not in produced:
+                    valid = ", ".join(f"eval_{name}" for name in sorted(produced))
+                    self.problem(section, key, f'"{value}" is not a metric this experiment computes; '
+                                               f"expected one of {valid}")
+
+
+def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = False
+                     ) -> tuple[Experiment | None, list[Problem]]:
+    """Resolve `raw` against the registry; an experiment only when there is no problem."""
+    checker = _FileChecker(raw, registry, allow_code)
+    resolved = checker.check()
+    components = {s: resolved[s] for s in COMPONENT_SECTIONS if s not in MULTI_COMPONENT_SECTIONS and s in resolved}
+    metrics = [spec for section in MULTI_COMPONENT_SECTIONS for spec in resolved.get(section, [])]
+    if not checker.problems and None not in components.values() and None not in metrics:
+        checker.check_metric_names(components, metrics)
+    if checker.problems:
+        return None, checker.problems
+    settings = {section: MappingProxyType(resolved[section]) for section in FIXED_SECTIONS}
+    if settings["experiment"]["name"] is None:
+        settings["experiment"] = MappingProxyType({**settings["experiment"], "name": raw.path.stem})
+    experiment = Experiment(
+        path=raw.path,
+        text=raw.text,
+        overrides=raw.overrides,
+        settings=MappingProxyType(settings),
+        components=MappingProxyType(components),
+        metrics=tuple(metrics),
+        redactor=Redactor.of(raw.data),
+    )
+    return experiment, []

@@ -1,0 +1,54 @@
+"""The markers and decorators of `tracker.spec.declare`, without pydantic: what the checker reads
+back from a factory (importing this stays instant, so the registry can too)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+Problems = Iterable[tuple[str | None, str]]  # (key, message) pairs a rule yields
+Rule = Callable[[Mapping[str, Any]], Problems]
+DataRule = Callable[[Mapping[str, Any], Any], Problems]
+
+
+@dataclass(frozen=True)
+class RunsCode:
+    """Marks a key whose true or non-empty value runs Python that is not an installed plugin."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class MetricName:
+    """Marks a key whose value names an evaluation metric (with or without the `eval_` prefix)."""
+
+
+def _append(attribute: str, items: tuple) -> Callable:
+    def decorate(factory: Callable) -> Callable:
+        # getattr, not vars: a subclass of a dataclass factory keeps its parent's rules and adds its own.
+        setattr(factory, attribute, (*getattr(factory, attribute, ()), *items))
+        return factory
+
+    return decorate
+
+
+def rules(*checks: Rule) -> Callable:
+    """Attach checks between a factory's keys: `rule(options)` yields `(key, message)` pairs."""
+    return _append("__xp_rules__", checks)
+
+
+def data_rules(*checks: DataRule) -> Callable:
+    """Attach checks that need the loaded data: `rule(options, task)` yields `(key, message)` pairs."""
+    return _append("__xp_data_rules__", checks)
+
+
+def outputs(*names: str | Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable:
+    """Declare the score names a metric produces: fixed names, or one function of its options."""
+    def decorate(factory: Callable) -> Callable:
+        if len(names) == 1 and callable(names[0]):
+            factory.__xp_outputs__ = names[0]
+        else:
+            fixed = tuple(names)
+            factory.__xp_outputs__ = lambda options: fixed
+        return factory
+
+    return decorate

@@ -1,0 +1,80 @@
+"""The sections of an experiment file: which name a plugin, and the schema of the fixed ones.
+
+The fixed sections are described the way plugins are, by a function's keyword-only
+parameters, so one checker serves every section.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from tracker.spec.declare import AfterValidator, Annotated, Field, Name, PositiveInt, Seed, rules
+from tracker.spec.paths import tracking_uri, writable_folder
+
+# section name -> the plugin kind it names with `use = "..."`, in the order a run builds them
+COMPONENT_SECTIONS = {
+    "dataset": "dataset",
+    "tokenizer": "tokenizer",
+    "collator": "collator",
+    "model": "model",
+    "optimizer": "optimizer",
+    "scheduler": "scheduler",
+    "metrics": "metric",
+    "runner": "runner",
+}
+# A metrics section names one or several metrics; options of each go in [metrics.<name>].
+MULTI_COMPONENT_SECTIONS = {"metrics"}
+
+# MLflow's own limits on experiment names and tag keys and values.
+ExperimentName = Annotated[str, Field(min_length=1, max_length=500, description="MLflow experiment name")]
+Tags = dict[Annotated[str, Field(min_length=1, max_length=250)], Annotated[str, Field(max_length=8000)]]
+
+
+def experiment_section(
+    *,
+    name: ExperimentName | None = None,
+    seed: Annotated[Seed, Field(description="seeds Python, NumPy and torch, data order and sampling")] = 42,
+    description: Annotated[str, Field(description="notes shown on the MLflow run")] = "",
+    tags: Annotated[Tags | None, Field(description="string tags for MLflow")] = None,
+    output_dir: Annotated[Name, AfterValidator(writable_folder),
+                          Field(description="each run writes its model and predictions under <output_dir>/<run name>/")
+                          ] = "outputs",
+) -> None:
+    """What the experiment is: MLflow experiment name (default: the file's stem), seed, notes, tags,
+    and the folder under which each run writes its model and predictions."""
+
+
+def _fp16_needs_a_gpu(options):
+    if options["precision"] == "fp16" and options["device"] == "cpu":
+        yield "precision", 'fp16 mixed precision needs a GPU; with device = "cpu" use precision = "bf16" or "fp32"'
+
+
+@rules(_fp16_needs_a_gpu)
+def hardware_section(
+    *,
+    device: Annotated[Literal["auto", "cpu", "cuda", "mps"], Field(description='"auto" picks a GPU when there is one')
+                      ] = "auto",
+    precision: Annotated[Literal["fp32", "fp16", "bf16"], Field(description="numeric precision; fp16 needs a GPU")
+                         ] = "fp32",
+    cpu_threads: Annotated[PositiveInt | None, Field(description="torch's intra-op CPU threads")] = None,
+) -> None:
+    """Where to train: device ("auto" picks a GPU when there is one), numeric precision, CPU threads."""
+
+
+def tracking_section(
+    *,
+    enabled: bool = True,
+    uri: Annotated[str | None, AfterValidator(lambda uri: uri if uri is None else tracking_uri(uri)),
+                   Field(description="MLflow tracking URI; default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db")
+                   ] = None,
+    system_metrics: Annotated[bool, Field(description="log CPU, memory and GPU use as system/* metrics")] = True,
+) -> None:
+    """Where runs are logged: MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store)."""
+
+
+FIXED_SECTIONS = {
+    "experiment": experiment_section,
+    "hardware": hardware_section,
+    "tracking": tracking_section,
+}
+
+SECTION_ORDER = ("experiment", *COMPONENT_SECTIONS, "hardware", "tracking")
