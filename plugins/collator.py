@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracker.hookspecs import hookimpl
-from tracker.spec.declare import Annotated, Field, PositiveInt
+from tracker.spec.declare import Annotated, Field, PositiveInt, experiment_rules
 
 
 def dynamic_padding(tokenizer: Any, *, pad_to_multiple_of: Annotated[PositiveInt | None, Field(
@@ -15,6 +15,17 @@ def dynamic_padding(tokenizer: Any, *, pad_to_multiple_of: Annotated[PositiveInt
     return DataCollatorWithPadding(tokenizer=tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
 
+def _rows_fit_the_length(options, sections):
+    # Rows longer than the fixed length cannot be stacked into one batch: the first such batch
+    # would fail mid-training. Only the tokenizer's truncation keeps them short.
+    tokenizer = sections.get("tokenizer", {})
+    limit, truncating = tokenizer.get("max_length"), tokenizer.get("truncation", True)
+    if not truncating or limit is None or limit > options["max_length"]:
+        yield "max_length", (f"rows can be longer than {options['max_length']} tokens: set [tokenizer] "
+                             f"max_length to {options['max_length']} or less, with truncation = true")
+
+
+@experiment_rules(_rows_fit_the_length)
 def fixed_length(tokenizer: Any, *, max_length: Annotated[PositiveInt, Field(
         description="every batch's length; rows must be no longer (set [tokenizer] max_length to match)")] = 128
                  ) -> Any:

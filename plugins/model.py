@@ -1,6 +1,7 @@
 """Model plugins: a pretrained transformer with a sequence-classification head sized to the task's labels."""
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import BuildError, did_you_mean
@@ -45,6 +46,9 @@ def _overrides_fit_the_config(options, task):
             wrong = True
             yield "config_overrides", (f"{name} = {value!r}: {type(config).__name__}.{name} is "
                                        f"{type(current).__name__} ({current!r}), not {type(value).__name__}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            wrong = True
+            yield "config_overrides", f"{name} = {value!r}: numbers must be finite"
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             wrong = True
             yield "config_overrides", f"{name} = {value!r}: sizes, counts and rates of a config cannot be negative"

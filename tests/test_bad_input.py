@@ -118,6 +118,8 @@ STATIC = [
     # [collator]
     case("pad multiple zero", "[collator] pad_to_multiple_of", "collator.pad_to_multiple_of=0"),
     case("fixed length negative", "[collator] max_length", 'collator.use="fixed_length"', "collator.max_length=-5"),
+    case("fixed length shorter than rows", "[collator] max_length", 'collator.use="fixed_length"',
+         "collator.max_length=16", extra=("[tokenizer] max_length",)),
     case("unknown collator", "[collator] use", 'collator.use="dynamic"', extra=("Valid choices",)),
     # [model]
     case("missing checkpoint folder", "[model] checkpoint", 'model.checkpoint="./no-model"'),

@@ -218,7 +218,7 @@ def test_every_runner_means_the_same_by_step_epoch_and_learning_rate(runs):
 def test_labelled_test_split_gives_predictions_with_label_names(runs, data, runner):
     result, logger = runs[runner]
     rows = read_predictions(result.predictions_path)
-    assert rows[0] == ["id", "label", "score"]
+    assert rows[0] == ["idx", "label", "score"]  # the data's own id column name
     test_ids = [row["idx"] for row in csv.DictReader(Path(data["test"]).read_text(encoding="utf-8").splitlines())]
     assert [row[0] for row in rows[1:]] == test_ids  # one row per test row, in order
     assert {row[1] for row in rows[1:]} <= set(LABELS.values())
@@ -249,7 +249,7 @@ def test_unlabelled_test_split_gives_predictions_but_no_test_metrics(tmp_path, t
     assert result.test_metrics == {}
     assert not any(name.startswith("test_") for _, metrics in logger.metrics for name in metrics)
     rows = read_predictions(result.predictions_path)
-    assert rows[0] == ["id", "label", "score"] and len(rows) == 1 + 9
+    assert rows[0] == ["idx", "label", "score"] and len(rows) == 1 + 9
     assert len({int(row[0]) for row in rows[1:]}) == 9  # MRPC's idx column
     assert {row[1] for row in rows[1:]} <= {"not_equivalent", "equivalent"}
 
@@ -381,14 +381,29 @@ def test_only_the_main_process_prints_the_summary(two_processes):
 # -- what `xp run` does with experiments that cannot run -----------------------------------------
 
 def test_fp16_on_cpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_checkpoint):
-    # The dataset path does not exist: building the dataset first would report that instead.
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    # device = "auto" only becomes "cpu" on this machine, so the file itself is valid. The dataset
+    # is a hub id that cannot load offline: building the dataset first would report that instead.
     path = write_experiment(tmp_path / "fp16.toml", tiny_checkpoint, None,
-                            dataset={"path": "./no-such-dataset"}, hardware={"device": "cpu", "precision": "fp16"})
+                            dataset={"path": "no-such-org/no-such-dataset"},
+                            hardware={"device": "auto", "precision": "fp16"})
     with pytest.raises(ExperimentError) as caught:
         run(path)
     [problem] = caught.value.problems
     assert (problem.section, problem.key) == ("hardware", "precision")
     assert str(problem).startswith(f"{path}: [hardware] precision: fp16")
+    assert 'device = "auto" is "cpu" on this machine' in problem.message
+
+
+def test_fp16_with_device_cpu_is_refused_by_validation(tmp_path, tiny_checkpoint):
+    path = write_experiment(tmp_path / "fp16.toml", tiny_checkpoint, None,
+                            dataset={"path": "./no-such-dataset"}, hardware={"device": "cpu", "precision": "fp16"})
+    with pytest.raises(ExperimentError) as caught:
+        run(path)
+    assert [(p.section, p.key) for p in caught.value.problems] == [("dataset", "path"), ("hardware", "precision")]
 
 
 def test_cuda_without_a_gpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_checkpoint):
@@ -397,7 +412,7 @@ def test_cuda_without_a_gpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     path = write_experiment(tmp_path / "cuda.toml", tiny_checkpoint, None,
-                            dataset={"path": "./no-such-dataset"}, hardware={"device": "cuda"})
+                            dataset={"path": "no-such-org/no-such-dataset"}, hardware={"device": "cuda"})
     with pytest.raises(ExperimentError) as caught:
         run(path)
     [problem] = caught.value.problems
@@ -418,35 +433,65 @@ def test_build_errors_are_located_at_the_key_to_fix(tmp_path, tiny_checkpoint, d
     assert (problem.file, problem.section, problem.key) == (str(path), *where)
 
 
-def test_xp_run_reports_unrunnable_experiments_with_exit_code_2(tmp_path, tiny_checkpoint, data):
+def test_xp_run_reports_invalid_files_and_runs_none(tmp_path, tiny_checkpoint, data):
     files = {
-        "fp16.toml": {"dataset": {"path": "./no-such-dataset"}, "hardware": {"precision": "fp16"}},
-        "text_column.toml": {"dataset": {"text_columns": ["sentence1", "sentence3"]}},
-        "num_labels.toml": {"model": {"num_labels": 3}},
+        "fp16.toml": {"hardware": {"device": "cpu", "precision": "fp16"}},
         "checkpoint.toml": {"model": {"checkpoint": "./no-such-checkpoint"}},
+        "good.toml": {"runner": {"max_steps": 2}},
     }
     for name, changes in files.items():
         write_experiment(tmp_path / name, tiny_checkpoint, data, **changes)
     done = xp("run", *files, cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-4000:]
     assert "Traceback" not in done.stderr
-    for line in ("fp16.toml: [hardware] precision: ", "text_column.toml: [dataset] text_columns: ",
-                 "num_labels.toml: [model] num_labels: ", '] checkpoint: checkpoint folder "./no-such-checkpoint"'):
+    for line in ("fp16.toml: [hardware] precision: ", '] checkpoint: checkpoint folder "./no-such-checkpoint"',
+                 "2 of 3 experiment file(s) invalid; nothing was run."):
         assert line in done.stderr
-    assert [row.split()[2] for row in done.stdout.splitlines()[1:]] == ["invalid"] * 4
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_xp_run_reports_experiments_the_data_rejects_with_exit_code_2(tmp_path, tiny_checkpoint, data):
+    files = {
+        "text_column.toml": {"dataset": {"text_columns": ["sentence1", "sentence3"]}},
+        "num_labels.toml": {"model": {"num_labels": 3}},
+    }
+    for name, changes in files.items():
+        write_experiment(tmp_path / name, tiny_checkpoint, data, **changes)
+    done = xp("run", *files, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-4000:]
+    assert "Traceback" not in done.stderr
+    for line in ("text_column.toml: [dataset] text_columns: ", "num_labels.toml: [model] num_labels: "):
+        assert line in done.stderr
+    assert [row.split()[2] for row in done.stdout.splitlines()[1:]] == ["invalid"] * 2
+
+
+BOOM_METRIC = """\
+import datasets
+import evaluate
+
+
+class Boom(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(description="", citation="", inputs_description="", features=datasets.Features(
+            {"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}))
+
+    def _compute(self, predictions, references):
+        raise RuntimeError("the metric script broke")
+"""
 
 
 def test_xp_run_runs_every_experiment_and_summarizes_their_fates(tmp_path, tiny_checkpoint, data):
-    # A crash at run time: early stopping on a metric that no configured metric computes.
+    # A crash at run time: a metric script (allowed with --allow-code) that fails at the first evaluation.
+    (tmp_path / "boom.py").write_text(BOOM_METRIC)
     write_experiment(tmp_path / "crashing.toml", tiny_checkpoint, data,
-                     runner={"early_stopping_patience": 1, "metric_for_best": "eval_precision"})
+                     metrics={"use": "evaluate", "evaluate": {"path": "./boom.py"}})
     write_experiment(tmp_path / "bad_at_build.toml", tiny_checkpoint, data, model={"num_labels": 3})
     write_experiment(tmp_path / "good.toml", tiny_checkpoint, data, runner={"max_steps": 2})
-    done = xp("run", "crashing.toml", "bad_at_build.toml", "good.toml", cwd=tmp_path)
+    done = xp("run", "--allow-code", "crashing.toml", "bad_at_build.toml", "good.toml", cwd=tmp_path)
     assert done.returncode == 1, done.stderr[-4000:]
     table = [line.split() for line in done.stdout.splitlines()]
     assert table[0][:3] == ["experiment", "runner", "status"]
     assert [(row[0], row[2]) for row in table[1:]] == [
         ("crashing.toml", "failed"), ("bad_at_build.toml", "invalid"), ("good.toml", "finished")]
-    assert "crashing.toml: failed: KeyError" in done.stderr and "eval_precision" in done.stderr
+    assert "crashing.toml: failed: RuntimeError: the metric script broke" in done.stderr
     assert "bad_at_build.toml: [model] num_labels: num_labels = 3" in done.stderr

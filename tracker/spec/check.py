@@ -15,7 +15,7 @@ from tracker.errors import Problem, choices_text, did_you_mean
 from tracker.experiment import ComponentSpec, Experiment
 from tracker.redact import Redactor
 from tracker.registry import Registry
-from tracker.spec.keys import SectionSpec, code_keys, metric_keys, spec_of, toml_value_problem
+from tracker.spec.keys import SectionSpec, code_keys, metric_keys, run_rules, spec_of, toml_value_problem
 from tracker.spec.parse import RawExperiment
 from tracker.spec.sections import COMPONENT_SECTIONS, FIXED_SECTIONS, MULTI_COMPONENT_SECTIONS, SECTION_ORDER
 from tracker.spec.words import describe_value
@@ -153,6 +153,15 @@ class _FileChecker:
                      f"failed to load and may provide it: {broken.error}")
         return text
 
+    def check_between_sections(self, settings: Mapping[str, Mapping[str, Any]],
+                               components: Mapping[str, ComponentSpec], metrics: list[ComponentSpec]) -> None:
+        """Each component's rules against the other sections."""
+        sections = {**settings, **{name: {"use": spec.use, **spec.options} for name, spec in components.items()}}
+        for spec in (*components.values(), *metrics):
+            rules = self.registry.get(spec.kind, spec.use).spec.experiment_rules
+            for key, message in run_rules(rules, spec.options, sections):
+                self.problem(spec.section, key, message)
+
     def check_metric_names(self, components: Mapping[str, ComponentSpec], metrics: list[ComponentSpec]) -> None:
         """Keys that name a metric (a best-model metric) must name one the metrics produce."""
         produced = {"loss"}
@@ -179,6 +188,7 @@ def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = 
     metrics = [spec for section in MULTI_COMPONENT_SECTIONS for spec in resolved.get(section, [])]
     if not checker.problems and None not in components.values() and None not in metrics:
         checker.check_metric_names(components, metrics)
+        checker.check_between_sections({s: resolved[s] for s in FIXED_SECTIONS}, components, metrics)
     if checker.problems:
         return None, checker.problems
     settings = {section: MappingProxyType(resolved[section]) for section in FIXED_SECTIONS}

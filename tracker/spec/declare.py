@@ -11,6 +11,9 @@ value against them before anything is built (`xp validate` and `xp run` alike), 
   the experiment's metrics produce (`loss`, or `f1`/`eval_f1`, ...).
 - `@rules(rule, ...)` on a factory: checks between its keys. A rule takes the section's resolved
   options and yields `(key, message)` for each problem.
+- `@experiment_rules(rule, ...)`: checks against other sections; a rule takes the options and
+  every section's resolved options (`sections["tokenizer"]["max_length"]`) and yields
+  `(key, message)`. Say what you assume of a section another plugin fills.
 - `@data_rules(rule, ...)`: checks that need the loaded data; a rule takes the options and the
   `TaskData` and yields `(key, message)`. xp runs them after loading the dataset, before building
   the model or creating a run (and in `xp validate --data`).
@@ -23,10 +26,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from tracker.spec.markers import MetricName, RunsCode, data_rules, outputs, rules
+from tracker.spec.markers import MetricName, RunsCode, data_rules, experiment_rules, outputs, rules
 
 __all__ = [
-    "Annotated", "AfterValidator", "Field", "RunsCode", "MetricName", "rules", "data_rules", "outputs",
+    "Annotated", "AfterValidator", "Field", "RunsCode", "MetricName", "rules", "experiment_rules", "data_rules", "outputs",
     "PositiveInt", "NonNegativeInt", "PositiveFloat", "NonNegativeFloat", "Ratio", "Fraction", "Name",
     "Seed",
 ]

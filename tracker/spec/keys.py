@@ -64,6 +64,7 @@ class SectionSpec:
     keys: Mapping[str, Key]
     model: Any  # the pydantic model that checks a table
     rules: tuple = ()
+    experiment_rules: tuple = ()
     data_rules: tuple = ()
     outputs: Callable[[Mapping[str, Any]], Iterable[str]] | None = None
 
@@ -162,7 +163,8 @@ def spec_of(factory: Callable) -> SectionSpec:
     properties = schema.get("properties", {})
     keys = {p.name: Key(p.name, annotations[p.name], p.default, _inline(properties.get(p.name, {}), schema))
             for p in parameters}
-    return SectionSpec(keys, model, getattr(factory, "__xp_rules__", ()), getattr(factory, "__xp_data_rules__", ()),
+    return SectionSpec(keys, model, getattr(factory, "__xp_rules__", ()),
+                       getattr(factory, "__xp_experiment_rules__", ()), getattr(factory, "__xp_data_rules__", ()),
                        getattr(factory, "__xp_outputs__", None))
 
 

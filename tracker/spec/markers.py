@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Mapping
 Problems = Iterable[tuple[str | None, str]]  # (key, message) pairs a rule yields
 Rule = Callable[[Mapping[str, Any]], Problems]
 DataRule = Callable[[Mapping[str, Any], Any], Problems]
+ExperimentRule = Callable[[Mapping[str, Any], Mapping[str, Mapping[str, Any]]], Problems]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ def _append(attribute: str, items: tuple) -> Callable:
 def rules(*checks: Rule) -> Callable:
     """Attach checks between a factory's keys: `rule(options)` yields `(key, message)` pairs."""
     return _append("__xp_rules__", checks)
+
+
+def experiment_rules(*checks: ExperimentRule) -> Callable:
+    """Attach checks against other sections: `rule(options, sections)` yields `(key, message)`
+    pairs; `sections` maps each section name to its resolved options (with `use`)."""
+    return _append("__xp_experiment_rules__", checks)
 
 
 def data_rules(*checks: DataRule) -> Callable:
