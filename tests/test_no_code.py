@@ -11,49 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.experiment_files import write_experiment
 from tracker.cli import main
-
-EXPERIMENT = """\
-[dataset]
-use = "hf"
-path = "csv"
-data_files = {{ train = "train.csv", validation = "train.csv" }}
-text_columns = ["text"]
-
-[tokenizer]
-use = "auto"
-max_length = 16
-
-[collator]
-use = "dynamic_padding"
-
-[model]
-use = "sequence_classification"
-checkpoint = "{checkpoint}"
-
-[optimizer]
-use = "adamw"
-
-[scheduler]
-use = "constant"
-
-[metrics]
-use = "{metric}"
-{metric_table}
-
-[runner]
-use = "loop"
-max_steps = 1
-eval_strategy = "no"
-progress_bar = false
-
-[hardware]
-device = "cpu"
-
-[tracking]
-enabled = false
-"""
-
 
 @pytest.fixture()
 def workspace(tmp_path, monkeypatch) -> Path:
@@ -68,16 +27,16 @@ def _marker_script(folder: Path, name: str, marker: Path) -> Path:
     return script
 
 
-def _write(folder: Path, checkpoint: Path, metric: str = "accuracy", metric_table: str = "") -> Path:
-    path = folder / "experiment.toml"
-    path.write_text(EXPERIMENT.format(checkpoint=checkpoint, metric=metric, metric_table=metric_table))
-    return path
+def _write(folder: Path, checkpoint: Path, **metrics) -> Path:
+    return write_experiment(folder / "experiment.toml", checkpoint, {"train": "train.csv", "validation": "train.csv"},
+                            dataset={"text_columns": ["text"]}, runner={"max_steps": 1, "eval_strategy": "no"},
+                            **({"metrics": metrics} if metrics else {}))
 
 
 def test_an_evaluate_script_never_runs_without_allow_code(workspace, tiny_checkpoint):
     marker = workspace / "marker"
     _marker_script(workspace, "metric.py", marker)
-    path = _write(workspace, tiny_checkpoint, "evaluate", '[metrics.evaluate]\npath = "./metric.py"')
+    path = _write(workspace, tiny_checkpoint, use="evaluate", evaluate={"path": "./metric.py"})
 
     for command in (["validate"], ["validate", "--data"], ["run"]):
         result = CliRunner().invoke(main, [*command, str(path)])

@@ -7,49 +7,8 @@ import csv
 import pytest
 from click.testing import CliRunner
 
+from tests.experiment_files import write_experiment
 from tracker.cli import main
-
-EXPERIMENT = """\
-[dataset]
-use = "hf"
-path = "csv"
-data_files = {{ train = "train.csv", validation = "train.csv", test = "test.csv" }}
-text_columns = ["text"]
-test_split = "test"
-
-[tokenizer]
-use = "auto"
-max_length = 16
-
-[collator]
-use = "dynamic_padding"
-
-[model]
-use = "sequence_classification"
-checkpoint = "{checkpoint}"
-
-[optimizer]
-use = "adamw"
-
-[scheduler]
-use = "constant"
-
-[metrics]
-use = "accuracy"
-
-[runner]
-use = "{runner}"
-max_steps = 2
-batch_size = 4
-progress_bar = false
-
-[hardware]
-device = "cpu"
-
-[tracking]
-enabled = false
-"""
-
 
 @pytest.mark.parametrize("runner", ["loop", "trainer"])
 def test_predictions_for_a_test_split_without_labels_keep_its_id_column(tmp_path, monkeypatch, tiny_checkpoint,
@@ -57,9 +16,12 @@ def test_predictions_for_a_test_split_without_labels_keep_its_id_column(tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(8)))
     (tmp_path / "test.csv").write_text("guid,text\n" + "".join(f"g-{i},new row {i}\n" for i in range(5)))
-    (tmp_path / "experiment.toml").write_text(EXPERIMENT.format(checkpoint=tiny_checkpoint, runner=runner))
+    path = write_experiment(tmp_path / "experiment.toml", tiny_checkpoint,
+                            {"train": "train.csv", "validation": "train.csv", "test": "test.csv"},
+                            dataset={"text_columns": ["text"]}, runner={"use": runner, "max_steps": 2},
+                            metrics={"use": "accuracy"})
 
-    result = CliRunner().invoke(main, ["run", "experiment.toml"])
+    result = CliRunner().invoke(main, ["run", str(path)])
 
     assert result.exit_code == 0, result.output
     [predictions] = tmp_path.glob("outputs/*/predictions.csv")

@@ -5,24 +5,37 @@ import contextlib
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from tracker.spec.declare import (Annotated, Field, MetricName, Name, NonNegativeFloat, NonNegativeInt,
                                   PositiveInt, rules)
 
 
-def _evaluation_options(options):
-    """Options that only mean something with evaluations of a certain kind."""
-    strategy = options["eval_strategy"]
-    if strategy == "steps" and options["eval_steps"] is None:
-        yield "eval_steps", 'eval_strategy = "steps" needs eval_steps, e.g. eval_steps = 100'
-    if strategy != "steps" and options["eval_steps"] is not None:
-        yield "eval_steps", f'only used with eval_strategy = "steps" (it is "{strategy}"); remove it or change eval_strategy'
-    if options["early_stopping_patience"] is not None and strategy == "no":
-        yield "early_stopping_patience", 'early stopping needs evaluations; set eval_strategy to "epoch" or "steps"'
+def every_n_steps(strategy_key: str, steps_key: str, example: int):
+    """A rule: `<strategy_key> = "steps"` needs `<steps_key>`, which means nothing otherwise."""
+    def check(options):
+        strategy, steps = options[strategy_key], options[steps_key]
+        if strategy == "steps" and steps is None:
+            yield steps_key, f'{strategy_key} = "steps" needs {steps_key}, e.g. {steps_key} = {example}'
+        if strategy != "steps" and steps is not None:
+            yield steps_key, f'only used with {strategy_key} = "steps" (it is "{strategy}"); remove it or change {strategy_key}'
+
+    check.__name__ = f"{steps_key}_with_{strategy_key}"
+    return check
 
 
-@rules(_evaluation_options)
+def needs_evaluations(key: str, active: Callable[[Any], bool], what: str):
+    """A rule: `key`, when `active(value)`, needs eval_strategy other than "no"."""
+    def check(options):
+        if active(options[key]) and options["eval_strategy"] == "no":
+            yield key, f'{what} needs evaluations; set eval_strategy to "epoch" or "steps"'
+
+    check.__name__ = f"{key}_needs_evaluations"
+    return check
+
+
+@rules(every_n_steps("eval_strategy", "eval_steps", 100),
+       needs_evaluations("early_stopping_patience", lambda patience: patience is not None, "early stopping"))
 @dataclass(kw_only=True)
 class TrainingSettings:
     """Settings common to all runners; steps always count optimizer steps."""

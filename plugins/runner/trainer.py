@@ -10,7 +10,7 @@ from tracker.components import Parts, RunResult
 from tracker.curves import diagnose
 from tracker.spec.declare import Annotated, Field, PositiveInt, rules
 from xp_plugins.runner.evaluation import Predictions, score, write_predictions
-from xp_plugins.runner.settings import TrainingSettings
+from xp_plugins.runner.settings import TrainingSettings, every_n_steps, needs_evaluations
 from xp_plugins.runner.training_loop import save_model
 
 # Trainer log entries that have no counterpart in the loop runners (run summaries, timings).
@@ -20,17 +20,8 @@ TRAINER_ONLY_LOGS = {"train_runtime", "train_samples_per_second", "train_steps_p
 
 
 
-def _save_options(options):
-    strategy = options["save_strategy"]
-    if strategy == "steps" and options["save_steps"] is None:
-        yield "save_steps", 'save_strategy = "steps" needs save_steps, e.g. save_steps = 500'
-    if strategy != "steps" and options["save_steps"] is not None:
-        yield "save_steps", f'only used with save_strategy = "steps" (it is "{strategy}")'
-    if strategy == "best" and options["eval_strategy"] == "no":
-        yield "save_strategy", 'save_strategy = "best" needs evaluations; set eval_strategy to "epoch" or "steps"'
-
-
-@rules(_save_options)
+@rules(every_n_steps("save_strategy", "save_steps", 500),
+       needs_evaluations("save_strategy", lambda strategy: strategy == "best", 'save_strategy = "best"'))
 @dataclass(kw_only=True)
 class TrainerRunner(TrainingSettings):
     """The Hugging Face Trainer (TrainingArguments from this section), evaluation each epoch."""

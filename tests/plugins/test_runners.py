@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker import tomlwrite
+from tests.experiment_files import write_experiment
 from tracker.api import load
 from tracker.errors import ExperimentError
 from tracker.recipe import run_experiment
@@ -75,32 +75,6 @@ def contrary_data(tmp_path_factory, paraphrase_rows) -> dict[str, str]:
     validation = write_split(folder / "validation.csv", paraphrase_rows[24:40], label="different")
     return {"train": write_split(folder / "train.csv", paraphrase_rows[:24], label="paraphrase"),
             "validation": validation, "test": validation}
-
-
-def write_experiment(path: Path, checkpoint: Path, data_files: dict[str, str] | None, **changes: dict) -> Path:
-    """A tiny experiment file: the tiny BERT, two epochs of three steps, logging every step.
-
-    `changes` update sections: write_experiment(..., runner={"use": "trainer"}).
-    """
-    document = {
-        "experiment": {"seed": 0, "output_dir": str(path.parent / "outputs")},
-        "dataset": {"use": "hf", "path": "csv", "data_files": data_files,
-                    "text_columns": ["sentence1", "sentence2"],
-                    "test_split": "test" if data_files and "test" in data_files else None},
-        "tokenizer": {"use": "auto", "max_length": 64},
-        "collator": {"use": "dynamic_padding"},
-        "model": {"use": "sequence_classification", "checkpoint": str(checkpoint)},
-        "optimizer": {"use": "adamw", "lr": 1e-3},
-        "scheduler": {"use": "linear"},
-        "metrics": {"use": ["accuracy", "f1"]},
-        "runner": {"use": "loop", "num_epochs": 2, "batch_size": 8, "logging_steps": 1, "progress_bar": False},
-        "hardware": {"device": "cpu"},
-        "tracking": {"enabled": False},
-    }
-    for section, keys in changes.items():
-        document[section] = {**document[section], **keys}
-    path.write_text(tomlwrite.dumps(document), encoding="utf-8")
-    return path
 
 
 class RecordingLogger:
