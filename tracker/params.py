@@ -1,15 +1,12 @@
-"""Experiment settings as MLflow params: flattened to dotted keys, secrets redacted, limits kept."""
+"""Experiment settings as MLflow params: flattened to dotted keys, limits kept. The caller hands
+in a document whose secrets are already replaced (`Experiment.shown()`)."""
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator, Mapping
 
 # MLflow's limits (mlflow.utils.validation): longer values are refused, not truncated.
 MAX_VALUE_LENGTH = 6000
 MAX_KEY_LENGTH = 250
-REDACTED = "***"
-# A key is secret when one of its words (split on dots, underscores and dashes) is one of these.
-_SECRET_WORDS = {"token", "password", "passwd", "secret", "key", "apikey", "credentials"}
 
 
 def flatten(document: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -22,10 +19,6 @@ def flatten(document: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str
             yield dotted, value
 
 
-def is_secret(key: str) -> bool:
-    return any(word in _SECRET_WORDS for word in re.split(r"[._\-]", key.lower()))
-
-
 def as_params(document: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """MLflow params from a nested document, and the values too long for a param.
 
@@ -34,7 +27,7 @@ def as_params(document: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, st
     """
     params, overflow = {}, {}
     for key, value in flatten(document):
-        text = REDACTED if is_secret(key) else _text(value)
+        text = _text(value)
         key = key[:MAX_KEY_LENGTH]
         if len(text) > MAX_VALUE_LENGTH:
             overflow[key] = text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -29,6 +30,8 @@ def check_tracking(uri: str, timeout: float = 3.0) -> str | None:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             return f"cannot reach the MLflow tracking server at {shown} ({mask_uri(str(reason))}){hint}"
+    if scheme == "sqlite":
+        return _sqlite_problem(uri.split(":///", 1)[-1], shown)
     if scheme in DEFAULT_PORTS:
         try:
             with socket.create_connection((parts.hostname or "localhost", parts.port or DEFAULT_PORTS[scheme]),
@@ -36,4 +39,18 @@ def check_tracking(uri: str, timeout: float = 3.0) -> str | None:
                 return None
         except OSError as error:
             return f"cannot reach the tracking database at {shown} ({error.strerror or error}){hint}"
+    return None
+
+
+def _sqlite_problem(database: str, shown: str) -> str | None:
+    """An existing store file must be an SQLite database (a new one is created by MLflow)."""
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
+            connection.execute("select count(*) from sqlite_master").fetchone()
+    except sqlite3.OperationalError as error:
+        if "unable to open" in str(error):  # not there yet: MLflow creates it
+            return None
+        return f"cannot open the tracking store {shown}: {error}"
+    except sqlite3.DatabaseError as error:
+        return f"cannot open the tracking store {shown}: {error}"
     return None

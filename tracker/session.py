@@ -44,13 +44,15 @@ def run_one(experiment: Experiment, registry: Registry, execute: Callable[..., R
         result = execute(experiment, registry)
     except ExperimentError as error:
         for problem in error.problems:
-            report(str(problem))
+            report(experiment.redactor.text(str(problem)))
         return Outcome(experiment, "invalid", time.perf_counter() - started, problems=error.problems,
                        error=str(error.problems[0].message) if error.problems else "")
     except Exception as error:  # one crashing experiment must not stop the others
-        report(traceback.format_exc())
-        report(f"{experiment.path}: failed: {type(error).__name__}: {error}")
-        return Outcome(experiment, "failed", time.perf_counter() - started, error=f"{type(error).__name__}: {error}")
+        shown = experiment.redactor.text  # a traceback can quote a URI or a token
+        report(shown(traceback.format_exc()))
+        report(shown(f"{experiment.path}: failed: {type(error).__name__}: {error}"))
+        return Outcome(experiment, "failed", time.perf_counter() - started,
+                       error=shown(f"{type(error).__name__}: {error}"))
     return Outcome(experiment, "finished", time.perf_counter() - started, result=result)
 
 

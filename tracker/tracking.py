@@ -21,6 +21,7 @@ from tracker.experiment import Experiment
 from tracker.params import as_params
 from tracker.plots import loss_and_metric_figures
 from tracker.provenance import git_state, installed_packages, version_tags
+from tracker.redact import Redactor
 from tracker.recipe import run_name
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger, FanOut, NullLogger
@@ -113,7 +114,7 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
     monitor = None
     # SIGTERM is caught from before the run exists: a kill right after create_run must not leave it RUNNING.
     with _sigterm_as_exception(), tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
-            _console_copy(Path(scratch_name) / "console.log") as console_log:
+            _console_copy(Path(scratch_name) / "console.log", experiment.redactor) as console_log:
         run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
         run_id = run.info.run_id
         scratch = Path(scratch_name)
@@ -129,7 +130,7 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
             status = "KILLED"
             raise
         except BaseException as error:
-            client.set_tag(run_id, "xp.error", f"{type(error).__name__}: {error}"[:5000])
+            client.set_tag(run_id, "xp.error", experiment.redactor.text(f"{type(error).__name__}: {error}")[:5000])
             raise
         finally:
             logger.send()
@@ -158,9 +159,10 @@ def _experiment_id(client: Any, name: str) -> str:
 
 
 def _start_tags(experiment: Experiment) -> dict[str, str]:
-    tags = {f"{key}": value for key, value in (experiment.settings["experiment"]["tags"] or {}).items()}
-    if experiment.settings["experiment"]["description"]:
-        tags["mlflow.note.content"] = experiment.settings["experiment"]["description"]
+    shown = experiment.shown()["experiment"]  # a tag named like a credential keeps its name, not its value
+    tags = {f"{key}": value for key, value in (shown["tags"] or {}).items()}
+    if shown["description"]:
+        tags["mlflow.note.content"] = shown["description"]
     tags["mlflow.source.name"] = str(experiment.path)
     tags["xp.file"] = str(experiment.path)
     return tags
@@ -171,7 +173,8 @@ def _log_start(client: Any, run_id: str, experiment: Experiment, parts: Parts, r
     """Params, provenance tags, config and environment artifacts and dataset inputs."""
     from mlflow.entities import Param, RunTag
 
-    params, overflow = as_params({**experiment.resolved(), "derived": _derived(parts, runner)})
+    redactor = experiment.redactor
+    params, overflow = as_params(redactor.document({**experiment.resolved(), "derived": _derived(parts, runner)}))
     items = [Param(k, v) for k, v in params.items()]
     for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
         client.log_batch(run_id, params=items[start:start + 100])
@@ -183,13 +186,13 @@ def _log_start(client: Any, run_id: str, experiment: Experiment, parts: Parts, r
     tags = {**git_tags, **version_tags(experiment, registry), "xp.device": parts.hardware.device,
             "xp.precision": parts.hardware.precision}
     client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-    if diff:
-        client.log_artifact(run_id, str(_write(scratch / "git.diff", diff)), "provenance")
+    if diff:  # the diff may hold the very file with its secrets
+        client.log_artifact(run_id, str(_write(scratch / "git.diff", redactor.text(diff))), "provenance")
     config = scratch / "config"
-    client.log_artifact(run_id, str(_write(config / experiment.path.name, experiment.text)), "config")
-    client.log_artifact(run_id, str(_write(config / "resolved.toml", tomlwrite.dumps(experiment.resolved()))), "config")
+    client.log_artifact(run_id, str(_write(config / experiment.path.name, experiment.shown_text)), "config")
+    client.log_artifact(run_id, str(_write(config / "resolved.toml", tomlwrite.dumps(experiment.shown()))), "config")
     client.log_artifact(run_id, str(_write(scratch / "requirements.txt", installed_packages())), "environment")
-    _log_dataset_inputs(client, run_id, parts)
+    _log_dataset_inputs(client, run_id, parts, redactor.text(parts.task.source))
 
 
 def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
@@ -208,16 +211,22 @@ def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
     return derived
 
 
-def _log_dataset_inputs(client: Any, run_id: str, parts: Parts) -> None:
+def _log_dataset_inputs(client: Any, run_id: str, parts: Parts, source: str) -> None:
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
 
     inputs = []
     for split in ("train", "eval"):
-        dataset = mlflow.data.from_huggingface(parts.task.splits[split], path=parts.task.source or None,
-                                               name=f"{parts.task.source or 'dataset'}:{split}")
+        dataset = mlflow.data.from_huggingface(parts.task.splits[split], path=source or None,
+                                               name=f"{source or 'dataset'}:{split}")
         inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", split)]))
-    client.log_inputs(run_id, inputs)
+    try:
+        client.log_inputs(run_id, inputs)
+    except MlflowException:
+        # Two runs logging the same new dataset at once: the store's check-then-insert races and
+        # the loser hits the unique constraint. By now the dataset exists, and linking it works.
+        client.log_inputs(run_id, inputs)
 
 
 def _system_metrics(run_id: str, uri: str) -> Any:
@@ -244,14 +253,18 @@ def _write(path: Path, text: str) -> Path:
 
 
 class _Tee:
-    """A text stream that also copies everything written to a file (the run's console log)."""
+    """A text stream that also copies everything written to a file (the run's console log), with
+    the experiment's secrets masked in both. Each write is masked on its own: a secret split
+    across two writes would slip through, but print() and loggers write whole messages."""
 
-    def __init__(self, stream: Any, file: Any):
-        self.stream, self.file = stream, file
+    def __init__(self, stream: Any, file: Any, redactor: Redactor):
+        self.stream, self.file, self.redactor = stream, file, redactor
 
     def write(self, text: str) -> int:
-        self.file.write(text)
-        return self.stream.write(text)
+        shown = self.redactor.text(text)
+        self.file.write(shown)
+        self.stream.write(shown)
+        return len(text)
 
     def flush(self) -> None:
         self.file.flush()
@@ -271,10 +284,10 @@ class _ConsoleLog:
 
 
 @contextlib.contextmanager
-def _console_copy(path: Path) -> Iterator[_ConsoleLog]:
+def _console_copy(path: Path, redactor: Redactor) -> Iterator[_ConsoleLog]:
     log = _ConsoleLog(path)
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Tee(stdout, log.file), _Tee(stderr, log.file)
+    sys.stdout, sys.stderr = _Tee(stdout, log.file, redactor), _Tee(stderr, log.file, redactor)
     try:
         yield log
     finally:

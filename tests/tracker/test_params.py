@@ -1,7 +1,8 @@
-"""Experiment settings as MLflow params: dotted keys, redacted secrets, MLflow's length limit."""
+"""Experiment settings as MLflow params: dotted keys and MLflow's length limit (secrets are
+replaced before: tests/tracker/test_redact.py)."""
 from __future__ import annotations
 
-from tracker.params import MAX_VALUE_LENGTH, REDACTED, as_params, flatten, is_secret
+from tracker.params import MAX_VALUE_LENGTH, as_params, flatten
 
 
 def test_nested_tables_flatten_to_dotted_keys_and_arrays_to_text():
@@ -12,15 +13,6 @@ def test_nested_tables_flatten_to_dotted_keys_and_arrays_to_text():
                       "dataset.text_columns": "[a, b]", "runner.progress_bar": "false"}
     assert overflow == {}
     assert dict(flatten({"a": {}, "b": None})) == {"a": {}}  # an empty table is kept, None skipped
-
-
-def test_secret_looking_keys_are_redacted():
-    params, _ = as_params({"hub": {"token": "hf_abc", "hf_token": "hf_def", "api_key": "k", "password": "p"},
-                           "tokenizer": {"use": "auto", "max_length": 128}})
-    assert params["hub.token"] == params["hub.hf_token"] == params["hub.api_key"] == params["hub.password"] == REDACTED
-    assert params["tokenizer.use"] == "auto" and params["tokenizer.max_length"] == "128"
-    assert not is_secret("tokenizer.use") and not is_secret("tokenizer.max_length")
-    assert is_secret("HF-TOKEN") and is_secret("dataset.secret")
 
 
 def test_values_too_long_for_a_param_overflow_with_a_note():

@@ -7,16 +7,21 @@ import signal
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass
 
 import pytest
 from click.testing import CliRunner
 
 from tests.mlflow_helpers import MAX_STEPS, QUICKSTART, as_set_options, quickstart_overrides, sqlite_store, xp_command
+
 from tracker.api import load
 from tracker.cli import main
+from tracker.errors import ExperimentError
+from tracker.hookspecs import hookimpl
 from tracker.recipe import run_experiment
 from tracker.registry import load_registry
 from tracker.tracking import start_run_with
+from xp_plugins.runner.loop import LoopRunner
 
 
 @pytest.fixture(scope="module")
@@ -98,20 +103,40 @@ def test_provenance_tags(finished):
     assert len(tags["mlflow.source.git.commit"]) == 40 and tags["xp.git.commit"] == tags["mlflow.source.git.commit"]
 
 
-def test_a_runner_that_raises_ends_the_run_failed(registry, tiny_checkpoint, tmp_path):
-    with pytest.raises(Exception):  # eval_never_computed is not among the evaluation metrics
-        track(registry, tiny_checkpoint, tmp_path, 'runner.metric_for_best="never_computed"',
-              "runner.early_stopping_patience=1")
-    _, run = only_run(sqlite_store(tmp_path))
+@dataclass(kw_only=True)
+class ExplodingRunner(LoopRunner):
+    """The loop runner, except that training breaks after the run has started."""
+
+    def run(self, parts, logger):
+        logger.log_metrics({"train_loss": 1.0}, 1)
+        raise RuntimeError("the runner broke at step 1")
+
+
+class ExplodingPlugin:
+    @hookimpl
+    def xp_register_runners(self, register):
+        register("exploding", ExplodingRunner)
+
+
+def test_a_runner_that_raises_ends_the_run_failed(tiny_checkpoint, tmp_path):
+    registry = load_registry(extra_plugins=[(ExplodingPlugin(), "exploding")])
+    with pytest.raises(RuntimeError, match="broke at step 1"):
+        track(registry, tiny_checkpoint, tmp_path, 'runner.use="exploding"')
+    client, run = only_run(sqlite_store(tmp_path))
     assert run.info.status == "FAILED"
-    assert "never_computed" in run.data.tags["xp.error"]
+    assert run.data.tags["xp.error"] == "RuntimeError: the runner broke at step 1"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1.0]
 
 
-def test_a_store_that_cannot_be_opened_fails_the_run_with_its_error(registry, tiny_checkpoint, tmp_path):
-    from mlflow.exceptions import MlflowException
+def test_a_store_that_cannot_be_opened_is_reported_before_anything_loads(registry, tiny_checkpoint, tmp_path):
+    (tmp_path / "mlflow.db").write_bytes(b"not a database, just bytes" * 100)  # where sqlite_store points
 
-    with pytest.raises(MlflowException, match="no-such-scheme"):
-        track(registry, tiny_checkpoint, tmp_path, 'tracking.uri="no-such-scheme://x"', store=False)
+    with pytest.raises(ExperimentError) as caught:
+        track(registry, tiny_checkpoint, tmp_path)
+
+    [problem] = caught.value.problems
+    assert (problem.section, problem.key) == ("tracking", "uri")
+    assert "cannot open the tracking store" in problem.message
 
 
 def test_metrics_logged_at_every_step_reach_the_store_in_few_writes():

@@ -38,6 +38,8 @@ def tracking_uri(uri: str) -> str:
         database = uri.split(":///", 1)[1] if ":///" in uri else ""
         if not database or database == ":memory:":
             raise ValueError(f'"{shown}": expected sqlite:///path/to/mlflow.db (a file, so runs are kept)')
+        if Path(database).is_dir():
+            raise ValueError(f'"{shown}" names a folder; expected sqlite:///path/to/mlflow.db (a file)')
         writable_folder(str(Path(database).parent))
     elif scheme in ("http", "https") and not urlsplit(uri).hostname:
         raise ValueError(f'"{shown}": expected a server address, e.g. http://127.0.0.1:5000')
