@@ -10,7 +10,7 @@ from typing import Any, Literal, Optional
 
 import pytest
 
-from tracker.schema import REQUIRED, Key, conform, describe_type, describe_value, keys_of, positional_names
+from tracker.spec.keys import REQUIRED, Key, conform, describe_type, describe_value, keys_of, positional_names
 
 
 def fake_adam(model: "torch.nn.Module", *, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),  # noqa: F821

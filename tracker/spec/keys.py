@@ -118,15 +118,17 @@ class SectionSpec:
 def _hint(value: Any, error: dict) -> str:
     if error["type"] == "finite_number":
         return " (numbers must be finite)"
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "inf", "nan"):
-        return " (a string: write it without quotes)"
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return ""
-        return " (a string: write it without quotes)"
+    if isinstance(value, str) and (value.strip() in ("true", "false") or _is_number(value)):
+        return " (a string: write it without quotes)"  # lr = "5e-5"
     return ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def run_rules(checks: Iterable[Callable], *arguments: Any) -> list[tuple[str | None, str]]:
