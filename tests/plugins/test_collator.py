@@ -1,7 +1,8 @@
 """Collator plugins: dynamic padding to the longest row (optionally a multiple), fixed-length padding."""
 import pytest
 
-from tracker.errors import BuildError
+from tests.declared import problems_of
+from tracker.spec.keys import run_rules, spec_of
 from xp_plugins.collator import dynamic_padding, fixed_length
 from xp_plugins.tokenizer import auto
 
@@ -37,8 +38,15 @@ def test_fixed_length_pads_every_batch_to_max_length(encoder, rows):
     assert collate(rows[:2])["input_ids"].shape == (2, 128)
 
 
-def test_bad_sizes_are_build_errors(encoder):
-    with pytest.raises(BuildError):
-        dynamic_padding(encoder.tokenizer, pad_to_multiple_of=0)
-    with pytest.raises(BuildError):
-        fixed_length(encoder.tokenizer, max_length=0)
+def test_sizes_must_be_positive():
+    assert problems_of(dynamic_padding, pad_to_multiple_of=0) == {
+        "pad_to_multiple_of": "expected an integer >= 1, got 0"}
+    assert problems_of(fixed_length, max_length=0) == {"max_length": "expected an integer >= 1, got 0"}
+
+
+def test_a_fixed_length_needs_the_tokenizer_to_truncate_to_it():
+    rules = spec_of(fixed_length).experiment_rules
+    assert run_rules(rules, {"max_length": 64}, {"tokenizer": {"use": "auto", "max_length": 64}}) == []
+    for tokenizer in ({"max_length": 128}, {"max_length": None}, {"max_length": 32, "truncation": False}):
+        [(key, message)] = run_rules(rules, {"max_length": 64}, {"tokenizer": {"use": "auto", **tokenizer}})
+        assert key == "max_length" and "[tokenizer] max_length" in message

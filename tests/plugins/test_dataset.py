@@ -3,6 +3,8 @@ import csv
 
 import pytest
 
+from tests.declared import problems_of
+
 from tracker.errors import BuildError
 from xp_plugins.dataset import hf
 
@@ -47,10 +49,10 @@ def test_max_rows_is_a_seeded_reproducible_sample(mrpc_path):
     assert sample(8)["train"] != first["train"]
 
 
-def test_max_rows_rejects_unknown_split_keys(mrpc_path):
-    with pytest.raises(BuildError, match="validation") as caught:
-        hf(1, path=str(mrpc_path), text_columns=PAIR, max_rows={"validation": 5})
-    assert caught.value.key == "max_rows"
+def test_max_rows_takes_the_split_keys_and_positive_counts(mrpc_path):
+    [(key, message)] = problems_of(hf, path=str(mrpc_path), text_columns=PAIR, max_rows={"validation": 5}).items()
+    assert key == "max_rows" and "keys: train, eval, test" in message
+    assert list(problems_of(hf, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 0})) == ["max_rows"]
 
 
 def test_sliced_splits(mrpc_path):
@@ -122,9 +124,28 @@ def test_hub_id_offline_explains_how_to_use_local_files():
 
 @pytest.mark.parametrize("path", ["./no-such-data", "/no/such/data"])
 def test_missing_local_folder(path):
-    with pytest.raises(BuildError, match="does not exist") as caught:
-        hf(1, path=path, text_columns=PAIR)
-    assert caught.value.key == "path"
+    [(key, message)] = problems_of(hf, path=path, text_columns=PAIR).items()
+    assert key == "path" and "does not exist" in message
+
+
+def test_a_loading_script_is_refused(tmp_path):
+    script = tmp_path / "loader.py"
+    script.write_text("raise SystemExit('never run')\n")
+    [(key, message)] = problems_of(hf, path=str(script), text_columns=PAIR).items()
+    assert key == "path" and "Python loading script" in message
+
+
+def test_data_files_that_do_not_exist_are_found_before_loading(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\na,0\n")
+    problems = problems_of(hf, path="csv", text_columns=["text"],
+                           data_files={"train": str(tmp_path / "train.csv"), "validation": str(tmp_path / "dev.csv")})
+    assert list(problems) == ["data_files"] and "dev.csv" in problems["data_files"]
+    # Globs and hub files are left to datasets.
+    assert problems_of(hf, path="csv", text_columns=["text"], data_files=str(tmp_path / "*.csv")) == {}
+
+
+def test_the_label_column_is_not_a_text_column():
+    assert list(problems_of(hf, path="csv", text_columns=["a", "b"], label_column="b")) == ["label_column"]
 
 
 def test_missing_data_files(tmp_path):
@@ -140,6 +161,21 @@ def test_unknown_config_name(mrpc_path):
 
 
 def test_one_or_two_text_columns():
-    with pytest.raises(BuildError) as caught:
-        hf(1, path="csv", text_columns=["a", "b", "c"])
-    assert caught.value.key == "text_columns"
+    expected = "expected an array of non-empty strings (1 to 2 items), got an array "
+    assert problems_of(hf, path="csv", text_columns=[]) == {"text_columns": expected + "[]"}
+    assert problems_of(hf, path="csv", text_columns=["a", "b", "c"]) == {"text_columns": expected + '["a", "b", "c"]'}
+
+
+def test_rows_without_a_label_are_named(tmp_path):
+    train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "label": label} for i, label in
+                                               enumerate(["a", "", "b", "a", ""])])
+    with pytest.raises(BuildError, match=r"2 row\(s\) of the train split have no \"label\" \(rows 1, 4\)") as caught:
+        hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"])
+    assert caught.value.key == "label_column"
+
+
+def test_a_single_class_cannot_be_learned(tmp_path):
+    train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "label": "a"} for i in range(4)])
+    with pytest.raises(BuildError, match="single class") as caught:
+        hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"])
+    assert caught.value.key == "label_column"

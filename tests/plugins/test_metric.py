@@ -11,7 +11,9 @@ import pytest
 import scipy.stats
 import sklearn.metrics
 
+from tests.declared import data_problems_of, problems_of
 from tracker import hookspecs
+from tracker.components import LabelSpec, TaskData
 from tracker.errors import BuildError
 from xp_plugins import metric as plugin
 
@@ -73,10 +75,47 @@ def test_pos_label_picks_the_positive_class(name):
 
 
 @pytest.mark.parametrize("name", AVERAGED)
-def test_pos_label_without_binary_average_is_a_build_error(name):
-    with pytest.raises(BuildError) as raised:
-        plugin.BUILT_IN[name](average="macro", pos_label=0)
-    assert raised.value.key == "pos_label"
+def test_pos_label_only_goes_with_a_binary_average(name):
+    assert problems_of(plugin.BUILT_IN[name], average="macro", pos_label=0) == {
+        "pos_label": 'only applies to average = "binary", not "macro"'}
+    assert problems_of(plugin.BUILT_IN[name], pos_label=-1) == {"pos_label": "expected an integer >= 0, got -1"}
+
+
+BINARY = TaskData({}, ("text",), LabelSpec(("no", "yes")))
+THREE = TaskData({}, ("text",), LabelSpec(("a", "b", "c")))
+REGRESSION = TaskData({}, ("text",), LabelSpec(None))
+
+
+@pytest.mark.parametrize("name", AVERAGED)
+def test_an_averaged_metric_fits_the_number_of_classes(name):
+    factory = plugin.BUILT_IN[name]
+    assert data_problems_of(factory, BINARY) == {} and data_problems_of(factory, THREE, average="macro") == {}
+    assert data_problems_of(factory, THREE) == {"average": '"binary" scores two classes, the task has 3 classes '
+                                                          '(a, b, c); use "macro", "micro" or "weighted"'}
+    assert list(data_problems_of(factory, BINARY, pos_label=2)) == ["pos_label"]
+
+
+@pytest.mark.parametrize("name, task", [("accuracy", REGRESSION), ("f1", REGRESSION), ("matthews_correlation", REGRESSION),
+                                        ("pearson", BINARY), ("spearman", THREE)])
+def test_a_metric_refuses_a_task_of_the_other_kind(name, task):
+    [(key, message)] = data_problems_of(plugin.BUILT_IN[name], task).items()
+    assert key is None and ("regression" in message)
+
+
+@pytest.mark.parametrize("task_name, data, fits", [("mrpc", BINARY, True), ("mnli", THREE, True), ("stsb", REGRESSION, True),
+                                                   ("mnli", BINARY, False), ("stsb", BINARY, False), ("cola", REGRESSION, False)])
+def test_a_glue_preset_must_fit_the_labels(task_name, data, fits):
+    problems = data_problems_of(plugin.glue, data, task=task_name)
+    assert (problems == {}) is fits and set(problems) <= {"task"}
+
+
+def test_metrics_declare_the_scores_they_produce():
+    from tracker.spec.keys import spec_of
+
+    assert list(spec_of(plugin.f1).outputs({})) == ["f1"]
+    assert list(spec_of(plugin.glue).outputs({"task": "stsb"})) == ["pearson", "spearman"]
+    assert list(spec_of(plugin.glue).outputs({"task": "mrpc"})) == ["accuracy", "f1"]
+    assert spec_of(plugin.evaluate_metric).outputs is None  # unknown until loaded
 
 
 @pytest.mark.parametrize("name", AVERAGED)

@@ -1,11 +1,13 @@
 """The `sequence_classification` model plugin: label mapping, regression, config overrides, errors."""
 import pytest
 
-from tracker.components import LabelSpec
+from tests.declared import data_problems_of
+from tracker.components import LabelSpec, TaskData
 from tracker.errors import BuildError
 from xp_plugins.model import sequence_classification
 
 MRPC_LABELS = LabelSpec(("not_equivalent", "equivalent"))
+MRPC = TaskData({}, ("sentence1", "sentence2"), MRPC_LABELS)  # what data rules look at: the labels
 
 
 def test_label_names_fill_the_config(tiny_checkpoint):
@@ -44,18 +46,38 @@ def test_config_overrides(tiny_checkpoint):
     assert model.config.hidden_dropout_prob == 0.0
 
 
-def test_unknown_config_attribute(tiny_checkpoint):
-    with pytest.raises(BuildError, match='did you mean "num_hidden_layers"') as caught:
-        sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint),
-                                config_overrides={"num_hiden_layers": 1})
-    assert caught.value.key == "config_overrides"
+def overrides_problems(checkpoint, overrides) -> list[str]:
+    problems = data_problems_of(sequence_classification, MRPC, checkpoint=str(checkpoint), config_overrides=overrides)
+    assert set(problems) <= {"config_overrides"}
+    return list(problems.values())
+
+
+def test_config_overrides_are_checked_against_the_checkpoint_config(tiny_checkpoint):
+    assert overrides_problems(tiny_checkpoint, {"num_hidden_layers": 1, "hidden_dropout_prob": 0.2}) == []
+    [unknown] = overrides_problems(tiny_checkpoint, {"num_hiden_layers": 1})
+    assert 'BertConfig has no attribute "num_hiden_layers" (did you mean "num_hidden_layers"?)' == unknown
+    [wrong_type] = overrides_problems(tiny_checkpoint, {"num_hidden_layers": "six"})
+    assert wrong_type == "num_hidden_layers = 'six': BertConfig.num_hidden_layers is int (2), not str"
+    [negative] = overrides_problems(tiny_checkpoint, {"num_hidden_layers": -1})
+    assert "cannot be negative" in negative
+    [not_finite] = overrides_problems(tiny_checkpoint, {"hidden_dropout_prob": float("nan")})
+    assert "finite" in not_finite
+
+
+def test_config_overrides_must_give_a_model_that_can_be_built(tiny_checkpoint):
+    # hidden size 32 cannot be split into 5 attention heads: BERT's own check, on the meta device.
+    [problem] = overrides_problems(tiny_checkpoint, {"num_attention_heads": 5})
+    assert problem.startswith("the model cannot be built with these overrides: ValueError")
 
 
 def test_num_labels_must_agree_with_the_data(tiny_checkpoint):
     assert sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint), num_labels=2).num_labels == 2
-    with pytest.raises(BuildError, match="data has 2 labels: not_equivalent, equivalent") as caught:
-        sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint), num_labels=3)
-    assert caught.value.key == "num_labels"
+    assert data_problems_of(sequence_classification, MRPC, checkpoint=str(tiny_checkpoint), num_labels=2) == {}
+    assert data_problems_of(sequence_classification, MRPC, checkpoint=str(tiny_checkpoint), num_labels=3) == {
+        "num_labels": "num_labels = 3, but the data has 2 labels: not_equivalent, equivalent"}
+    regression = TaskData({}, ("text",), LabelSpec(None))
+    assert "regression task (1 output)" in data_problems_of(sequence_classification, regression,
+                                                            checkpoint=str(tiny_checkpoint), num_labels=2)["num_labels"]
 
 
 def test_missing_checkpoint_folder(tmp_path):
