@@ -98,7 +98,7 @@ def test_xp_plugins_lists_the_example_with_its_distribution_and_version(installe
         assert (plugin["distribution"], plugin["version"]) == ("xp-example-plugin", "0.1.0")
     radam_keys = {key["name"]: key for key in by_name["optimizer", "radam"]["keys"]}
     assert list(radam_keys) == ["lr", "betas", "eps", "weight_decay", "decoupled_weight_decay"]
-    assert radam_keys["lr"] == {"name": "lr", "type": "a number", "required": False, "default": 0.001}
+    assert radam_keys["lr"] == {"name": "lr", "type": "a number > 0", "required": False, "default": 0.001}
     assert by_name["optimizer", "radam"]["summary"].startswith("RAdam (torch.optim.RAdam)")
     assert listing["broken"] == []
     assert by_name["optimizer", "adamw"]["distribution"] == "xp-tracker"  # built-ins alongside
@@ -124,6 +124,20 @@ def test_the_example_keys_are_checked_like_built_in_ones(installed, tmp_path):
     assert f"{path}: [optimizer] decoupled_weight_decay: expected true or false, got 1" in result.stderr
     assert (f'{path}: [metrics.balanced_accuracy] adjust: unknown key (did you mean "adjusted"?)'
             in result.stderr)
+
+
+def test_the_example_declares_its_bounds_and_outputs(installed, tmp_path):
+    path = experiment(tmp_path, "radam", optimizer="radam", metric="balanced_accuracy")
+    result = xp("validate", str(path), "--set", "optimizer.lr=-1", "--set", "optimizer.betas=[0.9, 1.0]",
+                pythonpath=installed)
+    assert result.returncode == 2
+    assert f"{path}: [optimizer] lr: expected a number > 0, got -1" in result.stderr
+    assert f"{path}: [optimizer] betas: expected an array of 2 (a number in [0, 1), a number in [0, 1))" in result.stderr
+
+    best = xp("validate", str(path), "--set", 'runner.metric_for_best="balanced_accuracy"', pythonpath=installed)
+    assert best.returncode == 0, best.stderr
+    unknown = xp("validate", str(path), "--set", 'runner.metric_for_best="balanced_acc"', pythonpath=installed)
+    assert unknown.returncode == 2 and "eval_balanced_accuracy" in unknown.stderr
 
 
 def test_with_autoload_disabled_the_example_is_unknown(installed, tmp_path):

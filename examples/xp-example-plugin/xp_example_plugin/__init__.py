@@ -9,24 +9,25 @@ from dataclasses import dataclass
 
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
+from tracker.spec.declare import Annotated, Field, NonNegativeFloat, PositiveFloat, data_rules, outputs
+
+# Constraints are declared where the key is: xp checks them before anything is built, writes
+# them into `xp schema` and lists them in `xp plugins`.
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 def radam(
     model,
     *,
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    decoupled_weight_decay: bool = False,
+    lr: Annotated[PositiveFloat, Field(description="the peak learning rate")] = 1e-3,
+    betas: tuple[Beta, Beta] = (0.9, 0.999),
+    eps: PositiveFloat = 1e-8,
+    weight_decay: NonNegativeFloat = 0.0,
+    decoupled_weight_decay: Annotated[bool, Field(description="AdamW-style decay")] = False,
 ):
     """RAdam (torch.optim.RAdam): Adam with a rectified warmup of the adaptive learning rate."""
     import torch
 
-    if lr <= 0:
-        raise BuildError("lr", f"must be > 0, got {lr}")
-    if not all(0.0 <= beta < 1.0 for beta in betas):
-        raise BuildError("betas", f"expected two numbers in [0, 1), got {list(betas)}")
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise BuildError(None, "the model has no trainable parameters")
@@ -48,7 +49,16 @@ class BalancedAccuracy:
         return {"balanced_accuracy": float(score)}
 
 
-def balanced_accuracy(*, adjusted: bool = False) -> BalancedAccuracy:
+def _needs_classes(options, task):
+    """A data rule: xp runs it once the dataset is loaded, before any model is built."""
+    if task.labels.is_regression:
+        yield None, "balanced accuracy needs class labels, but the labels are numbers (a regression task)"
+
+
+@outputs("balanced_accuracy")  # so `metric_for_best = "balanced_accuracy"` is checked before training
+@data_rules(_needs_classes)
+def balanced_accuracy(*, adjusted: Annotated[bool, Field(description="map chance level to 0")] = False
+                      ) -> BalancedAccuracy:
     """Balanced accuracy (sklearn): mean recall over classes; adjusted = true maps chance to 0."""
     import sklearn.metrics  # noqa: F401 - fail while building, not after the first epoch
 
