@@ -36,9 +36,11 @@ def resolve_hardware(settings: Mapping[str, Any]) -> Hardware:
     from tracker.spec.check import fixed_spec
     from tracker.spec.keys import run_rules
 
-    for key, message in run_rules(fixed_spec("hardware").rules, {**settings, "device": device}):
-        raise BuildError(key, f'{message} (device = "{requested}" is "{device}" on this machine)'
-                         if requested != device else message)
+    refused = run_rules(fixed_spec("hardware").rules, {**settings, "device": device})
+    if refused:
+        key, message = refused[0]
+        raise BuildError(key, message if requested == device else
+                         f'{message} (device = "{requested}" is "{device}" on this machine)')
     precision = settings["precision"]
     if precision == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
         raise BuildError("precision", 'this GPU does not support bf16; use precision = "fp16" or "fp32"')

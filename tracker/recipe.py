@@ -83,12 +83,17 @@ def check_machine(experiment: Experiment) -> Any:
     tracking = experiment.settings["tracking"]
     if tracking["enabled"]:
         from tracker.preflight import check_tracking
+        from tracker.spec.paths import tracking_uri as checked_tracking_uri
         from tracker.tracking import tracking_uri
 
         uri = tracking_uri(tracking)
-        unreachable = check_tracking(uri)
+        origin = "uri" if tracking["uri"] else "uri (from MLFLOW_TRACKING_URI)"
+        try:  # a URI from the environment has not been through the file's checks
+            checked_tracking_uri(uri)
+            unreachable = check_tracking(uri)
+        except ValueError as error:
+            unreachable = str(error)
         if unreachable:
-            origin = "uri" if tracking["uri"] else "uri (from MLFLOW_TRACKING_URI)"
             problems.append(Problem(str(experiment.path), "tracking", origin, unreachable))
     if problems:
         raise ExperimentError(problems)
