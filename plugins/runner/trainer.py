@@ -56,7 +56,7 @@ class TrainerRunner(TrainingSettings):
             save_steps=self.eval_steps if early_stopping else self.save_steps,
             save_total_limit=1 if early_stopping else self.save_total_limit,
             load_best_model_at_end=early_stopping,
-            metric_for_best_model=self.metric_for_best if early_stopping else None,
+            metric_for_best_model=self.metric_for_best if early_stopping or self.save_strategy == "best" else None,
             seed=parts.seed,
             fp16=hardware.precision == "fp16",
             bf16=hardware.precision == "bf16",
