@@ -116,6 +116,8 @@ def hf(
     labels, splits = _encode_labels(splits, label_column)
     for key in ("train", "eval"):
         _check_every_row_labelled(splits[key], wanted[key], label_column, labels)
+    for key, split in splits.items():
+        _check_every_row_has_text(split, wanted[key], text_columns)
     test_has_labels = "test" in splits and any(v != HIDDEN_LABEL for v in splits["test"].unique("label"))
 
     # Sample after the label names are known, so a rare class cannot vanish from the names.
@@ -210,6 +212,19 @@ def _encode_labels(splits: dict[str, Dataset], column: str) -> tuple[LabelSpec, 
     return LabelSpec(names), {k: s.map(encode, batched=True, features=features[k]) for k, s in splits.items()}
 
 
+def _check_every_row_has_text(split: Dataset, name: str, columns: list[str]) -> None:
+    """A row whose text is missing (an empty CSV cell reads as null) would stop tokenization."""
+    for column in columns:
+        rows = [row for row, text in enumerate(split[column]) if not isinstance(text, str)]
+        if rows:
+            raise BuildError("text_columns", f'{len(rows)} row(s) of the {name} split have no "{column}" text '
+                                             f"({_rows_text(rows)}); fill or drop them")
+
+
+def _rows_text(rows: list[int]) -> str:
+    return "rows " + ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+
+
 def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: LabelSpec) -> None:
     """Training and validation rows without a label (empty, null, NaN) would be trained on as a
     class or scored silently; name them instead."""
@@ -220,9 +235,8 @@ def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: La
 
     rows = [row for row, value in enumerate(split["label"]) if unlabelled(value)]
     if rows:
-        shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
         raise BuildError("label_column", f'{len(rows)} row(s) of the {name} split have no "{column}" '
-                                         f"(rows {shown}); every training and validation row needs a label")
+                                         f"({_rows_text(rows)}); every training and validation row needs a label")
     if not labels.is_regression and len(labels.names) < 2:
         raise BuildError("label_column", f'"{column}" has a single class ({", ".join(labels.names) or "none"}); '
                                          "classification needs at least two")

@@ -222,6 +222,9 @@ NEEDS_DATA = [
     case("unlabelled rows", "[dataset] label_column",
          'dataset.data_files={train = "data/unlabelled.csv", validation = "data/dev.csv"}', extra=("no \"label\"",),
          unsets=("dataset.test_split",)),
+    case("rows without text", "[dataset] text_columns",
+         'dataset.data_files={train = "data/no_text.csv", validation = "data/dev.csv"}', extra=('no "sentence2" text',),
+         unsets=("dataset.test_split",)),
     case("single class", "[dataset] label_column",
          'dataset.data_files={train = "data/one_class.csv", validation = "data/one_class.csv"}',
          unsets=("dataset.test_split",)),
@@ -253,6 +256,7 @@ def workspace(tmp_path_factory, tiny_checkpoint) -> Path:
     (data / "scores.csv").write_text(_rows([0.5, 1.5, 2.5, 3.5] * 3))
     (data / "unlabelled.csv").write_text(_rows(["yes", "", "no", "yes"]))
     (data / "one_class.csv").write_text(_rows(["yes"] * 6))
+    (data / "no_text.csv").write_text("sentence1,sentence2,label\na,b,yes\nc,,no\nd,e,yes\nf,g,no\n")
     (folder / "afile").write_text("a file, not a folder\n")
     (folder / "loader.py").write_text("raise SystemExit('a loading script must never run')\n")
     (folder / "metric.py").write_text("raise SystemExit('a metric script must never run')\n")
