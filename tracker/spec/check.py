@@ -84,10 +84,9 @@ class _FileChecker:
         options, problems = spec.check(table)
         for key, message in problems:
             self.problem(section, key, message)
-        if not problems:
+        if not problems and not self.allow_code:
             for key, reason in code_keys(spec, options):
-                if not self.allow_code:
-                    self.problem(section, key, f"{reason}; refused: {ALLOW_CODE_HINT}")
+                self.problem(section, key, f"{reason}; refused: {ALLOW_CODE_HINT}")
         return options
 
     def component(self, section: str, kind: str, table: dict[str, Any]) -> ComponentSpec | None:
