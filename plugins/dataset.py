@@ -97,8 +97,8 @@ def hf(
     strings or integers, or regression for floats.
     """
     local = Path(path).expanduser()
-    load_args = dict(path=str(local.resolve()) if local.exists() else path, name=name, data_files=data_files, data_dir=data_dir,
-                     revision=revision, cache_dir=cache_dir)
+    load_args = dict(path=str(local.resolve()) if local.exists() else path, name=name, data_files=data_files,
+                     data_dir=data_dir, revision=revision, cache_dir=cache_dir)
     available = _load(**load_args)
     wanted = {"train": train_split, "eval": eval_split, "test": test_split}
     splits = {key: _split(load_args, available, spec, SPLIT_KEYS[key])
@@ -114,10 +114,6 @@ def hf(
                                              f"available: {', '.join(split.column_names)}")
 
     labels, splits = _encode_labels(splits, label_column)
-    for key in ("train", "eval"):
-        _check_every_row_labelled(splits[key], wanted[key], label_column, labels)
-    for key, split in splits.items():
-        _check_every_row_has_text(split, wanted[key], text_columns)
     test_has_labels = "test" in splits and any(v != HIDDEN_LABEL for v in splits["test"].unique("label"))
 
     # Sample after the label names are known, so a rare class cannot vanish from the names.
@@ -126,10 +122,14 @@ def hf(
             rows = sorted(random.Random(seed).sample(range(len(splits[key])), n))
             splits[key] = splits[key].select(rows)
 
+    # Checked on the rows that will be used, after sampling.
+    for key in ("train", "eval"):
+        _check_every_row_labelled(splits[key], wanted[key], label_column, labels)
+    for key, split in splits.items():
+        _check_every_row_has_text(split, wanted[key], text_columns)
     return TaskData(splits=splits, text_columns=tuple(text_columns), labels=labels,
                     source=_describe_source(load_args), test_has_labels=test_has_labels,
-                    ids={key: _row_ids(split) for key, split in splits.items()},
-                    id_column=next((c for c in ID_COLUMNS if c in splits.get("test", splits["train"]).column_names), "id"))
+                    ids={key: _row_ids(split) for key, split in splits.items()}, id_column=_id_column(splits))
 
 
 def _load(**load_args: Any) -> DatasetDict:
@@ -215,6 +215,8 @@ def _encode_labels(splits: dict[str, Dataset], column: str) -> tuple[LabelSpec, 
 def _check_every_row_has_text(split: Dataset, name: str, columns: list[str]) -> None:
     """A row whose text is missing (an empty CSV cell reads as null) would stop tokenization."""
     for column in columns:
+        if split.data.column(column).null_count == 0:  # Arrow counts nulls without reading the rows
+            continue
         rows = [row for row, text in enumerate(split[column]) if not isinstance(text, str)]
         if rows:
             raise BuildError("text_columns", f'{len(rows)} row(s) of the {name} split have no "{column}" text '
@@ -240,6 +242,12 @@ def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: La
     if not labels.is_regression and len(labels.names) < 2:
         raise BuildError("label_column", f'"{column}" has a single class ({", ".join(labels.names) or "none"}); '
                                          "classification needs at least two")
+
+
+def _id_column(splits: dict[str, Dataset]) -> str:
+    """The name the predictions file gives row ids: the test split's own id column, if it has one."""
+    columns = splits.get("test", splits["train"]).column_names
+    return next((column for column in ID_COLUMNS if column in columns), "id")
 
 
 def _row_ids(split: Dataset) -> list[Any] | range:

@@ -63,7 +63,8 @@ def _step_size_from_one_place(options):
     # Transformers would raise for the first and silently fail at the first step for the second.
     lr, relative = options["lr"], options["relative_step"]
     if relative and lr is not None:
-        yield "lr", "adafactor computes its own step size when relative_step = true; remove lr or set relative_step = false"
+        yield "lr", ("adafactor computes its own step size when relative_step = true; "
+                     "remove lr or set relative_step = false")
     if not relative and lr is None:
         yield "lr", "adafactor needs an lr when relative_step = false"
     if options["warmup_init"] and not relative:

@@ -18,7 +18,8 @@ def every_n_steps(strategy_key: str, steps_key: str, example: int):
         if strategy == "steps" and steps is None:
             yield steps_key, f'{strategy_key} = "steps" needs {steps_key}, e.g. {steps_key} = {example}'
         if strategy != "steps" and steps is not None:
-            yield steps_key, f'only used with {strategy_key} = "steps" (it is "{strategy}"); remove it or change {strategy_key}'
+            yield steps_key, (f'only used with {strategy_key} = "steps" (it is "{strategy}"); '
+                              f"remove it or change {strategy_key}")
 
     check.__name__ = f"{steps_key}_with_{strategy_key}"
     return check
@@ -57,8 +58,8 @@ class TrainingSettings:
     metric_for_best: Annotated[Name, MetricName(), Field(
         description='what "best" means: eval_loss, or a metric the experiment computes (f1 or eval_f1)')
                                ] = "eval_loss"
-    early_stopping_min_delta: Annotated[NonNegativeFloat, Field(description="the least change that counts as improvement")
-                                        ] = 0.0
+    early_stopping_min_delta: Annotated[NonNegativeFloat, Field(
+        description="the least change that counts as improvement")] = 0.0
     group_by_length: Annotated[bool, Field(description="batch rows of similar length together: less padding")] = False
     save_model: Annotated[bool, Field(description="save_pretrained the final model and tokenizer")] = False
     predict: Annotated[bool, Field(description="write test-split predictions when a test split is configured")] = True

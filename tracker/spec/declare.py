@@ -29,7 +29,8 @@ from pydantic import AfterValidator, Field
 from tracker.spec.markers import MetricName, RunsCode, data_rules, experiment_rules, outputs, rules
 
 __all__ = [
-    "Annotated", "AfterValidator", "Field", "RunsCode", "MetricName", "rules", "experiment_rules", "data_rules", "outputs",
+    "Annotated", "AfterValidator", "Field", "RunsCode", "MetricName", "rules", "experiment_rules", "data_rules",
+    "outputs",
     "PositiveInt", "NonNegativeInt", "PositiveFloat", "NonNegativeFloat", "Ratio", "Fraction", "Name",
     "Seed",
 ]

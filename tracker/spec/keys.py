@@ -138,7 +138,8 @@ def run_rules(checks: Iterable[Callable], *arguments: Any) -> list[tuple[str | N
         try:
             problems += [(key, message) for key, message in check(*arguments) or ()]
         except Exception as error:  # noqa: BLE001 - a plugin's bug must not take xp down
-            problems.append((None, f"check {getattr(check, '__name__', check)} failed: {type(error).__name__}: {error}"))
+            name = getattr(check, "__name__", check)
+            problems.append((None, f"check {name} failed: {type(error).__name__}: {error}"))
     return problems
 
 

@@ -64,7 +64,8 @@ def tracking_section(
     *,
     enabled: bool = True,
     uri: Annotated[str | None, AfterValidator(lambda uri: uri if uri is None else tracking_uri(uri)),
-                   Field(description="MLflow tracking URI; default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db")
+                   Field(description="MLflow tracking URI; default: MLFLOW_TRACKING_URI, "
+                                     "else sqlite:///mlruns/mlflow.db")
                    ] = None,
     system_metrics: Annotated[bool, Field(description="log CPU, memory and GPU use as system/* metrics")] = True,
 ) -> None:
