@@ -15,12 +15,15 @@ from typing import Any, Iterable, Iterator, Mapping
 REDACTED = "***"
 
 # One word of a key (split on . _ - and camelCase) that makes it a credential by itself...
-_SECRET_WORDS = {"token", "tokens", "password", "passwd", "pwd", "secret", "secrets", "apikey", "credential",
+_SECRET_WORDS = {"token", "password", "passwd", "pwd", "secret", "secrets", "apikey", "credential",
                  "credentials", "auth", "authorization", "bearer", "cookie", "passphrase", "privatekey"}
 # ...or two adjacent words ("api_key", "access-key", "privateKey"); "key" alone is no secret
 # (label_key, sort_key).
 _SECRET_PAIRS = {("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"), ("client", "secret"),
                  ("account", "key"), ("signing", "key"), ("session", "key")}
+# "token" is an NLP word too: pad_token, token_type_ids and max_tokens name no credential.
+_NLP_TOKEN_NEIGHBOURS = {"pad", "cls", "sep", "unk", "mask", "bos", "eos", "special", "start", "end", "type", "types",
+                         "id", "ids", "length", "count", "limit", "max", "min", "num"}
 # user:password@ in a URI of any scheme.
 _URI_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)(?P<password>[^\s@/]+)(?P<at>@)")
 # Shapes of widely used access tokens: Hugging Face, GitHub, OpenAI-style, AWS access key ids.
@@ -36,7 +39,11 @@ def key_words(key: str) -> list[str]:
 def is_secret_key(key: str) -> bool:
     """True for keys that name credentials: `hf_token`, `password`, `api_key`, `tracking.clientSecret`."""
     words = key_words(key)
-    return any(word in _SECRET_WORDS for word in words) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+    for index, word in enumerate(words):
+        neighbours = set(words[max(index - 1, 0):index] + words[index + 1:index + 2])
+        if word in _SECRET_WORDS and not (word == "token" and neighbours & _NLP_TOKEN_NEIGHBOURS):
+            return True
+    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
 
 
 def mask_uri(text: str) -> str:
@@ -58,8 +65,8 @@ def secret_values(document: Any, secret: bool = False, key: str = "") -> Iterato
         for match in _URI_PASSWORD.finditer(document):
             yield match["password"]
         yield from _TOKEN_SHAPES.findall(document)
-    elif secret and document is not None and not isinstance(document, bool):
-        yield str(document)
+    elif secret and isinstance(document, (int, float)) and not isinstance(document, bool) and len(str(document)) >= 6:
+        yield str(document)  # a numeric PIN; short numbers would blank out every step count in the text
 
 
 @dataclass(frozen=True)

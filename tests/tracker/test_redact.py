@@ -14,7 +14,8 @@ def test_keys_that_name_credentials_are_secret(key):
 
 
 @pytest.mark.parametrize("key", ["tokenizer", "max_length", "label_column", "sort_key", "monkey", "key",
-                                 "keyword", "use", "author", "tokenizer.use"])
+                                 "keyword", "use", "author", "tokenizer.use", "pad_token", "token_type_ids",
+                                 "max_tokens", "eos_token_id"])
 def test_ordinary_keys_are_not(key):
     assert not is_secret_key(key)
 
@@ -46,3 +47,10 @@ def test_a_redactor_replaces_secrets_in_text_and_documents():
                                            "uri": f"mysql://a:{REDACTED}@h/d"}
     # Too short to replace in free text without blanking out ordinary words; still hidden as a value.
     assert Redactor.of({"token": "ab"}).document({"token": "ab"}) == {"token": REDACTED}
+    assert Redactor.of({"token": "ab"}).text("ab cd") == "ab cd"
+
+
+def test_numbers_under_secret_keys_are_hidden_and_only_long_ones_searched_in_text():
+    redactor = Redactor.of({"password": 20261124, "api_key": 42})
+    assert redactor.document({"password": 20261124, "api_key": 42}) == {"password": REDACTED, "api_key": REDACTED}
+    assert redactor.text("pin 20261124 at step 42") == f"pin {REDACTED} at step 42"
