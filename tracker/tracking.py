@@ -174,7 +174,7 @@ def _log_start(client: Any, run_id: str, experiment: Experiment, parts: Parts, r
     from mlflow.entities import Param, RunTag
 
     redactor = experiment.redactor
-    params, overflow = as_params(redactor.document({**experiment.resolved(), "derived": _derived(parts, runner)}))
+    params, overflow = as_params({**experiment.shown(), "derived": redactor.document(_derived(parts, runner))})
     items = [Param(k, v) for k, v in params.items()]
     for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
         client.log_batch(run_id, params=items[start:start + 100])
