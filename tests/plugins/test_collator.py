@@ -42,6 +42,8 @@ def test_sizes_must_be_positive():
     assert problems_of(dynamic_padding, pad_to_multiple_of=0) == {
         "pad_to_multiple_of": "expected an integer >= 1, got 0"}
     assert problems_of(fixed_length, max_length=0) == {"max_length": "expected an integer >= 1, got 0"}
+    assert problems_of(fixed_length, max_length=64.0) == {"max_length": "expected an integer >= 1, got 64.0"}
+    assert problems_of(dynamic_padding, pad_to_multiple_of=8) == problems_of(dynamic_padding) == {}
 
 
 def test_a_fixed_length_needs_the_tokenizer_to_truncate_to_it():

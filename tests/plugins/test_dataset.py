@@ -4,7 +4,6 @@ import csv
 import pytest
 
 from tests.declared import problems_of
-
 from tracker.errors import BuildError
 from xp_plugins.dataset import hf
 
@@ -140,12 +139,32 @@ def test_data_files_that_do_not_exist_are_found_before_loading(tmp_path):
     problems = problems_of(hf, path="csv", text_columns=["text"],
                            data_files={"train": str(tmp_path / "train.csv"), "validation": str(tmp_path / "dev.csv")})
     assert list(problems) == ["data_files"] and "dev.csv" in problems["data_files"]
-    # Globs and hub files are left to datasets.
+    # Globs, URLs and files inside a hub repository are left to datasets.
     assert problems_of(hf, path="csv", text_columns=["text"], data_files=str(tmp_path / "*.csv")) == {}
+    assert problems_of(hf, path="csv", text_columns=["text"],
+                       data_files=[str(tmp_path / "train.csv"), "https://example.org/dev.csv"]) == {}
+    assert problems_of(hf, path="org/name", text_columns=["text"], data_files="dev.csv") == {}
+
+
+def test_data_files_are_found_where_datasets_looks_for_them(tmp_path):
+    """Relative to a local dataset folder, or to data_dir, as datasets reads them."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "train.csv").write_text("text,label\na,0\n")
+    in_folder = problems_of(hf, path=str(tmp_path), text_columns=["text"],
+                            data_files={"train": "sub/train.csv", "validation": "sub/dev.csv"})
+    assert in_folder == {"data_files": f'"sub/dev.csv" does not exist (looked for {tmp_path / "sub" / "dev.csv"})'}
+    in_data_dir = problems_of(hf, path="csv", data_dir=str(tmp_path / "sub"), text_columns=["text"],
+                              data_files={"train": "train.csv", "validation": ["train.csv", "dev.csv"]})
+    assert in_data_dir == {"data_files": f'"dev.csv" does not exist (looked for {tmp_path / "sub" / "dev.csv"})'}
 
 
 def test_the_label_column_is_not_a_text_column():
-    assert list(problems_of(hf, path="csv", text_columns=["a", "b"], label_column="b")) == ["label_column"]
+    assert problems_of(hf, path="csv", text_columns=["a", "b"], label_column="b") == {
+        "label_column": '"b" is also a text column'}
+
+
+def test_a_text_column_is_named_once():
+    assert list(problems_of(hf, path="csv", text_columns=["a", "a"])) == ["text_columns"]
 
 
 def test_missing_data_files(tmp_path):
@@ -171,6 +190,22 @@ def test_rows_without_a_label_are_named(tmp_path):
                                                enumerate(["a", "", "b", "a", ""])])
     with pytest.raises(BuildError, match=r"2 row\(s\) of the train split have no \"label\" \(rows 1, 4\)") as caught:
         hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"])
+    assert caught.value.key == "label_column"
+
+
+def test_validation_rows_without_a_label_are_named(tmp_path):
+    train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "label": label} for i, label in enumerate("abab")])
+    dev = write_csv(tmp_path / "dev.csv", [{"text": f"d{i}", "label": label} for i, label in enumerate(["a", "", "b"])])
+    with pytest.raises(BuildError, match=r"1 row\(s\) of the validation split have no \"label\" \(rows 1\)") as caught:
+        hf(1, path="csv", data_files={"train": train, "validation": dev}, text_columns=["text"])
+    assert caught.value.key == "label_column"
+
+
+def test_regression_rows_without_a_score_are_named(tmp_path):
+    train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "score": score} for i, score in
+                                               enumerate([0.5, "", 1.0, 2.5])])
+    with pytest.raises(BuildError, match=r"1 row\(s\) of the train split have no \"score\" \(rows 1\)") as caught:
+        hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"], label_column="score")
     assert caught.value.key == "label_column"
 
 

@@ -81,9 +81,13 @@ def test_pos_label_only_goes_with_a_binary_average(name):
     assert problems_of(plugin.BUILT_IN[name], pos_label=-1) == {"pos_label": "expected an integer >= 0, got -1"}
 
 
+# What the data rules look at is the labels; the splits stay empty.
 BINARY = TaskData({}, ("text",), LabelSpec(("no", "yes")))
 THREE = TaskData({}, ("text",), LabelSpec(("a", "b", "c")))
 REGRESSION = TaskData({}, ("text",), LabelSpec(None))
+NEEDS_CLASSES = "needs class labels, but the labels are numbers (a regression task); use pearson or spearman"
+NEEDS_NUMBERS = ("a correlation of regression outputs, but the task has {}; "
+                 "use accuracy, f1 or matthews_correlation")
 
 
 @pytest.mark.parametrize("name", AVERAGED)
@@ -92,21 +96,53 @@ def test_an_averaged_metric_fits_the_number_of_classes(name):
     assert data_problems_of(factory, BINARY) == {} and data_problems_of(factory, THREE, average="macro") == {}
     assert data_problems_of(factory, THREE) == {"average": '"binary" scores two classes, the task has 3 classes '
                                                           '(a, b, c); use "macro", "micro" or "weighted"'}
-    assert list(data_problems_of(factory, BINARY, pos_label=2)) == ["pos_label"]
+    assert data_problems_of(factory, BINARY, pos_label=0) == {}
+    assert data_problems_of(factory, BINARY, pos_label=2) == {
+        "pos_label": "2 is not a class id of the task's 2 classes (no, yes)"}
 
 
-@pytest.mark.parametrize("name, task", [("accuracy", REGRESSION), ("f1", REGRESSION), ("matthews_correlation", REGRESSION),
-                                        ("pearson", BINARY), ("spearman", THREE)])
-def test_a_metric_refuses_a_task_of_the_other_kind(name, task):
-    [(key, message)] = data_problems_of(plugin.BUILT_IN[name], task).items()
-    assert key is None and ("regression" in message)
+@pytest.mark.parametrize("name, task, message", [
+    ("accuracy", REGRESSION, NEEDS_CLASSES),
+    ("f1", REGRESSION, NEEDS_CLASSES),
+    ("precision", REGRESSION, NEEDS_CLASSES),
+    ("recall", REGRESSION, NEEDS_CLASSES),
+    ("matthews_correlation", REGRESSION, NEEDS_CLASSES),
+    ("pearson", BINARY, NEEDS_NUMBERS.format("2 classes (no, yes)")),
+    ("spearman", THREE, NEEDS_NUMBERS.format("3 classes (a, b, c)")),
+])
+def test_a_metric_refuses_a_task_of_the_other_kind(name, task, message):
+    assert data_problems_of(plugin.BUILT_IN[name], task) == {None: message}
 
 
-@pytest.mark.parametrize("task_name, data, fits", [("mrpc", BINARY, True), ("mnli", THREE, True), ("stsb", REGRESSION, True),
-                                                   ("mnli", BINARY, False), ("stsb", BINARY, False), ("cola", REGRESSION, False)])
-def test_a_glue_preset_must_fit_the_labels(task_name, data, fits):
-    problems = data_problems_of(plugin.glue, data, task=task_name)
-    assert (problems == {}) is fits and set(problems) <= {"task"}
+@pytest.mark.parametrize("name, task", [("accuracy", THREE), ("matthews_correlation", BINARY),
+                                        ("pearson", REGRESSION), ("spearman", REGRESSION)])
+def test_a_metric_takes_a_task_of_its_kind(name, task):
+    assert data_problems_of(plugin.BUILT_IN[name], task) == {}
+
+
+@pytest.mark.parametrize("task_name, data, problem", [
+    ("mrpc", BINARY, None),
+    ("mnli", THREE, None),
+    ("ax", THREE, None),
+    ("stsb", REGRESSION, None),
+    ("mnli", BINARY, '"mnli" has 3 classes, the data has 2 classes (no, yes)'),
+    ("sst2", THREE, '"sst2" has 2 classes, the data has 3 classes (a, b, c)'),
+    ("stsb", BINARY, NEEDS_NUMBERS.format("2 classes (no, yes)")),
+    ("cola", REGRESSION, '"cola" is a classification task, but the labels are numbers (regression); use task = "stsb"'),
+])
+def test_a_glue_preset_must_fit_the_labels(task_name, data, problem):
+    expected = {} if problem is None else {"task": problem}
+    assert data_problems_of(plugin.glue, data, task=task_name) == expected
+
+
+def test_data_rules_read_a_loaded_task(mrpc_small):
+    """MRPC as the `hf` plugin loads it: two classes, so binary scores fit and correlations do not."""
+    classes = "2 classes (not_equivalent, equivalent)"
+    assert data_problems_of(plugin.f1, mrpc_small) == {}
+    assert data_problems_of(plugin.glue, mrpc_small, task="mrpc") == {}
+    assert data_problems_of(plugin.glue, mrpc_small, task="mnli") == {
+        "task": f'"mnli" has 3 classes, the data has {classes}'}
+    assert data_problems_of(plugin.pearson, mrpc_small) == {None: NEEDS_NUMBERS.format(classes)}
 
 
 def test_metrics_declare_the_scores_they_produce():

@@ -1,9 +1,10 @@
 """The `sequence_classification` model plugin: label mapping, regression, config overrides, errors."""
 import pytest
 
-from tests.declared import data_problems_of
+from tests.declared import data_problems_of, problems_of
 from tracker.components import LabelSpec, TaskData
 from tracker.errors import BuildError
+from tracker.spec.keys import code_keys, spec_of
 from xp_plugins.model import sequence_classification
 
 MRPC_LABELS = LabelSpec(("not_equivalent", "equivalent"))
@@ -58,6 +59,9 @@ def test_config_overrides_are_checked_against_the_checkpoint_config(tiny_checkpo
     assert 'BertConfig has no attribute "num_hiden_layers" (did you mean "num_hidden_layers"?)' == unknown
     [wrong_type] = overrides_problems(tiny_checkpoint, {"num_hidden_layers": "six"})
     assert wrong_type == "num_hidden_layers = 'six': BertConfig.num_hidden_layers is int (2), not str"
+    [fraction] = overrides_problems(tiny_checkpoint, {"num_hidden_layers": 1.5})
+    assert fraction == "num_hidden_layers = 1.5: BertConfig.num_hidden_layers is int (2), not float"
+    assert overrides_problems(tiny_checkpoint, {"hidden_dropout_prob": 0}) == []  # an integer is a number
     [negative] = overrides_problems(tiny_checkpoint, {"num_hidden_layers": -1})
     assert "cannot be negative" in negative
     [not_finite] = overrides_problems(tiny_checkpoint, {"hidden_dropout_prob": float("nan")})
@@ -68,6 +72,13 @@ def test_config_overrides_must_give_a_model_that_can_be_built(tiny_checkpoint):
     # hidden size 32 cannot be split into 5 attention heads: BERT's own check, on the meta device.
     [problem] = overrides_problems(tiny_checkpoint, {"num_attention_heads": 5})
     assert problem.startswith("the model cannot be built with these overrides: ValueError")
+    assert overrides_problems(tiny_checkpoint, {"num_attention_heads": 4}) == []
+
+
+def test_config_overrides_are_left_to_the_build_when_the_config_cannot_be_read():
+    # Offline, a hub id's config cannot be read; building the model says so at `checkpoint`.
+    assert data_problems_of(sequence_classification, MRPC, checkpoint="bert-base-uncased",
+                            config_overrides={"num_hiden_layers": 1}) == {}
 
 
 def test_num_labels_must_agree_with_the_data(tiny_checkpoint):
@@ -80,10 +91,34 @@ def test_num_labels_must_agree_with_the_data(tiny_checkpoint):
                                                             checkpoint=str(tiny_checkpoint), num_labels=2)["num_labels"]
 
 
+def test_declared_keys():
+    assert problems_of(sequence_classification, checkpoint="bert-base-uncased", num_labels=0) == {
+        "num_labels": "expected an integer >= 1, got 0"}
+    assert problems_of(sequence_classification, checkpoint="bert-base-uncased", config_overrides=[1]) == {
+        "config_overrides": "expected a table, got an array [1]"}
+    assert problems_of(sequence_classification) == {
+        "checkpoint": "missing required key (expected a non-empty string)"}
+
+
+def test_remote_code_is_a_key_that_runs_code():
+    spec = spec_of(sequence_classification)
+    assert code_keys(spec, {"trust_remote_code": True}) == [
+        ("trust_remote_code", "runs Python code shipped with the checkpoint")]
+    assert code_keys(spec, {"trust_remote_code": False}) == []
+
+
 def test_missing_checkpoint_folder(tmp_path):
-    with pytest.raises(BuildError, match="does not exist") as caught:
-        sequence_classification(MRPC_LABELS, checkpoint=str(tmp_path / "nope"))
+    missing = str(tmp_path / "nope")
+    [(key, message)] = problems_of(sequence_classification, checkpoint=missing).items()
+    assert key == "checkpoint" and message.startswith(f'checkpoint folder "{missing}" does not exist')
+    with pytest.raises(BuildError, match="does not exist") as caught:  # and building alone says so too
+        sequence_classification(MRPC_LABELS, checkpoint=missing)
     assert caught.value.key == "checkpoint"
+
+
+def test_missing_checkpoint_package():
+    [(key, message)] = problems_of(sequence_classification, checkpoint="pkg:xp_no_such_package/model").items()
+    assert key == "checkpoint" and 'no installed Python package "xp_no_such_package"' in message
 
 
 def test_folder_without_a_model(tmp_path):

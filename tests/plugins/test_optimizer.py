@@ -6,14 +6,14 @@ import sys
 
 import pluggy
 import pytest
-
-from tests.declared import problems_of
 import torch
 from torch import nn
 from transformers.optimization import Adafactor
 
+from tests.declared import problems_of
 from tracker import hookspecs
 from tracker.errors import BuildError
+from tracker.spec.keys import spec_of
 from xp_plugins import optimizer as plugin
 
 
@@ -169,13 +169,17 @@ def test_adafactor_with_an_external_learning_rate(model):
     assert not settings["relative_step"] and not settings["scale_parameter"]
 
 
-@pytest.mark.parametrize(("options", "key"), [
-    ({"lr": 1e-3}, "lr"),  # relative_step defaults to true
-    ({"relative_step": False}, "lr"),
-    ({"lr": 1e-3, "relative_step": False, "warmup_init": True}, "warmup_init"),
+@pytest.mark.parametrize(("options", "problems"), [
+    ({"lr": 1e-3}, {"lr": "adafactor computes its own step size when relative_step = true; "  # the default
+                          "remove lr or set relative_step = false"}),
+    ({"relative_step": False}, {"lr": "adafactor needs an lr when relative_step = false"}),
+    ({"lr": 1e-3, "relative_step": False, "warmup_init": True},
+     {"warmup_init": "warmup_init = true requires relative_step = true"}),
+    ({"lr": 1e-3, "relative_step": False}, {}),
+    ({"warmup_init": True}, {}),
 ])
-def test_adafactor_rejects_contradictory_learning_rate_options(options, key):
-    assert list(problems_of(plugin.adafactor, **options)) == [key]
+def test_adafactor_takes_its_step_size_from_one_place(options, problems):
+    assert problems_of(plugin.adafactor, **options) == problems
 
 
 @pytest.mark.parametrize(("factory", "options", "message"), [
@@ -185,13 +189,27 @@ def test_adafactor_rejects_contradictory_learning_rate_options(options, key):
     (plugin.adamw, {"betas": [0.9, 1.5]},
      {"betas": "expected an array of 2 (a number in [0, 1), a number in [0, 1)), got an array [0.9, 1.5]"}),
     (plugin.adamw, {"eps": 0}, {"eps": "expected a number > 0, got 0"}),
+    (plugin.adamw, {"lr": "5e-5"}, {"lr": 'expected a number > 0, got "5e-5" (a string: write it without quotes)'}),
     (plugin.sgd, {"weight_decay": -0.1}, {"weight_decay": "expected a number >= 0, got -0.1"}),
+    (plugin.sgd, {"momentum": 1.0}, {"momentum": "expected a number in [0, 1), got 1.0"}),
     (plugin.sgd, {"nesterov": True}, {"nesterov": "Nesterov momentum needs momentum > 0 and dampening = 0"}),
+    (plugin.sgd, {"nesterov": True, "momentum": 0.9, "dampening": 0.1},
+     {"nesterov": "Nesterov momentum needs momentum > 0 and dampening = 0"}),
     (plugin.adafactor, {"decay_rate": 0.5}, {"decay_rate": "expected a number < 0, got 0.5"}),
-], ids=["negative lr", "zero lr", "infinite lr", "beta of 1.5", "zero eps", "negative decay", "nesterov",
-        "positive decay rate"])
+    (plugin.adafactor, {"beta1": 1.0}, {"beta1": "expected a number in [0, 1), got 1.0"}),
+    (plugin.adafactor, {"eps": [0, 1e-3]},
+     {"eps": "expected an array of 2 (a number > 0, a number > 0), got an array [0, 0.001]"}),
+], ids=["negative lr", "zero lr", "infinite lr", "beta of 1.5", "zero eps", "quoted lr", "negative decay",
+        "momentum of 1", "nesterov without momentum", "nesterov with dampening", "positive decay rate",
+        "beta1 of 1", "zero adafactor eps"])
 def test_invalid_values_are_reported_at_their_key(factory, options, message):
     assert problems_of(factory, **options) == message
+
+
+def test_valid_values_arrive_as_the_optimizer_takes_them():
+    options, problems = spec_of(plugin.adamw).check({"lr": 1, "betas": [0, 0.999]})
+    assert problems == [] and (options["lr"], options["betas"]) == (1.0, (0.0, 0.999))  # a float, a tuple
+    assert problems_of(plugin.sgd, nesterov=True, momentum=0.9) == {}
 
 
 def test_a_model_without_trainable_parameters_is_a_build_error(model):

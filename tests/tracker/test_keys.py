@@ -6,6 +6,8 @@ as in most plugins: spec_of must evaluate them.
 """
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +31,7 @@ class TrainingOptions:
     epochs: PositiveInt = 3
     batch_size: int
     label_smoothing: Ratio | None = None
+    shuffle: bool = True
 
 
 @dataclass(kw_only=True)
@@ -36,6 +39,25 @@ class MoreOptions(TrainingOptions):
     """A subclass keeps its parent's keys, whose annotations live in the parent's module."""
 
     patience: PositiveInt = 2
+
+
+class Opaque:
+    """A type no TOML value can be."""
+
+
+# A parent declared in another module, under a name (`Count`) this module does not have.
+PARENT_MODULE = '''
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracker.spec.declare import PositiveInt as Count
+
+
+@dataclass(kw_only=True)
+class Parent:
+    epochs: Count = 3
+'''
 
 
 def check(factory, **table):
@@ -53,9 +75,24 @@ def test_keys_are_the_keyword_only_parameters_in_order():
 
 
 def test_keys_of_a_kw_only_dataclass_and_of_its_subclass():
-    assert list(spec_of(TrainingOptions).keys) == ["epochs", "batch_size", "label_smoothing"]
-    assert list(spec_of(MoreOptions).keys) == ["epochs", "batch_size", "label_smoothing", "patience"]
+    assert list(spec_of(TrainingOptions).keys) == ["epochs", "batch_size", "label_smoothing", "shuffle"]
+    assert list(spec_of(MoreOptions).keys) == ["epochs", "batch_size", "label_smoothing", "shuffle", "patience"]
     assert spec_of(MoreOptions).keys["label_smoothing"].type_text == "a number in [0, 1]"
+    assert spec_of(MoreOptions).keys["batch_size"].required
+
+
+def test_an_inherited_key_is_read_in_the_module_that_declares_it(monkeypatch):
+    parent = types.ModuleType("xp_tests_parent_options")
+    monkeypatch.setitem(sys.modules, parent.__name__, parent)
+    exec(PARENT_MODULE, vars(parent))  # noqa: S102 - a second module, without a file
+
+    @dataclass(kw_only=True)
+    class Child(parent.Parent):
+        patience: PositiveInt = 2
+
+    keys = spec_of(Child).keys
+    assert list(keys) == ["epochs", "patience"]
+    assert keys["epochs"].type_text == keys["patience"].type_text == "an integer >= 1"
 
 
 def test_an_unannotated_key_takes_any_value():
@@ -75,13 +112,10 @@ def test_an_annotation_that_cannot_be_resolved_is_a_plugin_error():
 
 
 def test_a_type_xp_cannot_check_is_a_plugin_error():
-    class Opaque:
-        pass
-
     def factory(*, thing: Opaque = None):
         """TOML has no such values."""
 
-    with pytest.raises(SpecError):
+    with pytest.raises(SpecError, match="has a key type xp cannot check"):
         spec_of(factory)
 
 
@@ -107,6 +141,9 @@ def test_defaults_fill_in_and_values_convert_to_what_the_factory_expects():
     ({"batch_size": "8"}, "batch_size", 'expected an integer, got "8" (a string: write it without quotes)'),
     ({"batch_size": 8.0}, "batch_size", "expected an integer, got 8.0"),
     ({"batch_size": True}, "batch_size", "expected an integer, got true"),
+    ({"batch_size": 8, "shuffle": 1}, "shuffle", "expected true or false, got 1"),
+    ({"batch_size": 8, "shuffle": "true"}, "shuffle",
+     'expected true or false, got "true" (a string: write it without quotes)'),
     ({"batch_size": 8, "epochs": 0}, "epochs", "expected an integer >= 1, got 0"),
     ({"batch_size": 8, "label_smoothing": 1.5}, "label_smoothing", "expected a number in [0, 1], got 1.5"),
     ({"batch_size": 8, "label_smoothing": float("nan")}, "label_smoothing",
@@ -122,7 +159,8 @@ def test_infinity_only_where_a_key_allows_it():
         """`limit` documents inf."""
 
     assert check(factory, limit=float("inf"))[1] == []
-    assert check(factory, other=float("inf"))[1] == [("other", "expected a number >= 0, got inf (numbers must be finite)")]
+    assert check(factory, other=float("inf"))[1] == [
+        ("other", "expected a number >= 0, got inf (numbers must be finite)")]
 
 
 def test_arrays_are_checked_item_by_item_and_by_length():
@@ -167,11 +205,28 @@ def with_rules(*, a: int = 0, b: int = 0):
 def test_rules_run_once_every_key_is_fine():
     assert check(with_rules, a=1)[1] == []
     assert check(with_rules, a=1, b=2)[1] == [("b", "set a or b, not both")]
-    assert check(with_rules, a=1, b="2")[1] == [("b", 'expected an integer, got "2" (a string: write it without quotes)')]
+    assert check(with_rules, a=1, b="2")[1] == [
+        ("b", 'expected an integer, got "2" (a string: write it without quotes)')]
+
+
+@rules(_broken)
+def with_a_broken_rule(*, a: int = 0):
+    """A plugin whose rule has a bug."""
+
+
+@rules(_both)
+def with_rules_and_a_required_key(*, a: int = 0, b: int = 0, name: str):
+    """A rule beside a key that must be given."""
+
+
+def test_rules_do_not_run_beside_an_unknown_or_missing_key():
+    assert check(with_rules, a=1, b=2, c=3)[1] == [("c", "unknown key. Valid keys: a, b")]
+    assert check(with_rules_and_a_required_key, a=1, b=2)[1] == [("name", "missing required key (expected a string)")]
 
 
 def test_a_crashing_rule_is_reported_not_raised():
     assert run_rules([_broken], {}) == [(None, "check _broken failed: RuntimeError: a plugin bug")]
+    assert check(with_a_broken_rule, a=1) == ({"a": 1}, [(None, "check _broken failed: RuntimeError: a plugin bug")])
 
 
 # --- words ------------------------------------------------------------------------------------

@@ -6,16 +6,20 @@ a throwaway `*.dist-info` folder on sys.path for entry-point loading.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from importlib import metadata
 
 import pytest
 
 from tracker.hookspecs import hookimpl
 from tracker.registry import (
+    DEFAULT_TIMEOUT_SECONDS,
     DISABLE_AUTOLOAD_ENV,
     ENTRY_POINT_GROUP,
     KINDS,
     OWN_DISTRIBUTION,
+    TIMEOUT_ENV,
     TRACE_ENV,
     BrokenPlugin,
     PluginSource,
@@ -163,6 +167,89 @@ def test_registering_something_that_is_not_a_factory_breaks_the_plugin(manager):
                             "got 'adamw' and 'torch.optim.AdamW'")
 
 
+def test_a_hook_that_calls_sys_exit_breaks_its_plugin_not_xp(manager):
+    class Exiting:
+        @hookimpl
+        def xp_register_optimizers(self, register):
+            sys.exit(4)
+
+    manager.register(FakeOptimizers(), PluginSource("fake"))
+    manager.register(Exiting(), PluginSource("exiting"))
+
+    registry = build_registry(manager)
+
+    assert [(b.entry_point, b.error) for b in registry.broken] == [
+        ("exiting", "SystemExit: the plugin called sys.exit(4)")]
+    assert registry.names("optimizer") == ["fake_adam"]
+
+
+def test_a_hook_that_hangs_is_given_up_after_the_timeout():
+    manager = make_plugin_manager(load_entry_points=False, environ={TIMEOUT_ENV: "0.2"})
+    release = threading.Event()
+
+    class Hanging:
+        @hookimpl
+        def xp_register_optimizers(self, register):
+            release.wait(10)
+
+    manager.register(FakeOptimizers(), PluginSource("fake"))
+    manager.register(Hanging(), PluginSource("hanging"))
+    started = time.monotonic()
+    try:
+        registry = build_registry(manager)
+    finally:
+        release.set()  # let the abandoned helper thread finish
+
+    assert time.monotonic() - started < 5
+    assert [(b.entry_point, b.error) for b in registry.broken] == [
+        ("hanging", f"PluginTimeout: registering factories did not finish within 0.2 s (limit: {TIMEOUT_ENV})")]
+    assert registry.names("optimizer") == ["fake_adam"]
+
+
+def test_the_timeout_defaults_to_ten_seconds():
+    assert make_plugin_manager(load_entry_points=False, environ={}).timeout == DEFAULT_TIMEOUT_SECONDS == 10
+
+
+def unresolved(model, *, lr: NoSuchType = 1.0):  # noqa: F821 - the point of the test
+    """An annotation that names nothing."""
+
+
+class Opaque:
+    """A type that is not TOML-shaped: pydantic has no way to check a value against it."""
+
+
+def unchecked(model, *, thing: Opaque | None = None):
+    """A key type pydantic cannot check."""
+
+
+def test_a_factory_whose_signature_cannot_be_read_is_left_out_alone(manager):
+    class PartlyBroken:
+        @hookimpl
+        def xp_register_optimizers(self, register):
+            register("fake_adam", fake_adam)
+            register("unresolved", unresolved)
+            register("unchecked", unchecked)
+
+        @hookimpl
+        def xp_register_metrics(self, register):
+            register("fake_accuracy", fake_accuracy)
+
+    source = PluginSource("partly", "xp-partly", "0.1.0")
+    manager.register(PartlyBroken(), source)
+
+    registry = build_registry(manager)
+
+    assert registry.names("optimizer") == ["fake_adam"]  # the plugin's good factories still work
+    assert registry.names("metric") == ["fake_accuracy"]
+    by_entry = {b.entry_point: b for b in registry.broken}
+    assert set(by_entry) == {"partly (optimizer unresolved)", "partly (optimizer unchecked)"}
+    assert by_entry["partly (optimizer unresolved)"].source == source
+    assert by_entry["partly (optimizer unresolved)"].error.startswith(
+        "SpecError: the annotation of key \"lr\" of unresolved cannot be resolved: 'NoSuchType' (NameError: ")
+    assert by_entry["partly (optimizer unchecked)"].error.startswith(
+        "SpecError: unchecked has a key type xp cannot check: ")
+
+
 def test_load_registry_takes_extra_plugins():
     registry = load_registry(environ={DISABLE_AUTOLOAD_ENV: "1"}, extra_plugins=[(FakeMetrics(), "extra")])
 
@@ -261,6 +348,31 @@ def test_an_entry_point_that_fails_to_import_is_recorded_and_xp_keeps_working(fa
     assert BrokenPlugin(
         "xp_test_failing_plugin", PluginSource(plugin_name, "xp-fancy", "0.3.0"),
         "ImportError: xp-fancy needs the fancy-optim package: pip install fancy-optim",
+    ) in registry.broken
+    assert "adamw" in registry.names("optimizer")
+
+
+def test_an_entry_point_that_calls_sys_exit_while_importing_is_recorded_and_xp_keeps_working(fake_distribution):
+    plugin_name = fake_distribution("xp-exits", "xp_test_exiting_plugin", "import sys\nsys.exit(3)\n")
+
+    registry = build_registry(make_plugin_manager(environ={}))
+
+    assert BrokenPlugin("xp_test_exiting_plugin", PluginSource(plugin_name, "xp-exits", "0.3.0"),
+                        "SystemExit: the plugin called sys.exit(3)") in registry.broken
+    assert "adamw" in registry.names("optimizer")
+
+
+def test_an_entry_point_that_hangs_while_importing_is_given_up_after_the_timeout(fake_distribution):
+    # Sleeps briefly, not forever: the abandoned import thread lives on inside this test process.
+    plugin_name = fake_distribution("xp-slow", "xp_test_hanging_plugin", "import time\ntime.sleep(3)\n")
+
+    started = time.monotonic()
+    registry = build_registry(make_plugin_manager(environ={TIMEOUT_ENV: "0.2"}))
+
+    assert time.monotonic() - started < 2.5
+    assert BrokenPlugin(
+        "xp_test_hanging_plugin", PluginSource(plugin_name, "xp-slow", "0.3.0"),
+        f"PluginTimeout: importing the plugin did not finish within 0.2 s (limit: {TIMEOUT_ENV})",
     ) in registry.broken
     assert "adamw" in registry.names("optimizer")
 
