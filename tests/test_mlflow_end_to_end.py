@@ -22,11 +22,11 @@ def test_both_runs_finished_with_flattened_params(tracked_pair):
 def test_full_loss_history_one_point_per_logged_step(tracked_pair):
     for run in tracked_pair.runs:
         history = rest(tracked_pair.base, "/api/2.0/mlflow/metrics/get-history",
-                       run_id=run["info"]["run_id"], metric_key="train_loss")["metrics"]
+                       run_id=run["info"]["run_id"], metric_key="train/loss")["metrics"]
         assert sorted(point["step"] for point in history) == list(range(1, MAX_STEPS + 1))
         evals = rest(tracked_pair.base, "/api/2.0/mlflow/metrics/get-history",
-                     run_id=run["info"]["run_id"], metric_key="eval_loss")["metrics"]
-        assert evals, "no eval_loss point"
+                     run_id=run["info"]["run_id"], metric_key="eval/loss")["metrics"]
+        assert evals, "no eval/loss point"
 
 
 def test_curves_and_config_artifacts(tracked_pair):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Protocol, Sequence
 
+from tracker.console import Console
+
 if TYPE_CHECKING:  # heavy types, for readers and type checkers only
     import numpy as np
     from datasets import Dataset
@@ -79,11 +81,26 @@ class Parts:
     seed: int
     num_training_steps: int
     output_dir: Path  # where this run may write models and predictions
+    console: Console = field(default_factory=Console)  # progress bars and phase lines, as verbose as asked
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """Where a run lives in MLflow, and how to look at it."""
+
+    run_id: str
+    run_name: str
+    experiment_name: str
+    experiment_id: str
+    tracking_uri: str  # passwords masked
+    ui_command: str  # the command that opens the MLflow UI on this store
+    run_url: str  # the run's page in that UI
 
 
 @dataclass
 class RunResult:
-    """What a runner hands back: final metrics, the learning-curve reading, what it saved."""
+    """What a runner hands back: final metrics, the learning-curve reading, what it saved; the
+    recipe adds where the run and its model were tracked."""
 
     eval_metrics: dict[str, float]
     test_metrics: dict[str, float] = field(default_factory=dict)
@@ -91,7 +108,15 @@ class RunResult:
     best_step: int | None = None
     steps: int = 0
     predictions_path: Path | None = None
-    model_dir: Path | None = None
+    model_dir: Path | None = None  # the plain save_pretrained copy, for from_pretrained
+    output_dir: Path | None = None
+    tracked: TrackedRun | None = None  # None when tracking is off
+    model_uri: str | None = None  # models:/<model id>, when the model was logged
+    registered_model: str | None = None  # "name/version" in the Model Registry
+
+    @property
+    def run_id(self) -> str | None:
+        return self.tracked.run_id if self.tracked else None
 
 
 class Runner(Protocol):

@@ -13,6 +13,7 @@ from typing import Any, Callable, ContextManager, Iterator
 
 from tracker import tomlwrite
 from tracker.components import Parts, RunResult
+from tracker.console import Console
 from tracker.errors import BuildError, ExperimentError, Problem
 from tracker.experiment import ComponentSpec, Experiment
 from tracker.hardware import resolve_hardware
@@ -68,7 +69,7 @@ def run_name(experiment: Experiment) -> str:
 
 @contextlib.contextmanager
 def console_only(experiment: Experiment, parts: Parts, runner: Any) -> Iterator[Any]:
-    yield ConsoleLogger()
+    yield ConsoleLogger(parts.console)
 
 
 def check_machine(experiment: Experiment) -> Any:
@@ -112,8 +113,14 @@ def load_task(experiment: Experiment, registry: Registry, build: Builder | None 
     return task
 
 
-def run_experiment(experiment: Experiment, registry: Registry, start_run: StartRun = console_only) -> RunResult:
+def run_experiment(experiment: Experiment, registry: Registry, start_run: StartRun = console_only,
+                   console: Console = Console()) -> RunResult:
     """Build every component of `experiment` and hand them to its runner."""
+    with console.libraries_quiet():
+        return _run(experiment, registry, start_run, console)
+
+
+def _run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console) -> RunResult:
     from transformers import set_seed
 
     build = Builder(experiment, registry)
@@ -121,14 +128,17 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
     hardware = check_machine(experiment)
     runner.setup(hardware)
     set_seed(experiment.seed)
+    say = console.say if runner.is_main_process else (lambda phase, text: None)
 
     with runner.main_process_first():
         task = load_task(experiment, registry, build)
+        say("data", describe_data(task))
         encoder = build_tokenizer(build, experiment)
         with build.blame("tokenizer"):
             encoded = encoder.encode(task)
     collator = build.section("collator", encoder.tokenizer)
     model = build.section("model", task.labels)
+    say("model", describe_model(experiment, model, hardware))
     optimizer = build.section("optimizer", model)
     with build.blame("runner"):
         num_training_steps = runner.num_training_steps(len(encoded["train"]))
@@ -137,12 +147,36 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
 
     output_dir = Path(experiment.settings["experiment"]["output_dir"]) / run_name(experiment)
     parts = Parts(task, encoder, encoded, collator, model, optimizer, scheduler, metrics,
-                  hardware, experiment.seed, num_training_steps, output_dir)
+                  hardware, experiment.seed, num_training_steps, output_dir, console)
     with start_run(experiment, parts, runner) as logger, build.blame("runner"):
+        say("training", f"{num_training_steps} optimizer steps, {experiment.components['runner'].use} runner")
         result = runner.run(parts, logger)
+        result.output_dir, result.tracked = output_dir, logger.tracked_run
         if result.diagnosis is not None:
             logger.set_tags({"xp.diagnosis": result.diagnosis.verdict,
                              "xp.diagnosis.explanation": result.diagnosis.explanation})
         if result.model_dir is not None:
-            logger.log_artifact(result.model_dir, "model")
+            from tracker.model_export import ModelCard
+
+            say("saving", "model as an MLflow model" if result.tracked else f"model to {result.model_dir}")
+            with console.hushed():
+                logged = logger.log_model(model, encoder.tokenizer, ModelCard.of(task, encoder.max_length), task,
+                                          result.steps)
+            if logged is not None:
+                result.model_uri, result.registered_model = logged.model_uri, logged.registered
         return result
+
+
+def describe_data(task: Any) -> str:
+    """`240 train, 60 eval rows; 2 labels: not_equivalent, equivalent`."""
+    rows = ", ".join(f"{len(rows)} {split}" for split, rows in task.splits.items())
+    labels = ("regression" if task.labels.is_regression else
+              f"{task.labels.num_labels} labels: {', '.join(task.labels.names)}")
+    return f"{rows} rows; {labels}; text: {', '.join(task.text_columns)}"
+
+
+def describe_model(experiment: Experiment, model: Any, hardware: Any) -> str:
+    """`<checkpoint>, 22.7M parameters, on cpu in fp32`."""
+    checkpoint = experiment.components["model"].options.get("checkpoint", experiment.components["model"].use)
+    parameters = sum(p.numel() for p in model.parameters())
+    return f"{checkpoint}, {parameters / 1e6:.1f}M parameters, on {hardware.device} in {hardware.precision}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
-import click
+from tracker.components import TrackedRun
+from tracker.console import Console
 
 
 class RunLogger(Protocol):
@@ -16,9 +17,17 @@ class RunLogger(Protocol):
 
     def set_tags(self, tags: Mapping[str, str]) -> None: ...
 
+    def log_model(self, model: Any, tokenizer: Any, card: Any, task: Any, step: int) -> Any:
+        """Log the trained model (tracker.model_export); its LoggedModel, or None when not tracked."""
+
+    @property
+    def tracked_run(self) -> TrackedRun | None: ...
+
 
 class NullLogger:
     """Logs nothing: tracking off, or a process other than the main one."""
+
+    tracked_run = None
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         pass
@@ -29,14 +38,22 @@ class NullLogger:
     def set_tags(self, tags: Mapping[str, str]) -> None:
         pass
 
+    def log_model(self, model: Any, tokenizer: Any, card: Any, task: Any, step: int) -> Any:
+        return None
+
 
 class ConsoleLogger(NullLogger):
-    """Prints evaluation results as they come; training metrics are the progress bar's job."""
+    """Prints each evaluation as one line; training metrics are the progress bar's job."""
+
+    def __init__(self, console: Console = Console()):
+        self.console = console
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        shown = {k: v for k, v in metrics.items() if k.startswith(("eval_", "test_"))}
-        if shown:
-            click.echo(f"step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()), err=True)
+        for split in ("eval", "test"):
+            shown = {k[len(split) + 1:]: v for k, v in metrics.items() if k.startswith(f"{split}_")}
+            if shown:
+                self.console.say("evaluation" if split == "eval" else "test",
+                                 f"step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
 
 
 class FanOut:
@@ -56,3 +73,11 @@ class FanOut:
     def set_tags(self, tags: Mapping[str, str]) -> None:
         for logger in self.loggers:
             logger.set_tags(tags)
+
+    def log_model(self, model: Any, tokenizer: Any, card: Any, task: Any, step: int) -> Any:
+        logged = [logger.log_model(model, tokenizer, card, task, step) for logger in self.loggers]
+        return next((model for model in logged if model is not None), None)
+
+    @property
+    def tracked_run(self) -> TrackedRun | None:
+        return next((logger.tracked_run for logger in self.loggers if logger.tracked_run), None)

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 from tracker.components import RunResult
 from tracker.errors import ExperimentError, Problem
 from tracker.experiment import Experiment
+from tracker.metric_names import stored_name
 from tracker.registry import Registry
 
 
@@ -56,13 +57,42 @@ def run_one(experiment: Experiment, registry: Registry, execute: Callable[..., R
     return Outcome(experiment, "finished", time.perf_counter() - started, result=result)
 
 
+def run_summary(outcome: Outcome) -> str:
+    """Where the run is and how to look at it: a few aligned lines after each experiment."""
+    result = outcome.result
+    lines = [("status", f"{outcome.status} in {outcome.seconds:.1f}s")]
+    if result is not None:
+        metric = outcome.main_metric
+        if metric is not None:
+            lines.append(("result", f"{stored_name(metric[0])} {metric[1]:.4f} after {result.steps} steps"))
+        if result.diagnosis is not None:
+            lines.append(("curves", f"{result.diagnosis.verdict}: {result.diagnosis.explanation}"))
+        tracked = result.tracked
+        if tracked is not None:
+            lines += [("run", f"{tracked.run_name} (id {tracked.run_id})"),
+                      ("experiment", f"{tracked.experiment_name} (id {tracked.experiment_id})"),
+                      ("tracking", tracked.tracking_uri),
+                      ("open the UI", f"{tracked.ui_command}, then {tracked.run_url}")]
+        if result.model_uri:
+            registered = f" (registered as {result.registered_model})" if result.registered_model else ""
+            lines.append(("model", result.model_uri + registered))
+        if result.output_dir is not None and result.output_dir.exists():
+            lines.append(("outputs", str(result.output_dir)))
+    elif outcome.error:
+        lines.append(("error", outcome.error))
+    width = max(len(label) for label, _ in lines) + 2
+    return "\n".join(f"{label:<{width}}{text}" for label, text in lines)
+
+
 def summary_table(outcomes: Sequence[Outcome]) -> str:
-    """experiment | runner | status | main metric | duration, one line each."""
-    rows = [("experiment", "runner", "status", "main metric", "duration")]
+    """experiment | runner | status | main metric | duration | run id, a row each."""
+    from tracker.tables import render_table
+
+    rows = []
     for outcome in outcomes:
         metric = outcome.main_metric
-        shown = f"{metric[0]} {metric[1]:.4f}" if metric else (outcome.error[:60] or "-")
-        rows.append((str(outcome.experiment.path), outcome.experiment.components["runner"].use, outcome.status,
-                     shown, f"{outcome.seconds:.1f}s"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+        shown = f"{stored_name(metric[0])} {metric[1]:.4f}" if metric else (outcome.error[:60] or "-")
+        run_id = outcome.result.run_id if outcome.result is not None and outcome.result.run_id else "-"
+        rows.append([str(outcome.experiment.path), outcome.experiment.components["runner"].use, outcome.status,
+                     shown, f"{outcome.seconds:.1f}s", run_id[:12]])
+    return render_table(["experiment", "runner", "status", "main metric", "duration", "run id"], rows)

@@ -16,17 +16,23 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from tracker import tomlwrite
-from tracker.components import Parts
+from tracker.components import Parts, TrackedRun
+from tracker.console import Console
 from tracker.experiment import Experiment
+from tracker.metric_names import stored_name
 from tracker.params import as_params
 from tracker.plots import loss_and_metric_figures
 from tracker.provenance import git_state, installed_packages, version_tags
-from tracker.redact import Redactor
+from tracker.redact import Redactor, mask_uri
 from tracker.recipe import run_name
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger, FanOut, NullLogger
 
 DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
+UI_ADDRESS = "http://127.0.0.1:5000"  # where `xp ui` serves a store that is not a server itself
+# The MLflow UI opens an experiment in its classic machine-learning view (runs, charts, models)
+# only when the experiment says so; without it MLflow 3 guesses, often the GenAI view.
+EXPERIMENT_KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
 # Metrics logged within this many seconds of the last send go to the store together: at most
 # one write a second however often a runner logs, so logging at every step stays cheap.
 SEND_INTERVAL_SECONDS = 1.0
@@ -43,19 +49,24 @@ class Terminated(KeyboardInterrupt):
 
 
 class MlflowLogger:
-    """Sends a runner's metrics to one MLflow run, asynchronously, and refreshes its curves."""
+    """Sends a runner's metrics to one MLflow run, asynchronously, and refreshes its curves.
 
-    def __init__(self, client: Any, run_id: str, scratch: Path):
-        self.client, self.run_id, self.scratch = client, run_id, scratch
+    Metric names are stored as `prefix/name` (tracker.metric_names); the runner's own names are
+    kept for the curves."""
+
+    def __init__(self, client: Any, tracked_run: TrackedRun, scratch: Path, register_as: str | None = None):
+        self.client, self.tracked_run, self.scratch = client, tracked_run, scratch
+        self.run_id, self.register_as = tracked_run.run_id, register_as
         self.history: dict[str, list[tuple[int, float]]] = {}
         self.pending: list[Any] = []  # mlflow Metric entities not yet sent
+        self.in_flight: list[Any] = []  # MLflow's handles on queued batches, to wait for at the end
         self.last_sent = -math.inf
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
         timestamp = int(time.time() * 1000)
-        self.pending += [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
+        self.pending += [Metric(stored_name(key), float(value), timestamp, step) for key, value in metrics.items()]
         for key, value in metrics.items():
             self.history.setdefault(key, []).append((step, float(value)))
         evaluation = "eval_loss" in metrics
@@ -68,10 +79,17 @@ class MlflowLogger:
     def send(self) -> None:
         """Queue the pending metrics for MLflow's sending thread: training does not wait on the store."""
         for start in range(0, len(self.pending), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=self.pending[start:start + MAX_METRICS_PER_BATCH],
-                                  synchronous=False)
+            self.in_flight.append(self.client.log_batch(
+                self.run_id, metrics=self.pending[start:start + MAX_METRICS_PER_BATCH], synchronous=False))
         self.pending = []
         self.last_sent = time.monotonic()
+
+    def wait(self) -> None:
+        """Until every queued batch is in the store."""
+        self.send()
+        for operation in self.in_flight:
+            operation.wait()
+        self.in_flight = []
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         if Path(path).is_dir():
@@ -82,10 +100,19 @@ class MlflowLogger:
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()], synchronous=False)
+        self.in_flight.append(self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()],
+                                                    synchronous=False))
+
+    def log_model(self, model: Any, tokenizer: Any, card: Any, task: Any, step: int) -> Any:
+        """The model as the run's Logged Model, linked to the metrics logged at `step`."""
+        from tracker.model_export import log_transformers_model
+
+        self.wait()  # the final evaluation must be in the store to be linked to the model
+        return log_transformers_model(model, tokenizer, card, task, experiment_id=self.tracked_run.experiment_id,
+                                      run_id=self.run_id, step=step, register_as=self.register_as)
 
 
-def start_run_with(registry: Registry):
+def start_run_with(registry: Registry, console: Console = Console()):
     """The recipe's `start_run`: an MLflow run when tracking is on, for the main process only."""
 
     @contextlib.contextmanager
@@ -93,16 +120,17 @@ def start_run_with(registry: Registry):
         if not runner.is_main_process:
             yield NullLogger()
         elif not experiment.settings["tracking"]["enabled"]:
-            yield ConsoleLogger()
+            yield ConsoleLogger(console)
         else:
-            with _mlflow_run(experiment, parts, runner, registry) as logger:
+            with _mlflow_run(experiment, parts, runner, registry, console) as logger:
                 yield logger
 
     return start_run
 
 
 @contextlib.contextmanager
-def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Registry) -> Iterator[Any]:
+def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Registry,
+                console: Console) -> Iterator[Any]:
     from mlflow import MlflowClient
 
     settings = experiment.settings["tracking"]
@@ -113,18 +141,19 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
     experiment_id = _experiment_id(client, experiment.name)
     monitor = None
     # SIGTERM is caught from before the run exists: a kill right after create_run must not leave it RUNNING.
-    with _sigterm_as_exception(), tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
+    with _sigterm_as_exception(), _current_tracking_uri(uri), \
+            tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
             _console_copy(Path(scratch_name) / "console.log", experiment.redactor) as console_log:
         run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
         run_id = run.info.run_id
         scratch = Path(scratch_name)
-        logger = MlflowLogger(client, run_id, scratch)
+        logger = MlflowLogger(client, _tracked_run(run, experiment, uri), scratch, settings["register_as"])
         status = "FAILED"
         try:
             _log_start(client, run_id, experiment, parts, runner, registry, scratch)
             if settings["system_metrics"]:
                 monitor = _system_metrics(run_id, uri)
-            yield FanOut([ConsoleLogger(), logger])
+            yield FanOut([ConsoleLogger(console), logger])
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -133,39 +162,72 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
             client.set_tag(run_id, "xp.error", experiment.redactor.text(f"{type(error).__name__}: {error}")[:5000])
             raise
         finally:
-            logger.send()
             if monitor is not None:
                 monitor.finish()
-            _flush_async_logging(client)
+            logger.wait()
             console_log.flush()
             client.log_artifact(run_id, str(console_log.path))
             client.set_terminated(run_id, status)
 
 
 def _experiment_id(client: Any, name: str) -> str:
-    """The MLflow experiment `name`, created if missing; two runs starting at once may both try."""
+    """The MLflow experiment `name`, created if missing (two runs starting at once may both
+    try), marked for the UI's classic view unless it already says what kind it is."""
     from mlflow.exceptions import MlflowException
 
+    key, kind = EXPERIMENT_KIND_TAG
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name)
-    except MlflowException:
-        found = client.get_experiment_by_name(name)  # created by the other run in the meantime
-        if found is None:
-            raise
-        return found.experiment_id
+    if found is None:
+        try:
+            return client.create_experiment(name, tags={key: kind})
+        except MlflowException:
+            found = client.get_experiment_by_name(name)  # created by the other run in the meantime
+            if found is None:
+                raise
+    if key not in found.tags:  # made by an older xp, or by hand before its first run
+        client.set_experiment_tag(found.experiment_id, key, kind)
+    return found.experiment_id
 
 
 def _start_tags(experiment: Experiment) -> dict[str, str]:
+    """The tags MLflow's own `start_run` sets (user, source, git commit), the file's tags and notes."""
+    from mlflow.tracking.context.registry import resolve_tags
+
     shown = experiment.shown()["experiment"]  # a tag named like a credential keeps its name, not its value
     tags = {f"{key}": value for key, value in (shown["tags"] or {}).items()}
     if shown["description"]:
         tags["mlflow.note.content"] = shown["description"]
-    tags["mlflow.source.name"] = str(experiment.path)
+    # The source is the experiment file (MLflow would name the `xp` script), absolute so the run
+    # can be traced back from anywhere; xp.file keeps the spelling of the command line.
+    tags["mlflow.source.name"] = str(experiment.path.resolve())
     tags["xp.file"] = str(experiment.path)
-    return tags
+    tags["xp.file.absolute"] = str(experiment.path.resolve())
+    return resolve_tags(tags)
+
+
+def _tracked_run(run: Any, experiment: Experiment, uri: str) -> TrackedRun:
+    shown_uri = mask_uri(uri)
+    served = uri.startswith(("http://", "https://"))
+    base = uri.rstrip("/") if served else UI_ADDRESS
+    ui_command = ("open it in a browser" if served else
+                  "xp ui" if uri == DEFAULT_STORE else f"xp ui --uri '{shown_uri}'")
+    return TrackedRun(run_id=run.info.run_id, run_name=run.info.run_name, experiment_name=experiment.name,
+                      experiment_id=run.info.experiment_id, tracking_uri=shown_uri, ui_command=ui_command,
+                      run_url=mask_uri(f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"))
+
+
+@contextlib.contextmanager
+def _current_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's model logging has no client form: it logs to the current tracking URI, which is
+    this run's while it lasts."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else ""  # "": MLflow's default again
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
 
 
 def _log_start(client: Any, run_id: str, experiment: Experiment, parts: Parts, runner: Any,
@@ -235,15 +297,6 @@ def _system_metrics(run_id: str, uri: str) -> Any:
     monitor = SystemMetricsMonitor(run_id, sampling_interval=10, tracking_uri=uri)
     monitor.start()
     return monitor
-
-
-def _flush_async_logging(client: Any) -> None:
-    """Wait for this client's queued batches. `mlflow.flush_async_logging()` would flush the
-    global default store instead (and create ./mlflow.db in the working directory)."""
-    store = getattr(getattr(client, "_tracking_client", None), "store", None)
-    flush = getattr(store, "flush_async_logging", None)
-    if flush:
-        flush()
 
 
 def _write(path: Path, text: str) -> Path:

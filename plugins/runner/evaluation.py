@@ -15,14 +15,18 @@ class Predictions:
     loss: float | None
 
 
-def predict(model: Any, loader: Any, backend: Any, is_regression: bool, has_labels: bool = True) -> Predictions:
-    """Run `model` over `loader` without gradients and gather every process's rows, in order."""
+def predict(model: Any, loader: Any, backend: Any, is_regression: bool, has_labels: bool = True,
+            progress: Any = None) -> Predictions:
+    """Run `model` over `loader` without gradients and gather every process's rows, in order;
+    `progress` (a tqdm bar) advances a batch at a time."""
     import torch
 
     model.eval()
     chunks: list[tuple[Any, ...]] = []
     with torch.no_grad():
         for batch in loader:
+            if progress is not None:
+                progress.update(1)
             # A test split with hidden labels arrives without a labels column: predictions only.
             labels = batch["labels"] if has_labels else torch.full_like(batch["input_ids"][:, 0], -1)
             with backend.autocast():

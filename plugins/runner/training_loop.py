@@ -85,7 +85,6 @@ _END = object()
 
 def train_and_evaluate(settings: TrainingSettings, parts: Parts, backend: Any, logger: Any) -> RunResult:
     from torch.profiler import record_function
-    from tqdm.auto import tqdm
 
     collator, seed = parts.collator, parts.seed
     train_loader = make_loader(parts.encoded["train"], settings.batch_size, collator, shuffle=True, seed=seed,
@@ -111,12 +110,17 @@ def train_and_evaluate(settings: TrainingSettings, parts: Parts, backend: Any, l
     best_state, best_metrics, last_eval = None, None, None
     step, grad_norm, learning_rate, window = 0, None, None, _Window()
     epochs_done = 0.0  # the fraction of the data seen, as the Trainer counts it: batches, not steps
-    progress = tqdm(total=total_steps, desc="train", disable=not (settings.progress_bar and backend.is_main_process))
+    shows_progress = settings.progress_bar and backend.is_main_process
+    progress = parts.console.progress(total_steps, "train", enabled=shows_progress)
+
+    def evaluate(loader: Any, has_labels: bool = True) -> Any:
+        with parts.console.progress(len(loader), "evaluation", leave=False, enabled=shows_progress) as bar:
+            return predict(model, loader, backend, is_regression, has_labels, progress=bar)
 
     def evaluate_now() -> bool:
         """Evaluate, log, track the best model; True when early stopping says stop."""
         nonlocal best_state, best_metrics, last_eval
-        metrics = score(predict(model, eval_loader, backend, is_regression), parts.metrics, "eval")
+        metrics = score(evaluate(eval_loader), parts.metrics, "eval")
         metrics["epoch"] = epochs_done
         logger.log_metrics(metrics, step)
         eval_curve.append((step, metrics["eval_loss"]))
@@ -186,7 +190,7 @@ def train_and_evaluate(settings: TrainingSettings, parts: Parts, backend: Any, l
     elif last_eval is not None and last_eval[0] == step:
         final_metrics = last_eval[1]
     else:
-        final_metrics = score(predict(model, eval_loader, backend, is_regression), parts.metrics, "eval")
+        final_metrics = score(evaluate(eval_loader), parts.metrics, "eval")
         logger.log_metrics(final_metrics, step)
         eval_curve.append((step, final_metrics["eval_loss"]))
 
@@ -194,17 +198,16 @@ def train_and_evaluate(settings: TrainingSettings, parts: Parts, backend: Any, l
                        best_step=stopper.best_step if stopper else None,
                        diagnosis=diagnose(train_curve, eval_curve))
     if test_loader is not None:
-        _predict_test(settings, parts, model, test_loader, backend, logger, result)
+        _predict_test(settings, parts, evaluate(test_loader, parts.task.test_has_labels), backend, logger, result)
     if settings.save_model and backend.is_main_process:
         result.model_dir = save_model(backend.unwrap(model), parts)
     backend.wait_for_everyone()
     return result
 
 
-def _predict_test(settings: TrainingSettings, parts: Parts, model: Any, loader: Any, backend: Any,
-                  logger: Any, result: RunResult) -> None:
+def _predict_test(settings: TrainingSettings, parts: Parts, predictions: Any, backend: Any, logger: Any,
+                  result: RunResult) -> None:
     task = parts.task
-    predictions = predict(model, loader, backend, task.labels.is_regression, has_labels=task.test_has_labels)
     if task.test_has_labels:
         result.test_metrics = score(predictions, parts.metrics, "test")
         logger.log_metrics(result.test_metrics, result.steps)
@@ -224,8 +227,12 @@ def _steps_on_metric(scheduler: Any) -> bool:
 
 
 def save_model(model: Any, parts: Parts) -> Any:
-    """save_pretrained the model and its tokenizer side by side, loadable with from_pretrained."""
+    """save_pretrained the model and its tokenizer side by side, loadable with from_pretrained,
+    with `xp.json` saying which text columns feed it (for `xp predict`)."""
+    from tracker.model_export import ModelCard
+
     folder = parts.output_dir / "model"
     model.save_pretrained(folder)
     parts.encoder.tokenizer.save_pretrained(folder)
+    ModelCard.of(parts.task, parts.encoder.max_length).write(folder)
     return folder

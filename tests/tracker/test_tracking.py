@@ -74,9 +74,11 @@ def test_successful_run_finishes_with_flattened_params(finished):
 
 def test_one_train_loss_point_per_logged_step_and_eval_metrics(finished):
     client, run, _ = finished
-    history = client.get_metric_history(run.info.run_id, "train_loss")
+    history = client.get_metric_history(run.info.run_id, "train/loss")
     assert sorted(m.step for m in history) == list(range(1, MAX_STEPS + 1))
-    assert {"eval_loss", "eval_accuracy", "eval_f1"} <= set(run.data.metrics)
+    # MLflow's `prefix/name` grouping: one chart section per prefix in the UI
+    assert {"eval/loss", "eval/accuracy", "eval/f1", "train/learning_rate", "train/grad_norm"} <= set(run.data.metrics)
+    assert not [name for name in run.data.metrics if name.startswith(("eval_", "train_"))]
 
 
 def test_curves_config_environment_and_console_artifacts(finished):
@@ -125,7 +127,7 @@ def test_a_runner_that_raises_ends_the_run_failed(tiny_checkpoint, tmp_path):
     client, run = only_run(sqlite_store(tmp_path))
     assert run.info.status == "FAILED"
     assert run.data.tags["xp.error"] == "RuntimeError: the runner broke at step 1"
-    assert [m.value for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1.0]
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1.0]
 
 
 def test_a_store_that_cannot_be_opened_is_reported_before_anything_loads(registry, tiny_checkpoint, tmp_path):
@@ -141,6 +143,7 @@ def test_a_store_that_cannot_be_opened_is_reported_before_anything_loads(registr
 
 def test_metrics_logged_at_every_step_reach_the_store_in_few_writes():
     """However often a runner logs, the store sees at most one write a second, and no point is lost."""
+    from tracker.components import TrackedRun
     from tracker.tracking import MlflowLogger
 
     class RecordingClient:
@@ -151,17 +154,18 @@ def test_metrics_logged_at_every_step_reach_the_store_in_few_writes():
             self.batches.append([(m.key, m.step) for m in metrics])
 
     client = RecordingClient()
-    logger = MlflowLogger(client, "run", scratch=None)
+    where = TrackedRun("run", "name", "experiment", "0", "sqlite:///x.db", "xp ui", "http://127.0.0.1:5000")
+    logger = MlflowLogger(client, where, scratch=None)
     for step in range(1, 201):
         logger.log_metrics({"train_loss": 1.0 / step, "learning_rate": 1e-4}, step)
     logger.send()  # what the end of the run does
     assert len(client.batches) <= 3  # the first log goes out at once, then once a second
     sent = [point for batch in client.batches for point in batch]
-    assert sorted(step for key, step in sent if key == "train_loss") == list(range(1, 201))
+    assert sorted(step for key, step in sent if key == "train/loss") == list(range(1, 201))
 
 
 def training_has_logged(database) -> bool:
-    """A RUNNING run with a train_loss point, read with plain sqlite3: an MlflowClient here would
+    """A RUNNING run with a train/loss point, read with plain sqlite3: an MlflowClient here would
     race the xp process to create the store's tables."""
     if not database.exists():
         return False
@@ -169,7 +173,7 @@ def training_has_logged(database) -> bool:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
             return bool(connection.execute(
                 "SELECT 1 FROM runs JOIN metrics ON metrics.run_uuid = runs.run_uuid "
-                "WHERE runs.status = 'RUNNING' AND metrics.key = 'train_loss' LIMIT 1").fetchall())
+                "WHERE runs.status = 'RUNNING' AND metrics.key = 'train/loss' LIMIT 1").fetchall())
     except sqlite3.Error:  # tables not there yet, or locked for a moment
         return False
 
@@ -219,4 +223,4 @@ def test_the_trainer_runner_does_not_log_through_its_own_mlflow_callback(registr
     client, run = only_run(sqlite_store(tmp_path))
     assert run.info.status == "FINISHED"
     assert not {"per_device_train_batch_size", "learning_rate", "output_dir"} & set(run.data.params)
-    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == MAX_STEPS
+    assert len(client.get_metric_history(run.info.run_id, "train/loss")) == MAX_STEPS

@@ -160,6 +160,9 @@ class _FileChecker:
             rules = self.registry.get(spec.kind, spec.use).spec.experiment_rules
             for key, message in run_rules(rules, spec.options, sections):
                 self.problem(spec.section, key, message)
+        for section, options in settings.items():
+            for key, message in run_rules(fixed_spec(section).experiment_rules, options, sections):
+                self.problem(section, key, message)
 
     def check_metric_names(self, components: Mapping[str, ComponentSpec], metrics: list[ComponentSpec]) -> None:
         """Keys that name a metric (a best-model metric) must name one the metrics produce."""

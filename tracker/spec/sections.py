@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tracker.spec.declare import AfterValidator, Annotated, Field, Name, PositiveInt, Seed, rules
+from tracker.spec.declare import AfterValidator, Annotated, Field, Name, PositiveInt, Seed, experiment_rules, rules
 from tracker.spec.paths import tracking_uri, writable_folder
 
 # section name -> the plugin kind it names with `use = "..."`, in the order a run builds them
@@ -60,6 +60,28 @@ def hardware_section(
     """Where to train: device ("auto" picks a GPU when there is one), numeric precision, CPU threads."""
 
 
+def _registering_needs_a_tracked_model(options, sections):
+    if options["register_as"] is None:
+        return
+    if not options["enabled"]:
+        yield "register_as", "registering a model needs tracking; set enabled = true or remove register_as"
+    elif not sections["runner"].get("save_model"):
+        yield "register_as", "registering a model needs one: set save_model = true in [runner]"
+
+
+def _usable_in_model_uris(name: str) -> str:
+    if set(name) & set("/:%"):
+        raise ValueError(f'"{name}" cannot be a registered model name: "/", ":" and "%" would break '
+                         f'models:/<name>/<version> URIs')
+    return name
+
+
+RegisteredModelName = Annotated[str, Field(min_length=1, max_length=256,
+                                           description="a Model Registry name; each run adds a version"),
+                                AfterValidator(_usable_in_model_uris)]
+
+
+@experiment_rules(_registering_needs_a_tracked_model)
 def tracking_section(
     *,
     enabled: bool = True,
@@ -68,8 +90,10 @@ def tracking_section(
                                      "else sqlite:///mlruns/mlflow.db")
                    ] = None,
     system_metrics: Annotated[bool, Field(description="log CPU, memory and GPU use as system/* metrics")] = True,
+    register_as: RegisteredModelName | None = None,
 ) -> None:
-    """Where runs are logged: MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store)."""
+    """Where runs are logged: MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store),
+    and the Model Registry name under which each run's model is registered."""
 
 
 FIXED_SECTIONS = {

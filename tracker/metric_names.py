@@ -1,0 +1,26 @@
+"""The names metrics carry in MLflow: `prefix/name`, which the MLflow UI groups into one chart
+section per prefix and overlays across runs (`train/loss`, `eval/accuracy`, `test/f1`).
+
+Runners keep the Trainer's spelling inside (`train_loss`, `eval_accuracy`, `learning_rate`):
+it is what `metric_for_best` and the Trainer itself use. The spelling changes once, here, on
+the way to the store; code reading runs back accepts both, so runs logged before the rename
+still compare.
+"""
+from __future__ import annotations
+
+PREFIXES = ("train", "eval", "test")
+# Training-time values that carry no prefix of their own in the Trainer's logs.
+_TRAINING_VALUES = {"learning_rate", "grad_norm", "epoch"}
+
+
+def stored_name(name: str) -> str:
+    """`train_loss` -> `train/loss`, `learning_rate` -> `train/learning_rate`,
+    `eval_f1` -> `eval/f1`; names with a `/` already (`system/cpu_utilization_percentage`,
+    or a run read back from the store) stay as they are."""
+    if "/" in name:
+        return name
+    if name in _TRAINING_VALUES:
+        return f"train/{name}"
+    prefix, _, rest = name.partition("_")
+    return f"{prefix}/{rest}" if prefix in PREFIXES and rest else name
+
