@@ -56,7 +56,7 @@ class TrainingSettings:
     early_stopping_patience: Annotated[PositiveInt | None, Field(
         description="stop after this many evaluations without improvement; the best weights are restored")] = None
     metric_for_best: Annotated[Name, MetricName(), Field(
-        description='what "best" means: eval_loss, or a metric the experiment computes (f1 or eval_f1)')
+        description='what "best" means: eval_loss, or a metric the experiment computes (f1, eval_f1 or eval/f1)')
                                ] = "eval_loss"
     early_stopping_min_delta: Annotated[NonNegativeFloat, Field(
         description="the least change that counts as improvement")] = 0.0
@@ -68,9 +68,9 @@ class TrainingSettings:
     hardware: Any = field(init=False, default=None)  # set by setup(), before any data is loaded
 
     def __post_init__(self) -> None:
-        # One spelling inside: "f1" means "eval_f1".
-        if not self.metric_for_best.startswith("eval_"):
-            self.metric_for_best = f"eval_{self.metric_for_best}"
+        # One spelling inside: "f1" and "eval/f1" (its name in MLflow) mean "eval_f1".
+        name = self.metric_for_best.removeprefix("eval/").removeprefix("eval_")
+        self.metric_for_best = f"eval_{name}"
 
     # The Runner protocol, for single-process runners; the Accelerate runner overrides most of it.
 

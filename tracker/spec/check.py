@@ -175,7 +175,7 @@ class _FileChecker:
         for section, spec in components.items():
             for key in metric_keys(self.registry.get(spec.kind, spec.use).spec):
                 value = spec.options.get(key)
-                if value is not None and value.removeprefix("eval_") not in produced:
+                if value is not None and value.removeprefix("eval/").removeprefix("eval_") not in produced:
                     valid = ", ".join(f"eval_{name}" for name in sorted(produced))
                     self.problem(section, key, f'"{value}" is not a metric this experiment computes; '
                                                f"expected one of {valid}")
