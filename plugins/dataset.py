@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tracker.components import LabelSpec, TaskData
+from tracker.components import DataSource, LabelSpec, TaskData
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
 from tracker.spec.declare import AfterValidator, Annotated, Field, Name, PositiveInt, rules
@@ -117,10 +119,10 @@ def hf(
     test_has_labels = "test" in splits and any(v != HIDDEN_LABEL for v in splits["test"].unique("label"))
 
     # Sample after the label names are known, so a rare class cannot vanish from the names.
-    for key, n in (max_rows or {}).items():
-        if key in splits and n < len(splits[key]):
-            rows = sorted(random.Random(seed).sample(range(len(splits[key])), n))
-            splits[key] = splits[key].select(rows)
+    sampled = {key: n for key, n in (max_rows or {}).items() if key in splits and n < len(splits[key])}
+    for key, n in sampled.items():
+        rows = sorted(random.Random(seed).sample(range(len(splits[key])), n))
+        splits[key] = splits[key].select(rows)
 
     # Checked on the rows that will be used, after sampling.
     for key in ("train", "eval"):
@@ -128,7 +130,8 @@ def hf(
     for key, split in splits.items():
         _check_every_row_has_text(split, wanted[key], text_columns)
     return TaskData(splits=splits, text_columns=tuple(text_columns), labels=labels,
-                    source=_describe_source(load_args), test_has_labels=test_has_labels,
+                    source=_data_source(load_args, {key: wanted[key] for key in splits}, sampled, seed),
+                    test_has_labels=test_has_labels,
                     ids={key: _row_ids(split) for key, split in splits.items()}, id_column=_id_column(splits))
 
 
@@ -257,17 +260,51 @@ def _row_ids(split: Dataset) -> list[Any] | range:
     return range(len(split))
 
 
-def _describe_source(load_args: dict[str, Any]) -> str:
-    parts = [load_args["path"]]
-    if load_args["name"]:
-        parts.append(f'name={load_args["name"]}')
-    if load_args["data_files"]:
-        parts.append(f'data_files={load_args["data_files"]}')
-    if load_args["data_dir"]:
-        parts.append(f'data_dir={load_args["data_dir"]}')
-    if load_args["revision"]:
-        parts.append(f'revision={load_args["revision"]}')
-    return " ".join(parts)
+def _data_source(load_args: dict[str, Any], splits: dict[str, str], sampled: dict[str, int],
+                 seed: int) -> DataSource:
+    """Where the rows came from, in terms that read them again from any working directory:
+    absolute local paths, or the hub id with the config and commit datasets read."""
+    path, name, revision = load_args["path"], load_args["name"], load_args["revision"]
+    files, data_dir = load_args["data_files"], load_args["data_dir"]
+    if path in PACKAGED_BUILDERS:  # datasets reads the files from the working directory, or data_dir
+        base = Path(data_dir or ".").expanduser().resolve()
+        data_dir = str(base) if data_dir else None
+        files = _files_per_split(files, base)
+    elif Path(path).is_absolute():  # a local folder (already resolved); files are relative to it
+        files = _files_per_split(files, Path(path) / (data_dir or ""))
+    else:
+        name, revision = _hub_version(load_args)
+        files = _files_per_split(files, None)
+    return DataSource(path=path, name=name, revision=revision, data_files=files, data_dir=data_dir,
+                      splits=splits, sampled=sampled, seed=seed if sampled else None)
+
+
+def _files_per_split(files: Any, base: Path | None) -> dict[str, tuple[str, ...]] | None:
+    """`data_files` as datasets reads them (a file or a list is the "train" split), local files
+    made absolute against `base`; URLs, and files inside a hub repository (no base), as given."""
+    if files is None:
+        return None
+    per_split = files if isinstance(files, dict) else {"train": files}
+
+    def absolute(file: str) -> str:
+        return file if base is None or "://" in file else os.path.normpath(base / Path(file).expanduser())
+
+    return {split: tuple(absolute(f) for f in ([named] if isinstance(named, str) else named))
+            for split, named in per_split.items()}
+
+
+def _hub_version(load_args: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The config and commit of a hub dataset as datasets resolved them (from the hub, or from
+    its cache when offline); the configured ones when it cannot say."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(**load_args)
+    except (ConnectionError, OSError, ValueError):  # the rows are loaded already: say what is known
+        return load_args["name"], load_args["revision"]
+    # A hub dataset's builder hash is the commit it read; a branch or tag name is pinned by it.
+    commit = builder.hash if re.fullmatch(r"[0-9a-f]{40}", str(builder.hash)) else load_args["revision"]
+    return builder.config.name, commit
 
 
 @hookimpl

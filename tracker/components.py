@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol, Sequence
 
 from tracker.console import Console
 
@@ -31,6 +31,48 @@ class LabelSpec:
         return 1 if self.names is None else len(self.names)
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """Where a task's rows came from, as the `datasets.load_dataset` arguments that read them again:
+    local data by absolute paths, hub data by its id, config and commit."""
+
+    path: str  # an absolute local folder, a packaged builder ("csv", "json", "parquet") or a hub id
+    name: str | None = None  # the config; for hub data, the one datasets resolved
+    revision: str | None = None  # hub data: the commit sha read, when datasets knows it; None for local data
+    data_files: Mapping[str, tuple[str, ...]] | None = None  # files per split name, local ones absolute
+    data_dir: str | None = None
+    splits: Mapping[str, str] = field(default_factory=dict)  # task key -> split read: {"eval": "validation"}
+    sampled: Mapping[str, int] = field(default_factory=dict)  # task key -> rows kept by the seeded max_rows sample
+    seed: int | None = None  # the sample's seed
+
+    def load_args(self, key: str) -> dict[str, Any]:
+        """The `datasets.load_dataset` keywords that read the split under `key` ("train", "eval",
+        "test") again, before any `max_rows` sample."""
+        split = self.splits[key]
+        files = self.data_files
+        base = split.split("[", 1)[0]
+        if files is not None and base in files:
+            # This split's files only: a packaged builder casts all its files to one schema, and
+            # a test file may lack the label column the others have.
+            files = {base: list(files[base])}
+        elif files is not None:
+            files = {name: list(paths) for name, paths in files.items()}
+        return {"path": self.path, "name": self.name, "data_dir": self.data_dir, "data_files": files,
+                "revision": self.revision, "split": split}
+
+    def __str__(self) -> str:
+        parts = [self.path]
+        for key in ("name", "revision", "data_dir"):
+            if getattr(self, key):
+                parts.append(f"{key}={getattr(self, key)}")
+        if self.data_files:
+            files = {name: list(paths) for name, paths in self.data_files.items()}
+            parts.append(f"data_files={files}")
+        if self.sampled:
+            parts.append(f"sampled={dict(self.sampled)} seed={self.seed}")
+        return " ".join(parts)
+
+
 @dataclass
 class TaskData:
     """A dataset plugin's result: splits under the fixed keys "train", "eval" and maybe "test".
@@ -42,7 +84,7 @@ class TaskData:
     splits: dict[str, Dataset]
     text_columns: tuple[str, ...]
     labels: LabelSpec
-    source: str = ""  # where the rows came from, for provenance (hub id, folder, files)
+    source: DataSource | None = None  # where the rows came from, to log and reload them
     test_has_labels: bool = False
     ids: dict[str, Sequence[Any]] = field(default_factory=dict)  # row ids per split, for predictions
     id_column: str = "id"  # the ids' column name in the data, kept in the predictions file

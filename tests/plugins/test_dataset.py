@@ -4,6 +4,7 @@ import csv
 import pytest
 
 from tests.declared import problems_of
+from tracker.components import DataSource
 from tracker.errors import BuildError
 from xp_plugins.dataset import hf
 
@@ -27,7 +28,9 @@ def test_mrpc_folder_gives_every_split_under_fixed_keys(mrpc, mrpc_path):
     assert {key: len(split) for key, split in mrpc.splits.items()} == {"train": 3668, "eval": 408, "test": 1725}
     assert mrpc.labels.names == ("not_equivalent", "equivalent")
     assert mrpc.text_columns == ("sentence1", "sentence2")
-    assert mrpc.source == str(mrpc_path)
+    # Where the rows came from, as the arguments that load them again: the folder, absolute.
+    assert mrpc.source == DataSource(path=str(mrpc_path.resolve()),
+                                     splits={"train": "train", "eval": "validation", "test": "test"})
 
 
 def test_mrpc_test_split_is_unlabelled_and_ids_come_from_idx(mrpc):
@@ -44,6 +47,8 @@ def test_max_rows_is_a_seeded_reproducible_sample(mrpc_path):
 
     first = sample(7)
     assert len(first["train"]) == 50 and len(first["eval"]) == 10
+    sampled = hf(7, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 50, "eval": 1000}).source
+    assert (sampled.sampled, sampled.seed) == ({"train": 50}, 7)  # 1000 is more than eval has: all of it
     assert sample(7) == first
     assert sample(8)["train"] != first["train"]
 
@@ -57,6 +62,49 @@ def test_max_rows_takes_the_split_keys_and_positive_counts(mrpc_path):
 def test_sliced_splits(mrpc_path):
     task = hf(1, path=str(mrpc_path), text_columns=PAIR, train_split="train[:100]", eval_split="train[100:150]")
     assert len(task.splits["train"]) == 100 and len(task.splits["eval"]) == 50
+    assert task.source.splits == {"train": "train[:100]", "eval": "train[100:150]"}
+    assert task.source.load_args("eval") == {"path": str(mrpc_path.resolve()), "name": None, "data_dir": None,
+                                             "data_files": None, "revision": None, "split": "train[100:150]"}
+
+
+def test_the_source_names_local_files_by_absolute_paths(tmp_path, monkeypatch):
+    rows = [{"text": "x", "label": "a"}, {"text": "y", "label": "b"}]
+    write_csv(tmp_path / "train.csv", rows)
+    (tmp_path / "dev").mkdir()
+    write_csv(tmp_path / "dev" / "dev.csv", rows)
+    monkeypatch.chdir(tmp_path / "dev")
+    task = hf(1, path="csv", data_files={"train": "../train.csv", "validation": "dev.csv"}, text_columns=["text"])
+    assert task.source.data_files == {"train": (str(tmp_path / "train.csv"),),
+                                      "validation": (str(tmp_path / "dev" / "dev.csv"),)}
+    assert task.source.revision is None  # local files have no commit
+    # The eval split loads again from its own file only (another file may have other columns).
+    assert task.source.load_args("eval")["data_files"] == {"validation": [str(tmp_path / "dev" / "dev.csv")]}
+    assert str(task.source) == (f"csv data_files={{'train': ['{tmp_path / 'train.csv'}'], "
+                                f"'validation': ['{tmp_path / 'dev' / 'dev.csv'}']}}")
+
+
+def test_data_files_of_a_folder_or_data_dir_are_made_absolute_where_datasets_reads_them(tmp_path, monkeypatch):
+    rows = [{"text": "x", "label": "a"}, {"text": "y", "label": "b"}]
+    (tmp_path / "folder" / "sub").mkdir(parents=True)
+    write_csv(tmp_path / "folder" / "sub" / "train.csv", rows)
+    write_csv(tmp_path / "folder" / "sub" / "dev.csv", rows)
+    monkeypatch.chdir(tmp_path)
+    in_folder = hf(1, path="./folder", data_dir="sub", data_files={"train": "train.csv", "validation": "dev.csv"},
+                   text_columns=["text"])
+    assert in_folder.source.path == str(tmp_path / "folder")
+    assert in_folder.source.data_files["train"] == (str(tmp_path / "folder" / "sub" / "train.csv"),)
+    in_data_dir = hf(1, path="csv", data_dir="folder/sub", data_files={"train": "train.csv", "validation": "dev.csv"},
+                     text_columns=["text"])
+    assert in_data_dir.source.data_dir == str(tmp_path / "folder" / "sub")
+    assert in_data_dir.source.data_files["validation"] == (str(tmp_path / "folder" / "sub" / "dev.csv"),)
+
+
+def test_one_file_or_a_list_of_files_is_the_train_split(tmp_path):
+    rows = [{"text": "x", "label": "a"}, {"text": "y", "label": "b"}]
+    train = write_csv(tmp_path / "train.csv", rows)
+    task = hf(1, path="csv", data_files=train, text_columns=["text"], eval_split="train")
+    assert task.source.data_files == {"train": (train,)}
+    assert task.source.splits == {"train": "train", "eval": "train"}
 
 
 def test_csv_with_string_labels_gets_sorted_names(tmp_path):
@@ -69,7 +117,7 @@ def test_csv_with_string_labels_gets_sorted_names(tmp_path):
     assert task.splits["train"]["label"][:] == [2, 0, 1, 2]
     assert task.splits["eval"]["label"][:] == [0]
     assert list(task.ids["train"]) == [0, 1, 2, 3]  # no id column: row positions
-    assert "csv" in task.source and "train.csv" in task.source
+    assert task.source.path == "csv" and task.source.data_files == {"train": (train,), "validation": (dev,)}
 
 
 def test_float_labels_are_regression(tmp_path):
