@@ -2,8 +2,10 @@
 logging under the same names and steps as the loop runners."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from tracker.components import Parts, RunResult
@@ -62,11 +64,15 @@ class TrainerRunner(TrainingSettings):
             bf16=hardware.precision == "bf16",
             use_cpu=hardware.device == "cpu",
             dataloader_num_workers=self.num_workers,
-            disable_tqdm=not self.progress_bar,
+            disable_tqdm=not self._draws_bars(parts),
             include_num_input_tokens_seen="non_padding",
             report_to="none",  # xp logs to MLflow itself; the Trainer's callback would log twice
             **sampling,
         )
+
+    def _draws_bars(self, parts: Parts) -> bool:
+        """The experiment asks for bars and the console shows them (not under `xp run -q`)."""
+        return self.progress_bar and parts.console.shows_progress
 
     def run(self, parts: Parts, logger: Any) -> RunResult:
         from transformers import EarlyStoppingCallback, Trainer
@@ -92,10 +98,15 @@ class TrainerRunner(TrainingSettings):
         )
         # xp prints evaluation results itself; the Trainer's printers would repeat them as dicts.
         trainer.remove_callback(PrinterCallback)
-        if self.progress_bar:
+        if self._draws_bars(parts):
             trainer.remove_callback(ProgressCallback)
             trainer.add_callback(QuietProgress())
-        trainer.train()
+        try:
+            trainer.train()
+        finally:
+            # The Trainer makes its output folder up front, checkpoints or not.
+            if trainer.is_world_process_zero():
+                _remove_if_empty(Path(trainer.args.output_dir))
         step = trainer.state.global_step
         best_model_loaded = self.early_stopping_patience is not None
         best_step = _step_of(trainer.state.best_model_checkpoint) if best_model_loaded else None
@@ -152,6 +163,11 @@ def _compute_metrics(prediction: Any, metrics: Any, is_regression: bool) -> dict
                                   np.asarray(prediction.label_ids))
     # The Trainer adds the "eval_"/"test_" prefix itself.
     return {name[len("x_"):]: value for name, value in score(predictions, metrics, "x").items()}
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # rmdir refuses a folder that holds anything: checkpoints stay
+        folder.rmdir()
 
 
 def _step_of(checkpoint: str | None) -> int | None:

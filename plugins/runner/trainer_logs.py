@@ -13,7 +13,6 @@ from transformers.trainer_callback import ProgressCallback
 from xp_plugins.runner.trainer import TRAINER_ONLY_LOGS
 
 
-
 class QuietProgress(ProgressCallback):
     """The Trainer's progress bar without its printing of every log dict (xp prints results)."""
 
@@ -31,6 +30,13 @@ class LogRelay(TrainerCallback):
         self.last_eval: tuple[int, dict[str, float]] | None = None
         self.evals: dict[int, dict[str, float]] = {}  # step -> evaluation metrics
         self.window_start = (time.perf_counter(), 0, 0)  # time, step, tokens seen
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # The last step logs, as in the loop runners: a run shorter than logging_steps (or not a
+        # multiple of it) would otherwise end without its final training loss. Every process
+        # sets it: the Trainer averages the loss across processes when it logs.
+        if state.global_step >= state.max_steps:
+            control.should_log = True
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if not logs or not state.is_world_process_zero:
