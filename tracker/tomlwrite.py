@@ -1,54 +1,52 @@
-"""Writing a resolved experiment back as TOML (the stdlib reads TOML but cannot write it)."""
+"""Writing a resolved experiment back as TOML with tomlkit (the stdlib reads TOML but cannot write it)."""
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
+
+import tomlkit
+from tomlkit.items import Item, Table
 
 
 def dumps(document: dict[str, Any]) -> str:
-    """A TOML document from nested dicts; a key whose value is None is shown as a comment."""
-    blocks = [_table([name], table) for name, table in document.items()]
-    return "\n".join(blocks)
+    """A TOML document from nested dicts: a non-empty dict becomes a [table] after its parent's keys,
+    a dict inside an array or an empty one an inline table, and a key whose value is None a comment
+    (TOML has no null)."""
+    written = tomlkit.document()
+    for name, table in document.items():
+        written.append(name, _table(table))
+    return written.as_string()
 
 
-def _table(path: list[str], table: dict[str, Any]) -> str:
-    lines = [f"[{'.'.join(_key(part) for part in path)}]"]
-    subtables = []
+def _table(table: dict[str, Any]) -> Table:
+    # Always a [header], even for a table of tables only; subtables last, so the comments for
+    # unset keys stay under the header of the table they belong to.
+    written = tomlkit.table(is_super_table=False)
     for key, value in table.items():
-        if isinstance(value, dict) and value:
-            subtables.append((key, value))
-        elif value is None:
-            lines.append(f"# {_key(key)} is not set")
-        else:
-            lines.append(f"{_key(key)} = {_value(value)}")
-    text = "\n".join(lines) + "\n"
-    for key, value in subtables:
-        text += "\n" + _table([*path, key], value)
-    return text
+        if value is None:
+            written.add(tomlkit.comment(f"{tomlkit.key(key).as_string()} is not set"))
+        elif not (isinstance(value, dict) and value):
+            written.append(key, item(value))
+    subtables = {key: value for key, value in table.items() if isinstance(value, dict) and value}
+    if subtables and not written.value.body:  # a header alone: a blank line before its first subtable
+        written.add(tomlkit.nl())
+    for key, value in subtables.items():
+        written.append(key, _table(value))
+    return written
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        # A JSON string is a TOML basic string, except that TOML also forbids a raw DEL.
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
+def item(value: Any) -> Item:
+    """One TOML value; dicts are inline tables (their None values left out), tuples arrays."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items() if v is not None) + "}"
+        inline = tomlkit.inline_table()
+        for key, inner in value.items():
+            if inner is not None:
+                inline.append(key, item(inner))
+        return inline
+    if isinstance(value, (list, tuple)):
+        array = tomlkit.array()
+        for inner in value:
+            array.append(item(inner))
+        return array
+    if isinstance(value, (bool, int, float, str)):
+        return tomlkit.item(value)
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def _key(key: str) -> str:
-    bare = key and all(c.isalnum() or c in "-_" for c in key) and key.isascii()
-    return key if bare else json.dumps(key)

@@ -82,3 +82,32 @@ def test_none_is_shown_as_a_comment_and_left_out():
 def test_a_value_toml_cannot_hold_is_an_error():
     with pytest.raises(TypeError, match="cannot write object as TOML"):
         dumps({"t": {"x": object()}})
+
+
+def test_the_written_text_is_stable_because_run_names_hash_it():
+    """Run names end in a hash of this text: the same experiment must keep writing the same bytes."""
+    document = {
+        "dataset": {"use": "hf", "data_files": {"train": "a.csv"}, "name": None, "max_rows": {"train": 8}},
+        "model": {"config_overrides": {"attention": {"dropout": 0.1}}},
+        "metrics": {"use": ["accuracy"], "labels": [{"id": 0, "name": None}], "empty": {}, "lr": 5e-05},
+    }
+
+    assert dumps(document) == (
+        '[dataset]\nuse = "hf"\n# name is not set\n\n'
+        '[dataset.data_files]\ntrain = "a.csv"\n\n'
+        '[dataset.max_rows]\ntrain = 8\n\n'
+        '[model]\n\n'
+        '[model.config_overrides]\n\n'
+        '[model.config_overrides.attention]\ndropout = 0.1\n\n'
+        '[metrics]\nuse = ["accuracy"]\nlabels = [{id = 0}]\nempty = {}\nlr = 5e-05\n'
+    )
+
+
+def test_comments_for_unset_keys_stay_in_their_own_table():
+    text = dumps({"dataset": {"data_files": {"train": "a.csv"}, "revision": None}})
+
+    assert text.index("# revision is not set") < text.index("[dataset.data_files]")
+
+
+def test_keys_beyond_ascii_are_written_as_they_are():
+    assert dumps({"experiment": {"tags": {"ключ": "значение"}}}) == '[experiment]\n\n[experiment.tags]\n"ключ" = "значение"\n'
