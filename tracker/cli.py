@@ -117,26 +117,32 @@ def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
 @main.command()
 @files_argument
 @edit_options
-def run(files: Sequence[str], edits: Edits) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Also show library logs, warnings and model load reports.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary of each run and the final table.")
+def run(files: Sequence[str], edits: Edits, verbose: bool, quiet: bool) -> None:
     """Validate every file, then run the experiments one by one and print a summary."""
+    from tracker.console import NORMAL, QUIET, VERBOSE, Console
     from tracker.recipe import run_experiment
-    from tracker.session import run_one, summary_table
+    from tracker.session import run_one, run_summary, summary_table
     from tracker.tracking import start_run_with
 
+    if verbose and quiet:
+        raise click.UsageError("-v and -q contradict each other; give one")
     registry = _registry()
     experiments = _load_or_exit(files, edits, registry)
     # Under torchrun / accelerate launch every process runs this; only rank 0 talks.
-    say = click.echo if os.environ.get("RANK", "0") == "0" else (lambda *args, **kwargs: None)
+    main_process = os.environ.get("RANK", "0") == "0"
+    console = Console(VERBOSE if verbose else QUIET if quiet or not main_process else NORMAL)
     outcomes = []
     for experiment in experiments:
-        say(f"== {experiment.path} ({experiment.components['runner'].use})", err=True)
-        execute = functools.partial(run_experiment, start_run=start_run_with(registry))
+        console.say("experiment", f"{experiment.path} ({experiment.components['runner'].use} runner)")
+        execute = functools.partial(run_experiment, start_run=start_run_with(registry, console), console=console)
         outcome = run_one(experiment, registry, execute, lambda text: click.echo(text, err=True))
-        if outcome.result is not None and outcome.result.diagnosis is not None:
-            say(f"learning curves: {outcome.result.diagnosis.verdict}: "
-                f"{outcome.result.diagnosis.explanation}", err=True)
+        if main_process:
+            click.echo(run_summary(outcome), err=True)
         outcomes.append(outcome)
-    say(summary_table(outcomes))
+    if main_process:
+        click.echo(summary_table(outcomes), nl=False)
     statuses = {outcome.status for outcome in outcomes}
     sys.exit(1 if "failed" in statuses else EXIT_BAD_INPUT if "invalid" in statuses else 0)
 
@@ -187,6 +193,10 @@ def plugins(kind: str | None, as_json: bool, as_markdown: bool) -> None:
 
 uri_option = click.option("--uri", default=None, metavar="URI",
                           help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).")
+# Commands that read runs take any spelling of a store (tracker.stores), and never create one.
+store_option = click.option("--uri", default=None, metavar="STORE",
+                            help="The tracking store: a folder holding mlflow.db (mlruns), a .db file, sqlite:///PATH "
+                                 "or http(s)://HOST (default: MLFLOW_TRACKING_URI, else mlruns/mlflow.db).")
 
 
 @main.command()
@@ -197,12 +207,13 @@ def ui(uri: str | None, host: str, port: int) -> None:
     """Start the MLflow UI on the tracking store and print its URL."""
     import subprocess
 
-    from tracker.tracking import DEFAULT_STORE, tracking_uri
+    from tracker.tracking import CLASSIC_VIEW, DEFAULT_STORE, tracking_uri
 
     store = tracking_uri({"uri": uri})
     if store == DEFAULT_STORE:
         Path("mlruns").mkdir(exist_ok=True)
-    click.echo(f"MLflow UI: http://{host}:{port}  (store: {store}; Ctrl-C stops it)", err=True)
+    address = f"http://{host}:{port}/#/experiments?{CLASSIC_VIEW}"
+    click.echo(f"MLflow UI: {address}  (store: {store}; Ctrl-C stops it)", err=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]
     try:
         sys.exit(subprocess.call(command))
@@ -211,22 +222,121 @@ def ui(uri: str | None, host: str, port: int) -> None:
 
 
 @main.command()
-@click.argument("selectors", nargs=-1, required=True, metavar="FILES_OR_RUN_IDS...")
-@uri_option
-@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), help="Also write the validation curves here.")
-def compare(selectors: Sequence[str], uri: str | None, png: Path | None) -> None:
-    """Compare runs: the params that differ and the final metrics, side by side."""
-    from mlflow import MlflowClient
+@click.argument("selectors", nargs=-1, required=True, metavar="RUNS...")
+@store_option
+@click.option("--png", default=Path("compare.png"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the figure overlaying the runs' curves.")
+@click.option("--no-png", is_flag=True, help="Write no figure.")
+def compare(selectors: Sequence[str], uri: str | None, png: Path, no_png: bool) -> None:
+    """Compare runs: the params that differ and the final and best metrics, side by side, and one
+    figure of their curves.
 
-    from tracker.compare import comparison_table, find_runs, plot_validation_curves
-    from tracker.tracking import tracking_uri
+    Each of RUNS is a run id or a unique prefix of one, a run name (every run of that name), an
+    experiment name (every run of it), or an experiment file (every run of that .toml file, however
+    its path was spelled). Runs are shown in the order named, oldest first within each.
+    """
+    from tracker.compare import comparison, comparison_table, find_runs, plot_comparison
+    from tracker.stores import StoreError, open_store, store_uri
 
-    client = MlflowClient(tracking_uri({"uri": uri}))
     try:
-        runs = find_runs(client, selectors)
-    except LookupError as error:
+        store = store_uri(uri)
+        client = open_store(store)
+        found = comparison(client, find_runs(client, selectors, store))
+    except StoreError as error:
+        for line in str(error).splitlines():  # one per selector that found nothing
+            click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(comparison_table(found), nl=False)
+    if not no_png:
+        figure = plot_comparison(found, png)
+        drawn = f"curves: {figure}" if figure else "curves: none drawn (no run logged train/loss or an eval metric)"
+        click.echo(drawn, err=True)
+
+
+def _comma_list(ctx, param, value: str | None) -> list[str] | None:
+    return [name.strip() for name in value.split(",") if name.strip()] if value else None
+
+
+@main.command()
+@click.argument("model")
+@click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The rows to predict: .csv, .jsonl or .parquet, with the text columns the model was trained on.")
+@click.option("--output", "-o", metavar="FILE",
+              help="Where to write them (.csv, .jsonl or .parquet; - prints CSV) "
+                   "[default: <input stem>.predictions.<input extension>, next to the input].")
+@click.option("--text-columns", metavar="A[,B]", callback=_comma_list,
+              help="The input's text column(s), when they are not named as in training or the model does not say.")
+@click.option("--probabilities", is_flag=True, help="Also write one prob_<label> column per class.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+              help="auto: CUDA if available, else MPS, else the CPU.")
+@store_option
+def predict(model: str, input_path: Path, output: str | None, text_columns: list[str] | None, probabilities: bool,
+            batch_size: int, device: str, uri: str | None) -> None:
+    """Predict labels for a table of texts with a trained model.
+
+    MODEL is a run id (or a unique prefix of one), a run name, runs:/<run id>/model,
+    models:/<name>/<version>, models:/<name>@<alias>, a Logged Model id (m-...), or a local folder.
+    Writes every input column plus label, label_id and score (the predicted value, for regression).
+    """
+    from tracker.predict import PredictError, predict_file
+    from tracker.stores import StoreError
+
+    try:
+        outcome = predict_file(model, input_path, output, uri=uri, text_columns=text_columns,
+                               probabilities=probabilities, batch_size=batch_size, device=device,
+                               say=lambda text: click.echo(text, err=True))
+    except (PredictError, StoreError) as error:  # a password in a tracking URI is masked
+        click.echo(f"error: {Redactor().text(str(error))}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if outcome.output != "-":
+        click.echo(f"wrote {outcome.output} ({outcome.rows} rows)", err=True)
+
+
+@main.command()
+@click.argument("source", metavar="FOLDER|FILE|HUB_ID")
+@click.option("--output", "-o", metavar="FILE",
+              help="Where to write the experiment (- prints it) [default: experiments/<name>.toml when "
+                   "./experiments exists, else ./<name>.toml].")
+@click.option("--config", "config_name", metavar="NAME", help="The config of a hub dataset (nyu-mll/glue --config mrpc).")
+@click.option("--text-columns", metavar="A[,B]", callback=_comma_list, help="The text column(s), instead of guessing.")
+@click.option("--label-column", metavar="NAME", help="The label column, instead of guessing.")
+@click.option("--force", is_flag=True, help="Overwrite the experiment file if it exists.")
+def init(source: str, output: str | None, config_name: str | None, text_columns: list[str] | None,
+         label_column: str | None, force: bool) -> None:
+    """Write a commented starter experiment for a data folder, a data file or a hub dataset.
+
+    FOLDER holds CSV, JSON Lines or Parquet files named by split, as a hub dataset lays them out
+    (train.csv, validation.csv or dev.csv, test.csv). The rows are read to find the text column(s)
+    and the label column (class names, or numbers for regression); metrics and a model are chosen
+    to fit, and the file passes `xp validate --data` as written. A HUB_ID is read from the hub, or
+    from the local datasets cache when offline.
+    """
+    import shlex
+
+    from tracker.starter import InitError, check_writable, default_checkpoint, default_output, experiment_name, \
+        inspect_data, starter_text, write_starter
+
+    name = experiment_name(source, config_name)
+    path = None if output == "-" else Path(output) if output else default_output(name)
+    checkpoint = default_checkpoint()
+    try:
+        if path is not None:
+            check_writable(path, force)  # before the data is read, which may take a while
+        click.echo(f"reading {source} ...", err=True)
+        task = inspect_data(source, config_name, text_columns, label_column)
+        shown = shlex.quote(str(path)) if path else "FILE"
+        text = starter_text(task, path.stem if path else name, checkpoint, shown)
+        if path is not None:
+            write_starter(path, text, force)
+    except InitError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    click.echo(comparison_table(runs))
-    if png is not None:
-        click.echo(f"validation curves: {plot_validation_curves(client, runs, png)}", err=True)
+    for note in task.notes:
+        click.echo(f"note: {note}", err=True)
+    if path is None:
+        click.echo(text, nl=False)
+        return
+    click.echo(f"wrote {path}\n  rows: {task.rows_summary}\n  text: {task.text_summary}\n"
+               f"  label: {task.label_summary}\n  model: {checkpoint}")
+    click.echo(f"next: xp run {shown}")

@@ -5,27 +5,56 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 Curve = Sequence[tuple[int, float]]
+# A panel's size in inches, at DPI pixels an inch; at most PANELS_PER_ROW panels to a row.
+PANEL_INCHES = (5, 4)
+DPI = 100
+PANELS_PER_ROW = 3
+# A shared legend lies under the panels, this many names to a row, and makes the figure taller.
+LEGEND_COLUMNS = 4
+LEGEND_ROW_INCHES = 0.3
 
 
-def plot_panels(panels: Mapping[str, Mapping[str, Curve]], path: Path) -> Path:
-    """One PNG with a panel per title and a line per curve, optimizer steps on the x axis."""
+def plot_panels(panels: Mapping[str, Mapping[str, Curve]], path: Path, *, shared_legend: bool = False) -> Path:
+    """One PNG with a panel per title (at most PANELS_PER_ROW to a row) and a line per curve, optimizer steps
+    on the x axis. A curve name keeps its colour in every panel; with `shared_legend`, one legend
+    under the panels names them all (for the same runs in every panel), else each panel has its own."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display here, and never one inside a training run
     from matplotlib import pyplot
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     count = max(len(panels), 1)
-    figure, axes = pyplot.subplots(1, count, figsize=(7 if count == 1 else 5 * count, 4), dpi=100, squeeze=False)
-    for axis, (title, curves) in zip(axes[0], panels.items()):
+    rows = -(-count // PANELS_PER_ROW)
+    columns = -(-count // rows)  # rows as even as can be: four panels are two by two
+    names = list(dict.fromkeys(name for curves in panels.values() for name in curves))
+    legend_columns = min(len(names), LEGEND_COLUMNS) or 1
+    legend_inches = LEGEND_ROW_INCHES * -(-len(names) // legend_columns) if shared_legend else 0
+    width, height = PANEL_INCHES
+    figure, axes = pyplot.subplots(rows, columns, figsize=(7 if count == 1 else width * columns,
+                                                           height * rows + legend_inches),
+                                   dpi=DPI, squeeze=False, layout="constrained" if shared_legend else None)
+    palette = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    colors = {name: palette(index % palette.N) for index, name in enumerate(names)}
+    for axis, (title, curves) in zip(axes.flat, panels.items()):
         for name, points in curves.items():
             if points:
                 steps, values = zip(*points)
-                axis.plot(steps, values, marker="o" if len(points) < 30 else None, label=name)
+                axis.plot(steps, values, marker="o" if len(points) < 30 else None, label=name, color=colors[name])
         axis.set_xlabel("optimizer step")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         axis.set_title(title)
         axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
+        if not shared_legend:
+            axis.legend()
+    for axis in list(axes.flat)[len(panels):]:
+        axis.set_visible(False)
+    if shared_legend:
+        handles = [Line2D([], [], color=colors[name]) for name in names]
+        figure.legend(handles, names, loc="outside lower center", ncols=legend_columns)
+    else:
+        figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     pyplot.close(figure)

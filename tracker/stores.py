@@ -1,0 +1,124 @@
+"""Reading a tracking store named on the command line (`xp compare`, `xp predict`): any spelling
+of the store, and runs found by id, unique id prefix or name."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+_HEX = re.compile(r"[0-9a-f]+")
+SHORT_ID = 12  # xp prints the first 12 digits of a run id
+_LISTED = 10  # candidates listed for an ambiguous id prefix, at most
+
+
+class StoreError(Exception):
+    """A store or a run that is not there: printed as `error: <line>`, exit code 2."""
+
+
+def store_uri(spelling: str | None) -> str:
+    """`--uri` as typed, else MLFLOW_TRACKING_URI, else ./mlruns: a folder (its mlflow.db), a .db
+    file, or any URI MLflow takes (sqlite:///, http(s)://, ...). A SQLite store must exist: reading
+    never creates one, and a server must answer (MLflow would retry a dead one for minutes)."""
+    from tracker.preflight import check_tracking
+    from tracker.redact import mask_uri
+    from tracker.tracking import DEFAULT_STORE
+
+    environment = os.environ.get("MLFLOW_TRACKING_URI")
+    given = spelling or environment or DEFAULT_STORE
+    origin = (f"--uri {mask_uri(given)}" if spelling else f"MLFLOW_TRACKING_URI={mask_uri(given)}" if environment
+              else f"the default store {DEFAULT_STORE} (give --uri or set MLFLOW_TRACKING_URI)")
+    if "://" in given or given == "databricks":
+        uri = given
+    else:
+        uri = f"sqlite:///{Path(given).expanduser().resolve()}"
+    if uri.startswith("sqlite:///"):
+        database = Path(uri[len("sqlite:///"):])
+        folder = database.is_dir()
+        if folder:  # a folder means the store inside it, as xp lays it out
+            database = database / "mlflow.db"
+            uri = f"sqlite:///{database}"
+        if not database.is_file():
+            where = f"no mlflow.db in the folder {database.parent}" if folder else f"no such file {database}"
+            raise StoreError(f"{origin}: no tracking store there ({where}); expected a folder holding "
+                             "mlflow.db, a .db file, sqlite:///PATH or http(s)://HOST")
+    problem = check_tracking(uri)
+    if problem:
+        raise StoreError(f"{origin}: {problem}")
+    return uri
+
+
+def open_store(uri: str) -> Any:
+    """An MlflowClient on `uri` (from store_uri), with MLflow's INFO lines about opening and
+    migrating the store silenced: the command's output is the point."""
+    import logging
+
+    from mlflow import MlflowClient
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return MlflowClient(uri)
+
+
+def all_experiments(client: Any) -> Iterator[Any]:
+    """Every active experiment, page by page."""
+    token = None
+    while True:
+        page = client.search_experiments(max_results=1000, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def experiment_ids(client: Any) -> list[str]:
+    return [experiment.experiment_id for experiment in all_experiments(client)]
+
+
+def search_runs(client: Any, experiment_ids: list[str], filter_string: str = "",
+                newest_first: bool = False) -> Iterator[Any]:
+    """Every active run of `experiment_ids` that matches, oldest (or newest) first, page by page."""
+    order = "DESC" if newest_first else "ASC"
+    token = None
+    while experiment_ids:
+        page = client.search_runs(experiment_ids, filter_string, max_results=1000, page_token=token,
+                                  order_by=[f"attributes.start_time {order}"])
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def run_with_id(client: Any, selector: str) -> Any | None:
+    """The run whose full id is `selector`, if there is one."""
+    from mlflow.exceptions import MlflowException
+
+    if not RUN_ID.fullmatch(selector):
+        return None
+    try:
+        return client.get_run(selector)
+    except MlflowException:
+        return None  # perhaps a run or experiment named like an id
+
+
+def runs_named(client: Any, experiment_ids: list[str], name: str, newest_first: bool = False) -> list[Any]:
+    return list(search_runs(client, experiment_ids, f"attributes.run_name = '{quoted(name)}'", newest_first))
+
+
+def run_with_prefix(client: Any, experiment_ids: list[str], selector: str) -> Any | None:
+    """The one run whose id starts with `selector`; None when none does, StoreError when several do."""
+    if not _HEX.fullmatch(selector) or len(selector) >= 32:
+        return None
+    found = list(search_runs(client, experiment_ids, f"attributes.run_id LIKE '{selector}%'"))
+    if len(found) > 1:
+        listed = ", ".join(f"{run.info.run_id[:SHORT_ID]} ({run.info.run_name})" for run in found[:_LISTED])
+        more = f" and {len(found) - _LISTED} more" if len(found) > _LISTED else ""
+        raise StoreError(f"{selector}: ambiguous run id prefix, matches {len(found)} runs: {listed}{more}; "
+                         "give more characters")
+    return found[0] if found else None
+
+
+def quoted(text: str) -> str:
+    """`text` inside a single-quoted string of MLflow's search syntax."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
