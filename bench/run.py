@@ -84,7 +84,7 @@ class Bench:
         experiment = client.get_experiment_by_name(f"bench-{variant.name}")
         run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"],
                                  max_results=1)[0]
-        return {"accuracy": run.data.metrics["eval_accuracy"], "f1": run.data.metrics["eval_f1"]}
+        return {"accuracy": run.data.metrics["eval/accuracy"], "f1": run.data.metrics["eval/f1"]}  # tracker.metric_names
 
 
 def summary_line(record: dict) -> str:

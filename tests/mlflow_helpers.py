@@ -30,6 +30,7 @@ QUICKSTART = REPO_ROOT / "experiments" / "quickstart.toml"  # inside the git rep
 DATA = REPO_ROOT / "experiments" / "data" / "paraphrase"
 MAX_STEPS = 4
 LEARNING_RATES = ("1e-4", "3e-4")
+REGISTERED_MODEL = "quickstart"  # the first run of `tracked_pair` registers its model under this name
 
 
 def quickstart_overrides(checkpoint: Path, folder: Path, store: str | None = None, *more: str) -> list[str]:
@@ -114,13 +115,15 @@ def mlflow_server(store: str, cwd: Path, timeout: float = 60) -> Iterator[str]:
 
 @dataclass
 class TrackedPair:
-    """Two quickstart runs (two learning rates) in one store, and a server on that store."""
+    """Two quickstart runs (two learning rates) in one store, each with its Logged Model, the
+    first one's also registered as REGISTERED_MODEL; and a server on that store."""
 
     folder: Path
     store: str
     base: str
     experiment_id: str
     runs: list[dict[str, Any]]  # REST run objects, in LEARNING_RATES order
+    models: list[dict[str, Any]]  # REST Logged Model objects, one per run, in the same order
 
     @property
     def run_names(self) -> list[str]:
@@ -136,7 +139,9 @@ def tracked_pair(tmp_path_factory, tiny_checkpoint) -> Iterator[TrackedPair]:
                    cwd=folder, check=True, capture_output=True)
     processes = []
     for lr in LEARNING_RATES:  # both at once: two CPU cores, and most of a run is start-up
-        overrides = quickstart_overrides(tiny_checkpoint, folder, store, f"optimizer.lr={lr}")
+        registered = [f'tracking.register_as="{REGISTERED_MODEL}"'] if lr == LEARNING_RATES[0] else []
+        overrides = quickstart_overrides(tiny_checkpoint, folder, store, f"optimizer.lr={lr}",
+                                         "runner.save_model=true", *registered)
         log = (folder / f"xp-run-{lr}.log").open("w")
         processes.append((subprocess.Popen(xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
                                            cwd=folder, stdout=log, stderr=subprocess.STDOUT), log))
@@ -148,7 +153,11 @@ def tracked_pair(tmp_path_factory, tiny_checkpoint) -> Iterator[TrackedPair]:
         found = rest(base, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
         by_lr = {params(run)["optimizer.lr"]: run for run in found}
         runs = [by_lr[str(float(lr))] for lr in LEARNING_RATES]
-        yield TrackedPair(folder, store, base, experiment["experiment_id"], runs)
+        logged = rest(base, "/api/2.0/mlflow/logged-models/search", {"experiment_ids": [experiment["experiment_id"]]})
+        by_run = {model["info"]["source_run_id"]: model for model in logged.get("models", [])}
+        assert len(by_run) == len(runs), f"save_model=true, but {len(by_run)} Logged Models for {len(runs)} runs"
+        models = [by_run[run["info"]["run_id"]] for run in runs]
+        yield TrackedPair(folder, store, base, experiment["experiment_id"], runs, models)
 
 
 def params(run: dict[str, Any]) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.tables import table_rows
 from tracker.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +50,7 @@ def test_mrpc_recipes_run_end_to_end_offline(tmp_path, mrpc_path, tiny_checkpoin
     done = subprocess.run(command, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
     assert done.returncode == 0, done.stderr[-4000:]
-    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    rows = table_rows(done.stdout)
     assert [(Path(row[0]).name, row[1], row[2]) for row in rows] == [
         ("mrpc_accelerate.toml", "accelerate", "finished"),
         ("mrpc_loop.toml", "loop", "finished"),

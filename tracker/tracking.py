@@ -18,6 +18,7 @@ from typing import Any, Iterator, Mapping
 from tracker import tomlwrite
 from tracker.components import Parts, TrackedRun
 from tracker.console import Console
+from tracker.dataset_inputs import log_dataset_inputs
 from tracker.experiment import Experiment
 from tracker.metric_names import stored_name
 from tracker.params import as_params
@@ -30,9 +31,11 @@ from tracker.reporting import ConsoleLogger, FanOut, NullLogger
 
 DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
 UI_ADDRESS = "http://127.0.0.1:5000"  # where `xp ui` serves a store that is not a server itself
-# The MLflow UI opens an experiment in its classic machine-learning view (runs, charts, models)
-# only when the experiment says so; without it MLflow 3 guesses, often the GenAI view.
+# What kind of experiment this is, for MLflow and its UI's default; but MLflow 3.17's UI picks
+# between its GenAI and its classic machine-learning view (runs, charts, models) from the URL's
+# workflowType first, then the reader's last choice, so every link xp prints carries CLASSIC_VIEW.
 EXPERIMENT_KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
+CLASSIC_VIEW = "workflowType=machine_learning"
 # Metrics logged within this many seconds of the last send go to the store together: at most
 # one write a second however often a runner logs, so logging at every step stays cheap.
 SEND_INTERVAL_SECONDS = 1.0
@@ -213,7 +216,8 @@ def _tracked_run(run: Any, experiment: Experiment, uri: str) -> TrackedRun:
                   "xp ui" if uri == DEFAULT_STORE else f"xp ui --uri '{shown_uri}'")
     return TrackedRun(run_id=run.info.run_id, run_name=run.info.run_name, experiment_name=experiment.name,
                       experiment_id=run.info.experiment_id, tracking_uri=shown_uri, ui_command=ui_command,
-                      run_url=mask_uri(f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"))
+                      run_url=mask_uri(f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+                                           f"?{CLASSIC_VIEW}"))
 
 
 @contextlib.contextmanager
@@ -222,7 +226,8 @@ def _current_tracking_uri(uri: str) -> Iterator[None]:
     this run's while it lasts."""
     import mlflow
 
-    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else ""  # "": MLflow's default again
+    # None unsets it (and MLFLOW_TRACKING_URI, which setting it exports); "" would mean ./mlruns.
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
     mlflow.set_tracking_uri(uri)
     try:
         yield
@@ -254,7 +259,7 @@ def _log_start(client: Any, run_id: str, experiment: Experiment, parts: Parts, r
     client.log_artifact(run_id, str(_write(config / experiment.path.name, experiment.shown_text)), "config")
     client.log_artifact(run_id, str(_write(config / "resolved.toml", tomlwrite.dumps(experiment.shown()))), "config")
     client.log_artifact(run_id, str(_write(scratch / "requirements.txt", installed_packages())), "environment")
-    _log_dataset_inputs(client, run_id, parts, redactor.text(parts.task.source))
+    log_dataset_inputs(client, run_id, parts.task, redactor.text)
 
 
 def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
@@ -271,24 +276,6 @@ def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
     }
     derived.update({f"rows.{split}": len(data) for split, data in parts.task.splits.items()})
     return derived
-
-
-def _log_dataset_inputs(client: Any, run_id: str, parts: Parts, source: str) -> None:
-    import mlflow.data
-    from mlflow.entities import DatasetInput, InputTag
-    from mlflow.exceptions import MlflowException
-
-    inputs = []
-    for split in ("train", "eval"):
-        dataset = mlflow.data.from_huggingface(parts.task.splits[split], path=source or None,
-                                               name=f"{source or 'dataset'}:{split}")
-        inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", split)]))
-    try:
-        client.log_inputs(run_id, inputs)
-    except MlflowException:
-        # Two runs logging the same new dataset at once: the store's check-then-insert races and
-        # the loser hits the unique constraint. By now the dataset exists, and linking it works.
-        client.log_inputs(run_id, inputs)
 
 
 def _system_metrics(run_id: str, uri: str) -> Any:

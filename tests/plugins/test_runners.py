@@ -21,10 +21,12 @@ from pathlib import Path
 import pytest
 
 from tests.experiment_files import write_experiment
+from tests.tables import table_rows
 from tracker.api import load
 from tracker.errors import ExperimentError
 from tracker.recipe import run_experiment
 from tracker.registry import load_registry
+from tracker.reporting import NullLogger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAPHRASE = REPO_ROOT / "experiments" / "data" / "paraphrase" / "train.csv"
@@ -77,7 +79,7 @@ def contrary_data(tmp_path_factory, paraphrase_rows) -> dict[str, str]:
             "validation": validation, "test": validation}
 
 
-class RecordingLogger:
+class RecordingLogger(NullLogger):
     """A run logger that keeps every call, for asserting what a runner logged and when."""
 
     def __init__(self) -> None:
@@ -340,7 +342,7 @@ def test_accelerate_runner_trains_on_two_cpu_processes(two_processes):
     done, outputs = two_processes
     assert done.returncode == 0, done.stderr[-4000:]
     # Each process makes 3 steps on its half of the rows; only the main process reports them.
-    assert done.stderr.count("step 3: eval_loss") == 1 and "step 6:" not in done.stderr
+    assert done.stderr.count("evaluation step 3: loss") == 1 and "step 6:" not in done.stderr
     predictions = list(outputs.glob("*/predictions.csv"))
     assert len(predictions) == 1
     assert len(read_predictions(predictions[0])) == 1 + 11  # every test row once, none padded in
@@ -348,8 +350,9 @@ def test_accelerate_runner_trains_on_two_cpu_processes(two_processes):
 
 def test_only_the_main_process_prints_the_summary(two_processes):
     done, _ = two_processes
-    assert done.stdout.count("status") == 1 and "finished" in done.stdout
-    assert done.stderr.count("learning curves:") == 1
+    assert done.stdout.count("status") == 1 and "finished" in done.stdout  # one table, one header
+    summary = [line.split()[0] for line in done.stderr.splitlines() if line.startswith(("status ", "curves "))]
+    assert summary == ["status", "curves"]  # one run summary, not one per process
 
 
 # -- what `xp run` does with experiments that cannot run -----------------------------------------
@@ -436,7 +439,7 @@ def test_xp_run_reports_experiments_the_data_rejects_with_exit_code_2(tmp_path, 
     assert "Traceback" not in done.stderr
     for line in ("text_column.toml: [dataset] text_columns: ", "num_labels.toml: [model] num_labels: "):
         assert line in done.stderr
-    assert [row.split()[2] for row in done.stdout.splitlines()[1:]] == ["invalid"] * 2
+    assert [row[2] for row in table_rows(done.stdout)] == ["invalid"] * 2
 
 
 BOOM_METRIC = """\
@@ -463,9 +466,7 @@ def test_xp_run_runs_every_experiment_and_summarizes_their_fates(tmp_path, tiny_
     write_experiment(tmp_path / "good.toml", tiny_checkpoint, data, runner={"max_steps": 2})
     done = xp("run", "--allow-code", "crashing.toml", "bad_at_build.toml", "good.toml", cwd=tmp_path)
     assert done.returncode == 1, done.stderr[-4000:]
-    table = [line.split() for line in done.stdout.splitlines()]
-    assert table[0][:3] == ["experiment", "runner", "status"]
-    assert [(row[0], row[2]) for row in table[1:]] == [
+    assert [(row[0], row[2]) for row in table_rows(done.stdout)] == [
         ("crashing.toml", "failed"), ("bad_at_build.toml", "invalid"), ("good.toml", "finished")]
     assert "crashing.toml: failed: RuntimeError: the metric script broke" in done.stderr
     assert "bad_at_build.toml: [model] num_labels: num_labels = 3" in done.stderr
