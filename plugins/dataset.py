@@ -65,6 +65,9 @@ def _distinct_columns(options):
         yield "text_columns", f"names a column twice: {columns}"
     if options["label_column"] in columns:
         yield "label_column", f'"{options["label_column"]}" is also a text column'
+    names = options["label_names"] or []
+    if len(set(names)) < len(names):
+        yield "label_names", f"names a class twice: {names}"
 
 
 @rules(_data_files_exist, _distinct_columns)
@@ -87,6 +90,9 @@ def hf(
     text_columns: Annotated[list[Name], Field(min_length=1, max_length=2,
                                               description="one text column, or a sentence pair")],
     label_column: Name = "label",
+    label_names: Annotated[list[Name] | None, Field(
+        min_length=2, description='names of the class ids 0, 1, ... when the label column holds ids: '
+                                  '["different", "paraphrase"]')] = None,
     max_rows: Annotated[dict[Literal["train", "eval", "test"], PositiveInt] | None, Field(
         description="a seeded random sample per split, for quick runs")] = None,
 ) -> TaskData:
@@ -96,7 +102,7 @@ def hf(
     packaged builder ("csv", "json", "parquet", "text") with `data_files`. Splits may be sliced
     ("train[:90%]"). `max_rows` = {train = 500, eval = 100} keeps a random sample drawn with the
     experiment seed. Labels become an encoded `label` column: ClassLabel names, sorted distinct
-    strings or integers, or regression for floats.
+    strings or integers (named by `label_names` when given), or regression for floats.
     """
     local = Path(path).expanduser()
     load_args = dict(path=str(local.resolve()) if local.exists() else path, name=name, data_files=data_files,
@@ -115,7 +121,7 @@ def hf(
             raise BuildError("label_column", f'{wanted[key]} split has no column "{label_column}"; '
                                              f"available: {', '.join(split.column_names)}")
 
-    labels, splits = _encode_labels(splits, label_column)
+    labels, splits = _encode_labels(splits, label_column, label_names)
     test_has_labels = "test" in splits and any(v != HIDDEN_LABEL for v in splits["test"].unique("label"))
 
     # Sample after the label names are known, so a rare class cannot vanish from the names.
@@ -183,8 +189,10 @@ def _split(load_args: dict[str, Any], available: DatasetDict, spec: str, key: st
         raise BuildError(key, f'bad split slice "{spec}": {error}') from None
 
 
-def _encode_labels(splits: dict[str, Dataset], column: str) -> tuple[LabelSpec, dict[str, Dataset]]:
-    """Rename the label column to `label` and encode it as class ids (or floats for regression)."""
+def _encode_labels(splits: dict[str, Dataset], column: str,
+                   names_of_ids: list[str] | None = None) -> tuple[LabelSpec, dict[str, Dataset]]:
+    """Rename the label column to `label` and encode it as class ids (or floats for regression);
+    `names_of_ids` names the ids of a column of integer class ids."""
     from datasets import ClassLabel, Value
 
     splits = {key: split.rename_column(column, "label") if column != "label" and column in split.column_names
@@ -193,9 +201,11 @@ def _encode_labels(splits: dict[str, Dataset], column: str) -> tuple[LabelSpec, 
         splits["test"] = splits["test"].add_column("label", [HIDDEN_LABEL] * len(splits["test"]))
 
     feature = splits["train"].features["label"]
+    dtype = getattr(feature, "dtype", None)
+    if names_of_ids is not None:
+        return _named_ids(splits, feature, dtype, names_of_ids)
     if isinstance(feature, ClassLabel):
         return LabelSpec(tuple(feature.names)), splits
-    dtype = getattr(feature, "dtype", None)
     if dtype is not None and dtype.startswith("float"):  # regression; float32 matches the model's logits
         return LabelSpec(None), {k: s.cast_column("label", Value("float32")) for k, s in splits.items()}
     if dtype is None or not ("string" in dtype or dtype == "bool" or "int" in dtype):  # also large_string
@@ -228,6 +238,26 @@ def _check_every_row_has_text(split: Dataset, name: str, columns: list[str]) -> 
 
 def _rows_text(rows: list[int]) -> str:
     return "rows " + ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+
+
+def _named_ids(splits: dict[str, Dataset], feature: Any, dtype: str | None,
+               names: list[str]) -> tuple[LabelSpec, dict[str, Dataset]]:
+    """`label_names` for a column of integer ids: every id must be one of 0..len(names)-1."""
+    from datasets import ClassLabel
+
+    if isinstance(feature, ClassLabel):
+        raise BuildError("label_names", f"the dataset names its classes already ({', '.join(feature.names)}); "
+                                        "remove label_names")
+    if dtype is None or "int" not in dtype:
+        held = "text" if dtype and "string" in dtype else dtype or feature
+        raise BuildError("label_names", f"names integer class ids, but the label column holds {held} values "
+                                        "(class names or scores already); remove label_names")
+    ids = sorted({v for split in splits.values() for v in split.unique("label")} - {None, HIDDEN_LABEL})
+    unnamed = [i for i in ids if not 0 <= i < len(names)]
+    if unnamed:
+        raise BuildError("label_names", f"{len(names)} names for the class ids 0..{len(names) - 1}, but the "
+                                        f"data has the id(s) {', '.join(map(str, unnamed[:10]))}")
+    return LabelSpec(tuple(names)), splits
 
 
 def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: LabelSpec) -> None:

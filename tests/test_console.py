@@ -140,7 +140,7 @@ def test_each_phase_has_one_line(runs):
     for phase in PHASES:
         assert len(run.phase_lines(phase)) == 1, f"{phase}: {run.phase_lines(phase)}\n{run.stderr}"
     [data] = run.phase_lines("data")
-    assert "32 train, 16 eval rows" in data and "2 labels: 0, 1" in data
+    assert "32 train, 16 eval rows" in data and "2 labels: different, paraphrase" in data
     [training] = run.phase_lines("training")
     assert "4 optimizer steps" in training and "loop" in training
     # One line per evaluation: the quickstart evaluates after each epoch of two steps.

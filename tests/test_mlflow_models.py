@@ -26,8 +26,8 @@ from tests.mlflow_helpers import DATA, QUICKSTART, quickstart_overrides, sqlite_
 RUNNERS = ("loop", "accelerate", "trainer")  # trained in this order: registry versions 1, 2, 3
 REGISTERED = "paraphrase-classifier"
 STEPS = 2  # one epoch of 32 rows in batches of 16: the evaluation at its end is the final one
-# The paraphrase CSVs label rows 0/1 without names: their names are the values themselves.
-CSV_LABELS = ("0", "1")
+# The paraphrase CSVs store class ids 0/1; the quickstart names them with `label_names`.
+CSV_LABELS = ("different", "paraphrase")
 # The MRPC parquet files carry the hub's features: a ClassLabel with these names.
 MRPC_LABELS = ("not_equivalent", "equivalent")
 
@@ -79,7 +79,8 @@ def runs(store, tiny_checkpoint) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def mrpc_run(store, tiny_checkpoint, mrpc_path) -> Any:
     """The loop runner on the real GLUE MRPC folder (parquet in hub layout, its own label names)."""
-    return train(store, tiny_checkpoint, f'dataset.path="{mrpc_path}"', unset=("dataset.data_files",))
+    return train(store, tiny_checkpoint, f'dataset.path="{mrpc_path}"',
+                 unset=("dataset.data_files", "dataset.label_names"))
 
 
 @pytest.fixture(scope="module")

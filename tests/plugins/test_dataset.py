@@ -136,6 +136,47 @@ def test_integer_labels_without_names_are_renumbered(tmp_path):
     assert task.splits["train"]["label"][:] == [2, 0, 1, 2]
 
 
+def id_files(tmp_path, ids):
+    rows = [{"text": f"t{i}", "label": label} for i, label in enumerate(ids)]
+    return {"train": write_csv(tmp_path / "t.csv", rows), "validation": write_csv(tmp_path / "v.csv", rows[:2])}
+
+
+def test_label_names_name_the_class_ids_a_file_stores(tmp_path):
+    task = hf(1, path="csv", data_files=id_files(tmp_path, [1, 0, 2, 1]), text_columns=["text"],
+              label_names=["negative", "neutral", "positive"])
+    assert task.labels.names == ("negative", "neutral", "positive")
+    assert task.splits["train"]["label"][:] == [1, 0, 2, 1]  # the ids are kept as they are
+    # A class the data lacks keeps its place: ids 0..2 named, only 0 and 1 seen.
+    two = hf(1, path="csv", data_files=id_files(tmp_path, [0, 1, 1]), text_columns=["text"],
+             label_names=["negative", "neutral", "positive"])
+    assert two.labels.names == ("negative", "neutral", "positive")
+
+
+@pytest.mark.parametrize("labels, names, expected", [
+    ([0, 1, 3], ["a", "b", "c"], "3 names for the class ids 0..2, but the data has the id(s) 3"),
+    (["pos", "neg"], ["a", "b"], "names integer class ids, but the label column holds text values "
+                                 "(class names or scores already); remove label_names"),
+    ([0.5, 1.5], ["a", "b"], "names integer class ids, but the label column holds float64 values "
+                             "(class names or scores already); remove label_names"),
+])
+def test_label_names_must_fit_the_ids(tmp_path, labels, names, expected):
+    with pytest.raises(BuildError) as error:
+        hf(1, path="csv", data_files=id_files(tmp_path, labels), text_columns=["text"], label_names=names)
+    assert (error.value.key, str(error.value.message)) == ("label_names", expected)
+
+
+def test_label_names_of_a_dataset_that_names_its_classes_are_refused(mrpc_path):
+    with pytest.raises(BuildError) as error:
+        hf(1, path=str(mrpc_path), text_columns=PAIR, label_names=["no", "yes"])
+    assert error.value.key == "label_names" and "names its classes already (not_equivalent, equivalent)" in str(error.value)
+
+
+def test_label_names_are_distinct_and_at_least_two():
+    assert problems_of(hf, path="csv", text_columns=["a"], label_names=["x", "x"]) == {
+        "label_names": "names a class twice: ['x', 'x']"}
+    assert list(problems_of(hf, path="csv", text_columns=["a"], label_names=["only"])) == ["label_names"]
+
+
 def test_unlabelled_test_file_without_a_label_column(tmp_path):
     rows = [{"text": "x", "label": "a"}, {"text": "y", "label": "b"}]
     files = {"train": write_csv(tmp_path / "t.csv", rows), "validation": write_csv(tmp_path / "v.csv", rows),
