@@ -81,7 +81,9 @@ def models(tmp_path_factory, tiny_checkpoint) -> Models:
     from mlflow import MlflowClient
 
     folder = tmp_path_factory.mktemp("predict")
-    store = sqlite_store(folder)
+    # Not ./mlflow.db, which MLflow 3 opens when no store is set: xp must use the one it is given.
+    (folder / "tracking").mkdir()
+    store = sqlite_store(folder / "tracking")
     model, tokenizer = _classifier(tiny_checkpoint, id2label=dict(enumerate(LABELS)),
                                    label2id={name: i for i, name in enumerate(LABELS)})
     card = {"text_columns": ["sentence1", "sentence2"], "label_names": list(LABELS), "max_length": MAX_LENGTH}
@@ -208,6 +210,7 @@ def test_every_way_of_naming_the_model_predicts_what_the_model_says(models, expe
     assert frame["input_label"].astype(int).tolist() == original["label"].tolist()
     assert_predictions(frame, *expected[:2])
     assert f"wrote {output_name or output.name} ({len(original)} rows)" in done.stderr
+    assert not (models.folder / "mlflow.db").exists(), "MLflow's default store was opened instead of --uri"
     if reference in ("run id", "unique run id prefix", "run name"):  # the run it meant is said
         assert f"model: run {models.run_id}" in done.stderr
     if reference == "run name":  # a later run of that name logged no model: the one that did is used

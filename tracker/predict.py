@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tracker.redact import mask_uri
-from tracker.stores import StoreError, experiment_ids, open_store, run_with_id, run_with_prefix, runs_named, store_uri
+from tracker.stores import StoreError, current_tracking_uri, experiment_ids, open_store, run_with_id, \
+    run_with_prefix, runs_named, store_uri
 
 # Table formats by file extension; the output's format is chosen the same way.
 FORMATS = {".csv": "CSV", ".jsonl": "JSON Lines", ".ndjson": "JSON Lines", ".parquet": "Parquet"}
@@ -165,8 +166,9 @@ def download(model_uri: str, uri: str, scratch: Path) -> Path:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
     try:
-        return Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(scratch), tracking_uri=uri,
-                                                        registry_uri=registry))
+        with current_tracking_uri(uri):
+            return Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(scratch), tracking_uri=uri,
+                                                            registry_uri=registry))
     except MlflowException as error:
         raise PredictError(f"MODEL {model_uri}: {str(error.message).splitlines()[0]}") from None
     except OSError as error:  # a run or model whose artifacts are gone from disk

@@ -2,6 +2,7 @@
 of the store, and runs found by id, unique id prefix or name."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -59,6 +60,24 @@ def open_store(uri: str) -> Any:
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return MlflowClient(uri)
+
+
+@contextlib.contextmanager
+def current_tracking_uri(uri: str) -> Iterator[None]:
+    """`uri` as MLflow's current tracking URI while the block lasts, then whatever was before.
+
+    For MLflow calls that have no client form, or ignore the `tracking_uri` they are given:
+    logging a model, and downloading a Logged Model (`models:/m-...`), which MLflow 3 looks up in
+    the current store whatever `download_artifacts(tracking_uri=...)` says."""
+    import mlflow
+
+    # None unsets it (and MLFLOW_TRACKING_URI, which setting it exports); "" would mean ./mlruns.
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
 
 
 def all_experiments(client: Any) -> Iterator[Any]:

@@ -28,6 +28,7 @@ from tracker.redact import Redactor, mask_uri
 from tracker.recipe import run_name
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger, FanOut, NullLogger
+from tracker.stores import current_tracking_uri
 
 DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
 UI_ADDRESS = "http://127.0.0.1:5000"  # where `xp ui` serves a store that is not a server itself
@@ -144,7 +145,7 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
     experiment_id = _experiment_id(client, experiment.name)
     monitor = None
     # SIGTERM is caught from before the run exists: a kill right after create_run must not leave it RUNNING.
-    with _sigterm_as_exception(), _current_tracking_uri(uri), \
+    with _sigterm_as_exception(), current_tracking_uri(uri), \
             tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
             _console_copy(Path(scratch_name) / "console.log", experiment.redactor) as console_log:
         run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
@@ -218,21 +219,6 @@ def _tracked_run(run: Any, experiment: Experiment, uri: str) -> TrackedRun:
                       experiment_id=run.info.experiment_id, tracking_uri=shown_uri, ui_command=ui_command,
                       run_url=mask_uri(f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
                                            f"?{CLASSIC_VIEW}"))
-
-
-@contextlib.contextmanager
-def _current_tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's model logging has no client form: it logs to the current tracking URI, which is
-    this run's while it lasts."""
-    import mlflow
-
-    # None unsets it (and MLFLOW_TRACKING_URI, which setting it exports); "" would mean ./mlruns.
-    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)
 
 
 def _log_start(client: Any, run_id: str, experiment: Experiment, parts: Parts, runner: Any,
