@@ -69,7 +69,7 @@ def test_successful_run_finishes_with_flattened_params(finished):
     params = run.data.params
     assert params["optimizer.lr"] == "0.0001" and params["runner.max_steps"] == str(MAX_STEPS)
     assert params["derived.total_optimizer_steps"] == str(MAX_STEPS)
-    assert params["derived.rows.train"] == "32" and params["derived.label_names"] == "[0, 1]"
+    assert params["derived.rows.train"] == "32" and params["derived.label_names"] == "[different, paraphrase]"
 
 
 def test_one_train_loss_point_per_logged_step_and_eval_metrics(finished):
