@@ -134,9 +134,6 @@ class TrackedPair:
 def tracked_pair(tmp_path_factory, tiny_checkpoint) -> Iterator[TrackedPair]:
     folder = tmp_path_factory.mktemp("tracked-pair")
     store = sqlite_store(folder)
-    # The store's tables are created once, before two processes race to create them.
-    subprocess.run([sys.executable, "-c", f"from mlflow import MlflowClient; MlflowClient({store!r}).search_experiments()"],
-                   cwd=folder, check=True, capture_output=True)
     processes = []
     for lr in LEARNING_RATES:  # both at once: two CPU cores, and most of a run is start-up
         registered = [f'tracking.register_as="{REGISTERED_MODEL}"'] if lr == LEARNING_RATES[0] else []

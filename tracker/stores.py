@@ -1,5 +1,6 @@
-"""Reading a tracking store named on the command line (`xp compare`, `xp predict`): any spelling
-of the store, and runs found by id, unique id prefix or name."""
+"""Tracking stores: opening one for runs (a new SQLite store created once, however many runs start
+at the same moment), and reading one named on the command line (`xp compare`, `xp predict`): any
+spelling of the store, and runs found by id, unique id prefix or name."""
 from __future__ import annotations
 
 import contextlib
@@ -16,6 +17,42 @@ _LISTED = 10  # candidates listed for an ambiguous id prefix, at most
 
 class StoreError(Exception):
     """A store or a run that is not there: printed as `error: <line>`, exit code 2."""
+
+
+def open_store_for_runs(uri: str) -> Any:
+    """An MlflowClient on `uri` whose store exists and has MLflow's current schema.
+
+    MLflow creates and migrates a SQLite store the first time a process opens it, with no lock:
+    runs started at the same moment on a new store collide ("duplicate column", "table
+    alembic_version already exists") and can leave it half migrated. Here one process at a time
+    opens it, under an exclusive lock on `<database>.lock`; the others then find it ready."""
+    from mlflow import MlflowClient
+
+    database = sqlite_database(uri)
+    if database is None:  # a server or another database: it migrates itself, or refuses
+        return MlflowClient(uri)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive_lock(database.with_name(database.name + ".lock")):
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)  # MLflow creates and migrates the store on first use
+    return client
+
+
+def sqlite_database(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI (relative to the working directory when the URI
+    is), or None for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):].split("?", 1)[0])
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 def store_uri(spelling: str | None) -> str:

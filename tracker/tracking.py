@@ -28,7 +28,7 @@ from tracker.redact import Redactor, mask_uri
 from tracker.recipe import run_name
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger, FanOut, NullLogger
-from tracker.stores import current_tracking_uri
+from tracker.stores import current_tracking_uri, open_store_for_runs
 
 DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
 UI_ADDRESS = "http://127.0.0.1:5000"  # where `xp ui` serves a store that is not a server itself
@@ -135,13 +135,9 @@ def start_run_with(registry: Registry, console: Console = Console()):
 @contextlib.contextmanager
 def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Registry,
                 console: Console) -> Iterator[Any]:
-    from mlflow import MlflowClient
-
     settings = experiment.settings["tracking"]
     uri = tracking_uri(settings)
-    if uri == DEFAULT_STORE:
-        Path("mlruns").mkdir(exist_ok=True)
-    client = MlflowClient(uri)
+    client = open_store_for_runs(uri)
     experiment_id = _experiment_id(client, experiment.name)
     monitor = None
     # SIGTERM is caught from before the run exists: a kill right after create_run must not leave it RUNNING.
