@@ -253,6 +253,40 @@ def compare(selectors: Sequence[str], uri: str | None, png: Path, no_png: bool) 
         click.echo(drawn, err=True)
 
 
+@main.command()
+@click.argument("experiments", nargs=-1, metavar="[EXPERIMENT]...")
+@store_option
+@click.option("--stale-after", default=None, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="A RUNNING run silent this long is stale: its process died. [default: 300, ten missed heartbeats]")
+@click.option("--end-stale", is_flag=True, help="End every stale run listed as FAILED, with the reason.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="The newest runs, at most.")
+def runs(experiments: Sequence[str], uri: str | None, stale_after: float | None, end_stale: bool, limit: int) -> None:
+    """List runs, newest first: name, id, status, main metric, start, duration, runner.
+
+    RUNNING runs whose heartbeat stopped (the process was killed, ran out of memory, or the machine
+    stopped) are flagged stale; --end-stale ends them as FAILED, saying why. EXPERIMENT names
+    narrow the list (default: every experiment).
+    """
+    from tracker.heartbeat import STALE_AFTER_SECONDS
+    from tracker.run_list import end_stale_runs, list_runs, runs_table
+    from tracker.stores import StoreError, open_store, store_uri
+
+    try:
+        client = open_store(store_uri(uri))
+        listed = list_runs(client, experiments, STALE_AFTER_SECONDS if stale_after is None else stale_after,
+                           limit=limit)
+    except StoreError as error:
+        click.echo(f"error: {Redactor().text(str(error))}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(runs_table(listed), nl=False)
+    stale = sum(entry.stale for entry in listed)
+    if end_stale:
+        for run in end_stale_runs(client, listed):
+            click.echo(f"ended {run.info.run_name} ({run.info.run_id[:12]}) as FAILED: no heartbeat", err=True)
+    elif stale:
+        click.echo(f"{stale} stale run(s): `xp runs --end-stale` ends them as FAILED", err=True)
+
+
 def _comma_list(ctx, param, value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 

@@ -20,6 +20,7 @@ from tracker.components import Parts, TrackedRun
 from tracker.console import Console
 from tracker.dataset_inputs import log_dataset_inputs
 from tracker.experiment import Experiment
+from tracker.heartbeat import Heartbeat
 from tracker.metric_names import stored_name
 from tracker.params import as_params
 from tracker.plots import loss_and_metric_figures
@@ -148,6 +149,7 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
         run_id = run.info.run_id
         scratch = Path(scratch_name)
         logger = MlflowLogger(client, _tracked_run(run, experiment, uri), scratch, settings["register_as"])
+        heartbeat = Heartbeat(client, run_id).start()
         status = "FAILED"
         try:
             _log_start(client, run_id, experiment, parts, runner, registry, scratch)
@@ -162,6 +164,7 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
             client.set_tag(run_id, "xp.error", experiment.redactor.text(f"{type(error).__name__}: {error}")[:5000])
             raise
         finally:
+            heartbeat.stop()
             if monitor is not None:
                 monitor.finish()
             logger.wait()
