@@ -318,6 +318,29 @@ def test_the_python_api_leaves_mlflows_own_default_store_alone(tmp_path, monkeyp
         mlflow.set_tracking_uri(set_before)
 
 
+def test_a_store_named_by_the_environment_stays_the_environments(tmp_path, monkeypatch, tiny_checkpoint):
+    """After `tracker.run`, MLflow still follows MLFLOW_TRACKING_URI: it has not kept the store as
+    its own choice, which would outlive a change of the variable."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    set_before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(None)
+    try:
+        (tmp_path / "store").mkdir()
+        store = sqlite_store(tmp_path / "store")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+        import tracker
+
+        tracker.run(tracker.load(QUICKSTART, [*quickstart_overrides(tiny_checkpoint, tmp_path), "runner.max_steps=1"]))
+
+        assert os.environ["MLFLOW_TRACKING_URI"] == store
+        monkeypatch.delenv("MLFLOW_TRACKING_URI")
+        assert not mlflow.is_tracking_uri_set()
+    finally:
+        mlflow.set_tracking_uri(set_before)
+
+
 # ---- register_as needs a model to register, and a name that fits in a URI ---------------------------
 
 BAD_REGISTRATIONS = {

@@ -12,6 +12,9 @@ from typing import Any, Iterator
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 _HEX = re.compile(r"[0-9a-f]+")
 SHORT_ID = 12  # xp prints the first 12 digits of a run id
+# Runs sharing a SQLite store wait this long for their turn to write (pysqlite's default is 5 s,
+# too short for several runs logging every step on a busy machine).
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
 _LISTED = 10  # candidates listed for an ambiguous id prefix, at most
 
 
@@ -36,6 +39,14 @@ def open_store_for_runs(uri: str) -> Any:
         client = MlflowClient(uri)
         client.search_experiments(max_results=1)  # MLflow creates and migrates the store on first use
     return client
+
+
+def patient_uri(uri: str) -> str:
+    """`uri` to write through: a SQLite store with SQLITE_BUSY_TIMEOUT_SECONDS as its busy timeout
+    (unless the URI sets one), any other store as it is."""
+    if sqlite_database(uri) is None or "timeout=" in uri:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}timeout={SQLITE_BUSY_TIMEOUT_SECONDS}"
 
 
 def sqlite_database(uri: str) -> Path | None:
@@ -108,13 +119,19 @@ def current_tracking_uri(uri: str) -> Iterator[None]:
     the current store whatever `download_artifacts(tracking_uri=...)` says."""
     import mlflow
 
-    # None unsets it (and MLFLOW_TRACKING_URI, which setting it exports); "" would mean ./mlruns.
-    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    # Setting the URI also exports it as MLFLOW_TRACKING_URI, and MLflow prefers its own choice
+    # to the environment's: a URI that came from the environment is given back to it (None unsets
+    # MLflow's choice and the variable; "" would mean ./mlruns), so a later change of the
+    # variable still counts.
+    environment = os.environ.get("MLFLOW_TRACKING_URI")
+    chosen = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before)
+        mlflow.set_tracking_uri(None if chosen == environment else chosen)
+        if environment is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = environment
 
 
 def all_experiments(client: Any) -> Iterator[Any]:
