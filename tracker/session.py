@@ -50,7 +50,8 @@ def run_one(experiment: Experiment, registry: Registry, execute: Callable[..., R
                        error=str(error.problems[0].message) if error.problems else "")
     except Exception as error:  # one crashing experiment must not stop the others
         shown = experiment.redactor.text  # a traceback can quote a URI or a token
-        report(shown(traceback.format_exc()))
+        if not isinstance(error, OSError):  # a full disk or an unwritable folder is no bug: its line says it all
+            report(shown(traceback.format_exc()))
         report(shown(f"{experiment.path}: failed: {type(error).__name__}: {error}"))
         return Outcome(experiment, "failed", time.perf_counter() - started,
                        error=shown(f"{type(error).__name__}: {error}"))

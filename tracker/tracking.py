@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from tracker.console import Console
 from tracker.dataset_inputs import log_dataset_inputs
 from tracker.experiment import Experiment
 from tracker.heartbeat import Heartbeat
+from tracker.interrupts import stops_of_run
 from tracker.metric_names import stored_name
 from tracker.params import as_params
 from tracker.plots import loss_and_metric_figures
@@ -29,7 +29,7 @@ from tracker.redact import Redactor, mask_uri
 from tracker.recipe import run_name
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger, FanOut, NullLogger
-from tracker.stores import current_tracking_uri, open_store_for_runs
+from tracker.stores import current_tracking_uri, open_store_for_runs, patient_uri
 
 DEFAULT_STORE = "sqlite:///mlruns/mlflow.db"
 UI_ADDRESS = "http://127.0.0.1:5000"  # where `xp ui` serves a store that is not a server itself
@@ -47,10 +47,6 @@ MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 def tracking_uri(settings: Mapping[str, Any]) -> str:
     """`[tracking] uri`, else MLFLOW_TRACKING_URI, else the embedded store under ./mlruns."""
     return settings.get("uri") or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so the run can be ended KILLED like on Ctrl-C."""
 
 
 class MlflowLogger:
@@ -138,39 +134,61 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
                 console: Console) -> Iterator[Any]:
     settings = experiment.settings["tracking"]
     uri = tracking_uri(settings)
-    client = open_store_for_runs(uri)
+    writes_to = patient_uri(uri)  # every write of the run, whatever does it; `uri` is what people see
+    client = open_store_for_runs(writes_to)
     experiment_id = _experiment_id(client, experiment.name)
-    monitor = None
-    # SIGTERM is caught from before the run exists: a kill right after create_run must not leave it RUNNING.
-    with _sigterm_as_exception(), current_tracking_uri(uri), \
+    # Stop signals are handled from before the run exists: a kill right after create_run must not
+    # leave it RUNNING.
+    with stops_of_run(lambda text: console.say("stopping", text)) as stops, current_tracking_uri(writes_to), \
             tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
             _console_copy(Path(scratch_name) / "console.log", experiment.redactor) as console_log:
         run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
-        run_id = run.info.run_id
-        scratch = Path(scratch_name)
+        run_id, scratch = run.info.run_id, Path(scratch_name)
+        status, heartbeat, monitor = "FAILED", None, None
         logger = MlflowLogger(client, _tracked_run(run, experiment, uri), scratch, settings["register_as"])
-        heartbeat = Heartbeat(client, run_id).start()
-        status = "FAILED"
         try:
+            heartbeat = Heartbeat(client, run_id).start()
             _log_start(client, run_id, experiment, parts, runner, registry, scratch)
             if settings["system_metrics"]:
-                monitor = _system_metrics(run_id, uri)
+                monitor = _system_metrics(run_id, writes_to)
             yield FanOut([ConsoleLogger(console), logger])
+            stops.hold()
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
             raise
         except BaseException as error:
-            client.set_tag(run_id, "xp.error", experiment.redactor.text(f"{type(error).__name__}: {error}")[:5000])
+            _record_error(client, run_id, experiment.redactor, error)
             raise
         finally:
-            heartbeat.stop()
-            if monitor is not None:
-                monitor.finish()
-            logger.wait()
-            console_log.flush()
-            client.log_artifact(run_id, str(console_log.path))
-            client.set_terminated(run_id, status)
+            stops.hold()
+            closing = [step for step in (heartbeat and heartbeat.stop, monitor and monitor.finish) if step] + \
+                [logger.wait, console_log.flush, lambda: client.log_artifact(run_id, str(console_log.path))]
+            status = _end_run(client, run_id, status, closing, experiment.redactor)
+            if stops.came and status == "FINISHED":  # Ctrl-C while a finished run was being ended
+                raise KeyboardInterrupt
+
+
+def _end_run(client: Any, run_id: str, status: str, closing: list[Any], redactor: Redactor) -> str:
+    """Run every closing step even when one fails (a full disk, a store gone), then set the status:
+    a run is never left RUNNING by its own ending. A closing step that fails fails a run that had
+    finished. The status it ended with."""
+    for step in closing:
+        try:
+            step()
+        except Exception as error:  # noqa: BLE001 - every step must get its chance, and the status last
+            if status == "FINISHED":
+                status = "FAILED"
+                _record_error(client, run_id, redactor, error, "while ending the run: ")
+    client.set_terminated(run_id, status)
+    return status
+
+
+def _record_error(client: Any, run_id: str, redactor: Redactor, error: BaseException, context: str = "") -> None:
+    """The error as the run's `xp.error` tag, secrets masked; a store that refuses it (the very
+    fault that failed the run, maybe) does not hide the error itself."""
+    with contextlib.suppress(Exception):
+        client.set_tag(run_id, "xp.error", redactor.text(f"{context}{type(error).__name__}: {error}")[:5000])
 
 
 def _experiment_id(client: Any, name: str) -> str:
@@ -318,20 +336,3 @@ def _console_copy(path: Path, redactor: Redactor) -> Iterator[_ConsoleLog]:
     finally:
         sys.stdout, sys.stderr = stdout, stderr
         log.file.close()
-
-
-@contextlib.contextmanager
-def _sigterm_as_exception() -> Iterator[None]:
-    """SIGTERM raises Terminated in the main thread, so the run is ended KILLED, not left RUNNING."""
-    def handler(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

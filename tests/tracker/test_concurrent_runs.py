@@ -2,6 +2,7 @@
 creates and migrates a SQLite store on first use without a lock, so xp opens it under one."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,12 +16,14 @@ def test_runs_started_together_on_a_new_store_all_finish_with_every_point(tmp_pa
     from mlflow import MlflowClient
 
     assert not (tmp_path / "mlruns").exists()  # the default store, not there yet
+    environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
     processes = []
     for lr in LEARNING_RATES:
         overrides = quickstart_overrides(tiny_checkpoint, tmp_path, None, f"optimizer.lr={lr}")
         log = (tmp_path / f"run-{lr}.log").open("w")
         processes.append((subprocess.Popen(xp_command("run", "-q", str(QUICKSTART), *as_set_options(overrides)),
-                                           cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT), log))
+                                           cwd=tmp_path, env=environment, stdout=log,
+                                           stderr=subprocess.STDOUT), log))
     for process, log in processes:
         code = process.wait(timeout=600)
         log.close()
