@@ -50,18 +50,24 @@ def tracking_uri(settings: Mapping[str, Any]) -> str:
 
 
 class MlflowLogger:
-    """Sends a runner's metrics to one MLflow run, asynchronously, and refreshes its curves.
+    """Sends a runner's metrics to one MLflow run, asynchronously, and refreshes its curves on a
+    thread of their own: training never waits for the store or for matplotlib.
 
     Metric names are stored as `prefix/name` (tracker.metric_names); the runner's own names are
     kept for the curves."""
 
     def __init__(self, client: Any, tracked_run: TrackedRun, scratch: Path, register_as: str | None = None):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.client, self.tracked_run, self.scratch = client, tracked_run, scratch
         self.run_id, self.register_as = tracked_run.run_id, register_as
         self.history: dict[str, list[tuple[int, float]]] = {}
         self.pending: list[Any] = []  # mlflow Metric entities not yet sent
         self.in_flight: list[Any] = []  # MLflow's handles on queued batches, to wait for at the end
         self.last_sent = -math.inf
+        # One drawer, so figures are drawn and uploaded in order; only the newest waiting one counts.
+        self.drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xp-curves")
+        self.drawings: list[Any] = []
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -74,8 +80,14 @@ class MlflowLogger:
         if evaluation or time.monotonic() - self.last_sent >= SEND_INTERVAL_SECONDS:
             self.send()
         if evaluation:  # refresh the learning-curve figures at each evaluation
-            for figure in loss_and_metric_figures(self.history, self.scratch / "curves"):
-                self.client.log_artifact(self.run_id, str(figure), "curves")
+            for waiting in self.drawings:
+                waiting.cancel()  # not started yet: the newer history supersedes it
+            history = {key: list(points) for key, points in self.history.items()}
+            self.drawings = [*(d for d in self.drawings if not d.cancelled()), self.drawer.submit(self._draw, history)]
+
+    def _draw(self, history: Mapping[str, list[tuple[int, float]]]) -> None:
+        for figure in loss_and_metric_figures(history, self.scratch / "curves"):
+            self.client.log_artifact(self.run_id, str(figure), "curves")
 
     def send(self) -> None:
         """Queue the pending metrics for MLflow's sending thread: training does not wait on the store."""
@@ -86,11 +98,23 @@ class MlflowLogger:
         self.last_sent = time.monotonic()
 
     def wait(self) -> None:
-        """Until every queued batch is in the store."""
+        """Until every queued batch and the newest curves are in the store; a drawing that failed
+        raises here, at the end, not in the middle of training."""
         self.send()
         for operation in self.in_flight:
             operation.wait()
         self.in_flight = []
+        drawings, self.drawings = self.drawings, []
+        for drawing in drawings:
+            if not drawing.cancelled():
+                drawing.result()
+
+    def close(self) -> None:
+        """Wait for everything, then let the drawing thread go."""
+        try:
+            self.wait()
+        finally:
+            self.drawer.shutdown(wait=True, cancel_futures=True)
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         if Path(path).is_dir():
@@ -163,7 +187,7 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
         finally:
             stops.hold()
             closing = [step for step in (heartbeat and heartbeat.stop, monitor and monitor.finish) if step] + \
-                [logger.wait, console_log.flush, lambda: client.log_artifact(run_id, str(console_log.path))]
+                [logger.close, console_log.flush, lambda: client.log_artifact(run_id, str(console_log.path))]
             status = _end_run(client, run_id, status, closing, experiment.redactor)
             if stops.came and status == "FINISHED":  # Ctrl-C while a finished run was being ended
                 raise KeyboardInterrupt
