@@ -23,6 +23,7 @@ class Stops:
         self.say = say
         self.came: list[int] = []
         self.holding = False
+        self.told = False
 
     def hold(self) -> None:
         """From now on a stop signal is noted, not raised: the run is being ended."""
@@ -33,7 +34,8 @@ class Stops:
         if not self.holding:
             self.holding = True
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        if self.came.count(signum) == 1 or len(self.came) == 2:  # said once, not at every key press
+        if not self.told:  # once, not at every key press
+            self.told = True
             self.say("ending the run in the store first; it stops right after (kill -9 abandons it)")
 
 

@@ -176,7 +176,6 @@ def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Reg
             if settings["system_metrics"]:
                 monitor = _system_metrics(run_id, writes_to)
             yield FanOut([ConsoleLogger(console), logger])
-            stops.hold()
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
