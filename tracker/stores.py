@@ -82,8 +82,8 @@ def store_uri(spelling: str | None) -> str:
         uri = given
     else:
         uri = f"sqlite:///{Path(given).expanduser().resolve()}"
-    if uri.startswith("sqlite:///"):
-        database = Path(uri[len("sqlite:///"):])
+    database = sqlite_database(uri)
+    if database is not None:
         folder = database.is_dir()
         if folder:  # a folder means the store inside it, as xp lays it out
             database = database / "mlflow.db"
