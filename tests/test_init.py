@@ -116,6 +116,7 @@ def test_mrpc_in_hub_layout_keeps_its_class_names_and_predicts_its_unlabelled_te
                                      for split in ("train", "validation", "test")}
     assert dataset["text_columns"] == ["sentence1", "sentence2"]
     assert 'label_column = "label"' in text and "2 classes (not_equivalent, equivalent)" in text
+    assert "label_names" not in text  # the hub's features name the classes already
     assert 'f1 of class 1, "equivalent"' in text
     assert "hidden labels: predictions only" in text
     assert_validates_as_written(tmp_path, "mrpc.toml")
@@ -174,6 +175,18 @@ def test_a_single_file_holds_out_its_last_tenth_for_validation(tmp_path):
     assert (dataset["train_split"], dataset["eval_split"]) == ("train[:90%]", "train[90%:]")
     assert dataset["text_columns"] == ["text"]
     assert_validates_as_written(tmp_path, "reviews.toml")
+
+
+def test_class_ids_without_names_get_a_line_to_name_them(tmp_path):
+    write_rows(tmp_path / "reviews.csv", [{"text": f"review {i}", "label": i % 2} for i in range(40)])
+    xp(tmp_path, "init", "reviews.csv")
+    text = (tmp_path / "reviews.toml").read_text()
+
+    line = '# label_names = ["name of 0", "name of 1"]'
+    assert line in text
+    # Uncommented with real names, it is a valid experiment that trains with those names.
+    (tmp_path / "named.toml").write_text(text.replace(line, 'label_names = ["bad", "good"]'))
+    assert_validates_as_written(tmp_path, "named.toml")
 
 
 def cache_as_hub_dataset(cache: Path, repo_id: str, config: str, folder: Path) -> None:

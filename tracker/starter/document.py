@@ -32,6 +32,7 @@ def default_checkpoint() -> str:
 # --- writing ------------------------------------------------------------------------------------
 
 Row = tuple[str, Any, "str | None"]  # (key, value, comment); key "#": the value is a commented-out line
+NAMED_IDS_AT_MOST = 6  # class ids the starter offers to name; more would make a line nobody reads
 INLINE_WIDTH = 100  # data_files longer than this get a [dataset.data_files] table of their own
 
 
@@ -120,6 +121,9 @@ def _dataset(document: tomlkit.TOMLDocument, task: Task) -> None:
     rows.append(("text_columns", list(task.text_columns), what + others))
     classes = "numbers: regression" if task.label_names is None else task.label_summary.split(", ", 1)[1]
     rows.append(("label_column", task.label_column, classes))
+    if task.labels_are_ids and len(task.label_names) <= NAMED_IDS_AT_MOST:
+        placeholders = ", ".join(f'"name of {i}"' for i in range(len(task.label_names)))
+        rows.append(("#", f"label_names = [{placeholders}]", "name the class ids: predictions then say the names"))
     if task.test_split:
         scored = "labelled: scored too" if task.test_labelled else "hidden labels: predictions only"
         rows.append(("test_split", task.test_split, scored))

@@ -53,6 +53,7 @@ class Task:
     label_names: tuple[str, ...] | None              # None: the labels are numbers (regression)
     test_labelled: bool
     notes: tuple[str, ...] = ()
+    labels_are_ids: bool = False                     # integers 0..n-1 without names: label_names can name them
 
     @property
     def text_summary(self) -> str:
@@ -233,6 +234,7 @@ def _choose(found: Source, splits: dict[str, Any], text_columns: list[str] | Non
     used = [name for name in (eval_name, test_name) if name]
 
     names = _label_names(found, [splits[n] for n in ("train", *used)], label)
+    ids = _unnamed_ids(train.features[label], names)
     test_labelled = bool(test_name) and label in splits[test_name].column_names and \
         any(value not in (-1, None) for value in splits[test_name].unique(label))
     other = tuple(c for c in _string_columns(train) if c not in text and c != label and c not in ID_COLUMNS)
@@ -240,7 +242,7 @@ def _choose(found: Source, splits: dict[str, Any], text_columns: list[str] | Non
             **({"test": len(splits[test_name])} if test_name else {})}
     return Task(source=found, train_split=train_split, eval_split=eval_split, test_split=test_name, rows=rows,
                 text_columns=text, other_text=other, label_column=label, label_names=names,
-                test_labelled=test_labelled, notes=tuple(notes))
+                test_labelled=test_labelled, notes=tuple(notes), labels_are_ids=ids)
 
 
 def _string_columns(split: Any) -> list[str]:
@@ -291,6 +293,15 @@ def _text_columns(found: Source, train: Any, label: str, given: list[str] | None
         return (single,)
     sample = train.select(range(min(len(train), 1000)))
     return (max(strings, key=lambda c: sum(len(text or "") for text in sample[c])),)
+
+
+def _unnamed_ids(feature: Any, names: tuple[str, ...] | None) -> bool:
+    """Integer class ids 0..n-1 that the data does not name (no ClassLabel)."""
+    from datasets import ClassLabel
+
+    dtype = getattr(feature, "dtype", None) or ""
+    return (names is not None and not isinstance(feature, ClassLabel) and "int" in dtype
+            and names == tuple(str(i) for i in range(len(names))))
 
 
 def _label_names(found: Source, splits: list[Any], column: str) -> tuple[str, ...] | None:
