@@ -65,9 +65,9 @@ class MlflowLogger:
         self.pending: list[Any] = []  # mlflow Metric entities not yet sent
         self.in_flight: list[Any] = []  # MLflow's handles on queued batches, to wait for at the end
         self.last_sent = -math.inf
-        # One drawer, so figures are drawn and uploaded in order; only the newest waiting one counts.
+        # One drawer, so figures are drawn and uploaded in order: the newest drawing done means all are.
         self.drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xp-curves")
-        self.drawings: list[Any] = []
+        self.drawing: Any = None  # the Future of the newest figures
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -80,10 +80,10 @@ class MlflowLogger:
         if evaluation or time.monotonic() - self.last_sent >= SEND_INTERVAL_SECONDS:
             self.send()
         if evaluation:  # refresh the learning-curve figures at each evaluation
-            for waiting in self.drawings:
-                waiting.cancel()  # not started yet: the newer history supersedes it
+            if self.drawing is not None:
+                self.drawing.cancel()  # if it has not started: the newer history supersedes it
             history = {key: list(points) for key, points in self.history.items()}
-            self.drawings = [*(d for d in self.drawings if not d.cancelled()), self.drawer.submit(self._draw, history)]
+            self.drawing = self.drawer.submit(self._draw, history)
 
     def _draw(self, history: Mapping[str, list[tuple[int, float]]]) -> None:
         for figure in loss_and_metric_figures(history, self.scratch / "curves"):
@@ -98,16 +98,15 @@ class MlflowLogger:
         self.last_sent = time.monotonic()
 
     def wait(self) -> None:
-        """Until every queued batch and the newest curves are in the store; a drawing that failed
-        raises here, at the end, not in the middle of training."""
+        """Until every queued batch and the newest curves are in the store; if drawing them failed,
+        it raises here, at the end, not in the middle of training."""
         self.send()
         for operation in self.in_flight:
             operation.wait()
         self.in_flight = []
-        drawings, self.drawings = self.drawings, []
-        for drawing in drawings:
-            if not drawing.cancelled():
-                drawing.result()
+        drawing, self.drawing = self.drawing, None
+        if drawing is not None:
+            drawing.result()
 
     def close(self) -> None:
         """Wait for everything, then let the drawing thread go."""
