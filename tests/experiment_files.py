@@ -6,7 +6,7 @@ from pathlib import Path
 from tracker import tomlwrite
 
 
-def write_experiment(path: Path, checkpoint: Path, data_files: dict[str, str] | None, **changes: dict) -> Path:
+def write_experiment(path: Path, checkpoint: Path, data_files: dict[str, str] | None, /, **changes: dict) -> Path:
     """A tiny experiment file: the tiny BERT, two epochs of three steps, logging every step.
 
     `changes` update sections: write_experiment(..., runner={"use": "trainer"}).
@@ -27,6 +27,6 @@ def write_experiment(path: Path, checkpoint: Path, data_files: dict[str, str] | 
         "tracking": {"enabled": False},
     }
     for section, keys in changes.items():
-        document[section] = {**document[section], **keys}
+        document[section] = {**document.get(section, {}), **keys}
     path.write_text(tomlwrite.dumps(document), encoding="utf-8")
     return path

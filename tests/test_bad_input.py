@@ -181,9 +181,10 @@ STATIC = [
     case("workers negative", "[runner] num_workers", "runner.num_workers=-1"),
     case("eval batch zero", "[runner] eval_batch_size", "runner.eval_batch_size=0"),
     case("min delta negative", "[runner] early_stopping_min_delta", "runner.early_stopping_min_delta=-0.1"),
-    case("save steps missing", "[runner] save_steps", 'runner.use="trainer"', 'runner.save_strategy="steps"'),
-    case("save limit zero", "[runner] save_total_limit", 'runner.use="trainer"', "runner.save_total_limit=0"),
-    case("trainer key on loop", "[runner] save_strategy", 'runner.save_strategy="epoch"', extra=("unknown key",)),
+    case("trainer checkpoint key", "[runner] save_strategy", 'runner.use="trainer"', 'runner.save_strategy="steps"',
+         extra=("[checkpoint]", "every_steps")),
+    case("trainer checkpoint limit", "[runner] save_total_limit", 'runner.use="trainer"', "runner.save_total_limit=2",
+         extra=("[checkpoint]", "keep = K")),
     case("unknown runner", "[runner] use", 'runner.use="lop"', extra=('did you mean "loop"',)),
     case("unset unknown key", "[runner] nonexistent", unsets=("runner.nonexistent",), extra=("--unset",)),
     # [hardware] and [tracking]
@@ -194,6 +195,12 @@ STATIC = [
     case("unknown scheme", "[tracking] uri", 'tracking.uri="ftp://host/x"'),
     case("store under a file", "[tracking] uri", 'tracking.uri="sqlite:///afile/sub/mlflow.db"'),
     case("enabled as string", "[tracking] enabled", 'tracking.enabled="yes"'),
+    # [checkpoint]
+    case("checkpoint steps zero", "[checkpoint] every_steps", "checkpoint.every_steps=0"),
+    case("checkpoint keep zero", "[checkpoint] keep", "checkpoint.keep=0"),
+    case("checkpoint at evaluation without any", "[checkpoint] at_evaluation", 'runner.eval_strategy="no"',
+         "checkpoint.at_evaluation=true", extra=("every_steps",)),
+    case("checkpoint unknown key", "[checkpoint] every", "checkpoint.every=5", extra=('did you mean "every_steps"',)),
     # whole files
     case("binary file", "binary content", text="\0\1\2[experiment]\n"),
     case("deep nesting", "nested too deeply", text="x = " + "[" * 5000 + "]" * 5000 + "\n"),

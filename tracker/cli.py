@@ -54,6 +54,13 @@ def edit_options(command):
 
 files_argument = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 
+uri_option = click.option("--uri", default=None, metavar="URI",
+                          help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).")
+# Commands that read runs take any spelling of a store (tracker.stores), and never create one.
+store_option = click.option("--uri", default=None, metavar="STORE",
+                            help="The tracking store: a folder holding mlflow.db (mlruns), a .db file, sqlite:///PATH "
+                                 "or http(s)://HOST (default: MLFLOW_TRACKING_URI, else mlruns/mlflow.db).")
+
 
 def _registry() -> Registry:
     try:
@@ -114,37 +121,91 @@ def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-@main.command()
-@files_argument
-@edit_options
-@click.option("-v", "--verbose", is_flag=True, help="Also show library logs, warnings and model load reports.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the summary of each run and the final table.")
-def run(files: Sequence[str], edits: Edits, verbose: bool, quiet: bool) -> None:
-    """Validate every file, then run the experiments one by one and print a summary."""
-    from tracker.console import NORMAL, QUIET, VERBOSE, Console
+def verbosity_options(command):
+    @click.option("-v", "--verbose", is_flag=True, help="Also show library logs, warnings and model load reports.")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only the summary of each run and the final table.")
+    @functools.wraps(command)
+    def wrapper(*args, verbose, quiet, **kwargs):
+        from tracker.console import NORMAL, QUIET, VERBOSE, Console
+
+        if verbose and quiet:
+            raise click.UsageError("-v and -q contradict each other; give one")
+        # Under torchrun / accelerate launch every process runs this; only rank 0 talks.
+        quiet = quiet or not _main_process()
+        return command(*args, console=Console(VERBOSE if verbose else QUIET if quiet else NORMAL), **kwargs)
+
+    return wrapper
+
+
+def _main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _run_and_exit(experiments: Sequence, registry: Registry, console, resume=None) -> None:
+    """Run the experiments one by one, print a summary of each and the table; exit 1 when one
+    failed, 2 when one was invalid."""
     from tracker.recipe import run_experiment
     from tracker.session import run_one, run_summary, summary_table
     from tracker.tracking import start_run_with
 
-    if verbose and quiet:
-        raise click.UsageError("-v and -q contradict each other; give one")
-    registry = _registry()
-    experiments = _load_or_exit(files, edits, registry)
-    # Under torchrun / accelerate launch every process runs this; only rank 0 talks.
-    main_process = os.environ.get("RANK", "0") == "0"
-    console = Console(VERBOSE if verbose else QUIET if quiet or not main_process else NORMAL)
     outcomes = []
     for experiment in experiments:
         console.say("experiment", f"{experiment.path} ({experiment.components['runner'].use} runner)")
-        execute = functools.partial(run_experiment, start_run=start_run_with(registry, console), console=console)
+        execute = functools.partial(run_experiment, start_run=start_run_with(registry, console, resume),
+                                    console=console, resume=resume)
         outcome = run_one(experiment, registry, execute, lambda text: click.echo(text, err=True))
-        if main_process:
+        if _main_process():
             click.echo(run_summary(outcome), err=True)
         outcomes.append(outcome)
-    if main_process:
+    if _main_process():
         click.echo(summary_table(outcomes), nl=False)
     statuses = {outcome.status for outcome in outcomes}
     sys.exit(1 if "failed" in statuses else EXIT_BAD_INPUT if "invalid" in statuses else 0)
+
+
+@main.command()
+@files_argument
+@edit_options
+@verbosity_options
+def run(files: Sequence[str], edits: Edits, console) -> None:
+    """Validate every file, then run the experiments one by one and print a summary."""
+    registry = _registry()
+    _run_and_exit(_load_or_exit(files, edits, registry), registry, console)
+
+
+@main.command()
+@click.argument("selector", metavar="RUN")
+@store_option
+@edit_options
+@verbosity_options
+def resume(selector: str, uri: str | None, edits: Edits, console) -> None:
+    """Continue a stopped run (Ctrl-C, SIGTERM, a crash, a kill) from its newest checkpoint, in the
+    same MLflow run: steps go on where the checkpoint left them, and the run ends as any other.
+
+    RUN is a run id, a unique prefix of one, or a run name. The run's experiment file is read again
+    with the overrides the run was started with, and must resolve to the same settings. A FINISHED
+    run has nothing to resume. --set gives again the values of overrides that were secrets, which
+    are never stored.
+    """
+    from tracker.errors import ExperimentError
+    from tracker.resume.command import NothingToResume, ResumeError, find_resumable
+    from tracker.stores import StoreError, store_uri
+
+    registry = _registry()
+    try:
+        experiment, where = find_resumable(selector, store_uri(uri), edits.overrides, edits.unsets, edits.allow_code,
+                                           registry)
+    except NothingToResume as finished:
+        click.echo(str(finished), err=True)
+        return
+    except (ResumeError, StoreError) as error:
+        click.echo(f"error: {Redactor().text(str(error))}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except ExperimentError as error:
+        for problem in error.problems:
+            click.echo(Redactor().text(str(problem)), err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    _run_and_exit([experiment], registry, console, resume=where)
 
 
 @main.command()
@@ -189,14 +250,6 @@ def plugins(kind: str | None, as_json: bool, as_markdown: bool) -> None:
         click.echo(listing.as_markdown(components), nl=False)
     else:
         click.echo(listing.as_text(components, registry.broken), nl=False)
-
-
-uri_option = click.option("--uri", default=None, metavar="URI",
-                          help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).")
-# Commands that read runs take any spelling of a store (tracker.stores), and never create one.
-store_option = click.option("--uri", default=None, metavar="STORE",
-                            help="The tracking store: a folder holding mlflow.db (mlruns), a .db file, sqlite:///PATH "
-                                 "or http(s)://HOST (default: MLFLOW_TRACKING_URI, else mlruns/mlflow.db).")
 
 
 @main.command()

@@ -124,6 +124,8 @@ class Parts:
     num_training_steps: int
     output_dir: Path  # where this run may write models and predictions
     console: Console = field(default_factory=Console)  # progress bars and phase lines, as verbose as asked
+    # tracker.resume.CheckpointPlan: when to save checkpoints, where, and the one a resumed run continues from
+    checkpoints: Any = None
 
 
 @dataclass(frozen=True)

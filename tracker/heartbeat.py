@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 TAG = "xp.heartbeat"  # seconds since the epoch, as text
+PROCESS_TAG = "xp.process"  # host:pid of the process running the run: on this host, a dead pid is a dead run
 INTERVAL_SECONDS = 30.0
 # A run is stale when its last beat is older than this: ten beats missed, so a slow store or a
 # long pause (a checkpoint written to a slow disk) is not mistaken for a death.

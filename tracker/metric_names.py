@@ -24,3 +24,12 @@ def stored_name(name: str) -> str:
     prefix, _, rest = name.partition("_")
     return f"{prefix}/{rest}" if prefix in PREFIXES and rest else name
 
+
+
+def runner_name(name: str) -> str:
+    """The runners' spelling of a stored name: `train/loss` -> `train_loss`, `train/learning_rate`
+    -> `learning_rate`, `eval/f1` -> `eval_f1`; other names (`system/...`) stay as they are."""
+    prefix, _, rest = name.partition("/")
+    if prefix == "train" and rest in _TRAINING_VALUES:
+        return rest
+    return f"{prefix}_{rest}" if prefix in PREFIXES and rest else name

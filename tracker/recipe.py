@@ -7,6 +7,7 @@ keyword arguments from the section, positional ones from what was built before.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator
@@ -19,6 +20,7 @@ from tracker.experiment import ComponentSpec, Experiment
 from tracker.hardware import resolve_hardware
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger
+from tracker.resume import CHECKPOINTS_TAG, checkpoint_plan
 
 # start_run(experiment, parts, runner) -> a context manager yielding the run's logger
 StartRun = Callable[[Experiment, Parts, Any], ContextManager[Any]]
@@ -61,10 +63,14 @@ def build_tokenizer(build: Builder, experiment: Experiment) -> Any:
         raise
 
 
+def config_digest(experiment: Experiment) -> str:
+    """A hash of the resolved config: equal for equal settings, however the file spells them."""
+    return hashlib.sha256(tomlwrite.dumps(experiment.resolved()).encode()).hexdigest()
+
+
 def run_name(experiment: Experiment) -> str:
     """The file stem plus a short hash of the resolved config: equal configs share a name."""
-    digest = hashlib.sha256(tomlwrite.dumps(experiment.resolved()).encode()).hexdigest()[:8]
-    return f"{experiment.path.stem}-{digest}"
+    return f"{experiment.path.stem}-{config_digest(experiment)[:8]}"
 
 
 @contextlib.contextmanager
@@ -114,13 +120,14 @@ def load_task(experiment: Experiment, registry: Registry, build: Builder | None 
 
 
 def run_experiment(experiment: Experiment, registry: Registry, start_run: StartRun = console_only,
-                   console: Console = Console()) -> RunResult:
-    """Build every component of `experiment` and hand them to its runner."""
+                   console: Console = Console(), resume: Any = None) -> RunResult:
+    """Build every component of `experiment` and hand them to its runner; `resume`
+    (tracker.resume.Resume) continues a stopped run from its checkpoint."""
     with console.libraries_quiet():
-        return _run(experiment, registry, start_run, console)
+        return _run(experiment, registry, start_run, console, resume)
 
 
-def _run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console) -> RunResult:
+def _run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any) -> RunResult:
     from transformers import set_seed
 
     build = Builder(experiment, registry)
@@ -149,8 +156,18 @@ def _run(experiment: Experiment, registry: Registry, start_run: StartRun, consol
     parts = Parts(task, encoder, encoded, collator, model, optimizer, scheduler, metrics,
                   hardware, experiment.seed, num_training_steps, output_dir, console)
     with start_run(experiment, parts, runner) as logger, build.blame("runner"):
+        parts = dataclasses.replace(parts, checkpoints=checkpoint_plan_of(experiment, output_dir, logger, resume))
+        if resume is not None:
+            say("resuming", f"from the checkpoint of step {resume.checkpoint.step} ({resume.checkpoint.folder})")
+        elif parts.checkpoints.saves:
+            logger.set_tags({CHECKPOINTS_TAG: str(parts.checkpoints.folder)})
         say("training", f"{num_training_steps} optimizer steps, {experiment.components['runner'].use} runner")
-        result = runner.run(parts, logger)
+        try:
+            result = runner.run(parts, logger)
+        except KeyboardInterrupt:
+            if runner.is_main_process:
+                console.write(how_to_resume(parts.checkpoints, logger.tracked_run))
+            raise
         result.output_dir, result.tracked = output_dir, logger.tracked_run
         if result.diagnosis is not None:
             logger.set_tags({"xp.diagnosis": result.diagnosis.verdict,
@@ -165,6 +182,28 @@ def _run(experiment: Experiment, registry: Registry, start_run: StartRun, consol
             if logged is not None:
                 result.model_uri, result.registered_model = logged.model_uri, logged.registered
         return result
+
+
+def checkpoint_plan_of(experiment: Experiment, output_dir: Path, logger: Any, resume: Any) -> Any:
+    """When and where this run saves checkpoints, each saying how to rebuild the experiment."""
+    tracked = logger.tracked_run
+    identity = {"experiment_file": str(experiment.path.resolve()),
+                "overrides": tuple(experiment.redactor.text(text) for text in experiment.overrides),
+                "config_digest": config_digest(experiment), "runner": experiment.components["runner"].use}
+    return checkpoint_plan(experiment.settings["checkpoint"], output_dir, tracked.run_id if tracked else None,
+                           identity, resume.checkpoint if resume is not None else None, logger.flush)
+
+
+def how_to_resume(plan: Any, tracked: Any) -> str:
+    """What a stopped run can do next, in one line."""
+    from tracker.resume import latest_checkpoint
+
+    if tracked is None or not plan.saves:
+        return "stopped    (no checkpoints: a run continues with `xp resume` when [checkpoint] is set and tracked)"
+    saved = latest_checkpoint(plan.folder)
+    if saved is None:
+        return f"stopped    before the first checkpoint of run {tracked.run_name}: `xp run` starts it again"
+    return f"stopped    at or after step {saved.step}; continue from there with: xp resume {tracked.run_id[:12]}"
 
 
 def describe_data(task: Any) -> str:

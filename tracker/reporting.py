@@ -17,6 +17,9 @@ class RunLogger(Protocol):
 
     def set_tags(self, tags: Mapping[str, str]) -> None: ...
 
+    def flush(self) -> None:
+        """Return once everything logged so far is stored: a checkpoint counts only after this."""
+
     def log_model(self, model: Any, tokenizer: Any, card: Any, task: Any, step: int) -> Any:
         """Log the trained model (tracker.model_export); its LoggedModel, or None when not tracked."""
 
@@ -36,6 +39,9 @@ class NullLogger:
         pass
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def log_model(self, model: Any, tokenizer: Any, card: Any, task: Any, step: int) -> Any:
@@ -73,6 +79,10 @@ class FanOut:
     def set_tags(self, tags: Mapping[str, str]) -> None:
         for logger in self.loggers:
             logger.set_tags(tags)
+
+    def flush(self) -> None:
+        for logger in self.loggers:
+            logger.flush()
 
     def log_model(self, model: Any, tokenizer: Any, card: Any, task: Any, step: int) -> Any:
         logged = [logger.log_model(model, tokenizer, card, task, step) for logger in self.loggers]

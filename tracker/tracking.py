@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -19,9 +20,9 @@ from tracker.components import Parts, TrackedRun
 from tracker.console import Console
 from tracker.dataset_inputs import log_dataset_inputs
 from tracker.experiment import Experiment
-from tracker.heartbeat import Heartbeat
+from tracker.heartbeat import PROCESS_TAG, Heartbeat
 from tracker.interrupts import stops_of_run
-from tracker.metric_names import stored_name
+from tracker.metric_names import runner_name, stored_name
 from tracker.params import as_params
 from tracker.plots import loss_and_metric_figures
 from tracker.provenance import git_state, installed_packages, version_tags
@@ -42,6 +43,7 @@ CLASSIC_VIEW = "workflowType=machine_learning"
 # one write a second however often a runner logs, so logging at every step stays cheap.
 SEND_INTERVAL_SECONDS = 1.0
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
+ATTEMPT_TAG = "xp.attempt"  # 2 and up: how many times the run was started, `xp resume` included
 
 
 def tracking_uri(settings: Mapping[str, Any]) -> str:
@@ -56,12 +58,17 @@ class MlflowLogger:
     Metric names are stored as `prefix/name` (tracker.metric_names); the runner's own names are
     kept for the curves."""
 
-    def __init__(self, client: Any, tracked_run: TrackedRun, scratch: Path, register_as: str | None = None):
+    def __init__(self, client: Any, tracked_run: TrackedRun, scratch: Path, register_as: str | None = None,
+                 logged: Mapping[str, list[Any]] | None = None):
+        """`logged`: the metric history a resumed run has in the store already (stored name ->
+        MLflow Metric entities); steps up to the last of each are not logged again."""
         from concurrent.futures import ThreadPoolExecutor
 
         self.client, self.tracked_run, self.scratch = client, tracked_run, scratch
         self.run_id, self.register_as = tracked_run.run_id, register_as
-        self.history: dict[str, list[tuple[int, float]]] = {}
+        self.history: dict[str, list[tuple[int, float]]] = {
+            runner_name(key): [(point.step, point.value) for point in points] for key, points in (logged or {}).items()}
+        self.logged_until = {key: max(point.step for point in points) for key, points in (logged or {}).items() if points}
         self.pending: list[Any] = []  # mlflow Metric entities not yet sent
         self.in_flight: list[Any] = []  # MLflow's handles on queued batches, to wait for at the end
         self.last_sent = -math.inf
@@ -73,6 +80,9 @@ class MlflowLogger:
         from mlflow.entities import Metric
 
         timestamp = int(time.time() * 1000)
+        if self.logged_until:  # a resumed run computes again steps its stopped attempt had logged
+            metrics = {key: value for key, value in metrics.items()
+                       if step > self.logged_until.get(stored_name(key), -1)}
         self.pending += [Metric(stored_name(key), float(value), timestamp, step) for key, value in metrics.items()]
         for key, value in metrics.items():
             self.history.setdefault(key, []).append((step, float(value)))
@@ -97,13 +107,17 @@ class MlflowLogger:
         self.pending = []
         self.last_sent = time.monotonic()
 
-    def wait(self) -> None:
-        """Until every queued batch and the newest curves are in the store; if drawing them failed,
-        it raises here, at the end, not in the middle of training."""
+    def flush(self) -> None:
+        """Until every metric and tag logged so far is in the store (before a checkpoint counts)."""
         self.send()
         for operation in self.in_flight:
             operation.wait()
         self.in_flight = []
+
+    def wait(self) -> None:
+        """Until every queued batch and the newest curves are in the store; if drawing them failed,
+        it raises here, at the end, not in the middle of training."""
+        self.flush()
         drawing, self.drawing = self.drawing, None
         if drawing is not None:
             drawing.result()
@@ -136,8 +150,9 @@ class MlflowLogger:
                                       run_id=self.run_id, step=step, register_as=self.register_as)
 
 
-def start_run_with(registry: Registry, console: Console = Console()):
-    """The recipe's `start_run`: an MLflow run when tracking is on, for the main process only."""
+def start_run_with(registry: Registry, console: Console = Console(), resume: Any = None):
+    """The recipe's `start_run`: an MLflow run when tracking is on, for the main process only;
+    with `resume` (tracker.resume.Resume), that stopped run, reopened."""
 
     @contextlib.contextmanager
     def start_run(experiment: Experiment, parts: Parts, runner: Any) -> Iterator[Any]:
@@ -146,7 +161,7 @@ def start_run_with(registry: Registry, console: Console = Console()):
         elif not experiment.settings["tracking"]["enabled"]:
             yield ConsoleLogger(console)
         else:
-            with _mlflow_run(experiment, parts, runner, registry, console) as logger:
+            with _mlflow_run(experiment, parts, runner, registry, console, resume) as logger:
                 yield logger
 
     return start_run
@@ -154,41 +169,68 @@ def start_run_with(registry: Registry, console: Console = Console()):
 
 @contextlib.contextmanager
 def _mlflow_run(experiment: Experiment, parts: Parts, runner: Any, registry: Registry,
-                console: Console) -> Iterator[Any]:
+                console: Console, resume: Any = None) -> Iterator[Any]:
     settings = experiment.settings["tracking"]
-    uri = tracking_uri(settings)
+    uri = resume.store if resume is not None else tracking_uri(settings)
     writes_to = patient_uri(uri)  # every write of the run, whatever does it; `uri` is what people see
     client = open_store_for_runs(writes_to)
-    experiment_id = _experiment_id(client, experiment.name)
+    experiment_id = _experiment_id(client, experiment.name) if resume is None else None
     # Stop signals are handled from before the run exists: a kill right after create_run must not
     # leave it RUNNING.
     with stops_of_run(lambda text: console.say("stopping", text)) as stops, current_tracking_uri(writes_to), \
-            tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name, \
-            _console_copy(Path(scratch_name) / "console.log", experiment.redactor) as console_log:
-        run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
+            tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name:
+        if resume is None:
+            run = client.create_run(experiment_id, run_name=run_name(experiment), tags=_start_tags(experiment))
+            logged, attempt = {}, 1
+        else:
+            run, logged, attempt = _reopen(client, resume.run_id)
         run_id, scratch = run.info.run_id, Path(scratch_name)
         status, heartbeat, monitor = "FAILED", None, None
-        logger = MlflowLogger(client, _tracked_run(run, experiment, uri), scratch, settings["register_as"])
-        try:
-            heartbeat = Heartbeat(client, run_id).start()
-            _log_start(client, run_id, experiment, parts, runner, registry, scratch)
-            if settings["system_metrics"]:
-                monitor = _system_metrics(run_id, writes_to)
-            yield FanOut([ConsoleLogger(console), logger])
-            status = "FINISHED"
-        except KeyboardInterrupt:
-            status = "KILLED"
-            raise
-        except BaseException as error:
-            _record_error(client, run_id, experiment.redactor, error)
-            raise
-        finally:
-            stops.hold()
-            closing = [step for step in (heartbeat and heartbeat.stop, monitor and monitor.finish) if step] + \
-                [logger.close, console_log.flush, lambda: client.log_artifact(run_id, str(console_log.path))]
-            status = _end_run(client, run_id, status, closing, experiment.redactor)
-            if stops.came and status == "FINISHED":  # Ctrl-C while a finished run was being ended
-                raise KeyboardInterrupt
+        logger = MlflowLogger(client, _tracked_run(run, experiment, uri), scratch, settings["register_as"], logged)
+        console_name = "console.log" if attempt == 1 else f"console-{attempt}.log"  # one per attempt
+        with _console_copy(scratch / console_name, experiment.redactor) as console_log:
+            try:
+                heartbeat = Heartbeat(client, run_id).start()
+                if resume is None:  # a resumed run has its params, inputs and provenance already
+                    _log_start(client, run_id, experiment, parts, runner, registry, scratch)
+                if settings["system_metrics"]:
+                    monitor = _system_metrics(run_id, writes_to, resumed=resume is not None)
+                yield FanOut([ConsoleLogger(console), logger])
+                status = "FINISHED"
+            except KeyboardInterrupt:
+                status = "KILLED"
+                raise
+            except BaseException as error:
+                _record_error(client, run_id, experiment.redactor, error)
+                raise
+            finally:
+                stops.hold()
+                closing = [step for step in (heartbeat and heartbeat.stop, monitor and monitor.finish) if step] + \
+                    [logger.close, console_log.flush, lambda: client.log_artifact(run_id, str(console_log.path))]
+                status = _end_run(client, run_id, status, closing, experiment.redactor)
+                if stops.came and status == "FINISHED":  # Ctrl-C while a finished run was being ended
+                    raise KeyboardInterrupt
+
+
+def _reopen(client: Any, run_id: str) -> tuple[Any, dict[str, list[Any]], int]:
+    """A stopped run made RUNNING again, for its next attempt: the run, its metric history, and
+    the attempt's number. The error that stopped the last attempt, if any, is no longer its own."""
+    from mlflow.entities import RunTag
+    from mlflow.exceptions import MlflowException
+
+    run = client.get_run(run_id)
+    logged = {key: client.get_metric_history(run_id, key) for key in run.data.metrics}
+    attempt = int(run.data.tags.get(ATTEMPT_TAG, "1")) + 1
+    client.update_run(run_id, status="RUNNING")
+    client.log_batch(run_id, tags=[RunTag(ATTEMPT_TAG, str(attempt)), RunTag(PROCESS_TAG, _this_process())])
+    if "xp.error" in run.data.tags:
+        with contextlib.suppress(MlflowException):
+            client.delete_tag(run_id, "xp.error")
+    return client.get_run(run_id), logged, attempt
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _end_run(client: Any, run_id: str, status: str, closing: list[Any], redactor: Redactor) -> str:
@@ -245,6 +287,7 @@ def _start_tags(experiment: Experiment) -> dict[str, str]:
     tags["mlflow.source.name"] = str(experiment.path.resolve())
     tags["xp.file"] = str(experiment.path)
     tags["xp.file.absolute"] = str(experiment.path.resolve())
+    tags[PROCESS_TAG] = _this_process()
     return resolve_tags(tags)
 
 
@@ -303,10 +346,11 @@ def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
     return derived
 
 
-def _system_metrics(run_id: str, uri: str) -> Any:
+def _system_metrics(run_id: str, uri: str, resumed: bool) -> Any:
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-    monitor = SystemMetricsMonitor(run_id, sampling_interval=10, tracking_uri=uri)
+    # resume_logging: a resumed run's system metrics go on from its last step
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=10, tracking_uri=uri, resume_logging=resumed)
     monitor.start()
     return monitor
 

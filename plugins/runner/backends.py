@@ -28,6 +28,7 @@ class PlainBackend:
 
     is_main_process = True
     num_processes = 1
+    process_index = 0
 
     def __init__(self, hardware: Any, accumulation_steps: int):
         import torch
@@ -102,6 +103,14 @@ class AccelerateBackend:
     @property
     def num_processes(self) -> int:
         return self.accelerator.num_processes
+
+    @property
+    def process_index(self) -> int:
+        return self.accelerator.process_index
+
+    @property
+    def scaler(self) -> Any:
+        return self.accelerator.scaler
 
     @property
     def sync_gradients(self) -> bool:

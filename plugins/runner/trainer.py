@@ -6,13 +6,12 @@ import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tracker.components import Parts, RunResult
 from tracker.curves import diagnose
-from tracker.spec.declare import Annotated, Field, PositiveInt, rules
 from xp_plugins.runner.evaluation import Predictions, score, write_predictions
-from xp_plugins.runner.settings import TrainingSettings, every_n_steps, needs_evaluations
+from xp_plugins.runner.settings import TrainingSettings
 from xp_plugins.runner.training_loop import save_model
 
 # Trainer log entries that have no counterpart in the loop runners (run summaries, timings).
@@ -22,27 +21,27 @@ TRAINER_ONLY_LOGS = {"train_runtime", "train_samples_per_second", "train_steps_p
 
 
 
-@rules(every_n_steps("save_strategy", "save_steps", 500),
-       needs_evaluations("save_strategy", lambda strategy: strategy == "best", 'save_strategy = "best"'))
 @dataclass(kw_only=True)
 class TrainerRunner(TrainingSettings):
-    """The Hugging Face Trainer (TrainingArguments from this section), evaluation each epoch."""
-
-    save_strategy: Annotated[Literal["no", "epoch", "steps", "best"], Field(description="Trainer checkpoints")] = "no"
-    save_steps: Annotated[PositiveInt | None, Field(description='optimizer steps between checkpoints, with "steps"')
-                          ] = None
-    save_total_limit: Annotated[PositiveInt | None, Field(description="checkpoints kept")] = None
+    """The Hugging Face Trainer (TrainingArguments from this section), evaluation each epoch.
+    Checkpoints ([checkpoint]) are the Trainer's own, resumed through `resume_from_checkpoint`."""
 
     def training_arguments(self, parts: Parts) -> Any:
         from transformers import TrainingArguments
 
         hardware = parts.hardware
         early_stopping = self.early_stopping_patience is not None
+        plan = parts.checkpoints
+        # Early stopping needs a checkpoint at every evaluation to bring the best one back; saves
+        # every N steps come from CheckpointEvery, so both can happen in one run.
+        saves_at_evaluation = early_stopping or (plan is not None and plan.at_evaluation)
+        # One more than [checkpoint] keep: CheckpointEvery deletes the oldest once the newest counts.
+        keep = plan.keep + 1 if plan is not None and plan.saves else 1
         fields = {f.name for f in dataclasses.fields(TrainingArguments)}
         sampling = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in fields
                     else {"group_by_length": True}) if self.group_by_length else {}
         return TrainingArguments(
-            output_dir=str(parts.output_dir / "checkpoints"),
+            output_dir=str(_checkpoint_folder(parts)),
             num_train_epochs=self.num_epochs,
             max_steps=self.max_steps or -1,
             per_device_train_batch_size=self.batch_size,
@@ -53,12 +52,12 @@ class TrainerRunner(TrainingSettings):
             eval_steps=self.eval_steps,
             logging_strategy="steps",
             logging_steps=self.logging_steps,
-            # Early stopping needs a checkpoint at every evaluation to bring the best one back.
-            save_strategy=self.eval_strategy if early_stopping else self.save_strategy,
-            save_steps=self.eval_steps if early_stopping else self.save_steps,
-            save_total_limit=1 if early_stopping else self.save_total_limit,
+            save_strategy=self.eval_strategy if saves_at_evaluation else "no",
+            save_steps=self.eval_steps if saves_at_evaluation else None,
+            save_total_limit=keep,
             load_best_model_at_end=early_stopping,
-            metric_for_best_model=self.metric_for_best if early_stopping or self.save_strategy == "best" else None,
+            metric_for_best_model=self.metric_for_best if early_stopping else None,
+            restore_callback_states_from_checkpoint=True,  # early stopping's count goes on where it stopped
             seed=parts.seed,
             fp16=hardware.precision == "fp16",
             bf16=hardware.precision == "bf16",
@@ -78,11 +77,14 @@ class TrainerRunner(TrainingSettings):
         from transformers import EarlyStoppingCallback, Trainer
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-        from xp_plugins.runner.trainer_logs import LogRelay, QuietProgress
+        from xp_plugins.runner.trainer_logs import CheckpointEvery, LogRelay, QuietProgress
 
         is_regression = parts.task.labels.is_regression
         relay = LogRelay(logger, self.batch_size * self.gradient_accumulation_steps)
         callbacks = [relay]
+        plan = parts.checkpoints
+        if plan is not None and plan.saves:
+            callbacks.append(CheckpointEvery(plan))
         if self.early_stopping_patience is not None:
             callbacks.append(EarlyStoppingCallback(self.early_stopping_patience, self.early_stopping_min_delta))
         trainer = Trainer(
@@ -101,12 +103,13 @@ class TrainerRunner(TrainingSettings):
         if self._draws_bars(parts):
             trainer.remove_callback(ProgressCallback)
             trainer.add_callback(QuietProgress())
+        resume = plan.resume_from if plan is not None else None
         try:
-            trainer.train()
+            trainer.train(resume_from_checkpoint=str(resume.folder) if resume else None)
         finally:
             # The Trainer makes its output folder up front, checkpoints or not.
             if trainer.is_world_process_zero():
-                _remove_if_empty(Path(trainer.args.output_dir))
+                _remove_if_empty(Path(trainer.args.output_dir), parts.output_dir)
         step = trainer.state.global_step
         best_model_loaded = self.early_stopping_patience is not None
         best_step = _step_of(trainer.state.best_model_checkpoint) if best_model_loaded else None
@@ -165,9 +168,16 @@ def _compute_metrics(prediction: Any, metrics: Any, is_regression: bool) -> dict
     return {name[len("x_"):]: value for name, value in score(predictions, metrics, "x").items()}
 
 
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # rmdir refuses a folder that holds anything: checkpoints stay
-        folder.rmdir()
+def _checkpoint_folder(parts: Parts) -> Path:
+    return parts.checkpoints.folder if parts.checkpoints is not None else parts.output_dir / "checkpoints"
+
+
+def _remove_if_empty(folder: Path, up_to: Path) -> None:
+    """`folder` and its parents below `up_to`, those left empty."""
+    with contextlib.suppress(OSError, ValueError):  # rmdir refuses a folder that holds anything: checkpoints stay
+        while folder.resolve() != up_to.resolve() and folder.resolve().is_relative_to(up_to.resolve()):
+            folder.rmdir()
+            folder = folder.parent
 
 
 def _step_of(checkpoint: str | None) -> int | None:

@@ -6,21 +6,25 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
 from typing import Any, Iterator
 
 from tracker.components import Parts, RunResult
 from tracker.curves import diagnose
 from tracker.early_stopping import EarlyStopping
 from xp_plugins.runner.evaluation import predict, score, write_predictions
+from xp_plugins.runner.loop_state import (LoopProgress, ResumableSampler, load_checkpoint, restore_random_states,
+                                          save_checkpoint)
 from xp_plugins.runner.settings import TrainingSettings
 
 
 def make_loader(dataset: Any, batch_size: int, collator: Any, *, shuffle: bool, seed: int,
                 group_by_length: bool = False, num_workers: int = 0) -> Any:
     """A DataLoader over a tokenized split; shuffling draws from its own seeded generator so
-    the data order does not depend on how much of the global random stream the model used."""
+    the data order does not depend on how much of the global random stream the model used, and
+    a resumed run can draw the same order again (loop_state.ResumableSampler)."""
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, RandomSampler
 
     generator = torch.Generator().manual_seed(seed)
     sampler = None
@@ -32,9 +36,11 @@ def make_loader(dataset: Any, batch_size: int, collator: Any, *, shuffle: bool, 
 
         # Row lengths straight from the Arrow column: no Python list of every row's token ids.
         lengths = pyarrow.compute.list_value_length(dataset.with_format("arrow")["input_ids"]).to_pylist()
-        sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
-    return DataLoader(dataset, batch_size=batch_size, collate_fn=collator, sampler=sampler,
-                      shuffle=shuffle and sampler is None, generator=generator, num_workers=num_workers)
+        sampler = ResumableSampler(LengthGroupedSampler(batch_size, lengths=lengths, generator=generator))
+    elif shuffle:
+        sampler = ResumableSampler(RandomSampler(dataset, generator=generator))
+    return DataLoader(dataset, batch_size=batch_size, collate_fn=collator, sampler=sampler, generator=generator,
+                      num_workers=num_workers)
 
 
 class _Window:
@@ -66,6 +72,17 @@ class _Window:
         self.reset()
         return metrics
 
+    def state(self) -> dict[str, Any]:
+        import torch
+
+        return {"loss_sum": torch.as_tensor(self.loss_sum).cpu(), "tokens": torch.as_tensor(self.tokens).cpu(),
+                "batches": self.batches, "samples": self.samples}
+
+    def restore(self, state: dict[str, Any], device: Any) -> None:
+        if state:
+            self.loss_sum, self.tokens = state["loss_sum"].to(device), state["tokens"].to(device)
+            self.batches, self.samples = state["batches"], state["samples"]
+
 
 def _labelled(loader: Any, label: str) -> Iterator[Any]:
     """The loader's batches, each fetched inside a profiler label."""
@@ -84,125 +101,198 @@ _END = object()
 
 
 def train_and_evaluate(settings: TrainingSettings, parts: Parts, backend: Any, logger: Any) -> RunResult:
-    from torch.profiler import record_function
+    return _Training(settings, parts, backend, logger).run()
 
-    collator, seed = parts.collator, parts.seed
-    train_loader = make_loader(parts.encoded["train"], settings.batch_size, collator, shuffle=True, seed=seed,
-                               group_by_length=settings.group_by_length, num_workers=settings.num_workers)
-    eval_batch_size = settings.eval_batch_size or settings.batch_size
-    eval_loaders = [make_loader(parts.encoded[split], eval_batch_size, collator, shuffle=False, seed=seed,
-                                num_workers=settings.num_workers)
-                    for split in ("eval", "test") if split == "eval" or settings.runs_test_split(parts)]
-    model, optimizer, scheduler, train_loader, *eval_loaders = backend.prepare(
-        parts.model, parts.optimizer, parts.scheduler, train_loader, *eval_loaders)
-    eval_loader = eval_loaders[0]
-    test_loader = eval_loaders[1] if len(eval_loaders) > 1 else None
 
-    steps_per_epoch = settings.steps_per_epoch(len(train_loader))
-    total_steps = settings.max_steps or steps_per_epoch * settings.num_epochs
-    num_epochs = math.ceil(total_steps / steps_per_epoch)
-    steps_scheduler_on_eval = _steps_on_metric(parts.scheduler)
-    is_regression = parts.task.labels.is_regression
-    stopper = (EarlyStopping(settings.metric_for_best, settings.early_stopping_patience,
-                             settings.early_stopping_min_delta) if settings.early_stopping_patience else None)
-    train_curve: list[tuple[int, float]] = []
-    eval_curve: list[tuple[int, float]] = []
-    best_state, best_metrics, last_eval = None, None, None
-    step, grad_norm, learning_rate, window = 0, None, None, _Window()
-    epochs_done = 0.0  # the fraction of the data seen, as the Trainer counts it: batches, not steps
-    shows_progress = settings.progress_bar and backend.is_main_process
-    progress = parts.console.progress(total_steps, "train", enabled=shows_progress)
+class _Training:
+    """One run of the loop: trains, evaluates, checkpoints, and resumes from a checkpoint when
+    the run's plan says so."""
 
-    def evaluate(loader: Any, has_labels: bool = True) -> Any:
-        with parts.console.progress(len(loader), "evaluation", leave=False, enabled=shows_progress) as bar:
-            return predict(model, loader, backend, is_regression, has_labels, progress=bar)
+    def __init__(self, settings: TrainingSettings, parts: Parts, backend: Any, logger: Any):
+        self.settings, self.parts, self.backend, self.logger = settings, parts, backend, logger
+        collator, seed = parts.collator, parts.seed
+        train_loader = make_loader(parts.encoded["train"], settings.batch_size, collator, shuffle=True, seed=seed,
+                                   group_by_length=settings.group_by_length, num_workers=settings.num_workers)
+        self.data_order = train_loader.sampler
+        eval_batch_size = settings.eval_batch_size or settings.batch_size
+        eval_loaders = [make_loader(parts.encoded[split], eval_batch_size, collator, shuffle=False, seed=seed,
+                                    num_workers=settings.num_workers)
+                        for split in ("eval", "test") if split == "eval" or settings.runs_test_split(parts)]
+        self.model, self.optimizer, self.scheduler, self.train_loader, *eval_loaders = backend.prepare(
+            parts.model, parts.optimizer, parts.scheduler, train_loader, *eval_loaders)
+        self.eval_loader = eval_loaders[0]
+        self.test_loader = eval_loaders[1] if len(eval_loaders) > 1 else None
 
-    def evaluate_now() -> bool:
-        """Evaluate, log, track the best model; True when early stopping says stop."""
-        nonlocal best_state, best_metrics, last_eval
-        metrics = score(evaluate(eval_loader), parts.metrics, "eval")
-        metrics["epoch"] = epochs_done
-        logger.log_metrics(metrics, step)
-        eval_curve.append((step, metrics["eval_loss"]))
-        last_eval = (step, metrics)
-        if steps_scheduler_on_eval:
-            scheduler.step(metrics["eval_loss"])
-        if stopper is None:
-            return False
-        if stopper.update(metrics, step):
+        self.steps_per_epoch = settings.steps_per_epoch(len(self.train_loader))
+        self.total_steps = settings.max_steps or self.steps_per_epoch * settings.num_epochs
+        self.num_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.steps_scheduler_on_eval = _steps_on_metric(parts.scheduler)
+        self.stopper = (EarlyStopping(settings.metric_for_best, settings.early_stopping_patience,
+                                      settings.early_stopping_min_delta) if settings.early_stopping_patience else None)
+        self.progress, self.window, self.best_state = LoopProgress(), _Window(), None
+        self.plan = parts.checkpoints if parts.checkpoints is not None and parts.checkpoints.saves else None
+        self.shows_progress = settings.progress_bar and backend.is_main_process
+        resume = parts.checkpoints.resume_from if parts.checkpoints is not None else None
+        if resume is not None:
+            self._restore(resume.folder)
+
+    def evaluate(self, loader: Any, has_labels: bool = True) -> Any:
+        with self.parts.console.progress(len(loader), "evaluation", leave=False, enabled=self.shows_progress) as bar:
+            return predict(self.model, loader, self.backend, self.parts.task.labels.is_regression, has_labels,
+                           progress=bar)
+
+    def evaluate_now(self) -> None:
+        """Evaluate, log, track the best model; early stopping may say stop."""
+        progress = self.progress
+        metrics = score(self.evaluate(self.eval_loader), self.parts.metrics, "eval")
+        metrics["epoch"] = progress.epochs_done
+        self.logger.log_metrics(metrics, progress.step)
+        progress.eval_curve.append((progress.step, metrics["eval_loss"]))
+        progress.last_eval = (progress.step, metrics)
+        if self.steps_scheduler_on_eval:
+            self.scheduler.step(metrics["eval_loss"])
+        if self.stopper is None:
+            return
+        if self.stopper.update(metrics, progress.step):
             # Keep the best weights in memory (on the CPU) to restore them at the end.
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in backend.unwrap(model).state_dict().items()}
-            best_metrics = metrics
-        return stopper.should_stop
+            self.best_state = {k: v.detach().to("cpu", copy=True)
+                               for k, v in self.backend.unwrap(self.model).state_dict().items()}
+            progress.best_metrics = metrics
+        progress.stopped = self.stopper.should_stop
 
-    def logs_at(step: int) -> bool:
-        return step % settings.logging_steps == 0 or step == total_steps
+    def logs_at(self, step: int) -> bool:
+        return step % self.settings.logging_steps == 0 or step == self.total_steps
 
-    # The record_function labels name the phases of a step for torch.profiler (bench/run.py profile).
-    model.train()
-    stop = False
-    for epoch in range(num_epochs):
-        for index, batch in enumerate(_labelled(train_loader, "xp.data")):
+    def run(self) -> RunResult:
+        settings, progress = self.settings, self.progress
+        bar = self.parts.console.progress(self.total_steps, "train", enabled=self.shows_progress)
+        bar.update(progress.step)
+        self.model.train()
+        if progress.epoch_complete:  # resumed at the end of an epoch: the next one starts afresh
+            progress.epoch, progress.batches_done, progress.epoch_complete = progress.epoch + 1, 0, False
+        resumed_in_epoch = progress.epoch_order is not None and progress.batches_done > 0
+        for epoch in range(progress.epoch, self.num_epochs):
+            if resumed_in_epoch:  # the same shuffle as before the stop, from where it stopped
+                rows = progress.batches_done * settings.batch_size * self.backend.num_processes
+                self.data_order.replay(progress.epoch_order, rows)
+                resumed_in_epoch = False
+            elif progress.stopped or progress.step >= self.total_steps:
+                break
+            else:
+                progress.epoch, progress.batches_done, progress.epoch_complete = epoch, 0, False
+                progress.epoch_order = self.data_order.order()
+            self.train_epoch(bar)
+            evaluated = not progress.stopped and settings.eval_strategy == "epoch"
+            if evaluated:
+                self.evaluate_now()
+            progress.epoch_complete = True
+            self.checkpoint_if_due(evaluated, at_epoch_end=True)
+            if progress.stopped or progress.step >= self.total_steps:
+                break
+        bar.close()
+        return self.finish()
+
+    def train_epoch(self, bar: Any) -> None:
+        from torch.profiler import record_function
+
+        settings, backend, progress = self.settings, self.backend, self.progress
+        model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
+        batches = len(self.train_loader)
+        grad_norm = learning_rate = None
+        if progress.stopped or progress.step >= self.total_steps:  # resumed from the run's last step
+            return
+        # The record_function labels name the phases of a step for torch.profiler (bench/run.py profile).
+        for index, batch in enumerate(_labelled(self.train_loader, "xp.data"), start=progress.batches_done):
+            progress.batches_done = index + 1
             with record_function("xp.step"):
-                with backend.accumulate(model, last_batch=index == len(train_loader) - 1):
+                with backend.accumulate(model, last_batch=index == batches - 1):
                     with record_function("xp.forward"), backend.autocast():
                         loss = model(**batch).loss
                     with record_function("xp.backward"):
                         backend.backward(loss)
-                    window.add(loss, batch)
+                    self.window.add(loss, batch)
                     if not backend.sync_gradients:
                         continue
                     with record_function("xp.optimizer"):
                         # Without clipping the norm is only logged: computing it at every step
                         # costs a pass over all gradients (bench/: 2% of a MiniLM step on a CPU).
-                        if settings.max_grad_norm or logs_at(step + 1):
+                        if settings.max_grad_norm or self.logs_at(progress.step + 1):
                             grad_norm = backend.clip_grad_norm(model, optimizer, settings.max_grad_norm)
                         # Log the rate this step used, before the scheduler moves it on, as the Trainer does.
                         learning_rate = optimizer.param_groups[0]["lr"]
                         backend.optimizer_step(optimizer)
-                        if not steps_scheduler_on_eval:
+                        if not self.steps_scheduler_on_eval:
                             scheduler.step()
                         optimizer.zero_grad(set_to_none=True)
-                step += 1
-                epochs_done = epoch + (index + 1) / len(train_loader)
-                progress.update(1)
-                if logs_at(step):
+                progress.step += 1
+                progress.epochs_done = progress.epoch + (index + 1) / batches
+                bar.update(1)
+                if self.logs_at(progress.step):
                     with record_function("xp.logging"):
-                        metrics = window.flush(backend)
+                        metrics = self.window.flush(backend)
                         metrics.update(learning_rate=learning_rate, grad_norm=float(grad_norm),
-                                       epoch=epochs_done)
-                        logger.log_metrics(metrics, step)
-                        train_curve.append((step, metrics["train_loss"]))
-                        progress.set_postfix(loss=f"{metrics['train_loss']:.4f}")
-            if settings.eval_strategy == "steps" and step % settings.eval_steps == 0:
-                stop = evaluate_now()
-            if stop or step >= total_steps:
-                break
-        if not stop and settings.eval_strategy == "epoch":
-            stop = evaluate_now()
-        if stop or step >= total_steps:
-            break
-    progress.close()
+                                       epoch=progress.epochs_done)
+                        self.logger.log_metrics(metrics, progress.step)
+                        progress.train_curve.append((progress.step, metrics["train_loss"]))
+                        bar.set_postfix(loss=f"{metrics['train_loss']:.4f}")
+            # As the Trainer does: every eval_steps, and at the last step.
+            evaluated = settings.eval_strategy == "steps" and (progress.step % settings.eval_steps == 0
+                                                               or progress.step >= self.total_steps)
+            if evaluated:
+                self.evaluate_now()
+            self.checkpoint_if_due(evaluated)
+            if progress.stopped or progress.step >= self.total_steps:
+                return
 
-    if best_state is not None:
-        backend.unwrap(model).load_state_dict(best_state)
-        final_metrics = best_metrics
-    elif last_eval is not None and last_eval[0] == step:
-        final_metrics = last_eval[1]
-    else:
-        final_metrics = score(evaluate(eval_loader), parts.metrics, "eval")
-        logger.log_metrics(final_metrics, step)
-        eval_curve.append((step, final_metrics["eval_loss"]))
+    def checkpoint_if_due(self, evaluated: bool, at_epoch_end: bool = False) -> None:
+        """Save after an optimizer step (at an epoch's end: only after its evaluation)."""
+        plan, progress = self.plan, self.progress
+        if plan is None or not (plan.due(progress.step, evaluated) if not at_epoch_end else
+                                evaluated and plan.at_evaluation):
+            return
+        progress.window = self.window.state()
+        progress.early_stopping = asdict(self.stopper) if self.stopper else None
+        progress.order_now = self.data_order.order()
+        self.backend.wait_for_everyone()
+        with plan.writing(progress.step) as folder:
+            save_checkpoint(folder, self.backend, self.model, self.optimizer, self.scheduler, progress,
+                            self.best_state)
+            self.backend.wait_for_everyone()
 
-    result = RunResult(eval_metrics={k: v for k, v in final_metrics.items() if k != "epoch"}, steps=step,
-                       best_step=stopper.best_step if stopper else None,
-                       diagnosis=diagnose(train_curve, eval_curve))
-    if test_loader is not None:
-        _predict_test(settings, parts, evaluate(test_loader, parts.task.test_has_labels), backend, logger, result)
-    if settings.save_model and backend.is_main_process:
-        result.model_dir = save_model(backend.unwrap(model), parts)
-    backend.wait_for_everyone()
-    return result
+    def _restore(self, folder: Any) -> None:
+        self.progress, self.best_state = load_checkpoint(folder, self.backend, self.model, self.optimizer,
+                                                         self.scheduler)
+        progress = self.progress
+        self.window.restore(progress.window, self.backend.device)
+        if self.stopper is not None and progress.early_stopping is not None:
+            self.stopper = EarlyStopping(**progress.early_stopping)
+        if progress.epoch_complete:
+            self.data_order.replay(progress.order_now, 0)
+        restore_random_states(folder, self.backend)
+
+    def finish(self) -> RunResult:
+        settings, parts, backend, progress = self.settings, self.parts, self.backend, self.progress
+        step = progress.step
+        if self.best_state is not None:
+            backend.unwrap(self.model).load_state_dict(self.best_state)
+            final_metrics = progress.best_metrics
+        elif progress.last_eval is not None and progress.last_eval[0] == step:
+            final_metrics = progress.last_eval[1]
+        else:
+            final_metrics = score(self.evaluate(self.eval_loader), parts.metrics, "eval")
+            self.logger.log_metrics(final_metrics, step)
+            progress.eval_curve.append((step, final_metrics["eval_loss"]))
+
+        result = RunResult(eval_metrics={k: v for k, v in final_metrics.items() if k != "epoch"}, steps=step,
+                           best_step=self.stopper.best_step if self.stopper else None,
+                           diagnosis=diagnose(progress.train_curve, progress.eval_curve))
+        if self.test_loader is not None:
+            _predict_test(settings, parts, self.evaluate(self.test_loader, parts.task.test_has_labels), backend,
+                          self.logger, result)
+        if settings.save_model and backend.is_main_process:
+            result.model_dir = save_model(backend.unwrap(self.model), parts)
+        backend.wait_for_everyone()
+        return result
 
 
 def _predict_test(settings: TrainingSettings, parts: Parts, predictions: Any, backend: Any, logger: Any,

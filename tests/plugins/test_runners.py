@@ -470,13 +470,3 @@ def test_xp_run_runs_every_experiment_and_summarizes_their_fates(tmp_path, tiny_
         ("crashing.toml", "failed"), ("bad_at_build.toml", "invalid"), ("good.toml", "finished")]
     assert "crashing.toml: failed: RuntimeError: the metric script broke" in done.stderr
     assert "bad_at_build.toml: [model] num_labels: num_labels = 3" in done.stderr
-
-
-def test_trainer_keeps_the_best_checkpoint_by_the_best_metric(tmp_path, tiny_checkpoint, data):
-    # save_strategy = "best" needs the Trainer to know which metric is best, like early stopping does.
-    path = write_experiment(tmp_path / "best.toml", tiny_checkpoint, data,
-                            runner={"use": "trainer", "max_steps": 2, "save_strategy": "best",
-                                    "metric_for_best": "f1"})
-    result, _ = run(path)
-    assert result.steps == 2
-    assert list((tmp_path / "outputs").glob("*/checkpoints/checkpoint-*"))

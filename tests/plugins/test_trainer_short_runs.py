@@ -81,16 +81,7 @@ def test_the_last_step_always_logs_the_training_metrics(tmp_path, tiny_checkpoin
 
 def test_trainer_without_checkpoints_leaves_no_checkpoint_folder(tmp_path, tiny_checkpoint, data):
     path = write_experiment(tmp_path / "no-save.toml", tiny_checkpoint, data,
-                            runner={"use": "trainer", "max_steps": 3, "save_strategy": "no", "save_model": True})
+                            runner={"use": "trainer", "max_steps": 3, "save_model": True})
     result, _ = run(path)
     assert not (result.output_dir / "checkpoints").exists()
     assert (result.output_dir / "model" / "config.json").exists()  # the run's other outputs stay
-
-
-def test_trainer_keeps_its_checkpoints(tmp_path, tiny_checkpoint, data):
-    path = write_experiment(tmp_path / "save.toml", tiny_checkpoint, data,
-                            runner={"use": "trainer", "max_steps": 3, "save_strategy": "steps", "save_steps": 2})
-    result, _ = run(path)
-    saved = sorted(folder.name for folder in (result.output_dir / "checkpoints").iterdir())
-    assert saved == ["checkpoint-2", "checkpoint-3"]  # every save_steps, and the last step
-    assert (result.output_dir / "checkpoints" / "checkpoint-3" / "trainer_state.json").exists()

@@ -57,6 +57,11 @@ class Key:
         return None
 
 
+# The Trainer's own checkpoint keys, which earlier versions of its [runner] section took.
+MOVED_TO_CHECKPOINT = {"save_strategy": "every_steps = N or at_evaluation = true", "save_steps": "every_steps = N",
+                       "save_total_limit": "keep = K"}
+
+
 @dataclass(frozen=True)
 class SectionSpec:
     """Everything a factory declares about its section: keys, their checker, rules, outputs."""
@@ -77,7 +82,10 @@ class SectionSpec:
         for name, value in table.items():  # in the order the file has them
             if name not in self.keys:
                 valid = ", ".join(self.keys) or "none"
-                problems.append((name, f"unknown key{did_you_mean(name, self.keys)}. Valid keys: {valid}"))
+                moved = MOVED_TO_CHECKPOINT.get(name)
+                hint = f"; checkpoints are set in [checkpoint] for every runner: {moved}" if moved else \
+                    did_you_mean(name, self.keys)
+                problems.append((name, f"unknown key{hint}. Valid keys: {valid}"))
             elif name in errors:
                 problems.append((name, self._message(self.keys[name], value, errors[name])))
         for key in self.keys.values():

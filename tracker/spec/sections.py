@@ -96,10 +96,28 @@ def tracking_section(
     and the Model Registry name under which each run's model is registered."""
 
 
+def _saving_at_evaluation_needs_evaluations(options, sections):
+    if options["at_evaluation"] and sections["runner"].get("eval_strategy") == "no":
+        yield "at_evaluation", 'the runner never evaluates (eval_strategy = "no"); set every_steps instead'
+
+
+@experiment_rules(_saving_at_evaluation_needs_evaluations)
+def checkpoint_section(
+    *,
+    every_steps: Annotated[PositiveInt | None, Field(description="save every this many optimizer steps")] = None,
+    at_evaluation: Annotated[bool, Field(description="save after each evaluation")] = False,
+    keep: Annotated[PositiveInt, Field(description="the newest checkpoints kept; older ones are deleted")] = 2,
+) -> None:
+    """Training checkpoints that `xp resume` continues from, for every runner: every N optimizer steps
+    and/or after each evaluation, the newest `keep` kept (two by default, so a save cut short by a
+    crash still leaves a whole one). None unless every_steps or at_evaluation is set."""
+
+
 FIXED_SECTIONS = {
     "experiment": experiment_section,
     "hardware": hardware_section,
     "tracking": tracking_section,
+    "checkpoint": checkpoint_section,
 }
 
-SECTION_ORDER = ("experiment", *COMPONENT_SECTIONS, "hardware", "tracking")
+SECTION_ORDER = ("experiment", *COMPONENT_SECTIONS, "hardware", "tracking", "checkpoint")
