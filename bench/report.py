@@ -109,9 +109,9 @@ def cli_table(results: dict[str, dict]) -> list[str]:
 def tracking_start_table(results: dict[str, dict]) -> list[str]:
     if "startup" not in results:
         return []
-    rows = ["| before the first step, `xp run` with tracking on spends (cProfile, cumulative) | seconds |",
-            "| --- | --- |"]
-    rows += [f"| {label} | {seconds:.2f} |" if seconds is not None else f"| {label} | not seen |"
+    rows = ["| before the first step, the training process of `xp run` with tracking on spends "
+            "(cProfile, cumulative) | seconds |", "| --- | --- |"]
+    rows += [f"| {label} | {seconds:.2f} |" if seconds is not None else f"| {label} | none (never called) |"
              for label, seconds in results["startup"]["tracking_start_profile"].items()]
     return rows
 

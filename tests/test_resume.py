@@ -103,8 +103,10 @@ def test_a_trainer_run_killed_without_notice_resumes_in_the_same_run_with_every_
     arguments = run_file(tmp_path, store, tiny_checkpoint, *CHECKPOINTED, 'runner.use="trainer"', "checkpoint.keep=1")
     stopped_after_a_checkpoint(tmp_path, arguments, signal.SIGKILL)
     client = MlflowClient(store)
-    killed = the_run(client)
-    assert killed.info.status == "RUNNING"  # SIGKILL: nothing could end it, but its process is gone
+    deadline = time.monotonic() + 60
+    while (killed := the_run(client)).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert killed.info.status == "FAILED"  # ended by its tracking process, which saw it die
 
     resumed = xp(tmp_path, "resume", killed.info.run_name, "--uri", store, "-q")  # by name, right away
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -1,6 +1,6 @@
 """The task's splits as MLflow dataset inputs of a run: a digest of the rows used and a source
 that `mlflow.data.get_source(input).load()` reads again (absolute local paths, or hub id, config
-and commit).
+and commit). Described in the training process (no MLflow there), logged by the tracking process.
 """
 from __future__ import annotations
 
@@ -18,24 +18,73 @@ if TYPE_CHECKING:
 
 CONTEXTS = ("train", "eval", "test")  # the task's split keys, logged as the inputs' context tag
 DIGEST_BATCH_ROWS = 10_000
+SCHEMA_SAMPLE_ROWS = 20
 
 
-def log_dataset_inputs(client: Any, run_id: str, task: TaskData, redact: Callable[[str], str]) -> None:
-    """Log the train, eval and (if present) test splits as the run's dataset inputs; `redact`
-    masks secrets in every text of their sources."""
-    from mlflow.entities import DatasetInput, InputTag
-    from mlflow.exceptions import MlflowException
-
-    inputs = []
+def describe_inputs(task: TaskData, redact: Callable[[str], str]) -> list[dict[str, Any]]:
+    """The train, eval and (if present) test splits as plain data, for the tracking process to
+    log as the run's dataset inputs (`input_entities`): the digest of every row is computed here,
+    where the rows are; `redact` masks secrets in every text of their sources."""
+    described = []
+    source = task.source if isinstance(task.source, DataSource) else None
     for key in CONTEXTS:
         if key not in task.splits:
             continue
-        tags = [InputTag("mlflow.data.context", key)]
-        source = task.source if isinstance(task.source, DataSource) else None
+        split = task.splits[key]
+        tags = {"mlflow.data.context": key}
         if source is not None and key in source.sampled:
             # The source reads the whole split; the run used a seeded sample of it.
-            tags.append(InputTag("xp.sample", f"{source.sampled[key]} rows drawn with seed {source.seed} (max_rows)"))
-        inputs.append(DatasetInput(_dataset(task.splits[key], source, key, redact), tags))
+            tags["xp.sample"] = f"{source.sampled[key]} rows drawn with seed {source.seed} (max_rows)"
+        args = _redacted(source.load_args(key), redact) if source is not None else None
+        described.append({
+            "tags": tags,
+            "name": redact(f"{_title(source, args['split'])}:{args['split']}") if args else f"dataset:{key}",
+            "digest": rows_digest(split),
+            "source": args,
+            "features": split.features.to_dict(),
+            # The first rows, for MLflow to infer the schema from, as it would from the split.
+            "sample": split.select(range(min(SCHEMA_SAMPLE_ROWS, len(split)))).to_dict(),
+            "profile": {"num_rows": split.num_rows, "dataset_size": split.dataset_size,
+                        "size_in_bytes": split.size_in_bytes},
+        })
+    return described
+
+
+def input_entities(described: list[dict[str, Any]]) -> list[Any]:
+    """MLflow `DatasetInput`s from `describe_inputs`: built with MLflow's Hugging Face dataset
+    (its public `to_dict`), with the digest and profile of the whole split."""
+    import mlflow.data
+    from datasets import Dataset, Features
+    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+    from mlflow.entities import Dataset as DatasetEntity
+    from mlflow.entities import DatasetInput, InputTag
+
+    inputs = []
+    for split in described:
+        sample = Dataset.from_dict(split["sample"], features=Features.from_dict(split["features"]))
+        args = split["source"]
+        if args is None:  # a dataset plugin that does not say: MLflow records the code that ran
+            dataset = mlflow.data.from_huggingface(sample, name=split["name"], digest=split["digest"])
+        else:
+            hf_source = HuggingFaceDatasetSource(path=args["path"], config_name=args["name"], data_dir=args["data_dir"],
+                                                 data_files=args["data_files"], split=args["split"],
+                                                 revision=args["revision"])
+            dataset = mlflow.data.from_huggingface(sample, source=hf_source, name=split["name"],
+                                                   digest=split["digest"], targets="label")
+        with warnings.catch_warnings():
+            # Inferring the schema warns that integer columns cannot hold missing values at
+            # inference time: advice for model signatures, not for a record of training data.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+            entity = {**dataset.to_dict(), "profile": json.dumps(split["profile"])}
+        inputs.append(DatasetInput(DatasetEntity(**entity), [InputTag(k, v) for k, v in split["tags"].items()]))
+    return inputs
+
+
+def log_dataset_inputs(client: Any, run_id: str, described: list[dict[str, Any]]) -> None:
+    """Log the splits `describe_inputs` described as the run's dataset inputs."""
+    from mlflow.exceptions import MlflowException
+
+    inputs = input_entities(described)
     # MlflowClient.log_inputs, not mlflow.log_input: xp drives its runs by id through a client
     # bound to the experiment's store, with no active run in MLflow's global state.
     try:
@@ -44,30 +93,6 @@ def log_dataset_inputs(client: Any, run_id: str, task: TaskData, redact: Callabl
         # Two runs logging the same new dataset at once: the store's check-then-insert races and
         # the loser hits the unique constraint. By now the dataset exists, and linking it works.
         client.log_inputs(run_id, datasets=inputs)
-
-
-def _dataset(split: Dataset, source: DataSource | None, key: str, redact: Callable[[str], str]) -> Any:
-    """The `mlflow.entities.Dataset` of one split, built from the public fields (`to_dict`) of
-    MLflow's Hugging Face dataset."""
-    import mlflow.data
-    from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
-    from mlflow.entities import Dataset as DatasetEntity
-
-    digest = rows_digest(split)
-    if source is None:  # a dataset plugin that does not say: MLflow records the code that ran
-        dataset = mlflow.data.from_huggingface(split, name=f"dataset:{key}", digest=digest)
-    else:
-        args = _redacted(source.load_args(key), redact)
-        hf_source = HuggingFaceDatasetSource(path=args["path"], config_name=args["name"], data_dir=args["data_dir"],
-                                             data_files=args["data_files"], split=args["split"],
-                                             revision=args["revision"])
-        name = redact(f"{_title(source, args['split'])}:{args['split']}")
-        dataset = mlflow.data.from_huggingface(split, source=hf_source, name=name, digest=digest, targets="label")
-    with warnings.catch_warnings():
-        # Inferring the schema warns that integer columns cannot hold missing values at
-        # inference time: advice for model signatures, not for a record of training data.
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
-        return DatasetEntity(**dataset.to_dict())
 
 
 def rows_digest(split: Dataset) -> str:

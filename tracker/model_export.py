@@ -55,10 +55,11 @@ class LoggedModel:
     registered: str | None = None  # "name/version" when registered
 
 
-def log_transformers_model(model: Any, tokenizer: Any, card: ModelCard, task: TaskData, *, experiment_id: str,
+def log_transformers_model(model: Any, tokenizer: Any, card: ModelCard, input_example: Any, *, experiment_id: str,
                            run_id: str, step: int, register_as: str | None) -> LoggedModel:
     """Log `model` and `tokenizer` as the run's Logged Model. The metrics the run logged at
     `step` (its final evaluation) are linked to the model, so the UI shows them on it.
+    `input_example`: rows as the model takes them (`example_rows`).
 
     The tracking URI is MLflow's current one: the caller sets it for the run.
     """
@@ -76,7 +77,7 @@ def log_transformers_model(model: Any, tokenizer: Any, card: ModelCard, task: Ta
         run_id=run_id,
         step=step,
         signature=_signature(card),
-        input_example=_input_example(card, task),
+        input_example=input_example,
         metadata=card.as_metadata(),
         pip_requirements=_pinned(_SERVING_PACKAGES),
         registered_model_name=register_as,
@@ -96,7 +97,7 @@ def _signature(card: ModelCard) -> Any:
     return ModelSignature(inputs, Schema([ColSpec("string", "label"), ColSpec("double", "score")]))
 
 
-def _input_example(card: ModelCard, task: TaskData) -> Any:
+def example_rows(card: ModelCard, task: TaskData) -> Any:
     """Two rows of the validation split, as the model takes them."""
     rows = task.splits["eval"].select(range(min(2, len(task.splits["eval"]))))
     columns = [rows[column] for column in card.text_columns]

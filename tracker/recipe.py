@@ -128,12 +128,21 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
 
 
 def _run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any) -> RunResult:
-    from transformers import set_seed
-
     build = Builder(experiment, registry)
     runner = build.section("runner")
     hardware = check_machine(experiment)
     runner.setup(hardware)
+    # What takes time in tracking (the tracking process importing MLflow, opening the store)
+    # starts now, beside data and model loading.
+    prepare = getattr(start_run, "prepare", None)
+    with prepare(experiment, runner) if prepare else contextlib.nullcontext():
+        return _build_and_run(experiment, registry, start_run, console, resume, build, runner, hardware)
+
+
+def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any,
+                   build: Builder, runner: Any, hardware: Any) -> RunResult:
+    from transformers import set_seed
+
     set_seed(experiment.seed)
     say = console.say if runner.is_main_process else (lambda phase, text: None)
 
@@ -173,12 +182,12 @@ def _run(experiment: Experiment, registry: Registry, start_run: StartRun, consol
             logger.set_tags({"xp.diagnosis": result.diagnosis.verdict,
                              "xp.diagnosis.explanation": result.diagnosis.explanation})
         if result.model_dir is not None:
-            from tracker.model_export import ModelCard
+            from tracker.model_export import ModelCard, example_rows
 
+            card = ModelCard.of(task, encoder.max_length)
             say("saving", "model as an MLflow model" if result.tracked else f"model to {result.model_dir}")
             with console.hushed():
-                logged = logger.log_model(model, encoder.tokenizer, ModelCard.of(task, encoder.max_length), task,
-                                          result.steps)
+                logged = logger.log_model(result.model_dir, card, example_rows(card, task), result.steps)
             if logged is not None:
                 result.model_uri, result.registered_model = logged.model_uri, logged.registered
         return result

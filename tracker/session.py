@@ -11,6 +11,7 @@ from tracker.errors import ExperimentError, Problem
 from tracker.experiment import Experiment
 from tracker.metric_names import stored_name
 from tracker.registry import Registry
+from tracker.tracking.run import RunNotRecorded
 
 
 @dataclass
@@ -50,7 +51,8 @@ def run_one(experiment: Experiment, registry: Registry, execute: Callable[..., R
                        error=str(error.problems[0].message) if error.problems else "")
     except Exception as error:  # one crashing experiment must not stop the others
         shown = experiment.redactor.text  # a traceback can quote a URI or a token
-        if not isinstance(error, OSError):  # a full disk or an unwritable folder is no bug: its line says it all
+        # A full disk, an unwritable folder, a store that refused the run's record: no bug, its line says it all.
+        if not isinstance(error, (OSError, RunNotRecorded)):
             report(shown(traceback.format_exc()))
         report(shown(f"{experiment.path}: failed: {type(error).__name__}: {error}"))
         return Outcome(experiment, "failed", time.perf_counter() - started,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tracker.components import TaskData
-from tracker.dataset_inputs import log_dataset_inputs, rows_digest
+from tracker.dataset_inputs import describe_inputs, log_dataset_inputs, rows_digest
 from xp_plugins.dataset import hf
 
 PAIR = ["sentence1", "sentence2"]
@@ -41,7 +41,7 @@ def logged(client, task: TaskData, redact=lambda text: text) -> dict[str, object
     """Log `task` as a new run's inputs; the inputs read back from the run, by context."""
     experiment = client.get_experiment_by_name("inputs") or client.get_experiment(client.create_experiment("inputs"))
     run_id = client.create_run(experiment.experiment_id).info.run_id
-    log_dataset_inputs(client, run_id, task, redact)
+    log_dataset_inputs(client, run_id, describe_inputs(task, redact))
     inputs = client.get_run(run_id).inputs.dataset_inputs
     return {tags(found)["mlflow.data.context"]: found for found in inputs}
 
@@ -215,7 +215,7 @@ import sys, time
 from pathlib import Path
 import mlflow.data
 from mlflow import MlflowClient
-from tracker.dataset_inputs import log_dataset_inputs
+from tracker.dataset_inputs import describe_inputs, log_dataset_inputs
 from xp_plugins.dataset import hf
 
 folder, run_id = Path(sys.argv[1]), sys.argv[2]  # and the store
@@ -227,7 +227,7 @@ mlflow.data.from_huggingface(task.splits["train"], path="warm-up").to_dict()  # 
 (folder / f"ready-{run_id}").touch()
 while not (folder / "go").exists():
     time.sleep(0.001)
-log_dataset_inputs(client, run_id, task, lambda text: text)
+log_dataset_inputs(client, run_id, describe_inputs(task, lambda text: text))
 """
 
 

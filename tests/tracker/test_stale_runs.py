@@ -1,5 +1,7 @@
-"""A run whose process dies without a word (SIGKILL) stays RUNNING in the store; its heartbeat
-stops, so `xp runs` flags it stale and `xp runs --end-stale` ends it as FAILED, saying why."""
+"""A run whose processes all die without a word (the machine stops: SIGKILL to the training
+process and its tracking process alike) stays RUNNING in the store; its heartbeat stops, so
+`xp runs` flags it stale and `xp runs --end-stale` ends it as FAILED, saying why. When only the
+training process dies, its tracking process ends the run FAILED at once, saying why."""
 from __future__ import annotations
 
 import os
@@ -17,9 +19,21 @@ def xp(folder, *args):
     return subprocess.run(xp_command(*args), cwd=folder, capture_output=True, text=True, timeout=120)
 
 
+def kill_without_a_word(process: subprocess.Popen, with_tracking_process: bool) -> None:
+    """SIGKILL to `process`, and first to its tracking process too when asked: a machine that stops."""
+    import psutil
+
+    if with_tracking_process:
+        for child in psutil.Process(process.pid).children(recursive=True):
+            child.kill()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def killed_and_finished(tmp_path_factory, tiny_checkpoint):
-    """One run that finished, and one killed with SIGKILL in the middle of training."""
+    """One run that finished, and one whose processes were all killed with SIGKILL in the middle
+    of training."""
     from mlflow import MlflowClient
 
     folder = tmp_path_factory.mktemp("stale")
@@ -38,8 +52,7 @@ def killed_and_finished(tmp_path_factory, tiny_checkpoint):
         if running and client.get_metric_history(running[0].info.run_id, "train/loss"):
             killed = running[0]
         time.sleep(0.2)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    kill_without_a_word(process, with_tracking_process=True)
     assert killed is not None, "the long run never started training"
     time.sleep(2)  # longer than the --stale-after below since its last heartbeat
     return folder, store, client, killed.info.run_id
@@ -85,3 +98,26 @@ def test_unknown_experiment_is_a_clear_error(killed_and_finished):
     folder, store, _, _ = killed_and_finished
     done = xp(folder, "runs", "nope", "--uri", store)
     assert done.returncode == 2 and done.stderr.strip() == "error: no experiment named nope; there are: Default, quickstart"
+
+
+def test_a_training_process_killed_alone_is_ended_failed_by_its_tracking_process(tiny_checkpoint, tmp_path):
+    from mlflow import MlflowClient
+
+    from tests.tracker.test_tracking import training_has_logged
+
+    store = sqlite_store(tmp_path)
+    long_run = quickstart_overrides(tiny_checkpoint, tmp_path, store, "runner.max_steps=100000")
+    process = subprocess.Popen(xp_command("run", "-q", str(QUICKSTART), *as_set_options(long_run)), cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not training_has_logged(tmp_path / "mlflow.db"):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    kill_without_a_word(process, with_tracking_process=False)
+    client = MlflowClient(store)
+    deadline = time.monotonic() + 60
+    while (run := client.search_runs(["1"])[0]).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert run.info.status == "FAILED"
+    assert f"the xp process (pid {process.pid}) stopped without ending its run" in run.data.tags["xp.error"]
+    assert client.get_metric_history(run.info.run_id, "train/loss"), "what it logged is kept"

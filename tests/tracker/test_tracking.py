@@ -142,26 +142,20 @@ def test_a_store_that_cannot_be_opened_is_reported_before_anything_loads(registr
 
 
 def test_metrics_logged_at_every_step_reach_the_store_in_few_writes():
-    """However often a runner logs, the store sees at most one write a second, and no point is lost."""
-    from tracker.components import TrackedRun
-    from tracker.tracking import MlflowLogger
+    """However often a runner logs, consecutive metrics records go to the store together."""
+    import collections
 
-    class RecordingClient:
-        def __init__(self):
-            self.batches = []
+    from tracker.tracking.store_writer import group
 
-        def log_batch(self, run_id, metrics=(), synchronous=True):
-            self.batches.append([(m.key, m.step) for m in metrics])
-
-    client = RecordingClient()
-    where = TrackedRun("run", "name", "experiment", "0", "sqlite:///x.db", "xp ui", "http://127.0.0.1:5000")
-    logger = MlflowLogger(client, where, scratch=None)
-    for step in range(1, 201):
-        logger.log_metrics({"train_loss": 1.0 / step, "learning_rate": 1e-4}, step)
-    logger.send()  # what the end of the run does
-    assert len(client.batches) <= 3  # the first log goes out at once, then once a second
-    sent = [point for batch in client.batches for point in batch]
-    assert sorted(step for key, step in sent if key == "train/loss") == list(range(1, 201))
+    pending = collections.deque([{"kind": "metrics", "metrics": [["train/loss", 1.0 / step, 0, step]]}
+                                 for step in range(1, 201)] + [{"kind": "tags", "tags": {}}])
+    writes = []
+    while pending:
+        records = group(pending)
+        writes.append(records)
+        for _ in records:
+            pending.popleft()
+    assert [len(group) for group in writes] == [200, 1]
 
 
 def training_has_logged(database) -> bool:

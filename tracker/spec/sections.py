@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tracker.spec.declare import AfterValidator, Annotated, Field, Name, PositiveInt, Seed, experiment_rules, rules
+from tracker.spec.declare import (AfterValidator, Annotated, Field, Name, NonNegativeFloat, PositiveInt, Seed,
+                                  experiment_rules, rules)
 from tracker.spec.paths import tracking_uri, writable_folder
 
 # section name -> the plugin kind it names with `use = "..."`, in the order a run builds them
@@ -91,9 +92,13 @@ def tracking_section(
                    ] = None,
     system_metrics: Annotated[bool, Field(description="log CPU, memory and GPU use as system/* metrics")] = True,
     register_as: RegisteredModelName | None = None,
+    wait_for_store: Annotated[NonNegativeFloat, Field(
+        description="at the end of a run, seconds to wait for an unreachable store before leaving the rest "
+                    "of the run's records for `xp sync`")] = 120.0,
 ) -> None:
     """Where runs are logged: MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store),
-    and the Model Registry name under which each run's model is registered."""
+    the Model Registry name under which each run's model is registered, and how long the end of a
+    run waits for a store that is away."""
 
 
 def _saving_at_evaluation_needs_evaluations(options, sections):

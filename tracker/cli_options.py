@@ -1,0 +1,90 @@
+"""What several `xp` commands share: options, and how bad input ends a command."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass
+from typing import Sequence
+
+import click
+
+from tracker.errors import EXIT_BAD_INPUT
+from tracker.registry import Registry, RegistryError, load_registry
+from tracker.spec.parse import Override, Unset, parse_override, parse_unset
+
+
+def _parsed(parse):
+    def callback(ctx, param, values: Sequence[str]) -> list:
+        try:
+            return [parse(text) for text in values]
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return callback
+
+
+@dataclass(frozen=True)
+class Edits:
+    """What the command line changes in every file it names, and what it allows."""
+
+    overrides: Sequence[Override] = ()
+    unsets: Sequence[Unset] = ()
+    allow_code: bool = False
+
+
+def edit_options(command):
+    """--set, --unset and --allow-code, folded into one `edits` argument."""
+    @click.option("--set", "overrides", multiple=True, callback=_parsed(parse_override), metavar="SECTION.KEY=VALUE",
+                  help="Override a key; the value is parsed as TOML (--set optimizer.lr=3e-5). Repeatable.")
+    @click.option("--unset", "unsets", multiple=True, callback=_parsed(parse_unset), metavar="SECTION.KEY",
+                  help="Remove a key the file sets, so it takes its default (--unset runner.max_steps). Repeatable.")
+    @click.option("--allow-code", is_flag=True,
+                  help="Allow keys that run code not from an installed plugin (trust_remote_code, evaluate scripts).")
+    @functools.wraps(command)
+    def wrapper(*args, overrides, unsets, allow_code, **kwargs):
+        return command(*args, edits=Edits(overrides, unsets, allow_code), **kwargs)
+
+    return wrapper
+
+
+files_argument = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+
+uri_option = click.option("--uri", default=None, metavar="URI",
+                          help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).")
+# Commands that read runs take any spelling of a store (tracker.stores), and never create one.
+store_option = click.option("--uri", default=None, metavar="STORE",
+                            help="The tracking store: a folder holding mlflow.db (mlruns), a .db file, sqlite:///PATH "
+                                 "or http(s)://HOST (default: MLFLOW_TRACKING_URI, else mlruns/mlflow.db).")
+
+
+def registry_or_exit() -> Registry:
+    try:
+        return load_registry()
+    except RegistryError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def verbosity_options(command):
+    @click.option("-v", "--verbose", is_flag=True, help="Also show library logs, warnings and model load reports.")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only the summary of each run and the final table.")
+    @functools.wraps(command)
+    def wrapper(*args, verbose, quiet, **kwargs):
+        from tracker.console import NORMAL, QUIET, VERBOSE, Console
+
+        if verbose and quiet:
+            raise click.UsageError("-v and -q contradict each other; give one")
+        # Under torchrun / accelerate launch every process runs this; only rank 0 talks.
+        quiet = quiet or not main_process()
+        return command(*args, console=Console(VERBOSE if verbose else QUIET if quiet else NORMAL), **kwargs)
+
+    return wrapper
+
+
+def main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def comma_list(ctx, param, value: str | None) -> list[str] | None:
+    return [name.strip() for name in value.split(",") if name.strip()] if value else None

@@ -1,0 +1,136 @@
+"""The training process's end of its tracking process (tracker.tracking.service): records go down
+a pipe that never blocks training, answers come back on a thread of their own.
+
+Writing a record is a JSON line and a non-blocking write: a few microseconds. Should the pipe be
+full (the tracking process busy), the bytes wait in memory and go with the next record.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from tracker.tracking.spool import decode, encode
+
+# MLflow's REST client retries a request for minutes by default; the tracking process tries
+# again itself, spooling meanwhile, and says so.
+SERVICE_ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+class ServiceGone(Exception):
+    """The tracking process ended before answering."""
+
+
+class TrackingChannel:
+    """Starts the tracking process of one run and talks to it."""
+
+    def __init__(self, uri: str, spool: Path):
+        self.log = tempfile.NamedTemporaryFile(prefix="xp-tracking-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tracker.tracking.service", "--uri", uri, "--spool", str(spool),
+             "--parent", str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            env={**os.environ, **SERVICE_ENVIRONMENT},
+            start_new_session=True)  # Ctrl-C in the terminal is for the training process alone
+        self.pipe = self.process.stdin.fileno()
+        os.set_blocking(self.pipe, False)
+        self.unsent = bytearray()
+        self.seq = 0
+        self.answers: dict[str, Any] = {}
+        self.notes: list[dict[str, Any]] = []  # answers to show a person: outages, refusals
+        self.changed = threading.Condition()
+        threading.Thread(target=self._listen, name="xp-tracking-answers", daemon=True).start()
+
+    def send(self, kind: str, **fields: Any) -> int:
+        """Queue a record for the tracking process; its sequence number."""
+        self.seq += 1
+        self.unsent += encode({"seq": self.seq, "kind": kind, **fields})
+        self._write()
+        return self.seq
+
+    def _write(self) -> None:
+        while self.unsent:
+            try:
+                written = os.write(self.pipe, self.unsent)
+            except BlockingIOError:  # the pipe is full: these bytes go with the next record
+                return
+            except (BrokenPipeError, OSError):  # the tracking process is gone; its end is reported
+                self.unsent.clear()
+                return
+            del self.unsent[:written]
+
+    def push(self) -> None:
+        """Write whatever waits, even if that means waiting for the pipe."""
+        os.set_blocking(self.pipe, True)
+        try:
+            self._write()
+        finally:
+            os.set_blocking(self.pipe, False)
+
+    def wait_for(self, ready: Callable[[dict[str, Any]], Any], timeout: float | None = None) -> Any:
+        """The first true `ready(answers)`; ServiceGone when the process ended first, None when
+        `timeout` seconds passed."""
+        self.push()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.changed:
+            while True:
+                found = ready(self.answers)
+                if found:
+                    return found
+                if self.answers.get("closed"):
+                    raise ServiceGone(self.failure())
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self.changed.wait(remaining if remaining is not None else 1.0)
+
+    def close(self, grace: float, stops: Any = None) -> bool:
+        """No more records; wait up to `grace` seconds for the process to send everything and
+        exit. False when it did not (the store is away): it is told to keep the rest on disk."""
+        self.push()
+        self.process.stdin.close()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if stops is not None and len(stops.came) > 1:  # asked again to stop: the spool is safe on disk
+                break
+            time.sleep(0.05)
+        done = self.process.poll() is not None
+        if not done:
+            self.process.terminate()
+            self.process.wait()
+        self.process.stdout.close()
+        self.log.close()
+        if done and self.process.returncode == 0:  # its log is kept when something went wrong
+            os.unlink(self.log.name)
+        return done
+
+    def failure(self) -> str:
+        """Why the process ended early, from its own log."""
+        self.log.flush()
+        text = Path(self.log.name).read_text(errors="replace").strip().splitlines()
+        return text[-1] if text else f"the tracking process ended (exit code {self.process.poll()})"
+
+    def _listen(self) -> None:
+        for line in self.process.stdout:
+            try:
+                answer = decode(line)
+            except ValueError:  # not an answer: nothing but answers should come, but never stop listening
+                continue
+            with self.changed:
+                if "durable" in answer:
+                    self.answers["durable"] = max(self.answers.get("durable", 0), answer["durable"])
+                else:
+                    self.answers.update(answer)
+                if "store_error" in answer or "store_back" in answer:
+                    self.answers["away"] = "store_error" in answer
+                if {"store_error", "refused", "spool_error", "store_back"} & answer.keys():
+                    self.notes.append(answer)
+                self.changed.notify_all()
+        with self.changed:
+            self.answers["closed"] = True
+            self.changed.notify_all()
