@@ -59,8 +59,9 @@ def test_experiment_opens_on_its_runs_and_two_ticked_runs_share_one_loss_chart(t
     page.click(f"withText('a[title=\"Plot chart\"]', {json.dumps(LOSS)})", f"the {LOSS} link in the metrics table")
     chart = page.wait_for(chart_card(LOSS, [first, second]), f"the {LOSS} chart with a legend of both runs")
     page.screenshot("3-loss-chart")
-    # Two curves drawn in the plot, one in each legend entry's colour.
-    assert len(set(chart["curves"])) >= 2, chart
+    # Two curves drawn in the plot, one in each legend entry's colour. MLflow colours a run by a
+    # hash of its id into a palette, so two runs now and then share a colour: count the curves.
+    assert len(chart["curves"]) >= 2, chart
     assert set(chart["legend"]) == {f"{first} ({LOSS})", f"{second} ({LOSS})"}, chart
     assert set(chart["legend"].values()) <= set(chart["curves"]), chart
 

@@ -195,12 +195,15 @@ def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartR
 
 def checkpoint_plan_of(experiment: Experiment, output_dir: Path, logger: Any, resume: Any) -> Any:
     """When and where this run saves checkpoints, each saying how to rebuild the experiment."""
-    tracked = logger.tracked_run
+    settings = experiment.settings["checkpoint"]
+    saves = settings["every_steps"] is not None or settings["at_evaluation"]
+    # The run id names the checkpoints' folder: waited for only when there will be checkpoints.
+    tracked = logger.tracked_run if saves else None
     identity = {"experiment_file": str(experiment.path.resolve()),
                 "overrides": tuple(experiment.redactor.text(text) for text in experiment.overrides),
                 "config_digest": config_digest(experiment), "runner": experiment.components["runner"].use}
-    return checkpoint_plan(experiment.settings["checkpoint"], output_dir, tracked.run_id if tracked else None,
-                           identity, resume.checkpoint if resume is not None else None, logger.flush)
+    return checkpoint_plan(settings, output_dir, tracked.run_id if tracked else None, identity,
+                           resume.checkpoint if resume is not None else None, logger.flush)
 
 
 def how_to_resume(plan: Any, tracked: Any) -> str:

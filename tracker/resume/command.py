@@ -45,7 +45,7 @@ def find_resumable(selector: str, store: str, overrides: Sequence[Any], unsets: 
     if checkpoint is None:
         raise ResumeError(f"{shown} stopped before its first checkpoint (none in {folder}): "
                           "it can only run again from the start, with `xp run`")
-    if checkpoint.info.run_id != run.info.run_id:
+    if checkpoint.info.run_id not in (None, run.info.run_id):  # None: saved while the store was away
         raise ResumeError(f"{shown}: the checkpoint in {checkpoint.folder} belongs to run {checkpoint.info.run_id}")
     experiment = rebuild_experiment(checkpoint.info, overrides, unsets, allow_code, registry)
     return experiment, Resume(run.info.run_id, store, checkpoint)

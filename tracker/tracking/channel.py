@@ -29,12 +29,14 @@ class ServiceGone(Exception):
 class TrackingChannel:
     """Starts the tracking process of one run and talks to it."""
 
-    def __init__(self, uri: str, spool: Path):
+    def __init__(self, uri: str, spool: Path, verbose: bool = False):
+        """`verbose`: the process's own output (MLflow's logs) goes to this console, not to its log file."""
+        self.spool = spool
         self.log = tempfile.NamedTemporaryFile(prefix="xp-tracking-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tracker.tracking.service", "--uri", uri, "--spool", str(spool),
              "--parent", str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if verbose else self.log,
             env={**os.environ, **SERVICE_ENVIRONMENT},
             start_new_session=True)  # Ctrl-C in the terminal is for the training process alone
         self.pipe = self.process.stdin.fileno()

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Mapping
 
 from tracker import tomlwrite
 from tracker.components import Parts, TrackedRun
-from tracker.console import Console
+from tracker.console import VERBOSE, Console
 from tracker.experiment import Experiment
 from tracker.heartbeat import PROCESS_TAG
 from tracker.interrupts import stops_of_run
@@ -104,13 +104,17 @@ class Tracking:
         """From the checked experiment to the end of its run: the tracking process starts now,
         importing MLflow and opening the store while data and model load."""
         if runner.is_main_process and experiment.settings["tracking"]["enabled"]:
-            self.channel = TrackingChannel(self.uri(experiment), spool_folder(experiment))
+            self.channel = self.launch(experiment)
         try:
             yield
         finally:
             channel, self.channel = self.channel, None
             if channel is not None and channel.process.poll() is None:  # no run started: nothing to wait for
                 channel.close(grace=experiment.settings["tracking"]["wait_for_store"])
+
+    def launch(self, experiment: Experiment) -> TrackingChannel:
+        return TrackingChannel(self.uri(experiment), spool_folder(experiment),
+                               verbose=self.console.verbosity >= VERBOSE)
 
     def uri(self, experiment: Experiment) -> str:
         return self.resume.store if self.resume is not None else tracking_uri(experiment.settings["tracking"])
@@ -123,7 +127,7 @@ class Tracking:
             yield ConsoleLogger(self.console)
         else:
             channel, self.channel = self.channel, None
-            channel = channel or TrackingChannel(self.uri(experiment), spool_folder(experiment))
+            channel = channel or self.launch(experiment)
             with self._run(experiment, parts, runner, channel) as logger:
                 yield logger
 
@@ -174,10 +178,12 @@ class Tracking:
         if channel.answers.get("away"):
             self.console.write(f"tracking   the store is unreachable ({channel.answers.get('store_error')}); "
                                f"waiting up to {grace:.0f}s for it (Ctrl-C again: stop waiting)")
-        if not channel.close(grace, stops) or channel.answers.get("away"):
-            spool = channel.answers.get("spool")
-            self.console.write(f"tracking   the store did not take all of the run; the rest waits in {spool}: "
-                               f"`xp sync {spool}` sends it")
+        stored = channel.close(grace, stops)
+        if channel.process.returncode not in (0, None) and not stops.came and stored:
+            self.console.write(f"tracking   the tracking process failed: {channel.failure()} (its log: {channel.log.name})")
+        if (not stored or channel.answers.get("away")) and channel.spool.exists():
+            self.console.write(f"tracking   the store did not take all of the run; the rest waits in "
+                               f"{channel.spool}: `xp sync {channel.spool}` sends it")
 
 
 def spool_folder(experiment: Experiment) -> Path:

@@ -33,6 +33,9 @@ from tracker.tracking.spool import Spool, decode, encode
 from tracker.tracking.store_writer import StoreUnavailable, StoreWriter, group, send_spool
 
 IDLE_SECONDS = 0.25  # how often an idle service looks for new records
+# Metrics are written at most once this often, however often a runner logs: one write a second
+# keeps the store (and this process's share of the CPU) small when a run logs every step.
+WRITE_INTERVAL_SECONDS = 1.0
 RETRY_SECONDS = (1, 2, 5, 10)  # waits between attempts while the store is away, then every 10 s
 # After its run's process is gone, how long a service keeps trying a store that is away before
 # leaving the spool to `xp sync`.
@@ -68,24 +71,35 @@ class Service:
         self.writer: StoreWriter | None = None
         self.failures = 0
         self.next_try = 0.0
+        self.last_write = -WRITE_INTERVAL_SECONDS
         self.outage: str | None = None
         self.closed_at: float | None = None  # when the training process closed the pipe
 
     def run(self, inbox: queue.Queue, stop: threading.Event) -> int:
         while True:
-            self.take(_drain(inbox, IDLE_SECONDS if not self.pending else 0.0))
+            self.take(_drain(inbox, max(0.0, min(IDLE_SECONDS, self.next_send() - time.monotonic()))))
             if self.closed_at is None and os.getppid() != self.parent:  # the pipe may outlive it (forked workers)
                 self.take([_CLOSED])
             if stop.is_set():  # told to go: what the store does not have yet stays on disk
                 self.go_spooling()
                 return 0
-            if time.monotonic() >= self.next_try:
+            if time.monotonic() >= self.next_send():
                 self.send()
             if self.closed_at is not None:
                 if not self.pending and not self.spooling:
                     return 0
                 if time.monotonic() - self.closed_at > GIVE_UP_SECONDS:
                     return 0  # the spool stays for `xp sync`
+
+    def next_send(self) -> float:
+        """When to write next: at once for anything but metrics (a flush, an evaluation's curves,
+        the end), metrics at most once a WRITE_INTERVAL_SECONDS; never before the next retry."""
+        if not self.pending and not self.spooling:
+            return float("inf")
+        urgent = self.spooling or self.closed_at is not None or any(
+            record["kind"] != "metrics" or any(point[0] == "eval/loss" for point in record["metrics"])
+            for record in self.pending)
+        return max(self.next_try, self.last_write + (0.0 if urgent else WRITE_INTERVAL_SECONDS))
 
     def take(self, records: list[Any]) -> None:
         for record in records:
@@ -116,6 +130,7 @@ class Service:
 
     def send(self) -> None:
         """Everything the store does not have, spool first, in order; on failure, spool the rest."""
+        self.last_write = time.monotonic()
         try:
             if self.writer is None:
                 self.writer = StoreWriter(_open_store(self.uri), self.uri, self.answer, self.scratch)
@@ -151,8 +166,8 @@ class Service:
 
     def go_spooling(self) -> None:
         """From now on records go to the spool, those in memory first."""
-        if self.spooling and not self.pending:
-            return
+        if not self.pending and (self.spooling or self.writer is not None and self.writer.ended):
+            return  # nothing to keep, or all kept already
         try:
             self.spool.claim()
             self.spool.save_state(self.state())

@@ -37,6 +37,7 @@ class SpoolBusy(Exception):
 class Spool:
     def __init__(self, folder: Path):
         self.folder = folder
+        self._lock: Any = None  # the lock file, open while this process sends the spool
 
     @property
     def exists(self) -> bool:
@@ -98,14 +99,17 @@ class Spool:
         return {}
 
     def remove(self) -> None:
+        lock, self._lock = self._lock, None
         shutil.rmtree(self.folder, ignore_errors=True)
+        if lock is not None:
+            lock.close()
         with contextlib.suppress(OSError):  # the run's spools folder, when this was its last spool
             self.folder.parent.rmdir()
 
     def claim(self) -> None:
         """This process alone sends the spool from now until it exits; SpoolBusy when another
         process does (the run's tracking process, still trying its store)."""
-        if getattr(self, "_lock", None) is not None:
+        if self._lock is not None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         lock = (self.folder / LOCK).open("a")
