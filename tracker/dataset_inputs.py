@@ -41,7 +41,6 @@ def describe_inputs(task: TaskData, redact: Callable[[str], str]) -> list[dict[s
             "name": redact(f"{_title(source, args['split'])}:{args['split']}") if args else f"dataset:{key}",
             "digest": rows_digest(split),
             "source": args,
-            "features": split.features.to_dict(),
             # The first rows, for MLflow to infer the schema from, as it would from the split.
             "sample": split.select(range(min(SCHEMA_SAMPLE_ROWS, len(split)))).to_dict(),
             "profile": {"num_rows": split.num_rows, "dataset_size": split.dataset_size,
@@ -51,30 +50,29 @@ def describe_inputs(task: TaskData, redact: Callable[[str], str]) -> list[dict[s
 
 
 def input_entities(described: list[dict[str, Any]]) -> list[Any]:
-    """MLflow `DatasetInput`s from `describe_inputs`: built with MLflow's Hugging Face dataset
-    (its public `to_dict`), with the digest and profile of the whole split."""
+    """MLflow `DatasetInput`s from `describe_inputs`, built with MLflow's own dataset classes
+    (their public `to_dict`): the schema inferred from the first rows, as MLflow infers it from a
+    Hugging Face dataset, with the digest and profile of the whole split. No `datasets` here."""
     import mlflow.data
-    from datasets import Dataset, Features
+    import pandas
     from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
     from mlflow.entities import Dataset as DatasetEntity
     from mlflow.entities import DatasetInput, InputTag
 
     inputs = []
     for split in described:
-        sample = Dataset.from_dict(split["sample"], features=Features.from_dict(split["features"]))
+        sample = pandas.DataFrame(split["sample"])
         args = split["source"]
-        if args is None:  # a dataset plugin that does not say: MLflow records the code that ran
-            dataset = mlflow.data.from_huggingface(sample, name=split["name"], digest=split["digest"])
-        else:
-            hf_source = HuggingFaceDatasetSource(path=args["path"], config_name=args["name"], data_dir=args["data_dir"],
-                                                 data_files=args["data_files"], split=args["split"],
-                                                 revision=args["revision"])
-            dataset = mlflow.data.from_huggingface(sample, source=hf_source, name=split["name"],
-                                                   digest=split["digest"], targets="label")
+        source = None if args is None else HuggingFaceDatasetSource(
+            path=args["path"], config_name=args["name"], data_dir=args["data_dir"], data_files=args["data_files"],
+            split=args["split"], revision=args["revision"])
         with warnings.catch_warnings():
             # Inferring the schema warns that integer columns cannot hold missing values at
             # inference time: advice for model signatures, not for a record of training data.
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+            # Without a source (a dataset plugin that does not say), MLflow records the code that ran.
+            dataset = mlflow.data.from_pandas(sample, source=source, name=split["name"], digest=split["digest"],
+                                              targets="label" if source is not None else None)
             entity = {**dataset.to_dict(), "profile": json.dumps(split["profile"])}
         inputs.append(DatasetInput(DatasetEntity(**entity), [InputTag(k, v) for k, v in split["tags"].items()]))
     return inputs
