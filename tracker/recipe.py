@@ -130,19 +130,19 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
 def _run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any) -> RunResult:
     build = Builder(experiment, registry)
     runner = build.section("runner")
-    hardware = check_machine(experiment)
-    runner.setup(hardware)
     # What takes time in tracking (the tracking process importing MLflow, opening the store)
-    # starts now, beside data and model loading.
+    # starts first, beside importing torch and loading data and model.
     prepare = getattr(start_run, "prepare", None)
     with prepare(experiment, runner) if prepare else contextlib.nullcontext():
-        return _build_and_run(experiment, registry, start_run, console, resume, build, runner, hardware)
+        return _build_and_run(experiment, registry, start_run, console, resume, build, runner)
 
 
 def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any,
-                   build: Builder, runner: Any, hardware: Any) -> RunResult:
+                   build: Builder, runner: Any) -> RunResult:
     from transformers import set_seed
 
+    hardware = check_machine(experiment)
+    runner.setup(hardware)
     set_seed(experiment.seed)
     say = console.say if runner.is_main_process else (lambda phase, text: None)
 

@@ -24,6 +24,8 @@ from tracker.experiment import Experiment
 from tracker.heartbeat import PROCESS_TAG
 from tracker.interrupts import stops_of_run
 from tracker.metric_names import stored_name
+from tracker.provenance import git_state
+from tracker.recipe import run_name
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger, FanOut, NullLogger
 from tracker.tracking.channel import ServiceGone, TrackingChannel
@@ -141,9 +143,6 @@ class Tracking:
             status, error = "FAILED", None
             with console_copy(scratch / "console.log", redactor) as console_log:
                 try:
-                    from tracker.provenance import git_state
-                    from tracker.recipe import run_name
-
                     git_tags, diff = git_state(experiment.path.resolve().parent)
                     channel.send("start", experiment=experiment.name, run_name=run_name(experiment),
                                  tags={**_start_tags(experiment), **git_tags},
@@ -188,8 +187,6 @@ class Tracking:
 
 def spool_folder(experiment: Experiment) -> Path:
     """Where the run's records wait while its store is away: under the run's output folder."""
-    from tracker.recipe import run_name
-
     launch = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     return (Path(experiment.settings["experiment"]["output_dir"]) / run_name(experiment) / SPOOLS / launch).resolve()
 

@@ -40,6 +40,9 @@ RETRY_SECONDS = (1, 2, 5, 10)  # waits between attempts while the store is away,
 # After its run's process is gone, how long a service keeps trying a store that is away before
 # leaving the spool to `xp sync`.
 GIVE_UP_SECONDS = 600
+# Added to the training process's niceness: the kernel favours training, yet this process keeps
+# a share (its heartbeat must beat while training takes every core).
+NICENESS = 10
 _CLOSED = object()
 
 
@@ -76,6 +79,7 @@ class Service:
         self.closed_at: float | None = None  # when the training process closed the pipe
 
     def run(self, inbox: queue.Queue, stop: threading.Event) -> int:
+        self.warm_up()
         while True:
             self.take(_drain(inbox, max(0.0, min(IDLE_SECONDS, self.next_send() - time.monotonic()))))
             if self.closed_at is None and os.getppid() != self.parent:  # the pipe may outlive it (forked workers)
@@ -90,6 +94,15 @@ class Service:
                     return 0
                 if time.monotonic() - self.closed_at > GIVE_UP_SECONDS:
                     return 0  # the spool stays for `xp sync`
+
+    def warm_up(self) -> None:
+        """Open the store and load what the run's first records need, before they come: this runs
+        while the training process loads data and model, not when it starts training."""
+        try:
+            self.writer = StoreWriter(_open_store(self.uri), self.uri, self.answer, self.scratch)
+        except Exception:  # noqa: BLE001 - the store is away: tried again when records come
+            return
+        self.writer.warm_up()
 
     def next_send(self) -> float:
         """When to write next: at once for anything but metrics (a flush, an evaluation's curves,
@@ -219,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spool", required=True, type=Path)
     parser.add_argument("--parent", required=True, type=int)
     args = parser.parse_args(argv)
+    # Training comes first.
+    os.nice(NICENESS)
     stop = threading.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

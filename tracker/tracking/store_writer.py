@@ -64,6 +64,7 @@ class StoreWriter:
         self.ended = False
         self.refusals: list[str] = []  # what the store refused: a run that "finished" so did not end well
         self.attempt = 1  # the run's attempt (xp resume starts the next)
+        self.environment: str | None = None  # installed packages, listed ahead (warm_up)
 
     def apply(self, records: list[dict[str, Any]]) -> None:
         """Apply `records` (one record, or consecutive metrics records) to the store.
@@ -193,7 +194,7 @@ class StoreWriter:
         from tracker.provenance import installed_packages
 
         path = self.scratch / "requirements.txt"
-        path.write_text(installed_packages(), encoding="utf-8")
+        path.write_text(self.environment or installed_packages(), encoding="utf-8")
         self.client.log_artifact(self.run_id, str(path), "environment")
 
     def _flush(self, record: Mapping[str, Any]) -> None:
@@ -214,6 +215,26 @@ class StoreWriter:
         self.answer({"ended": status})
 
     # Helpers.
+
+    def warm_up(self) -> None:
+        """Pay now, while the training process loads data and model, what applying a run's first
+        records would cost once (imports, MLflow's context tags and system-metrics probes, the
+        environment listing), so they are quick to apply when training starts."""
+        import matplotlib
+        import mlflow.data  # noqa: F401
+        import mlflow.data.huggingface_dataset_source  # noqa: F401
+        import pandas  # noqa: F401
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+        from mlflow.tracking.context.registry import resolve_tags
+
+        from tracker.provenance import installed_packages
+
+        matplotlib.use("Agg")  # as tracker.plots draws: no display
+        import matplotlib.pyplot  # noqa: F401
+
+        resolve_tags({})
+        SystemMetricsMonitor("warm-up", sampling_interval=10, tracking_uri=self.uri)  # never started
+        self.environment = installed_packages()
 
     def go_on(self, state: Mapping[str, Any]) -> None:
         """Take up a run where a tracking process stopped (its spool's state)."""
