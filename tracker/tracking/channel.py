@@ -29,13 +29,14 @@ class ServiceGone(Exception):
 class TrackingChannel:
     """Starts the tracking process of one run and talks to it."""
 
-    def __init__(self, uri: str, spool: Path, verbose: bool = False):
-        """`verbose`: the process's own output (MLflow's logs) goes to this console, not to its log file."""
+    def __init__(self, uri: str, spool: Path, verbose: bool = False, system_metrics: bool = False):
+        """`verbose`: the process's own output (MLflow's logs) goes to this console, not to its log
+        file; `system_metrics`: the run will sample them."""
         self.spool = spool
         self.log = tempfile.NamedTemporaryFile(prefix="xp-tracking-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tracker.tracking.service", "--uri", uri, "--spool", str(spool),
-             "--parent", str(os.getpid())],
+             "--parent", str(os.getpid()), *(["--system-metrics"] if system_metrics else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if verbose else self.log,
             env={**os.environ, **SERVICE_ENVIRONMENT},
             start_new_session=True)  # Ctrl-C in the terminal is for the training process alone

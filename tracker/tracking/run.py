@@ -33,7 +33,8 @@ from tracker.tracking.console_copy import console_copy
 from tracker.tracking.spool import SPOOLS
 from tracker.tracking.uris import tracked_run, tracking_uri
 
-FLUSH_SECONDS = 120.0  # how long a checkpoint waits for the run's logs to be stored or spooled
+FLUSH_SECONDS = 120.0
+NO_RUN_GRACE_SECONDS = 10.0  # for a tracking process whose run never started to notice and exit  # how long a checkpoint waits for the run's logs to be stored or spooled
 
 
 class RunNotRecorded(Exception):
@@ -111,12 +112,13 @@ class Tracking:
             yield
         finally:
             channel, self.channel = self.channel, None
-            if channel is not None and channel.process.poll() is None:  # no run started: nothing to wait for
-                channel.close(grace=experiment.settings["tracking"]["wait_for_store"])
+            if channel is not None and channel.process.poll() is None:  # no run started: nothing to store
+                channel.close(grace=NO_RUN_GRACE_SECONDS)
 
     def launch(self, experiment: Experiment) -> TrackingChannel:
         return TrackingChannel(self.uri(experiment), spool_folder(experiment),
-                               verbose=self.console.verbosity >= VERBOSE)
+                               verbose=self.console.verbosity >= VERBOSE,
+                               system_metrics=experiment.settings["tracking"]["system_metrics"])
 
     def uri(self, experiment: Experiment) -> str:
         return self.resume.store if self.resume is not None else tracking_uri(experiment.settings["tracking"])

@@ -67,8 +67,10 @@ class Answers:
 
 
 class Service:
-    def __init__(self, uri: str, spool: Spool, answer: Answers, parent: int, scratch: Path):
+    def __init__(self, uri: str, spool: Spool, answer: Answers, parent: int, scratch: Path,
+                 system_metrics: bool = False):
         self.uri, self.spool, self.answer, self.parent, self.scratch = uri, spool, answer, parent, scratch
+        self.system_metrics = system_metrics  # the run will sample them: warm up for it
         self.pending: collections.deque[dict[str, Any]] = collections.deque()  # in memory, not yet stored
         self.spooling = False  # the store is away: new records go to the spool
         self.writer: StoreWriter | None = None
@@ -77,6 +79,7 @@ class Service:
         self.last_write = -WRITE_INTERVAL_SECONDS
         self.outage: str | None = None
         self.closed_at: float | None = None  # when the training process closed the pipe
+        self.started = False  # a run's start record came
 
     def run(self, inbox: queue.Queue, stop: threading.Event) -> int:
         self.warm_up()
@@ -102,7 +105,7 @@ class Service:
             self.writer = StoreWriter(_open_store(self.uri), self.uri, self.answer, self.scratch)
         except Exception:  # noqa: BLE001 - the store is away: tried again when records come
             return
-        self.writer.warm_up()
+        self.writer.warm_up(self.system_metrics)
 
     def next_send(self) -> float:
         """When to write next: at once for anything but metrics (a flush, an evaluation's curves,
@@ -118,10 +121,13 @@ class Service:
         for record in records:
             if record is _CLOSED:
                 self.closed_at = time.monotonic()
+                if not self.started:  # no run was started (a bad experiment, a stop before training)
+                    continue
                 if not self._ended_by_a_record():
                     record = {"seq": -1, "kind": "end", "status": "FAILED", "error": died_without_ending(self.parent)}
                 else:
                     continue
+            self.started = self.started or record["kind"] == "start"
             if self.spooling and not self.pending:
                 try:
                     self.spool.append([record])
@@ -231,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uri", required=True)
     parser.add_argument("--spool", required=True, type=Path)
     parser.add_argument("--parent", required=True, type=int)
+    parser.add_argument("--system-metrics", action="store_true")
     args = parser.parse_args(argv)
     # Training comes first.
     os.nice(NICENESS)
@@ -244,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     inbox: queue.Queue = queue.Queue()
     threading.Thread(target=_read, args=(sys.stdin.buffer, inbox), name="xp-records", daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="xp-tracking-") as scratch:
-        service = Service(args.uri, Spool(args.spool), answers, args.parent, Path(scratch))
+        service = Service(args.uri, Spool(args.spool), answers, args.parent, Path(scratch), args.system_metrics)
         code = service.run(inbox, stop)
         if service.writer is not None:
             service.writer.stop_helpers()

@@ -216,7 +216,7 @@ class StoreWriter:
 
     # Helpers.
 
-    def warm_up(self) -> None:
+    def warm_up(self, system_metrics: bool) -> None:
         """Pay now, while the training process loads data and model, what applying a run's first
         records would cost once (imports, MLflow's context tags and system-metrics probes, the
         environment listing), so they are quick to apply when training starts."""
@@ -233,7 +233,8 @@ class StoreWriter:
         import matplotlib.pyplot  # noqa: F401
 
         resolve_tags({})
-        SystemMetricsMonitor("warm-up", sampling_interval=10, tracking_uri=self.uri)  # never started
+        if system_metrics:
+            SystemMetricsMonitor("warm-up", sampling_interval=10, tracking_uri=self.uri)  # never started
         self.environment = installed_packages()
 
     def go_on(self, state: Mapping[str, Any]) -> None:
