@@ -138,6 +138,38 @@ def resume(selector: str, uri: str | None, edits: Edits, console) -> None:
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @edit_options
+@click.option("--dry-run", is_flag=True, help="Print the plan (study, space, each trial's effective batch size and "
+                                              "training steps) and run nothing.")
+@verbosity_options
+def sweep(file: str, edits: Edits, dry_run: bool, console) -> None:
+    """Run the hyperparameter study of FILE's [sweep] section with Optuna: each trial an MLflow run
+    nested under the study's run.
+
+    The study lives in a database (by default mlruns/optuna.db, beside the MLflow store): the same
+    command again continues an interrupted study and runs nothing once it is complete; two
+    processes on one study share its trials. --set sweep.KEY=VALUE changes the sweep, as any key.
+    """
+    from tracker.errors import ExperimentError
+    from tracker.sweep import dry_run as plan, run_sweep
+
+    registry = registry_or_exit()
+    [experiment] = _load_or_exit([file], edits, registry)
+    try:
+        if dry_run:
+            click.echo(plan(experiment, registry, edits), nl=False)
+            return
+        code = run_sweep(experiment, registry, edits, console)
+    except ExperimentError as error:
+        for problem in error.problems:
+            click.echo(experiment.redactor.text(str(problem)), err=True)
+        click.echo("nothing was run.", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@edit_options
 def show(file: str, edits: Edits) -> None:
     """Print the resolved experiment as TOML: every default filled in, overrides applied, secrets hidden."""
     from tracker import tomlwrite

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Protocol, Sequence
 
 from tracker.console import Console
 
@@ -126,6 +126,10 @@ class Parts:
     console: Console = field(default_factory=Console)  # progress bars and phase lines, as verbose as asked
     # tracker.resume.CheckpointPlan: when to save checkpoints, where, and the one a resumed run continues from
     checkpoints: Any = None
+    # Asked after each evaluation, with the step and the evaluation's metrics: True stops training
+    # there (a sweep's pruner giving up on its trial). The runner then skips test predictions and
+    # the model, and says so in RunResult.cut_short.
+    should_stop: Callable[[int, Mapping[str, float]], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ class RunResult:
     tracked: TrackedRun | None = None  # None when tracking is off
     model_uri: str | None = None  # models:/<model id>, when the model was logged
     registered_model: str | None = None  # "name/version" in the Model Registry
+    cut_short: bool = False  # training stopped because Parts.should_stop said so
 
     @property
     def run_id(self) -> str | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tracker.redact import Redactor
-from tracker.spec.sections import SECTION_ORDER
+from tracker.spec.sections import OPTIONAL_SECTIONS, SECTION_ORDER
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ class Experiment:
     components: Mapping[str, ComponentSpec]  # single-component sections by section name
     metrics: tuple[ComponentSpec, ...]
     redactor: Redactor = Redactor()  # the file's secrets, kept out of everything stored or printed
+    space: tuple[Any, ...] = ()  # [sweep.space] checked: tracker.sweep.space.Dimension, one per key
+
+    @property
+    def sweep(self) -> Mapping[str, Any] | None:
+        """The [sweep] section, resolved; None when the file has none."""
+        return self.settings.get("sweep")
 
     @property
     def name(self) -> str:
@@ -43,6 +49,8 @@ class Experiment:
         """The experiment as a TOML document, every default written out (what `xp show` prints)."""
         document: dict[str, Any] = {}
         for section in SECTION_ORDER:
+            if section in OPTIONAL_SECTIONS:
+                continue
             if section in self.settings:
                 document[section] = dict(self.settings[section])
             elif section in self.components:

@@ -120,25 +120,27 @@ def load_task(experiment: Experiment, registry: Registry, build: Builder | None 
 
 
 def run_experiment(experiment: Experiment, registry: Registry, start_run: StartRun = console_only,
-                   console: Console = Console(), resume: Any = None) -> RunResult:
+                   console: Console = Console(), resume: Any = None, should_stop: Any = None) -> RunResult:
     """Build every component of `experiment` and hand them to its runner; `resume`
-    (tracker.resume.Resume) continues a stopped run from its checkpoint."""
+    (tracker.resume.Resume) continues a stopped run from its checkpoint; `should_stop` is asked
+    after each evaluation (Parts.should_stop)."""
     with console.libraries_quiet():
-        return _run(experiment, registry, start_run, console, resume)
+        return _run(experiment, registry, start_run, console, resume, should_stop)
 
 
-def _run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any) -> RunResult:
+def _run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any,
+         should_stop: Any) -> RunResult:
     build = Builder(experiment, registry)
     runner = build.section("runner")
     # What takes time in tracking (the tracking process importing MLflow, opening the store)
     # starts first, beside importing torch and loading data and model.
     prepare = getattr(start_run, "prepare", None)
     with prepare(experiment, runner) if prepare else contextlib.nullcontext():
-        return _build_and_run(experiment, registry, start_run, console, resume, build, runner)
+        return _build_and_run(experiment, registry, start_run, console, resume, build, runner, should_stop)
 
 
 def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any,
-                   build: Builder, runner: Any) -> RunResult:
+                   build: Builder, runner: Any, should_stop: Any) -> RunResult:
     from transformers import set_seed
 
     hardware = check_machine(experiment)
@@ -163,7 +165,7 @@ def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartR
 
     output_dir = Path(experiment.settings["experiment"]["output_dir"]) / run_name(experiment)
     parts = Parts(task, encoder, encoded, collator, model, optimizer, scheduler, metrics,
-                  hardware, experiment.seed, num_training_steps, output_dir, console)
+                  hardware, experiment.seed, num_training_steps, output_dir, console, should_stop=should_stop)
     with start_run(experiment, parts, runner) as logger, build.blame("runner"):
         parts = dataclasses.replace(parts, checkpoints=checkpoint_plan_of(experiment, output_dir, logger, resume))
         if resume is not None:

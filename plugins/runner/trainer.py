@@ -77,7 +77,7 @@ class TrainerRunner(TrainingSettings):
         from transformers import EarlyStoppingCallback, Trainer
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-        from xp_plugins.runner.trainer_logs import CheckpointEvery, LogRelay, QuietProgress
+        from xp_plugins.runner.trainer_logs import CheckpointEvery, LogRelay, QuietProgress, StopWhenAsked
 
         is_regression = parts.task.labels.is_regression
         relay = LogRelay(logger, self.batch_size * self.gradient_accumulation_steps)
@@ -87,6 +87,9 @@ class TrainerRunner(TrainingSettings):
             callbacks.append(CheckpointEvery(plan))
         if self.early_stopping_patience is not None:
             callbacks.append(EarlyStoppingCallback(self.early_stopping_patience, self.early_stopping_min_delta))
+        stopper = StopWhenAsked(parts.should_stop) if parts.should_stop is not None else None
+        if stopper is not None:
+            callbacks.append(stopper)
         trainer = Trainer(
             model=parts.model,
             args=self.training_arguments(parts),
@@ -123,7 +126,10 @@ class TrainerRunner(TrainingSettings):
             eval_metrics = trainer.evaluate()
         eval_metrics = {k: v for k, v in eval_metrics.items() if k not in TRAINER_ONLY_LOGS and k != "epoch"}
         result = RunResult(eval_metrics=eval_metrics, steps=step, best_step=best_step,
-                           diagnosis=diagnose(relay.train_curve, relay.eval_curve))
+                           diagnosis=diagnose(relay.train_curve, relay.eval_curve),
+                           cut_short=stopper is not None and stopper.stopped)
+        if result.cut_short:  # a trial given up: its test predictions and model would go unused
+            return result
         if self.runs_test_split(parts):
             self._predict_test(trainer, parts, logger, result)
         if self.save_model and trainer.is_world_process_zero():

@@ -103,3 +103,14 @@ class CheckpointEvery(TrainerCallback):
             self.plan.mark(Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}", state.global_step)
             best = state.best_model_checkpoint
             self.plan.prune(protect=Path(best) if best else None)
+
+
+class StopWhenAsked(TrainerCallback):
+    """Parts.should_stop, asked after each evaluation: True ends training there."""
+
+    def __init__(self, should_stop: Any):
+        self.should_stop, self.stopped = should_stop, False
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any) -> None:
+        if metrics and self.should_stop(state.global_step, metrics):
+            self.stopped = control.should_training_stop = True

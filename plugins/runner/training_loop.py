@@ -132,6 +132,7 @@ class _Training:
         self.progress, self.window, self.best_state = LoopProgress(), _Window(), None
         self.plan = parts.checkpoints if parts.checkpoints is not None and parts.checkpoints.saves else None
         self.shows_progress = settings.progress_bar and backend.is_main_process
+        self.cut_short = False  # Parts.should_stop stopped training
         resume = parts.checkpoints.resume_from if parts.checkpoints is not None else None
         if resume is not None:
             self._restore(resume.folder)
@@ -151,14 +152,16 @@ class _Training:
         progress.last_eval = (progress.step, metrics)
         if self.steps_scheduler_on_eval:
             self.scheduler.step(metrics["eval_loss"])
-        if self.stopper is None:
-            return
-        if self.stopper.update(metrics, progress.step):
-            # Keep the best weights in memory (on the CPU) to restore them at the end.
-            self.best_state = {k: v.detach().to("cpu", copy=True)
-                               for k, v in self.backend.unwrap(self.model).state_dict().items()}
-            progress.best_metrics = metrics
-        progress.stopped = self.stopper.should_stop
+        if self.stopper is not None:
+            if self.stopper.update(metrics, progress.step):
+                # Keep the best weights in memory (on the CPU) to restore them at the end.
+                self.best_state = {k: v.detach().to("cpu", copy=True)
+                                   for k, v in self.backend.unwrap(self.model).state_dict().items()}
+                progress.best_metrics = metrics
+            progress.stopped = self.stopper.should_stop
+        should_stop = self.parts.should_stop
+        if should_stop is not None and should_stop(progress.step, metrics):
+            progress.stopped = self.cut_short = True
 
     def logs_at(self, step: int) -> bool:
         return step % self.settings.logging_steps == 0 or step == self.total_steps
@@ -285,7 +288,10 @@ class _Training:
 
         result = RunResult(eval_metrics={k: v for k, v in final_metrics.items() if k != "epoch"}, steps=step,
                            best_step=self.stopper.best_step if self.stopper else None,
-                           diagnosis=diagnose(progress.train_curve, progress.eval_curve))
+                           diagnosis=diagnose(progress.train_curve, progress.eval_curve), cut_short=self.cut_short)
+        if self.cut_short:  # a trial given up: its test predictions and model would go unused
+            backend.wait_for_everyone()
+            return result
         if self.test_loader is not None:
             _predict_test(settings, parts, self.evaluate(self.test_loader, parts.task.test_has_labels), backend,
                           self.logger, result)

@@ -17,7 +17,8 @@ from tracker.redact import Redactor
 from tracker.registry import Registry
 from tracker.spec.keys import SectionSpec, code_keys, metric_keys, run_rules, spec_of, toml_value_problem
 from tracker.spec.parse import RawExperiment
-from tracker.spec.sections import COMPONENT_SECTIONS, FIXED_SECTIONS, MULTI_COMPONENT_SECTIONS, SECTION_ORDER
+from tracker.spec.sections import (COMPONENT_SECTIONS, FIXED_SECTIONS, MULTI_COMPONENT_SECTIONS, OPTIONAL_SECTIONS,
+                                   SECTION_ORDER)
 from tracker.spec.words import describe_value
 
 ALLOW_CODE_HINT = ("xp never runs code named by an experiment file unless you pass --allow-code on the "
@@ -55,6 +56,8 @@ class _FileChecker:
         resolved: dict[str, Any] = {}
         for section in SECTION_ORDER:  # in the order sections are documented, so problems read top down
             kind = COMPONENT_SECTIONS.get(section)
+            if section in OPTIONAL_SECTIONS and section not in self.raw.data:
+                continue
             if section in FIXED_SECTIONS:
                 resolved[section] = self.options(section, self.table(section), fixed_spec(section))
             elif section not in self.raw.data:
@@ -164,7 +167,8 @@ class _FileChecker:
             for key, message in run_rules(fixed_spec(section).experiment_rules, options, sections):
                 self.problem(section, key, message)
 
-    def check_metric_names(self, components: Mapping[str, ComponentSpec], metrics: list[ComponentSpec]) -> None:
+    def check_metric_names(self, settings: Mapping[str, Mapping[str, Any]], components: Mapping[str, ComponentSpec],
+                           metrics: list[ComponentSpec]) -> None:
         """Keys that name a metric (a best-model metric) must name one the metrics produce."""
         produced = {"loss"}
         for spec in metrics:
@@ -172,9 +176,12 @@ class _FileChecker:
             if outputs is None:  # a metric that does not say what it produces: nothing to check against
                 return
             produced.update(outputs(spec.options))
-        for section, spec in components.items():
-            for key in metric_keys(self.registry.get(spec.kind, spec.use).spec):
-                value = spec.options.get(key)
+        named = [(section, fixed_spec(section), options) for section, options in settings.items()]
+        named += [(section, self.registry.get(spec.kind, spec.use).spec, spec.options)
+                  for section, spec in components.items()]
+        for section, section_spec, options in named:
+            for key in metric_keys(section_spec):
+                value = options.get(key)
                 if value is not None and value.removeprefix("eval/").removeprefix("eval_") not in produced:
                     valid = ", ".join(f"eval_{name}" for name in sorted(produced))
                     self.problem(section, key, f'"{value}" is not a metric this experiment computes; '
@@ -189,11 +196,15 @@ def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = 
     components = {s: resolved[s] for s in COMPONENT_SECTIONS if s not in MULTI_COMPONENT_SECTIONS and s in resolved}
     metrics = [spec for section in MULTI_COMPONENT_SECTIONS for spec in resolved.get(section, [])]
     if not checker.problems and None not in components.values() and None not in metrics:
-        checker.check_metric_names(components, metrics)
-        checker.check_between_sections({s: resolved[s] for s in FIXED_SECTIONS}, components, metrics)
+        fixed = {s: resolved[s] for s in FIXED_SECTIONS if s in resolved}
+        checker.check_metric_names(fixed, components, metrics)
+        checker.check_between_sections(fixed, components, metrics)
+    space = ()
+    if not checker.problems and "sweep" in resolved:
+        space = _checked_space(raw, resolved["sweep"], registry, allow_code, checker)
     if checker.problems:
         return None, checker.problems
-    settings = {section: MappingProxyType(resolved[section]) for section in FIXED_SECTIONS}
+    settings = {section: MappingProxyType(resolved[section]) for section in FIXED_SECTIONS if section in resolved}
     if settings["experiment"]["name"] is None:
         settings["experiment"] = MappingProxyType({**settings["experiment"], "name": raw.path.stem})
     experiment = Experiment(
@@ -204,5 +215,24 @@ def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = 
         components=MappingProxyType(components),
         metrics=tuple(metrics),
         redactor=Redactor.of(raw.data),
+        space=space,
     )
     return experiment, []
+
+
+def _checked_space(raw: RawExperiment, sweep: Mapping[str, Any], registry: Registry, allow_code: bool,
+                   checker: _FileChecker) -> tuple:
+    """[sweep.space] read, each of its values checked as `--set` would check it on the experiment."""
+    from tracker.spec.parse import Override, apply_overrides
+    from tracker.sweep.space import SpaceChecker
+
+    base = {name: value for name, value in raw.data.items() if name != "sweep"}
+
+    def check_overrides(overrides):
+        data = apply_overrides(base, [Override(path, value, "") for path, value in overrides])
+        return check_experiment(RawExperiment(raw.path, raw.text, data, raw.overrides), registry, allow_code)[1]
+
+    space = SpaceChecker(str(raw.path), sweep["space"], sweep["method"], registry, base, check_overrides)
+    dimensions = space.check()
+    checker.problems += space.problems
+    return dimensions

@@ -5,10 +5,10 @@ parameters, so one checker serves every section.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from tracker.spec.declare import (AfterValidator, Annotated, Field, Name, NonNegativeFloat, PositiveInt, Seed,
-                                  experiment_rules, rules)
+from tracker.spec.declare import (AfterValidator, Annotated, Field, MetricName, Name, NonNegativeFloat,
+                                  NonNegativeInt, PositiveInt, Seed, experiment_rules, rules)
 from tracker.spec.paths import tracking_uri, writable_folder
 
 # section name -> the plugin kind it names with `use = "..."`, in the order a run builds them
@@ -118,11 +118,59 @@ def checkpoint_section(
     crash still leaves a whole one). None unless every_steps or at_evaluation is set."""
 
 
+def _trials_unless_grid(options):
+    if options["method"] != "grid" and options["trials"] is None:
+        yield "trials", f'method = "{options["method"]}" needs the number of trials, e.g. trials = 20'
+
+
+def _a_space(options):
+    if not options["space"]:
+        yield "space", ('no keys to vary: add [sweep.space], e.g. "optimizer.lr" = { low = 1e-5, high = 1e-3, '
+                        'log = true }')
+
+
+@rules(_trials_unless_grid, _a_space)
+def sweep_section(
+    *,
+    method: Annotated[Literal["grid", "random", "tpe"], Field(
+        description='"grid": every combination; "random": independent samples; "tpe": Optuna\'s TPE sampler')
+                      ] = "tpe",
+    trials: Annotated[PositiveInt | None, Field(
+        description="trials of the study, those already run included; a grid runs every combination by default")
+                      ] = None,
+    seed: Annotated[Seed | None, Field(description="the sampler's seed; default: [experiment] seed")] = None,
+    metric: Annotated[Name | None, MetricName(), Field(
+        description="what the study optimizes, as metric_for_best (f1, eval_f1); default: [runner] metric_for_best")
+                      ] = None,
+    direction: Annotated[Literal["maximize", "minimize"] | None, Field(
+        description="default: minimize a loss, maximize anything else")] = None,
+    parallel: Annotated[PositiveInt, Field(description="trials at once on this machine, each its own process")] = 1,
+    pruner: Annotated[Literal["none", "median", "hyperband"], Field(
+        description="stop trials early whose evaluations fall behind the others")] = "none",
+    pruner_startup_trials: Annotated[NonNegativeInt, Field(
+        description="trials that run to the end before the median pruner prunes any")] = 5,
+    study: Annotated[Name | None, Field(
+        description="the Optuna study's name; default: the file's name and a hash of the experiment and space")
+                     ] = None,
+    storage: Annotated[str | None, Field(
+        description="where the Optuna study lives, an SQLAlchemy URL (postgresql://...); default: optuna.db "
+                    "next to a local MLflow store")] = None,
+    space: Annotated[dict[str, Any], Field(
+        description='the keys to vary: "section.key" = [values] or { low, high, log, step }')] = {},  # noqa: B006
+) -> None:
+    """A hyperparameter study for `xp sweep` (`xp run` ignores it): which keys vary and over what
+    ([sweep.space]), how trials are chosen, what they optimize, how many run and how many at once."""
+
+
 FIXED_SECTIONS = {
     "experiment": experiment_section,
     "hardware": hardware_section,
     "tracking": tracking_section,
     "checkpoint": checkpoint_section,
+    "sweep": sweep_section,
 }
+# Fixed sections that exist only when a file has them; they say how to run experiments, not what
+# an experiment is, so they are not part of its config (nor of its hash, nor of its params).
+OPTIONAL_SECTIONS = {"sweep"}
 
-SECTION_ORDER = ("experiment", *COMPONENT_SECTIONS, "hardware", "tracking", "checkpoint")
+SECTION_ORDER = ("experiment", *COMPONENT_SECTIONS, "hardware", "tracking", "checkpoint", "sweep")

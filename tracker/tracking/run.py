@@ -14,6 +14,7 @@ import os
 import socket
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -91,15 +92,25 @@ class ServiceLogger:
                            self.uri) if run else None
 
 
-def start_run_with(registry: Registry, console: Console = Console(), resume: Any = None) -> "Tracking":
+@dataclass(frozen=True)
+class RunLabels:
+    """A name and tags a run gets besides its own: a sweep's trial is named after its study and
+    nests under the study's run."""
+
+    name: str
+    tags: Mapping[str, str]
+
+
+def start_run_with(registry: Registry, console: Console = Console(), resume: Any = None,
+                   labels: RunLabels | None = None) -> "Tracking":
     """The recipe's `start_run` (with `prepare`): an MLflow run when tracking is on, for the main
     process only; with `resume` (tracker.resume.Resume), that stopped run, reopened."""
-    return Tracking(registry, console, resume)
+    return Tracking(registry, console, resume, labels)
 
 
 class Tracking:
-    def __init__(self, registry: Registry, console: Console, resume: Any):
-        self.registry, self.console, self.resume = registry, console, resume
+    def __init__(self, registry: Registry, console: Console, resume: Any, labels: RunLabels | None = None):
+        self.registry, self.console, self.resume, self.labels = registry, console, resume, labels
         self.channel: TrackingChannel | None = None
 
     @contextlib.contextmanager
@@ -146,8 +157,10 @@ class Tracking:
             with console_copy(scratch / "console.log", redactor) as console_log:
                 try:
                     git_tags, diff = git_state(experiment.path.resolve().parent)
-                    channel.send("start", experiment=experiment.name, run_name=run_name(experiment),
-                                 tags={**_start_tags(experiment), **git_tags},
+                    labels = self.labels
+                    channel.send("start", experiment=experiment.name,
+                                 run_name=labels.name if labels else run_name(experiment),
+                                 tags={**_start_tags(experiment), **git_tags, **(labels.tags if labels else {})},
                                  resume=resume.run_id if resume else None, system_metrics=settings["system_metrics"])
                     if resume is None:  # a resumed run has its params, inputs and provenance already
                         _log_start(channel, experiment, parts, runner, self.registry, scratch, git_tags, diff)

@@ -273,22 +273,7 @@ class StoreWriter:
         return tracked_run(run["run_id"], run["run_name"], run["experiment"], run["experiment_id"], self.uri)
 
     def _experiment_id(self, name: str) -> str:
-        """The MLflow experiment `name`, created if missing (two runs starting at once may both
-        try), marked for the UI's classic view unless it already says what kind it is."""
-        from mlflow.exceptions import MlflowException
-
-        key, kind = EXPERIMENT_KIND_TAG
-        found = self.client.get_experiment_by_name(name)
-        if found is None:
-            try:
-                return self.client.create_experiment(name, tags={key: kind})
-            except MlflowException:
-                found = self.client.get_experiment_by_name(name)  # created by the other run in the meantime
-                if found is None:
-                    raise
-        if key not in found.tags:  # made by an older xp, or by hand before its first run
-            self.client.set_experiment_tag(found.experiment_id, key, kind)
-        return found.experiment_id
+        return experiment_named(self.client, name)
 
     def _draw_curves(self) -> None:
         from tracker.plots import loss_and_metric_figures
@@ -348,3 +333,22 @@ def send_spool(spool: Any, writer: StoreWriter, after_each: Callable[[], None] =
         sent += len(records)
         unsent = unsent[len(records):] or spool.unsent()  # records may have come in the meantime
     return sent
+
+
+def experiment_named(client: Any, name: str) -> str:
+    """The id of MLflow experiment `name`, created if missing (two runs starting at once may both
+    try), marked for the UI's classic view unless it already says what kind it is."""
+    from mlflow.exceptions import MlflowException
+
+    key, kind = EXPERIMENT_KIND_TAG
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            return client.create_experiment(name, tags={key: kind})
+        except MlflowException:
+            found = client.get_experiment_by_name(name)  # created by the other run in the meantime
+            if found is None:
+                raise
+    if key not in found.tags:  # made by an older xp, or by hand before its first run
+        client.set_experiment_tag(found.experiment_id, key, kind)
+    return found.experiment_id

@@ -1,0 +1,242 @@
+"""`xp sweep`: runs a study's remaining trials, `parallel` at a time, each in its own process
+(tracker.sweep.trial), and keeps Optuna and MLflow in step.
+
+Before any trial: trials left running by a sweep that died are failed as interrupted (and their
+values queued again), their runs ended KILLED. Ctrl-C or SIGTERM stops the running trials (their
+runs end KILLED), fails them as interrupted, and ends the study's run KILLED: `xp sweep` again
+continues with what is left. A trial that fails for a reason of its own is recorded with the
+reason, and the study goes on.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from tracker.console import Console
+from tracker.experiment import Experiment
+from tracker.sweep.parent import STATE_TAG, ParentRun, trial_states, trial_tags
+from tracker.sweep.space import override_text
+from tracker.sweep.study import HEARTBEAT_SECONDS, Claimed, Study, SweepSettings
+
+STOP_GRACE_SECONDS = 60.0  # how long stopped trials get to end their runs before they are killed
+
+
+@dataclass
+class Finished:
+    """How one trial ended, as this sweep saw it."""
+
+    number: int
+    values: dict[str, Any]
+    state: str  # COMPLETE, PRUNED, FAIL, INTERRUPTED
+    value: float | None = None
+    reason: str = ""
+    seconds: float = 0.0
+    run_id: str | None = None
+
+
+@dataclass
+class SweepOutcome:
+    finished: list[Finished] = field(default_factory=list)
+    interrupted: bool = False
+    best: Any = None  # the study's best FrozenTrial
+    complete: bool = False  # the study has all its trials
+
+
+class Sweep:
+    def __init__(self, experiment: Experiment, settings: SweepSettings, study: Study, parent: ParentRun,
+                 edits: Any, console: Console):
+        self.experiment, self.settings, self.study, self.parent = experiment, settings, study, parent
+        self.edits, self.console = edits, console
+        self.outcome = SweepOutcome()
+        self.stopping = threading.Event()
+        self.failure: BaseException | None = None  # a worker's own failure (the store, the study): the sweep stops
+        self.processes: dict[int, subprocess.Popen] = {}  # trial number -> its process
+        self.lock = threading.Lock()
+        self.scratch = Path(tempfile.mkdtemp(prefix="xp-sweep-"))
+        self.logs = Path(experiment.settings["experiment"]["output_dir"]) / settings.study
+
+    def run(self) -> SweepOutcome:
+        workers = [threading.Thread(target=self.work, name=f"xp-sweep-{index}", daemon=True)
+                   for index in range(self.settings.parallel)]
+        previous = {signum: signal.signal(signum, self.stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for worker in workers:
+                worker.start()
+            while any(worker.is_alive() for worker in workers):
+                for worker in workers:
+                    worker.join(timeout=0.2)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if self.failure is not None:
+            raise self.failure
+        return self.outcome
+
+    def stop(self, signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: running trials get SIGTERM (their runs end KILLED); a second one
+        kills them."""
+        with self.lock:
+            second = self.stopping.is_set()
+            self.stopping.set()
+            self.outcome.interrupted = True
+            for process in self.processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGKILL if second else signal.SIGTERM)
+        self.console.say("stopping", "the running trials end their runs KILLED; `xp sweep` again continues the study"
+                         if not second else "killing the running trials")
+
+    def work(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                claimed = self.study.claim()
+                if claimed is None:
+                    return
+                finished = self.run_trial(claimed)
+                self.record(claimed, finished)
+        except BaseException as failure:  # noqa: BLE001 - handed to the main thread, which raises it
+            with self.lock:
+                self.failure = self.failure or failure
+                self.stopping.set()
+
+    def run_trial(self, claimed: Claimed) -> Finished:
+        values = ", ".join(override_text(key, value) for key, value in claimed.values.items())
+        self.console.say(f"trial {claimed.number}", values or "(the experiment as written)")
+        result_path = self.scratch / f"trial-{claimed.number}.json"
+        order = {
+            "file": str(self.experiment.path), "allow_code": self.edits.allow_code,
+            "overrides": [o.text for o in self.edits.overrides]
+            + [override_text(key, value) for key, value in claimed.values.items()],
+            "unsets": [u.text for u in self.edits.unsets],
+            "settings": asdict(self.settings), "trial_id": claimed.trial_id,
+            "run_name": f"{self.settings.study}-trial-{claimed.number}",
+            "tags": trial_tags(self.settings, self.parent.run_id, claimed.number),
+            "result": str(result_path), "sweep_pid": os.getpid(),
+            "verbosity": self.console.verbosity if self.settings.parallel == 1 else 0,
+        }
+        output = None
+        if self.settings.parallel > 1:  # trials side by side: each one's console goes to its own file
+            self.logs.mkdir(parents=True, exist_ok=True)
+            output = (self.logs / f"trial-{claimed.number}.log").open("w", encoding="utf-8")
+        started = time.monotonic()
+        with self.lock:
+            if self.stopping.is_set():
+                return Finished(claimed.number, claimed.values, "INTERRUPTED", reason="stopped before it started")
+            # Its own session: the terminal's Ctrl-C reaches the sweep, which stops the trials itself.
+            process = subprocess.Popen([sys.executable, "-m", "tracker.sweep.trial"], stdin=subprocess.PIPE,
+                                       stdout=output, stderr=subprocess.STDOUT if output else None,
+                                       start_new_session=True)
+            self.processes[claimed.number] = process
+        process.stdin.write(json.dumps(order).encode())
+        process.stdin.close()
+        while True:
+            try:
+                process.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                self.study.beat(claimed)
+        with self.lock:
+            del self.processes[claimed.number]
+        if output is not None:
+            output.close()
+        seconds = time.monotonic() - started
+        ended = json.loads(result_path.read_text()) if result_path.exists() else {}
+        state = ended.get("state") or ("INTERRUPTED" if self.stopping.is_set() else "FAIL")
+        reason = ended.get("reason") or ("" if state != "FAIL" else _death(process.returncode))
+        return Finished(claimed.number, claimed.values, state, ended.get("value"), reason, seconds,
+                        ended.get("run_id"))
+
+    def record(self, claimed: Claimed, finished: Finished) -> None:
+        """Tell Optuna and tag the trial's run; say how it ended."""
+        run_id = finished.run_id
+        if run_id is None:
+            found = self.parent.find_trial_run(self.settings.study, claimed.number)
+            run_id = found.info.run_id if found is not None else None
+        finished.run_id = run_id
+        if finished.state == "INTERRUPTED":
+            self.study.interrupt(_frozen(self.study, claimed), finished.reason or "stopped with its sweep")
+            self.end_stranded_run(run_id, "KILLED", "the sweep was stopped")
+        else:
+            attrs = {"xp.run_id": run_id} if run_id else {}
+            if finished.reason:
+                attrs["xp.error"] = finished.reason
+            self.study.tell(claimed, finished.state, finished.value, attrs)
+            if finished.state == "FAIL":
+                self.end_stranded_run(run_id, "FAILED", finished.reason)
+        if run_id:
+            self.parent.client.set_tag(run_id, STATE_TAG, finished.state)
+        with self.lock:
+            self.outcome.finished.append(finished)
+        self.console.say(f"trial {claimed.number}", describe(finished, self.settings))
+
+    def end_stranded_run(self, run_id: str | None, status: str, reason: str) -> None:
+        """A trial process that died before ending its run leaves it RUNNING: end it."""
+        if run_id is None:
+            return
+        run = self.parent.client.get_run(run_id)
+        if run.info.status == "RUNNING":
+            self.parent.client.set_tag(run_id, "xp.error", reason)
+            self.parent.client.set_terminated(run_id, status=status)
+
+
+def retire_stale_trials(study: Study, parent: ParentRun, say: Any) -> None:
+    """Trials left running by a sweep that is gone: failed as interrupted, values queued again,
+    their runs ended KILLED."""
+    for trial in study.stale_trials():
+        study.interrupt(trial, "its sweep stopped while it ran")
+        found = parent.find_trial_run(study.settings.study, trial.number)
+        if found is not None and found.info.status == "RUNNING":
+            parent.client.set_tag(found.info.run_id, "xp.error", "its sweep stopped while it ran")
+            parent.client.set_terminated(found.info.run_id, status="KILLED")
+        if found is not None:
+            parent.client.set_tag(found.info.run_id, STATE_TAG, "INTERRUPTED")
+        say("recovered", f"trial {trial.number} was left running by a sweep that stopped: it runs again")
+
+
+def describe(finished: Finished, settings: SweepSettings) -> str:
+    metric = settings.metric.replace("eval_", "eval/", 1)
+    if finished.state == "COMPLETE":
+        return f"complete: {metric} {finished.value:.4f} in {finished.seconds:.1f}s"
+    if finished.state == "PRUNED":
+        return f"pruned after {finished.seconds:.1f}s" + (f" ({metric} {finished.value:.4f})"
+                                                         if finished.value is not None else "")
+    if finished.state == "INTERRUPTED":
+        return "interrupted: runs again when the sweep continues"
+    return f"failed: {finished.reason}"
+
+
+def trials_table(trials: Sequence[Any], settings: SweepSettings) -> str:
+    from tracker.tables import render_table
+    from tracker.sweep.study import INTERRUPTED
+
+    rows = []
+    for trial in sorted(trials, key=lambda t: t.number):
+        state = "INTERRUPTED" if INTERRUPTED in trial.user_attrs else trial.state.name
+        value = "" if trial.value is None else f"{trial.value:.4f}"
+        values = ", ".join(override_text(key, value) for key, value in trial.params.items())
+        rows.append([str(trial.number), state.lower(), value, values, trial.user_attrs.get("xp.run_id", "-")[:12]])
+    return render_table(["trial", "state", settings.metric.replace("eval_", "eval/", 1), "values", "run id"], rows)
+
+
+def counts_text(trials: Sequence[Any]) -> str:
+    return ", ".join(f"{count} {state.lower()}" for state, count in sorted(trial_states(trials).items()))
+
+
+def _frozen(study: Study, claimed: Claimed) -> Any:
+    return next(t for t in study.trials() if t.number == claimed.number)
+
+
+def _death(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"the trial process was killed by {name}{hint}"
+    return f"the trial process exited with code {returncode} without a result"

@@ -1,0 +1,110 @@
+"""One trial of a sweep, in a process of its own (`python -m tracker.sweep.trial`), so a trial
+that crashes, runs out of memory or is killed takes nothing else with it.
+
+The sweep sends the trial's order as one JSON document on stdin (never on the command line: the
+overrides may hold secrets); the trial runs the experiment with its values as `--set` overrides,
+in an MLflow run nested under the study's, reports its metric to the pruner after each
+evaluation, and writes how it ended to the result file the order names.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping
+
+EXIT_INTERRUPTED = 130
+
+
+class Pruning:
+    """Parts.should_stop for a trial: reports the study's metric to Optuna after each evaluation
+    and asks its pruner. Evaluations are numbered 1, 2, ...: trials that evaluate at different
+    steps (other batch sizes) are compared evaluation for evaluation."""
+
+    def __init__(self, order: Mapping[str, Any]):
+        import optuna
+
+        from tracker.sweep.study import SweepSettings, make_pruner, open_storage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        settings = SweepSettings(**order["settings"])
+        study = optuna.load_study(storage=open_storage(settings.storage), study_name=settings.study,
+                                  pruner=make_pruner(settings))
+        self.trial = optuna.trial.Trial(study, order["trial_id"])
+        self.metric, self.evaluations = settings.metric, 0
+
+    def __call__(self, step: int, metrics: Mapping[str, float]) -> bool:
+        self.evaluations += 1
+        value = metrics.get(self.metric)
+        if value is None:
+            return False
+        self.trial.report(float(value), self.evaluations)
+        return self.trial.should_prune()
+
+
+def run_trial(order: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the trial the order describes; how it ended, for the sweep."""
+    from tracker.console import Console
+    from tracker.errors import ExperimentError
+    from tracker.recipe import run_experiment
+    from tracker.registry import load_registry
+    from tracker.spec.check import check_experiment
+    from tracker.spec.parse import parse_override, parse_unset, read_experiment
+    from tracker.tracking import start_run_with
+    from tracker.tracking.run import RunLabels
+
+    registry = load_registry()
+    overrides = [parse_override(text) for text in order["overrides"]]
+    raw, problems = read_experiment(Path(order["file"]), overrides, [parse_unset(text) for text in order["unsets"]])
+    if raw is not None:  # the trial is the experiment its values make; [sweep] was checked by the sweep
+        raw = replace(raw, data={name: value for name, value in raw.data.items() if name != "sweep"})
+        experiment, problems = check_experiment(raw, registry, order["allow_code"])
+    if problems:
+        return {"state": "FAIL", "reason": "; ".join(str(problem) for problem in problems)}
+    console = Console(order["verbosity"])
+    labels = RunLabels(order["run_name"], order["tags"])
+    should_stop = Pruning(order) if order["settings"]["pruner"] != "none" else None
+    try:
+        result = run_experiment(experiment, registry, start_run=start_run_with(registry, console, labels=labels),
+                                console=console, should_stop=should_stop)
+    except ExperimentError as error:
+        return {"state": "FAIL", "reason": experiment.redactor.text("; ".join(str(p) for p in error.problems))}
+    except KeyboardInterrupt:
+        return {"state": "INTERRUPTED", "reason": "stopped with its sweep"}
+    except Exception as error:  # noqa: BLE001 - the trial failed; the study goes on
+        return {"state": "FAIL", "reason": experiment.redactor.text(f"{type(error).__name__}: {error}")}
+    metric = order["settings"]["metric"]
+    value = result.eval_metrics.get(metric)
+    ended = {"run_id": result.run_id, "steps": result.steps}
+    if result.cut_short:
+        return {**ended, "state": "PRUNED", "value": value}
+    if value is None:
+        return {**ended, "state": "FAIL", "reason": f"the run computed no {metric}"}
+    return {**ended, "state": "COMPLETE", "value": float(value)}
+
+
+def _stop_with_parent(parent: int) -> None:
+    """A trial whose sweep died (SIGKILL) stops as on SIGTERM: its run ends KILLED."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main() -> int:
+    order = json.loads(sys.stdin.read())
+    threading.Thread(target=_stop_with_parent, args=(order["sweep_pid"],), name="xp-sweep-watch", daemon=True).start()
+    try:
+        ended = run_trial(order)
+    except Exception as error:  # noqa: BLE001 - said in the result: the sweep records it and goes on
+        ended = {"state": "FAIL", "reason": f"{type(error).__name__}: {error}"}
+    Path(order["result"]).write_text(json.dumps(ended), encoding="utf-8")
+    return EXIT_INTERRUPTED if ended["state"] == "INTERRUPTED" else 0 if ended["state"] != "FAIL" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
