@@ -200,8 +200,12 @@ def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = 
         checker.check_metric_names(fixed, components, metrics)
         checker.check_between_sections(fixed, components, metrics)
     space = ()
-    if not checker.problems and "sweep" in resolved:
-        space = _checked_space(raw, resolved["sweep"], registry, allow_code, checker)
+    sweep = raw.data.get("sweep")
+    # The space is checked against the experiment without [sweep]: a problem in [sweep] itself
+    # does not hide those of its space.
+    if isinstance(sweep, dict) and isinstance(sweep.get("space"), dict) and all(
+            problem.section == "sweep" for problem in checker.problems):
+        space = _checked_space(raw, sweep, registry, allow_code, checker)
     if checker.problems:
         return None, checker.problems
     settings = {section: MappingProxyType(resolved[section]) for section in FIXED_SECTIONS if section in resolved}
@@ -222,7 +226,8 @@ def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = 
 
 def _checked_space(raw: RawExperiment, sweep: Mapping[str, Any], registry: Registry, allow_code: bool,
                    checker: _FileChecker) -> tuple:
-    """[sweep.space] read, each of its values checked as `--set` would check it on the experiment."""
+    """[sweep.space] read (`sweep` as written), each of its values checked as `--set` would check
+    it on the experiment."""
     from tracker.spec.parse import Override, apply_overrides
     from tracker.sweep.space import SpaceChecker
 
@@ -232,7 +237,7 @@ def _checked_space(raw: RawExperiment, sweep: Mapping[str, Any], registry: Regis
         data = apply_overrides(base, [Override(path, value, "") for path, value in overrides])
         return check_experiment(RawExperiment(raw.path, raw.text, data, raw.overrides), registry, allow_code)[1]
 
-    space = SpaceChecker(str(raw.path), sweep["space"], sweep["method"], registry, base, check_overrides)
+    space = SpaceChecker(str(raw.path), sweep["space"], sweep.get("method", "tpe"), registry, base, check_overrides)
     dimensions = space.check()
     checker.problems += space.problems
     return dimensions

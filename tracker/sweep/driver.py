@@ -162,7 +162,7 @@ class Sweep:
             run_id = found.info.run_id if found is not None else None
         finished.run_id = run_id
         if finished.state == "INTERRUPTED":
-            self.study.interrupt(_frozen(self.study, claimed), finished.reason or "stopped with its sweep")
+            self.study.interrupt(_frozen(self.study, claimed), finished.reason or "stopped with its sweep", run_id)
             self.end_stranded_run(run_id, "KILLED", "the sweep was stopped")
         else:
             attrs = {"xp.run_id": run_id} if run_id else {}
@@ -191,8 +191,8 @@ def retire_stale_trials(study: Study, parent: ParentRun, say: Any) -> None:
     """Trials left running by a sweep that is gone: failed as interrupted, values queued again,
     their runs ended KILLED."""
     for trial in study.stale_trials():
-        study.interrupt(trial, "its sweep stopped while it ran")
         found = parent.find_trial_run(study.settings.study, trial.number)
+        study.interrupt(trial, "its sweep stopped while it ran", found.info.run_id if found is not None else None)
         if found is not None and found.info.status == "RUNNING":
             parent.client.set_tag(found.info.run_id, "xp.error", "its sweep stopped while it ran")
             parent.client.set_terminated(found.info.run_id, status="KILLED")

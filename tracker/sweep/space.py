@@ -161,7 +161,7 @@ class SpaceChecker:
             if odd:
                 self.problem(key, f"a value to try must be a string, a number or a boolean, got {describe_value(odd[0])}")
                 return None
-            if len({_toml(value) for value in written}) < len(written):
+            if len({(isinstance(value, bool), value) for value in written}) < len(written):  # 1 and 1.0 alike
                 self.problem(key, f"lists a value twice: {describe_value(written)}")
                 return None
             return Choice(tuple(written))
@@ -217,9 +217,11 @@ class SpaceChecker:
             if dimension.chooses_plugin:
                 self.problem(dimension.key, "plugins are chosen from a list of names, not a range")
                 return None
-            schema = self.key_schema(section, key, only_with, dimension.path)
-            types = _types(schema) if schema is not None else set()
-            if "integer" in types and "number" not in types:
+            schemas = self.key_schemas(section, key, only_with, dimension.path)
+            # Integers when any plugin takes only integers: every plugin that takes numbers takes those.
+            integer = any(_types(schema) == {"integer"} for schema in schemas)
+            types = set().union(*(_types(schema) for schema in schemas))
+            if integer:
                 values = dimension.values
                 if not all(float(v).is_integer() for v in (values.low, values.high, values.step or 1)):
                     self.problem(dimension.key, f"{key} takes integers: low, high and step must be integers")
@@ -227,7 +229,7 @@ class SpaceChecker:
                 dimension = replace(dimension, values=replace(values, low=int(values.low), high=int(values.high),
                                                               step=None if values.step is None else int(values.step),
                                                               integer=True))
-            elif schema is not None and "number" not in types:
+            elif schemas and "number" not in types:
                 self.problem(dimension.key, f"a range needs a number key; {key} takes "
                                             f"{_describe_types(types)}: give a list of values instead")
                 return None
@@ -239,23 +241,22 @@ class SpaceChecker:
         component = self.registry.get(COMPONENT_SECTIONS[section], plugin)
         return component.spec.keys if component is not None else {}
 
-    def key_schema(self, section: str, key: str, only_with: tuple[str, ...] | None,
-                   path: tuple[str, ...]) -> Mapping[str, Any] | None:
-        """The declared JSON Schema of the key, None when it is unknown (the value check says so)."""
+    def key_schemas(self, section: str, key: str, only_with: tuple[str, ...] | None,
+                    path: tuple[str, ...]) -> list[Mapping[str, Any]]:
+        """The key's declared JSON Schema in each plugin that has it; none when it is unknown
+        (the value check says so)."""
         from tracker.spec.check import fixed_spec
         from tracker.spec.sections import COMPONENT_SECTIONS, MULTI_COMPONENT_SECTIONS
 
         if section not in COMPONENT_SECTIONS:
             found = fixed_spec(section).keys.get(key)
-            return found.schema if found is not None and len(path) == 2 else None
+            return [found.schema] if found is not None and len(path) == 2 else []
         if section in MULTI_COMPONENT_SECTIONS:
             plugins = (path[1],) if len(path) == 3 else ()
         else:
             plugins = only_with or ((self.base.get(section) or {}).get("use"),)
-        for plugin in plugins:
-            if isinstance(plugin, str) and key in self.keys_of(section, plugin):
-                return self.keys_of(section, plugin)[key].schema
-        return None
+        return [self.keys_of(section, plugin)[key].schema for plugin in plugins
+                if isinstance(plugin, str) and key in self.keys_of(section, plugin)]
 
     def values_accepted(self, dimension: Dimension, plugins: Mapping[str, tuple]) -> bool:
         """Each value (a range's ends) checked as `--set` would, with each plugin that has the key."""
@@ -263,16 +264,18 @@ class SpaceChecker:
         probes = values.values if isinstance(values, Choice) else (values.low, values.high)
         section = dimension.path[0]
         with_plugins = dimension.only_with or (None,)
-        ok = True
+        found: dict[str, list[str]] = {}  # a problem -> the values (and plugins) that have it
         for value, plugin in itertools.product(probes, with_plugins):
             overrides = [(dimension.path, value)]
             if plugin is not None:
                 overrides.append(((section, "use"), plugin))
+            also = f' with "{section}.use" = "{plugin}"' if plugin is not None else ""
             for problem in self.check_overrides(overrides):
-                ok = False
-                also = f' with "{section}.use" = "{plugin}"' if plugin is not None else ""
-                self.problem(dimension.key, f"{_toml(value)}{also}: {_located(problem)}")
-        return ok
+                found.setdefault(_located(problem), []).append(f"{_toml(value)}{also}")
+        tried = len(probes) * len(with_plugins)
+        for located, values in found.items():  # a problem every value has is the key's: said once
+            self.problem(dimension.key, located if len(values) == tried > 1 else f"{', '.join(values)}: {located}")
+        return not found
 
     def check_grid(self, dimensions: Sequence[Dimension]) -> None:
         """A grid needs values along every axis; small grids are checked point by point, so a

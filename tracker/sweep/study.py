@@ -201,12 +201,14 @@ class Study:
                 stale.append(trial)
         return stale
 
-    def interrupt(self, trial: Any, reason: str) -> None:
+    def interrupt(self, trial: Any, reason: str, run_id: str | None) -> None:
         """Fail a trial its sweep stopped, and queue its values to be run again."""
         from optuna.trial import TrialState
 
         with self.lock, self._claim_lock():
             self.storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, reason)
+            if run_id is not None:
+                self.storage.set_trial_user_attr(trial._trial_id, "xp.run_id", run_id)
             self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             if self.settings.method != "grid":  # a grid finds its missing points by itself
                 self.study.enqueue_trial(dict(trial.params), user_attrs={"xp.retry_of": trial.number})
