@@ -97,7 +97,12 @@ def _run_and_exit(experiments: Sequence, registry: Registry, console, resume=Non
 def run(files: Sequence[str], edits: Edits, console) -> None:
     """Validate every file, then run the experiments one by one and print a summary."""
     registry = registry_or_exit()
-    _run_and_exit(_load_or_exit(files, edits, registry), registry, console)
+    experiments = _load_or_exit(files, edits, registry)
+    for experiment in experiments:
+        if experiment.sweep is not None:
+            console.say("note", f"{experiment.path} has a [sweep]: `xp run` runs the experiment as written, "
+                                f"`xp sweep {experiment.path}` runs the study")
+    _run_and_exit(experiments, registry, console)
 
 
 @main.command()
@@ -156,7 +161,9 @@ def sweep(file: str, edits: Edits, dry_run: bool, console) -> None:
     [experiment] = _load_or_exit([file], edits, registry)
     try:
         if dry_run:
-            click.echo(plan(experiment, registry, edits), nl=False)
+            with console.libraries_quiet():
+                text = plan(experiment, registry, edits)
+            click.echo(text, nl=False)
             return
         code = run_sweep(experiment, registry, edits, console)
     except ExperimentError as error:
