@@ -186,6 +186,31 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_p
     assert [run.info.status for run in runs] == ["FINISHED"]  # the failing trial failed before its run started
 
 
+def test_a_trial_killed_like_out_of_memory_fails_with_the_reason_and_the_study_goes_on(tmp_path, tiny_checkpoint):
+    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-4, 1e-3]}, epochs=40)
+    log = (tmp_path / "sweep.log").open("w")
+    process = subprocess.Popen(xp_command("sweep", str(file)), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        started_trial(tmp_path, process, 0)
+        # the kernel's OOM killer sends SIGKILL to the trial's process, and to nothing else
+        trial_pid = subprocess.run(["pgrep", "-P", str(process.pid), "-f", "tracker.sweep.trial"],
+                                   capture_output=True, text=True, check=True).stdout.split()[0]
+        subprocess.run(["kill", "-KILL", trial_pid], check=True)
+        code = process.wait(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+
+    assert code == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    killed, complete = study(tmp_path).trials
+    assert (killed.state.name, complete.state.name) == ("FAIL", "COMPLETE")
+    assert killed.user_attrs["xp.error"] == "the trial process was killed by SIGKILL (out of memory?)"
+    parent, (killed_run, complete_run) = sweep_runs(tmp_path)
+    assert killed_run.info.status == "FAILED" and killed_run.data.tags["xp.sweep.state"] == "FAIL"
+    assert complete_run.info.status == "FINISHED" and parent.info.status == "FINISHED"
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_sweep_continues_with_its_remaining_trials_in_the_same_parent_run(tmp_path, tiny_checkpoint,
                                                                                          stop):

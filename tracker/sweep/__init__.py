@@ -71,13 +71,17 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
     stale = study.stale_trials()
     console.say("sweep", f"{settings.study}: {settings.method}, {settings.trials} trials, {settings.parallel} at once, "
                          f"pruner {settings.pruner}; {settings.direction} {settings.metric}")
+    client = open_store_for_runs(patient_uri(uri))
     if not stale and study.remaining() == 0:
         done = study.counted()
         console.write(f"nothing to run: the study {settings.study} has all its {settings.trials} trials "
                       f"({counts_text(done)})")
+        if study.parent_run_id and client.get_run(study.parent_run_id).info.status != "FINISHED" and all(
+                trial.state.is_finished() for trial in done):  # its sweep stopped right after the last trial
+            parent = ParentRun.open(client, experiment, settings, study)
+            _end_complete(parent, parent.summarize(study, settings))
         sys.stdout.write(trials_table(done, settings))
         return 0
-    client = open_store_for_runs(patient_uri(uri))
     parent = ParentRun.open(client, experiment, settings, study)
     parent_run = client.get_run(parent.run_id)
     tracked = tracked_run(parent.run_id, parent_run.info.run_name, experiment.name, parent.experiment_id, uri)
@@ -92,9 +96,7 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
     running = [t for t in study.trials() if t.state.name == "RUNNING"]
     complete = study.remaining() == 0 and not running
     if complete:
-        if best is not None:
-            parent.log_best_params(best)
-        parent.end("FINISHED")
+        _end_complete(parent, best)
     elif outcome.interrupted and not running:
         parent.end("KILLED", "the sweep was stopped; `xp sweep` again continues it")
     else:  # another process still runs trials of this study: it ends the study's run
@@ -110,3 +112,9 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
         return EXIT_INTERRUPTED
     finished = outcome.finished
     return 1 if finished and all(f.state == "FAIL" for f in finished) else 0
+
+
+def _end_complete(parent: Any, best: Any) -> None:
+    if best is not None:
+        parent.log_best_params(best)
+    parent.end("FINISHED")
