@@ -25,7 +25,7 @@ from tests.mlflow_helpers import QUICKSTART, as_set_options, quickstart_override
 
 REGISTERED = "console-classifier"
 # What `run_summary` labels its lines with, in order.
-SUMMARY_LABELS = ("status", "result", "curves", "run", "experiment", "tracking", "open the UI", "model", "outputs")
+SUMMARY_LABELS = ("status", "result", "curves", "suggestion", "run", "experiment", "tracking", "open the UI", "model", "outputs")
 SUMMARY_LABELS_LONGEST_FIRST = sorted(SUMMARY_LABELS, key=len, reverse=True)
 PHASES = ("experiment", "data", "model", "training", "saving")
 # The one bar training shows and the one each evaluation shows; any other bar is a library's.

@@ -147,12 +147,14 @@ def _metric_order(name: str) -> tuple[int, bool, str]:
 
 
 def table_rows(found: Comparison) -> list[list[str]]:
-    """Run id, status, experiment; each param that differs; each eval/test metric's final value and,
+    """Run id, status, experiment, the diagnosis; each param that differs; each eval/test metric's final value and,
     where it was logged more than once, its best (lowest for a loss, else highest)."""
     runs = found.runs
     rows = [["run id", *[run.info.run_id[:SHORT_ID] for run in runs]],
             ["status", *[run.info.status for run in runs]],
             ["experiment", *[found.experiments[run.info.experiment_id] for run in runs]]]
+    if any("xp.diagnosis" in run.data.tags for run in runs):  # the verdict on each run's learning curves
+        rows.append(["diagnosis", *[_verdict(run.data.tags) for run in runs]])
     for key in sorted({key for run in runs for key in run.data.params}):
         values = [run.data.params.get(key, "-") for run in runs]
         if len(set(values)) > 1 and key not in _NOISE_PARAMS:
@@ -193,6 +195,14 @@ def plot_comparison(found: Comparison, path: Path) -> Path | None:
     if not panels:
         return None
     return plot_panels(panels, path, shared_legend=True)
+
+
+def _verdict(tags: Any) -> str:
+    verdict = tags.get("xp.diagnosis")
+    if verdict is None:
+        return "-"
+    since = tags.get("xp.diagnosis.since_step")
+    return verdict.replace("_", " ") + (f" from step {since}" if since else "")
 
 
 def _number(value: float | None) -> str:

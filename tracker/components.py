@@ -152,7 +152,9 @@ class RunResult:
 
     eval_metrics: dict[str, float]
     test_metrics: dict[str, float] = field(default_factory=dict)
-    diagnosis: Any = None  # tracker.curves.Diagnosis
+    curves: Any = None  # tracker.diagnosis.Curves: the training loss and every evaluation, by step
+    predictions: Any = None  # tracker.diagnosis.PredictionStats of the last evaluation
+    diagnosis: Any = None  # tracker.diagnosis.Diagnosis, which the recipe makes of the two
     best_step: int | None = None
     steps: int = 0
     predictions_path: Path | None = None

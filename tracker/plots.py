@@ -14,10 +14,12 @@ LEGEND_COLUMNS = 4
 LEGEND_ROW_INCHES = 0.3
 
 
-def plot_panels(panels: Mapping[str, Mapping[str, Curve]], path: Path, *, shared_legend: bool = False) -> Path:
+def plot_panels(panels: Mapping[str, Mapping[str, Curve]], path: Path, *, shared_legend: bool = False,
+                verdict: str | None = None, since_step: int | None = None) -> Path:
     """One PNG with a panel per title (at most PANELS_PER_ROW to a row) and a line per curve, optimizer steps
     on the x axis. A curve name keeps its colour in every panel; with `shared_legend`, one legend
-    under the panels names them all (for the same runs in every panel), else each panel has its own."""
+    under the panels names them all (for the same runs in every panel), else each panel has its own.
+    A diagnosis `verdict` goes in the title; `since_step` (where overfitting began) is a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display here, and never one inside a training run
@@ -42,9 +44,12 @@ def plot_panels(panels: Mapping[str, Mapping[str, Curve]], path: Path, *, shared
             if points:
                 steps, values = zip(*points)
                 axis.plot(steps, values, marker="o" if len(points) < 30 else None, label=name, color=colors[name])
+        if since_step is not None:
+            axis.axvline(since_step, color="tab:red", linestyle="--", linewidth=1,
+                         label=f"{(verdict or '').replace('_', ' ')} from step {since_step}")
         axis.set_xlabel("optimizer step")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
-        axis.set_title(title)
+        axis.set_title(title if verdict is None else f"{title}\nverdict: {verdict.replace('_', ' ')}")
         axis.grid(alpha=0.3)
         if not shared_legend:
             axis.legend()
@@ -61,16 +66,19 @@ def plot_panels(panels: Mapping[str, Mapping[str, Curve]], path: Path, *, shared
     return path
 
 
-def plot_curves(curves: Mapping[str, Curve], path: Path, title: str) -> Path:
+def plot_curves(curves: Mapping[str, Curve], path: Path, title: str, verdict: str | None = None,
+                since_step: int | None = None) -> Path:
     """One PNG with a line per curve."""
-    return plot_panels({title: curves}, path)
+    return plot_panels({title: curves}, path, verdict=verdict, since_step=since_step)
 
 
-def loss_and_metric_figures(history: Mapping[str, Curve], folder: Path) -> list[Path]:
-    """`loss.png` (train_loss and eval_loss) and `metrics.png` (every eval_* metric but the loss)."""
+def loss_and_metric_figures(history: Mapping[str, Curve], folder: Path, verdict: str | None = None,
+                            since_step: int | None = None) -> list[Path]:
+    """`loss.png` (train_loss and eval_loss) and `metrics.png` (every eval_* metric but the loss),
+    the run's diagnosis marked when it has one."""
     losses = {name: history[name] for name in ("train_loss", "eval_loss") if name in history}
     metrics = {name: points for name, points in history.items() if name.startswith("eval_") and name != "eval_loss"}
-    figures = [plot_curves(losses, folder / "loss.png", "training and validation loss")]
+    figures = [plot_curves(losses, folder / "loss.png", "training and validation loss", verdict, since_step)]
     if metrics:
-        figures.append(plot_curves(metrics, folder / "metrics.png", "validation metrics"))
+        figures.append(plot_curves(metrics, folder / "metrics.png", "validation metrics", verdict, since_step))
     return figures

@@ -180,9 +180,8 @@ def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartR
                 console.write(how_to_resume(parts.checkpoints, logger.tracked_run))
             raise
         result.output_dir, result.tracked = output_dir, logger.tracked_run
-        if result.diagnosis is not None:
-            logger.set_tags({"xp.diagnosis": result.diagnosis.verdict,
-                             "xp.diagnosis.explanation": result.diagnosis.explanation})
+        if runner.is_main_process:
+            report_diagnosis(experiment, task, metrics, result, logger)
         if result.model_dir is not None:
             from tracker.model_export import ModelCard, example_rows
 
@@ -193,6 +192,18 @@ def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartR
             if logged is not None:
                 result.model_uri, result.registered_model = logged.model_uri, logged.registered
         return result
+
+
+def report_diagnosis(experiment: Experiment, task: Any, metrics: Any, result: RunResult, logger: Any) -> None:
+    """The verdict on the run's learning curves: on the result, as tags and as diagnosis.txt."""
+    from tracker.diagnosis.report import diagnosis_of, tags_of, write_text
+
+    made = diagnosis_of(task, metrics, result, experiment.settings.get("diagnosis"))
+    if made is None:
+        return
+    result.diagnosis, evidence, thresholds = made
+    logger.set_tags(tags_of(result.diagnosis))
+    logger.log_artifact(write_text(result.output_dir / "diagnosis.txt", result.diagnosis, evidence, thresholds))
 
 
 def checkpoint_plan_of(experiment: Experiment, output_dir: Path, logger: Any, resume: Any) -> Any:

@@ -69,7 +69,10 @@ def run_summary(outcome: Outcome) -> str:
         if metric is not None:
             lines.append(("result", f"{stored_name(metric[0])} {metric[1]:.4f} after {result.steps} steps"))
         if result.diagnosis is not None:
-            lines.append(("curves", f"{result.diagnosis.verdict}: {result.diagnosis.explanation}"))
+            diagnosis = result.diagnosis
+            lines.append(("curves", f"{diagnosis.verdict.replace('_', ' ')}: {diagnosis.reason}"))
+            if diagnosis.suggestion:
+                lines.append(("suggestion", diagnosis.suggestion))
         tracked = result.tracked
         if tracked is not None:
             lines += [("run", f"{tracked.run_name} (id {tracked.run_id})"),

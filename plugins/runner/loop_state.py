@@ -10,7 +10,7 @@ again and skips the rows already trained on without loading them. Everything is 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,7 +66,8 @@ class LoopProgress:
     best_metrics: dict[str, float] | None = None
     last_eval: tuple[int, dict[str, float]] | None = None
     train_curve: list[tuple[int, float]] = field(default_factory=list)
-    eval_curve: list[tuple[int, float]] = field(default_factory=list)
+    evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (step, metrics) each
+    prediction_stats: dict[str, Any] | None = None  # of the last evaluation (tracker.diagnosis.PredictionStats)
 
 
 def save_checkpoint(folder: Path, backend: Any, model: Any, optimizer: Any, scheduler: Any, progress: LoopProgress,
@@ -94,7 +95,8 @@ def load_checkpoint(folder: Path, backend: Any, model: Any, optimizer: Any, sche
     scheduler.load_state_dict(saved["scheduler"])
     if backend.scaler and saved["scaler"] is not None:
         backend.scaler.load_state_dict(saved["scaler"])
-    return LoopProgress(**saved["progress"]), saved["best_model"]
+    known = {f.name for f in fields(LoopProgress)}  # a checkpoint of an older xp may hold keys since renamed
+    return LoopProgress(**{k: v for k, v in saved["progress"].items() if k in known}), saved["best_model"]
 
 
 def restore_random_states(folder: Path, backend: Any) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.components import Parts, RunResult
-from tracker.curves import diagnose
+from tracker.diagnosis import Curves
 from xp_plugins.runner.evaluation import Predictions, score, write_predictions
 from xp_plugins.runner.settings import TrainingSettings
 from xp_plugins.runner.training_loop import save_model
@@ -80,6 +80,7 @@ class TrainerRunner(TrainingSettings):
         from xp_plugins.runner.trainer_logs import CheckpointEvery, LogRelay, QuietProgress, StopWhenAsked
 
         is_regression = parts.task.labels.is_regression
+        seen = _LastPredictions(parts.task.labels.num_labels)
         relay = LogRelay(logger, self.batch_size * self.gradient_accumulation_steps)
         callbacks = [relay]
         plan = parts.checkpoints
@@ -98,7 +99,7 @@ class TrainerRunner(TrainingSettings):
             eval_dataset=parts.encoded["eval"],
             processing_class=parts.encoder.tokenizer,
             optimizers=(parts.optimizer, parts.scheduler),
-            compute_metrics=lambda prediction: _compute_metrics(prediction, parts.metrics, is_regression),
+            compute_metrics=lambda prediction: _compute_metrics(prediction, parts.metrics, is_regression, seen),
             callbacks=callbacks,
         )
         # xp prints evaluation results itself; the Trainer's printers would repeat them as dicts.
@@ -126,7 +127,8 @@ class TrainerRunner(TrainingSettings):
             eval_metrics = trainer.evaluate()
         eval_metrics = {k: v for k, v in eval_metrics.items() if k not in TRAINER_ONLY_LOGS and k != "epoch"}
         result = RunResult(eval_metrics=eval_metrics, steps=step, best_step=best_step,
-                           diagnosis=diagnose(relay.train_curve, relay.eval_curve),
+                           curves=Curves(tuple(relay.train_curve), tuple(sorted(relay.evals.items()))),
+                           predictions=seen.stats,
                            cut_short=stopper is not None and stopper.stopped)
         if result.cut_short:  # a trial given up: its test predictions and model would go unused
             return result
@@ -165,11 +167,21 @@ def _to_predictions(logits: Any, is_regression: bool, references: Any) -> Predic
     return Predictions(probabilities.argmax(-1), probabilities.max(-1), references, None)
 
 
-def _compute_metrics(prediction: Any, metrics: Any, is_regression: bool) -> dict[str, float]:
+class _LastPredictions:
+    """The statistics of the Trainer's last evaluation's predictions, for the diagnosis."""
+
+    def __init__(self, num_labels: int):
+        self.num_labels, self.stats = num_labels, None
+
+
+def _compute_metrics(prediction: Any, metrics: Any, is_regression: bool, seen: _LastPredictions) -> dict[str, float]:
     import numpy as np
+
+    from tracker.diagnosis import PredictionStats
 
     predictions = _to_predictions(np.asarray(prediction.predictions, dtype=np.float64), is_regression,
                                   np.asarray(prediction.label_ids))
+    seen.stats = PredictionStats.of(predictions.predictions, predictions.references, is_regression, seen.num_labels)
     # The Trainer adds the "eval_"/"test_" prefix itself.
     return {name[len("x_"):]: value for name, value in score(predictions, metrics, "x").items()}
 

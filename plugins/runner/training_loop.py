@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any, Iterator
 
 from tracker.components import Parts, RunResult
-from tracker.curves import diagnose
+from tracker.diagnosis import Curves, PredictionStats
 from tracker.early_stopping import EarlyStopping
 from xp_plugins.runner.evaluation import predict, score, write_predictions
 from xp_plugins.runner.loop_state import (LoopProgress, ResumableSampler, load_checkpoint, restore_random_states,
@@ -142,13 +142,21 @@ class _Training:
             return predict(self.model, loader, self.backend, self.parts.task.labels.is_regression, has_labels,
                            progress=bar)
 
+    def score_eval(self) -> dict[str, float]:
+        """The validation metrics now; the predictions' statistics kept for the diagnosis."""
+        predictions = self.evaluate(self.eval_loader)
+        labels = self.parts.task.labels
+        self.progress.prediction_stats = asdict(PredictionStats.of(
+            predictions.predictions, predictions.references, labels.is_regression, labels.num_labels))
+        return score(predictions, self.parts.metrics, "eval")
+
     def evaluate_now(self) -> None:
         """Evaluate, log, track the best model; early stopping may say stop."""
         progress = self.progress
-        metrics = score(self.evaluate(self.eval_loader), self.parts.metrics, "eval")
+        metrics = self.score_eval()
         metrics["epoch"] = progress.epochs_done
         self.logger.log_metrics(metrics, progress.step)
-        progress.eval_curve.append((progress.step, metrics["eval_loss"]))
+        progress.evaluations.append((progress.step, dict(metrics)))
         progress.last_eval = (progress.step, metrics)
         if self.steps_scheduler_on_eval:
             self.scheduler.step(metrics["eval_loss"])
@@ -282,13 +290,14 @@ class _Training:
         elif progress.last_eval is not None and progress.last_eval[0] == step:
             final_metrics = progress.last_eval[1]
         else:
-            final_metrics = score(self.evaluate(self.eval_loader), parts.metrics, "eval")
+            final_metrics = self.score_eval()
             self.logger.log_metrics(final_metrics, step)
-            progress.eval_curve.append((step, final_metrics["eval_loss"]))
+            progress.evaluations.append((step, dict(final_metrics)))
 
         result = RunResult(eval_metrics={k: v for k, v in final_metrics.items() if k != "epoch"}, steps=step,
                            best_step=self.stopper.best_step if self.stopper else None,
-                           diagnosis=diagnose(progress.train_curve, progress.eval_curve), cut_short=self.cut_short)
+                           curves=Curves(tuple(progress.train_curve), tuple(progress.evaluations)),
+                           predictions=_stats(progress.prediction_stats), cut_short=self.cut_short)
         if self.cut_short:  # a trial given up: its test predictions and model would go unused
             backend.wait_for_everyone()
             return result
@@ -299,6 +308,12 @@ class _Training:
             result.model_dir = save_model(backend.unwrap(self.model), parts)
         backend.wait_for_everyone()
         return result
+
+
+def _stats(saved: dict[str, Any] | None) -> PredictionStats | None:
+    if saved is None:
+        return None
+    return PredictionStats(**{key: tuple(value) if isinstance(value, list) else value for key, value in saved.items()})
 
 
 def _predict_test(settings: TrainingSettings, parts: Parts, predictions: Any, backend: Any, logger: Any,

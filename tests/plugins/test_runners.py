@@ -23,6 +23,7 @@ import pytest
 from tests.experiment_files import write_experiment
 from tests.tables import table_rows
 from tracker.api import load
+from tracker.diagnosis import VERDICTS
 from tracker.errors import ExperimentError
 from tracker.recipe import run_experiment
 from tracker.registry import load_registry
@@ -159,7 +160,7 @@ def test_runner_trains_evaluates_and_tests(runs, runner):
     assert set(result.eval_metrics) == {"eval_loss", "eval_accuracy", "eval_f1"}
     assert set(result.test_metrics) == TEST_LOG
     assert 0 <= result.eval_metrics["eval_accuracy"] <= 1 and result.eval_metrics["eval_loss"] > 0
-    assert result.diagnosis.verdict in {"good_fit", "overfitting", "underfitting", "erratic", "not_enough_data"}
+    assert result.diagnosis.verdict in VERDICTS
     assert result.best_step is None  # no early stopping configured
     # The final metrics are those of the last evaluation, not of another pass over the data.
     final_eval = {k: v for k, v in logger.metrics[-2][1].items() if k != "epoch"}

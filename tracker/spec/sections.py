@@ -118,6 +118,34 @@ def checkpoint_section(
     crash still leaves a whole one). None unless every_steps or at_evaluation is set."""
 
 
+def diagnosis_section(
+    *,
+    min_evaluations: Annotated[PositiveInt, Field(
+        description="fewer evaluations than this are not enough evidence for a verdict")] = 3,
+    min_train_logs: Annotated[PositiveInt, Field(
+        description="fewer training-loss logs than this are not enough evidence either")] = 5,
+    overfit_rise: Annotated[NonNegativeFloat, Field(
+        description="overfitting: validation loss this share above its best (0.1: 10%) while training loss falls")
+                            ] = 0.1,
+    metric_drop: Annotated[NonNegativeFloat, Field(
+        description="overfitting: a validation metric this much worse than its best (absolute)")] = 0.02,
+    flat_train_drop: Annotated[NonNegativeFloat, Field(
+        description="underfitting: training loss fell by less than this share from its start")] = 0.05,
+    baseline_margin: Annotated[NonNegativeFloat, Field(
+        description="underfitting: every metric within this of the trivial predictor's")] = 0.02,
+    spike_factor: Annotated[Annotated[float, Field(gt=1)], Field(
+        description="unstable: a training loss this many times the median of the logs before it")] = 3.0,
+    diverge_rise: Annotated[NonNegativeFloat, Field(
+        description="unstable: training loss ending this share above where it started (0.1: 10%)")] = 0.1,
+    single_class_share: Annotated[Annotated[float, Field(gt=0, le=1)], Field(
+        description="not learning: one class predicted for at least this share of the validation rows")] = 0.99,
+    constant_output_ratio: Annotated[NonNegativeFloat, Field(
+        description="not learning (regression): outputs spread less than this times the labels' spread")] = 0.01,
+) -> None:
+    """The thresholds of the learning-curve diagnosis (tracker.diagnosis): how much evidence a
+    verdict needs, and what counts as overfitting, underfitting, unstable and not learning."""
+
+
 def _trials_unless_grid(options):
     if options["method"] != "grid" and options["trials"] is None:
         yield "trials", f'method = "{options["method"]}" needs the number of trials, e.g. trials = 20'
@@ -167,10 +195,11 @@ FIXED_SECTIONS = {
     "hardware": hardware_section,
     "tracking": tracking_section,
     "checkpoint": checkpoint_section,
+    "diagnosis": diagnosis_section,
     "sweep": sweep_section,
 }
-# Fixed sections that exist only when a file has them; they say how to run experiments, not what
-# an experiment is, so they are not part of its config (nor of its hash, nor of its params).
-OPTIONAL_SECTIONS = {"sweep"}
+# Fixed sections that exist only when a file has them; they say how to run or read experiments,
+# not what an experiment is, so they are not part of its config (nor of its hash, nor of its params).
+OPTIONAL_SECTIONS = {"diagnosis", "sweep"}
 
-SECTION_ORDER = ("experiment", *COMPONENT_SECTIONS, "hardware", "tracking", "checkpoint", "sweep")
+SECTION_ORDER = ("experiment", *COMPONENT_SECTIONS, "hardware", "tracking", "checkpoint", "diagnosis", "sweep")

@@ -22,6 +22,7 @@ ERROR_TAG = "xp.error"
 # INTERNAL_ERROR for a server it cannot reach, as a server does for its own 5xx failures.
 _AWAY_CODES = {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED"}
 EXPERIMENT_KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
+DIAGNOSIS_TAG = "xp.diagnosis"  # tracker.diagnosis.report.TAG, without importing the diagnosis here
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 MAX_PARAMS_PER_BATCH = 100
 MAX_RECORDS_PER_WRITE = 200  # consecutive metrics records sent in one write, at most
@@ -58,6 +59,7 @@ class StoreWriter:
         self.client, self.uri, self.answer, self.scratch, self.live = client, uri, answer, scratch, live
         self.run: dict[str, str] | None = None  # run_id, run_name, experiment_id
         self.history: dict[str, list[tuple[int, float]]] = {}  # runner names, for the curve figures
+        self.diagnosis: Mapping[str, str] | None = None  # the xp.diagnosis tags, once the run has them
         self.logged_until: dict[str, int] = {}  # a resumed run: the last step of each metric it has
         self.heartbeat: Heartbeat | None = None
         self.monitor: Any = None
@@ -130,6 +132,9 @@ class StoreWriter:
         from mlflow.entities import RunTag
 
         self.client.log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in record["tags"].items()])
+        if DIAGNOSIS_TAG in record["tags"]:  # the run's verdict: drawn on its curves
+            self.diagnosis = record["tags"]
+            self._draw_curves()
 
     def _metrics(self, points: list[list[Any]]) -> None:
         from mlflow.entities import Metric
@@ -278,7 +283,11 @@ class StoreWriter:
     def _draw_curves(self) -> None:
         from tracker.plots import loss_and_metric_figures
 
-        for figure in loss_and_metric_figures(self.history, self.scratch / "curves"):
+        verdict = since = None
+        if self.diagnosis is not None:
+            verdict, since = self.diagnosis[DIAGNOSIS_TAG], self.diagnosis.get(f"{DIAGNOSIS_TAG}.since_step")
+        for figure in loss_and_metric_figures(self.history, self.scratch / "curves", verdict,
+                                              int(since) if since else None):
             self.client.log_artifact(self.run_id, str(figure), "curves")
 
 

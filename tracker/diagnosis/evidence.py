@@ -1,0 +1,78 @@
+"""What a diagnosis reads: the curves a run logged, statistics of its last validation predictions,
+and what a trivial predictor scores on the same rows. Every runner hands over the same shapes, so
+the same curves get the same verdict whatever the runner."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+Point = tuple[int, float]  # (optimizer step, value)
+# Metric names that mean "lower is better"; any other metric is better higher, as every built-in is.
+LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "perplexity")
+
+
+@dataclass(frozen=True)
+class Curves:
+    """The training loss at each logging step, and each evaluation's metrics (`eval_loss`,
+    `eval_f1`, ...) at its step, in step order."""
+
+    train_loss: Sequence[Point] = ()
+    evaluations: Sequence[tuple[int, Mapping[str, float]]] = ()
+
+    @property
+    def eval_loss(self) -> list[Point]:
+        return [(step, metrics["eval_loss"]) for step, metrics in self.evaluations if "eval_loss" in metrics]
+
+    def metric(self, name: str) -> list[Point]:
+        return [(step, metrics[name]) for step, metrics in self.evaluations if name in metrics]
+
+    def metric_names(self) -> list[str]:
+        """The evaluation metrics besides the loss, in the order first logged."""
+        names = dict.fromkeys(name for _, metrics in self.evaluations for name in metrics)
+        return [name for name in names if name.startswith("eval_") and name != "eval_loss"]
+
+
+@dataclass(frozen=True)
+class PredictionStats:
+    """The last validation predictions at a glance: the share of rows given each class (and the
+    shares the labels have), or for regression the spread of the outputs and of the labels."""
+
+    class_shares: tuple[float, ...] | None = None
+    label_shares: tuple[float, ...] | None = None
+    output_std: float | None = None
+    label_std: float | None = None
+
+    @classmethod
+    def of(cls, predictions: Sequence[float], references: Sequence[float], is_regression: bool,
+           num_labels: int) -> "PredictionStats":
+        import numpy as np
+
+        predictions, references = np.asarray(predictions), np.asarray(references)
+        if is_regression:
+            return cls(output_std=float(np.std(predictions)), label_std=float(np.std(references)))
+        count = max(len(predictions), 1)
+        return cls(class_shares=tuple(float(np.sum(predictions == k)) / count for k in range(num_labels)),
+                   label_shares=tuple(float(np.sum(references == k)) / max(len(references), 1)
+                                      for k in range(num_labels)))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    curves: Curves
+    predictions: PredictionStats | None = None
+    # What always predicting the training split's majority class (or its mean) scores on the
+    # validation rows, by metric name (`eval_accuracy`, `eval_f1`, ...).
+    baseline: Mapping[str, float] = field(default_factory=dict)
+    label_names: Sequence[str] | None = None
+    higher_is_better: Mapping[str, bool] = field(default_factory=dict)  # metric name -> direction
+    trivial: str = "the majority class"  # what the baseline predicts, in words: '"equivalent"'
+
+    def better_higher(self, name: str) -> bool:
+        if name in self.higher_is_better:
+            return self.higher_is_better[name]
+        return not any(word in name.lower() for word in LOWER_IS_BETTER)
+
+
+def finite(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
