@@ -71,7 +71,8 @@ def store(tmp_path_factory) -> Store:
             "train/loss": [(1, 0.70), (2, 0.50), (3, 0.40), (4, 0.35)], "train/learning_rate": [(1, 3e-4), (4, 0.0)],
             "eval/loss": [(2, 0.62), (4, 0.55)], "eval/accuracy": [(2, 0.72), (4, 0.75)],
             "eval/runtime": [(2, 1.5), (4, 1.4)], "system/cpu_utilization_percentage": [(0, 50.0)]},
-            tags={"xp.file": "./experiments/quickstart.toml", "xp.file.absolute": str(quickstart)}),
+            tags={"xp.file": "./experiments/quickstart.toml", "xp.file.absolute": str(quickstart),
+                  "xp.diagnosis": "overfitting", "xp.diagnosis.since_step": "2"}),
         # Two runs of one name; the second is the newer, and failed.
         "twin-1": _log(client, mrpc_id, "twin", 3000, params={"optimizer.lr": "2e-05"}, metrics={
             "train/loss": [(1, 0.69), (2, 0.68)], "eval/loss": [(2, 0.67)], "eval/accuracy": [(2, 0.68)],
@@ -126,6 +127,7 @@ def test_table_has_a_column_per_run_and_rows_for_ids_status_experiment_differing
     assert rows["run id"] == [store.ids["qs-old"][:12], store.ids["qs-new"][:12]]  # as xp run prints it
     assert rows["status"] == ["FINISHED", "FINISHED"]
     assert rows["experiment"] == ["quickstart", "quickstart"]
+    assert rows["diagnosis"] == ["-", "overfitting from step 2"]  # qs-old ran before xp read its curves
     # Only the params that differ; equal ones (max_steps, the parameter count) say nothing.
     assert rows["optimizer.lr"] == ["0.0001", "0.0003"]
     assert "runner.max_steps" not in rows and "derived.trainable_parameters" not in rows
