@@ -79,13 +79,14 @@ def rest(base: str, route: str, body: dict[str, Any] | None = None, **query: Any
 
 
 @contextmanager
-def mlflow_server(store: str, cwd: Path, timeout: float = 60) -> Iterator[str]:
-    """A real `mlflow server` on the store, on a free local port; yields its base URL."""
+def mlflow_server(store: str, cwd: Path, timeout: float = 60, *options: str) -> Iterator[str]:
+    """A real `mlflow server` on the store, on a free local port, with more command-line
+    `options`; yields its base URL."""
     port = free_port()
     log = (cwd / f"mlflow-server-{port}.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *options],
         cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
