@@ -93,11 +93,24 @@ def _run_and_exit(experiments: Sequence, registry: Registry, console, resume=Non
 @main.command()
 @files_argument
 @edit_options
+@click.option("--processes", type=click.IntRange(min=1), default=1, metavar="N",
+              help="Train on N processes of this machine (torchrun; the accelerate runner): one MLflow run, "
+                   "logged by the first process.")
 @verbosity_options
-def run(files: Sequence[str], edits: Edits, console) -> None:
+def run(files: Sequence[str], edits: Edits, processes: int, console) -> None:
     """Validate every file, then run the experiments one by one and print a summary."""
     registry = registry_or_exit()
     experiments = _load_or_exit(files, edits, registry)
+    if processes > 1:
+        from tracker import launch
+
+        if not launch.already_launched():
+            problems = launch.single_process_problems(experiments, registry)
+            for problem in problems:
+                click.echo(str(problem), err=True)
+            if problems:
+                sys.exit(EXIT_BAD_INPUT)
+            launch.relaunch(sys.argv[1:], processes)
     for experiment in experiments:
         if experiment.sweep is not None:
             console.say("note", f"{experiment.path} has a [sweep]: `xp run` runs the experiment as written, "

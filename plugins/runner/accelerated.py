@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from xp_plugins.runner.settings import TrainingSettings
 
@@ -14,6 +14,8 @@ class AccelerateRunner(TrainingSettings):
     """The hand-written loop on Accelerate: many devices, mixed precision, gradient accumulation."""
 
     accelerator: Any = field(init=False, default=None, repr=False)
+    # `xp run --processes N` may start it on N processes (tracker.launch).
+    runs_on_several_processes: ClassVar[bool] = True
 
     def setup(self, hardware: Any) -> None:
         from accelerate import Accelerator
