@@ -10,8 +10,8 @@ from typing import Sequence
 import click
 
 from tracker import __version__, cli_store
-from tracker.cli_options import (Edits, comma_list, edit_options, files_argument, main_process, registry_or_exit,
-                                 store_option, verbosity_options)
+from tracker.cli_options import (Edits, ExecutorChoice, comma_list, edit_options, executor_options, files_argument,
+                                 main_process, registry_or_exit, store_option, verbosity_options)
 from tracker.errors import EXIT_BAD_INPUT
 from tracker.redact import Redactor
 from tracker.registry import KINDS, Registry
@@ -90,17 +90,33 @@ def _run_and_exit(experiments: Sequence, registry: Registry, console, resume=Non
     sys.exit(1 if "failed" in statuses else EXIT_BAD_INPUT if "invalid" in statuses else 0)
 
 
+def _run_on_executor_and_exit(experiments: Sequence, edits: Edits, choice: "ExecutorChoice", console) -> None:
+    from tracker.executors.runs import run_all
+    from tracker.session import summary_table
+
+    executor = choice.open_or_exit()
+    outcomes, stopped = run_all(executor, experiments, edits, console.verbosity, lambda text: click.echo(text, err=True))
+    click.echo(summary_table(outcomes), nl=False)
+    statuses = {outcome.status for outcome in outcomes}
+    sys.exit(130 if stopped else 1 if statuses & {"failed", "killed"} else EXIT_BAD_INPUT if "invalid" in statuses
+             else 0)
+
+
 @main.command()
 @files_argument
 @edit_options
 @click.option("--processes", type=click.IntRange(min=1), default=1, metavar="N",
               help="Train on N processes of this machine (torchrun; the accelerate runner): one MLflow run, "
                    "logged by the first process.")
+@executor_options
 @verbosity_options
-def run(files: Sequence[str], edits: Edits, processes: int, console) -> None:
-    """Validate every file, then run the experiments one by one and print a summary."""
+def run(files: Sequence[str], edits: Edits, processes: int, executor: ExecutorChoice, console) -> None:
+    """Validate every file, then run the experiments one by one and print a summary. With
+    --executor ray, every experiment at once as a Ray task."""
     registry = registry_or_exit()
     experiments = _load_or_exit(files, edits, registry)
+    if executor.name == "ray":
+        _run_on_executor_and_exit(experiments, edits, executor, console)
     if processes > 1:
         from tracker import launch
 
@@ -158,8 +174,9 @@ def resume(selector: str, uri: str | None, edits: Edits, console) -> None:
 @edit_options
 @click.option("--dry-run", is_flag=True, help="Print the plan (study, space, each trial's effective batch size and "
                                               "training steps) and run nothing.")
+@executor_options
 @verbosity_options
-def sweep(file: str, edits: Edits, dry_run: bool, console) -> None:
+def sweep(file: str, edits: Edits, dry_run: bool, executor: ExecutorChoice, console) -> None:
     """Run the hyperparameter study of FILE's [sweep] section with Optuna: each trial an MLflow run
     nested under the study's run.
 
@@ -178,7 +195,7 @@ def sweep(file: str, edits: Edits, dry_run: bool, console) -> None:
                 text = plan(experiment, registry, edits)
             click.echo(text, nl=False)
             return
-        code = run_sweep(experiment, registry, edits, console)
+        code = run_sweep(experiment, registry, edits, console, executor)
     except ExperimentError as error:
         for problem in error.problems:
             click.echo(experiment.redactor.text(str(problem)), err=True)

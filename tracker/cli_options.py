@@ -88,3 +88,44 @@ def main_process() -> bool:
 
 def comma_list(ctx, param, value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
+
+
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Where runs or trials go: this machine's processes, or a Ray cluster."""
+
+    name: str = "local"
+    address: str | None = None
+    cpus: float | None = None
+    gpus: float | None = None
+
+    def open_or_exit(self):
+        """The executor; a Ray that is not installed or cannot be reached ends the command (exit 2)."""
+        from tracker.executors import executor_named
+
+        try:
+            return executor_named(self.name, self.address, self.cpus, self.gpus)
+        except Exception as error:  # noqa: BLE001 - tracker.executors.ray_tasks.RayUnavailable, without importing Ray
+            if type(error).__name__ != "RayUnavailable":
+                raise
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+
+def executor_options(command):
+    """--executor, --address, --cpus and --gpus, folded into one `executor` argument."""
+    @click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local",
+                  help='Where runs go: "local" (this machine, one after another) or "ray" (tasks on a Ray cluster).')
+    @click.option("--address", default=None, metavar="ADDRESS",
+                  help="The Ray cluster: auto, HOST:PORT or ray://HOST:PORT [default: a Ray started on this machine].")
+    @click.option("--cpus", type=click.FloatRange(min=0), default=None,
+                  help="CPUs each run asks Ray for [default: [hardware] cpu_threads, else 1].")
+    @click.option("--gpus", type=click.FloatRange(min=0), default=None,
+                  help="GPUs each run asks Ray for [default: 1 with device = \"cuda\", else 0].")
+    @functools.wraps(command)
+    def wrapper(*args, executor_name, address, cpus, gpus, **kwargs):
+        if executor_name != "ray" and (address or cpus is not None or gpus is not None):
+            raise click.UsageError("--address, --cpus and --gpus are for --executor ray")
+        return command(*args, executor=ExecutorChoice(executor_name, address, cpus, gpus), **kwargs)
+
+    return wrapper

@@ -45,14 +45,15 @@ def dry_run(experiment: Experiment, registry: Any, edits: Any) -> str:
     return plan_text(experiment, registry, settings, edits, len(task.splits["train"]))
 
 
-def run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Console) -> int:
-    """Run what is left of the study; the exit code (0, 1 when every trial of this sweep failed,
-    130 when stopped). ExperimentError for bad input, before any trial."""
+def run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Console, executor: Any) -> int:
+    """Run what is left of the study, each trial a job of `executor` (tracker.cli_options.
+    ExecutorChoice); the exit code (0, 1 when every trial of this sweep failed, 130 when stopped).
+    ExperimentError for bad input, before any trial."""
     with console.libraries_quiet():
-        return _run_sweep(experiment, registry, edits, console)
+        return _run_sweep(experiment, registry, edits, console, executor)
 
 
-def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Console) -> int:
+def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Console, executor: Any) -> int:
     from tracker.recipe import check_machine
     from tracker.stores import open_store_for_runs, patient_uri
     from tracker.sweep.driver import Sweep, counts_text, retire_stale_trials, trials_table
@@ -90,7 +91,11 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
     done = len(study.finished())
     if done:
         console.say("continuing", f"{done} of {settings.trials} trials done; {study.remaining()} to run")
-    outcome = Sweep(experiment, settings, study, parent, edits, console).run()
+    jobs = executor.open_or_exit()
+    try:
+        outcome = Sweep(experiment, settings, study, parent, edits, console, jobs).run()
+    finally:
+        jobs.close()
 
     best = parent.summarize(study, settings)
     running = [t for t in study.trials() if t.state.name == "RUNNING"]

@@ -10,10 +10,7 @@ reason, and the study goes on.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tracker.console import Console
+from tracker.executors.runs import resources_of
 from tracker.experiment import Experiment
 from tracker.sweep.parent import STATE_TAG, ParentRun, trial_states, trial_tags
 from tracker.sweep.space import override_text
@@ -53,16 +51,17 @@ class SweepOutcome:
 
 class Sweep:
     def __init__(self, experiment: Experiment, settings: SweepSettings, study: Study, parent: ParentRun,
-                 edits: Any, console: Console):
+                 edits: Any, console: Console, executor: Any):
         self.experiment, self.settings, self.study, self.parent = experiment, settings, study, parent
-        self.edits, self.console = edits, console
+        self.edits, self.console, self.executor = edits, console, executor
         self.outcome = SweepOutcome()
         self.stopping = threading.Event()
         self.failure: BaseException | None = None  # a worker's own failure (the store, the study): the sweep stops
-        self.processes: dict[int, subprocess.Popen] = {}  # trial number -> its process
+        self.jobs: dict[int, Any] = {}  # trial number -> its job (tracker.executors.Handle)
         self.lock = threading.Lock()
         self.scratch = Path(tempfile.mkdtemp(prefix="xp-sweep-"))
         self.logs = Path(experiment.settings["experiment"]["output_dir"]) / settings.study
+        self.executor_is_local = type(executor).__name__ == "LocalExecutor"
 
     def run(self) -> SweepOutcome:
         workers = [threading.Thread(target=self.work, name=f"xp-sweep-{index}", daemon=True)
@@ -88,9 +87,8 @@ class Sweep:
             second = self.stopping.is_set()
             self.stopping.set()
             self.outcome.interrupted = True
-            for process in self.processes.values():
-                if process.poll() is None:
-                    process.send_signal(signal.SIGKILL if second else signal.SIGTERM)
+            for job in self.jobs.values():
+                job.stop(kill=second)
         self.console.say("stopping", "the running trials end their runs KILLED; `xp sweep` again continues the study"
                          if not second else "killing the running trials")
 
@@ -119,38 +117,28 @@ class Sweep:
             "settings": asdict(self.settings), "trial_id": claimed.trial_id,
             "run_name": f"{self.settings.study}-trial-{claimed.number}",
             "tags": trial_tags(self.settings, self.parent.run_id, claimed.number),
-            "result": str(result_path), "sweep_pid": os.getpid(),
+            "result": str(result_path),
             "verbosity": self.console.verbosity if self.settings.parallel == 1 else 0,
         }
-        output = None
-        if self.settings.parallel > 1:  # trials side by side: each one's console goes to its own file
+        log = None
+        if self.settings.parallel > 1 or not self.executor_is_local:  # trials side by side: a console file each
             self.logs.mkdir(parents=True, exist_ok=True)
-            output = (self.logs / f"trial-{claimed.number}.log").open("w", encoding="utf-8")
+            log = str((self.logs / f"trial-{claimed.number}.log").resolve())
         started = time.monotonic()
         with self.lock:
             if self.stopping.is_set():
                 return Finished(claimed.number, claimed.values, "INTERRUPTED", reason="stopped before it started")
-            # Its own session: the terminal's Ctrl-C reaches the sweep, which stops the trials itself.
-            process = subprocess.Popen([sys.executable, "-m", "tracker.sweep.trial"], stdin=subprocess.PIPE,
-                                       stdout=output, stderr=subprocess.STDOUT if output else None,
-                                       start_new_session=True)
-            self.processes[claimed.number] = process
-        process.stdin.write(json.dumps(order).encode())
-        process.stdin.close()
-        while True:
-            try:
-                process.wait(timeout=HEARTBEAT_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                self.study.beat(claimed)
+            cpus, gpus = resources_of(self.experiment)
+            job = self.executor.start("tracker.sweep.trial", order, log, cpus=cpus, gpus=gpus)
+            self.jobs[claimed.number] = job
+        while not job.wait(HEARTBEAT_SECONDS):
+            self.study.beat(claimed)
         with self.lock:
-            del self.processes[claimed.number]
-        if output is not None:
-            output.close()
+            del self.jobs[claimed.number]
         seconds = time.monotonic() - started
         ended = json.loads(result_path.read_text()) if result_path.exists() else {}
         state = ended.get("state") or ("INTERRUPTED" if self.stopping.is_set() else "FAIL")
-        reason = ended.get("reason") or ("" if state != "FAIL" else _death(process.returncode))
+        reason = ended.get("reason") or ("" if state != "FAIL" else _death(job.returncode))
         return Finished(claimed.number, claimed.values, state, ended.get("value"), reason, seconds,
                         ended.get("run_id"))
 

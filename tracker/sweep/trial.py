@@ -9,11 +9,7 @@ evaluation, and writes how it ended to the result file the order names.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
-import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -88,16 +84,11 @@ def run_trial(order: Mapping[str, Any]) -> dict[str, Any]:
     return {**ended, "state": "COMPLETE", "value": float(value)}
 
 
-def _stop_with_parent(parent: int) -> None:
-    """A trial whose sweep died (SIGKILL) stops as on SIGTERM: its run ends KILLED."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def main() -> int:
+    from tracker.executors import stop_with_parent
+
     order = json.loads(sys.stdin.read())
-    threading.Thread(target=_stop_with_parent, args=(order["sweep_pid"],), name="xp-sweep-watch", daemon=True).start()
+    stop_with_parent(order)
     try:
         ended = run_trial(order)
     except Exception as error:  # noqa: BLE001 - said in the result: the sweep records it and goes on

@@ -1,0 +1,137 @@
+"""`--executor ray`: experiments and sweep trials as tasks on a real Ray cluster, a head started with
+`ray start --head` on this machine, reached by its address as a remote cluster would be.
+
+Ray is an optional extra, installed with the test extra; without it these tests are skipped,
+except in CI."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.experiment_files import write_experiment
+from tests.mlflow_helpers import DATA, free_port, xp_command
+
+if not os.environ.get("CI"):
+    pytest.importorskip("ray", reason='Ray is an optional extra: pip install "xp-tracker[ray]"')
+
+# Ray's token authentication, as a cluster should run: the head and every client (xp) read the
+# same token, ~/.ray/auth_token here.
+RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory) -> Iterator[str]:
+    """A Ray head with 2 CPUs on a free port; its address."""
+    folder = tmp_path_factory.mktemp("ray")
+    port = free_port()
+    ray = [sys.executable, "-m", "ray.scripts.scripts"]
+    if not (Path.home() / ".ray" / "auth_token").exists():  # never replace a token someone uses
+        subprocess.run([*ray, "get-auth-token", "--generate"], capture_output=True, timeout=60, env=RAY_ENV)
+    subprocess.run([*ray, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
+                    "--temp-dir", str(folder)], check=True, capture_output=True, text=True, timeout=180, env=RAY_ENV)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=120, env=RAY_ENV)
+
+
+def experiment(folder: Path, checkpoint: Path, name: str, epochs: int = 2, **sections) -> Path:
+    return write_experiment(
+        folder / f"{name}.toml", checkpoint, {"train": str(DATA / "train.csv"), "validation": str(DATA / "validation.csv")},
+        experiment={"name": "on-ray"}, dataset={"max_rows": {"train": 32, "eval": 16}},
+        runner={"num_epochs": epochs, "metric_for_best": "f1"},
+        tracking={"enabled": True, "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", "system_metrics": False},
+        **sections)
+
+
+def runs_of(folder: Path) -> list:
+    from tracker.stores import open_store_for_runs
+
+    client = open_store_for_runs(f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def xp(folder: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(xp_command(*args), cwd=folder, capture_output=True, text=True, timeout=timeout, env=RAY_ENV)
+
+
+def test_two_experiments_run_as_ray_tasks_with_the_same_summary_as_local_runs(tmp_path, tiny_checkpoint, ray_head):
+    files = [experiment(tmp_path, tiny_checkpoint, name, optimizer={"lr": lr})
+             for name, lr in (("first", 1e-4), ("second", 1e-3))]
+
+    done = xp(tmp_path, "run", *map(str, files), "--executor", "ray", "--address", ray_head)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = runs_of(tmp_path)
+    assert sorted(run.data.params["optimizer.lr"] for run in runs) == ["0.0001", "0.001"]
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    table = [line.split() for line in done.stdout.splitlines()[2:]]
+    assert [(row[0], row[2]) for row in table] == [(str(files[0]), "finished"), (str(files[1]), "finished")]
+    assert {row[-1] for row in table} == {run.info.run_id[:12] for run in runs}
+    assert done.stderr.count("open the UI") == 2  # each run's summary, as a local run prints it
+
+
+def test_a_sweep_runs_its_trials_as_ray_tasks(tmp_path, tiny_checkpoint, ray_head):
+    import optuna
+
+    file = experiment(tmp_path, tiny_checkpoint, "sweep",
+                      sweep={"method": "grid", "study": "on-ray", "parallel": 2, "space": {"optimizer.lr": [1e-4, 1e-3]}})
+
+    done = xp(tmp_path, "sweep", str(file), "--executor", "ray", "--address", ray_head)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = optuna.load_study(study_name="on-ray", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE", "COMPLETE"]
+    runs = runs_of(tmp_path)
+    [parent] = [run for run in runs if run.data.tags.get("xp.sweep") == "parent"]
+    assert parent.info.status == "FINISHED"
+    assert sorted(run.data.tags.get("mlflow.parentRunId", "") for run in runs) == ["", parent.info.run_id,
+                                                                                  parent.info.run_id]
+
+
+def test_ctrl_c_cancels_the_waiting_tasks_and_ends_the_running_runs_killed(tmp_path, tiny_checkpoint, ray_head):
+    # Each run asks for both CPUs of the cluster: one runs, the others wait for it.
+    files = [experiment(tmp_path, tiny_checkpoint, name, epochs=200) for name in ("one", "two", "three")]
+    log = (tmp_path / "xp.log").open("w")
+    process = subprocess.Popen(xp_command("run", *map(str, files), "--executor", "ray", "--address", ray_head,
+                                          "--cpus", "2"), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+                               env=RAY_ENV)
+    try:
+        deadline = time.monotonic() + 240
+        while not ((tmp_path / "mlruns" / "mlflow.db").exists() and any(
+                run.data.metrics.get("train/loss") is not None for run in runs_of(tmp_path))):
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "xp.log").read_text()[-3000:]
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+
+    output = (tmp_path / "xp.log").read_text()
+    assert code == 130, output[-3000:]
+    [run] = runs_of(tmp_path)  # the two waiting tasks never started
+    assert run.info.status == "KILLED"
+    assert output.count("killed") >= 3  # every experiment's row in the table says so
+
+
+def test_without_ray_the_executor_says_how_to_install_it(tmp_path, tiny_checkpoint):
+    hidden = tmp_path / "no-ray"
+    (hidden / "ray").mkdir(parents=True)
+    (hidden / "ray" / "__init__.py").write_text('raise ImportError("No module named \'ray\'")\n')
+    file = experiment(tmp_path, tiny_checkpoint, "one")
+
+    done = subprocess.run(xp_command("run", str(file), "--executor", "ray"), cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(hidden)})
+
+    assert done.returncode == 2
+    assert 'the ray executor needs Ray: pip install "xp-tracker[ray]"' in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "mlruns").exists()
