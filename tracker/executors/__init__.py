@@ -28,6 +28,9 @@ class Handle(Protocol):
 
 
 class Executor(Protocol):
+    # Whether a job may print to this console (log None): it runs here, as a child of this process.
+    shares_console: bool
+
     def start(self, module: str, order: Mapping[str, Any], log: str | None = None, cpus: float | None = None,
               gpus: float | None = None) -> Handle:
         """Run `python -m module` with `order` on stdin, its console to the file `log` (None: this

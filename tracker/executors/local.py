@@ -38,6 +38,8 @@ class LocalHandle:
 
 
 class LocalExecutor:
+    shares_console = True
+
     def start(self, module: str, order: Mapping[str, Any], log: str | None = None, cpus: float | None = None,
               gpus: float | None = None) -> LocalHandle:
         """`cpus` and `gpus` are for a scheduler: here every job takes what the machine has."""

@@ -74,6 +74,8 @@ class RayHandle:
 
 
 class RayExecutor:
+    shares_console = False  # a task's output would come back through Ray's log stream, interleaved
+
     def __init__(self, address: str | None, cpus: float | None, gpus: float | None):
         try:
             import ray

@@ -61,7 +61,6 @@ class Sweep:
         self.lock = threading.Lock()
         self.scratch = Path(tempfile.mkdtemp(prefix="xp-sweep-"))
         self.logs = Path(experiment.settings["experiment"]["output_dir"]) / settings.study
-        self.executor_is_local = type(executor).__name__ == "LocalExecutor"
 
     def run(self) -> SweepOutcome:
         workers = [threading.Thread(target=self.work, name=f"xp-sweep-{index}", daemon=True)
@@ -121,7 +120,8 @@ class Sweep:
             "verbosity": self.console.verbosity if self.settings.parallel == 1 else 0,
         }
         log = None
-        if self.settings.parallel > 1 or not self.executor_is_local:  # trials side by side: a console file each
+        # Trials side by side, or elsewhere: a console file each.
+        if self.settings.parallel > 1 or not self.executor.shares_console:
             self.logs.mkdir(parents=True, exist_ok=True)
             log = str((self.logs / f"trial-{claimed.number}.log").resolve())
         started = time.monotonic()
