@@ -85,7 +85,7 @@ def main_table(results: dict[str, dict]) -> list[str]:
         delta = 100 * (grouped["accuracy"] - shuffled["accuracy"])
         rows.append(f"| length-grouped batching: validation accuracy, grouped − shuffled | {delta:+.2f} pts "
                     f"| {scores(grouped)} vs {scores(shuffled)} | within 1 pt | {verdict(abs(delta), 1.0)} |")
-    return rows
+    return rows if len(rows) > 2 else []  # the header alone: none of these suites ran
 
 
 def scores(entry: dict) -> str:
@@ -142,6 +142,51 @@ def profile_table(results: dict[str, dict]) -> list[str]:
     return rows
 
 
+def pruning_table(results: dict[str, dict]) -> list[str]:
+    """The same study without and with the median pruner, side by side."""
+    if "pruning" not in results:
+        return []
+    pruning = results["pruning"]
+    none, median = pruning["studies"]["none"], pruning["studies"]["median"]
+    ratios = pruning["ratios"]
+    rows = [f"| MRPC study, {pruning['trials']} trials ({pruning['train_rows']} training rows) | pruner `none` "
+            f"| pruner `median` | median / none |", "| --- | --- | --- | --- |"]
+    for label, key, fmt in (("rows trained on, all trials (epochs × training rows)", "rows_trained", "{:,}"),
+                            ("optimizer steps, all trials", "steps", "{:,}"),
+                            ("evaluations, all trials", "evaluations", "{:,}"),
+                            ("wall time of `xp sweep`", "wall_seconds", "{:.0f} s")):
+        rows.append(f"| {label} | {fmt.format(none[key])} | {fmt.format(median[key])} | **{ratios[key]:.3f}** |")
+    rows.append(f"| trials complete / pruned / failed | {trial_counts(none)} | {trial_counts(median)} | |")
+    rows.append(f"| best eval/f1 (trial) | {best(none)} | {best(median)} "
+                f"| {100 * pruning['best_difference']:+.2f} pts |")
+    rows.append(f"| **compute saved** by the median pruner: 1 − rows trained (median / none) | | "
+                f"| **{100 * pruning['compute_saved']:.1f}%** |")
+    return rows
+
+
+def scaleout_table(results: dict[str, dict]) -> list[str]:
+    """Running wider on this machine: N experiments through Ray, and training on 2 processes."""
+    if "scaleout" not in results:
+        return []
+    scaleout = results["scaleout"]
+    return [f"| figure | median ratio (range over {scaleout['reps']} repetitions) | absolute, median | target | |",
+            "| --- | --- | --- | --- | --- |",
+            ratio_row(f"{scaleout['experiments']} experiments ({scaleout['rows_per_experiment']} training rows "
+                      "each), experiments per hour: `xp run --executor ray` / `xp run` one by one",
+                      scaleout["experiments_per_hour"]["ray / local"], None, "per hour", "{:.0f}"),
+            ratio_row(f"training throughput ({scaleout['training_rows']} rows, runner `accelerate`), rows per "
+                      "second: `xp run --processes 2` / one process",
+                      scaleout["training_throughput"]["2 processes / 1 process"], None, "rows/s", "{:.1f}")]
+
+
+def trial_counts(study: dict) -> str:
+    return f"{study['complete']} / {study['pruned']} / {study['failed']}"
+
+
+def best(study: dict) -> str:
+    return "none" if study["best_value"] is None else f"{study['best_value']:.4f} ({study['best_trial']})"
+
+
 def machine_line(results: dict[str, dict]) -> str:
     machine = next(iter(results.values()))["machine"]
     return (f"{machine['date']}; {machine['processor']}, {machine['cpus']} CPUs, torch {machine['torch']} "
@@ -154,7 +199,8 @@ def main() -> None:
     if not results:
         raise SystemExit(f"no results in {folder}: run python bench/run.py first")
     sections = [[f"Machine: {machine_line(results)}"], main_table(results), cli_table(results),
-                tracking_start_table(results), padding_table(results), profile_table(results),
+                tracking_start_table(results), padding_table(results), profile_table(results), pruning_table(results),
+                scaleout_table(results),
                 [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()]]
     print("\n\n".join("\n".join(section) for section in sections if section))
 

@@ -6,6 +6,8 @@
     python bench/run.py grouping   # time per epoch with and without length grouping, alternated
     python bench/run.py padding    # share of pad tokens per batch, with and without length grouping
     python bench/run.py profile    # where one xp training step spends its time (torch.profiler)
+    python bench/run.py pruning    # one MRPC `xp sweep`, pruner "none" and "median": compute saved, best F1
+    python bench/run.py scaleout   # N experiments local vs --executor ray; 1 vs 2 training processes
     python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short: CI's check
 
 Each suite writes `bench/results/<suite>.json` (or `--results DIR`); `python bench/report.py`
@@ -32,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from variants import (DEFAULT_DATA, HAND_LOOP, HAND_TRAINER, ROOT, XP_ACCELERATE, XP_LOG_EVERY_STEP,  # noqa: E402
                       XP_LOOP, XP_LOOP_GROUPED, XP_LOOP_SAME_KERNEL, XP_TRACKING_OFF, XP_TRAINER, Length, Variant,
                       packaged_minilm)
+from pruning import suite_pruning  # noqa: E402
+from ratios import paired  # noqa: E402
+from scaleout import suite_scaleout  # noqa: E402
 
 PROBE = Path(__file__).resolve().parent / "probe.py"
 
@@ -108,14 +113,6 @@ def epoch_seconds(record: dict, steps_per_epoch: int) -> list[float]:
         if inside:
             epochs.append(sum(inside) * steps_per_epoch / len(inside))  # the first step of the epoch at the mean
     return epochs
-
-
-def paired(reps: list[dict], name: str, reference: str, value) -> dict:
-    """Median over repetitions of value(variant)/value(reference), both from the same repetition."""
-    ratios = [value(rep[name]) / value(rep[reference]) for rep in reps]
-    return {"ratio": statistics.median(ratios), "ratios": ratios,
-            name: statistics.median(value(rep[name]) for rep in reps),
-            reference: statistics.median(value(rep[reference]) for rep in reps)}
 
 
 def without_test_predictions(variant: Variant) -> Variant:
@@ -347,7 +344,8 @@ PHASES = {"xp.data": "data loading and collation", "xp.step": "step", "xp.forwar
           "xp.logging": "logging"}
 
 SUITES = {"speed": suite_speed, "startup": suite_startup, "accuracy": suite_accuracy, "grouping": suite_grouping,
-          "padding": suite_padding, "profile": suite_profile}
+          "padding": suite_padding, "profile": suite_profile, "pruning": suite_pruning,
+          "scaleout": suite_scaleout}
 
 
 def machine() -> dict:

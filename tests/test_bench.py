@@ -24,8 +24,8 @@ def smoke_results(tmp_path_factory, tiny_checkpoint, mrpc_path) -> Path:
 
 
 def test_every_suite_writes_its_record(smoke_results):
-    assert sorted(p.stem for p in smoke_results.glob("*.json")) == ["accuracy", "grouping", "padding", "profile", "speed",
-                                                                  "startup"]
+    assert sorted(p.stem for p in smoke_results.glob("*.json")) == ["accuracy", "grouping", "padding", "profile",
+                                                                  "pruning", "scaleout", "speed", "startup"]
 
 
 def test_the_probe_sees_every_optimizer_step_of_every_variant(smoke_results):
@@ -64,6 +64,31 @@ def test_the_profile_finds_every_phase_of_a_step(smoke_results):
     assert all(seconds >= 0 for name, seconds in phases.items() if not name.startswith("other"))
 
 
+def test_the_pruning_studies_try_the_same_trials_and_the_pruned_one_trains_no_more(smoke_results):
+    """Same seed, random sampler: both studies draw the same values, so the pruner is the only
+    difference; a pruned trial stops at an evaluation, so no trial trains longer with it."""
+    pruning = json.loads((smoke_results / "pruning.json").read_text())
+    none, median = pruning["studies"]["none"], pruning["studies"]["median"]
+    assert pruning["same_configurations"]
+    for study in (none, median):
+        assert len(study["trials"]) == pruning["trials"] and study["failed"] == 0
+        assert study["complete"] + study["pruned"] == pruning["trials"]
+        for trial in study["trials"]:
+            assert trial["run_state_tag"] == trial["state"]  # the MLflow tag says what Optuna says
+            assert trial["steps"] > 0 and trial["evaluations"] >= 1 and trial["rows_trained"] > 0
+    for plain, pruned in zip(none["trials"], median["trials"]):
+        assert pruned["rows_trained"] <= plain["rows_trained"] and pruned["steps"] <= plain["steps"]
+    assert 0.0 <= pruning["compute_saved"] < 1.0
+
+
+def test_the_scaleout_suite_measures_both_pairs_in_every_repetition(smoke_results):
+    scaleout = json.loads((smoke_results / "scaleout.json").read_text())
+    for rep in scaleout["runs"]:
+        assert rep["local"]["per_hour"] > 0 and rep["ray"]["per_hour"] > 0
+        assert rep["processes_1"]["rows_per_second"] > 0 and rep["processes_2"]["rows_per_second"] > 0
+    assert len(scaleout["experiments_per_hour"]["ray / local"]["ratios"]) == scaleout["reps"]
+
+
 def test_the_report_renders_every_row(smoke_results):
     report = subprocess.run([sys.executable, "bench/report.py", str(smoke_results)], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout
@@ -71,5 +96,8 @@ def test_the_report_renders_every_row(smoke_results):
                    "runner `accelerate` / hand-written loop", "tracking overhead", "first optimizer step",
                    "peak resident memory", "tokenization time, second run", "MRPC validation after",
                    "length-grouped batching", "`xp --help`", "`xp plugins`", "`xp validate experiments/*.toml`",
-                   "pad tokens / all tokens", "forward", "backward"):
+                   "pad tokens / all tokens", "forward", "backward", "rows trained on, all trials",
+                   "optimizer steps, all trials", "wall time of `xp sweep`", "trials complete / pruned", "best eval/f1",
+                   "compute saved", "`xp run --executor ray` / `xp run` one by one",
+                   "`xp run --processes 2` / one process"):
         assert figure in report, figure
