@@ -124,18 +124,14 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
     """Build every component of `experiment` and hand them to its runner; `resume`
     (tracker.resume.Resume) continues a stopped run from its checkpoint; `should_stop` is asked
     after each evaluation (Parts.should_stop)."""
-    with console.libraries_quiet():
-        return _run(experiment, registry, start_run, console, resume, should_stop)
-
-
-def _run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any,
-         should_stop: Any) -> RunResult:
     build = Builder(experiment, registry)
     runner = build.section("runner")
     # What takes time in tracking (the tracking process importing MLflow, opening the store)
-    # starts first, beside importing torch and loading data and model.
+    # starts first, before this process imports transformers and datasets (to quiet them), torch,
+    # and loads data and model: its work then runs beside this process's imports, not beside
+    # the first training step, which takes both CPUs of a small machine.
     prepare = getattr(start_run, "prepare", None)
-    with prepare(experiment, runner) if prepare else contextlib.nullcontext():
+    with prepare(experiment, runner) if prepare else contextlib.nullcontext(), console.libraries_quiet():
         return _build_and_run(experiment, registry, start_run, console, resume, build, runner, should_stop)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -196,6 +197,32 @@ def test_sigterm_during_training_ends_the_run_killed(tiny_checkpoint, tmp_path):
     client = MlflowClient(store)
     statuses = [r.info.status for r in client.search_runs([e.experiment_id for e in client.search_experiments()])]
     assert statuses == ["KILLED"]
+
+
+def test_the_tracking_process_starts_before_training_imports_its_heavy_libraries(tiny_checkpoint, tmp_path):
+    """Its start-up (importing MLflow, opening the store) then runs beside the training process's
+    own imports, not beside the first training step (BENCHMARKS.md: time to the first step)."""
+    overrides = quickstart_overrides(tiny_checkpoint, tmp_path, sqlite_store(tmp_path))
+    code = f"""
+import subprocess, sys
+from tracker.cli import main
+imported_at_start = []
+start = subprocess.Popen.__init__
+def watched(self, args, *more, **options):
+    if "tracker.tracking.service" in args:
+        imported_at_start.append([m for m in ("torch", "transformers", "datasets") if m in sys.modules])
+    start(self, args, *more, **options)
+subprocess.Popen.__init__ = watched
+try:
+    main(["run", {str(QUICKSTART)!r}, *{as_set_options(overrides)!r}])
+except SystemExit as done:
+    assert done.code == 0, done.code
+print(imported_at_start, file=sys.stderr)
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == "[[]]"  # started once, with none of them imported yet
 
 
 def test_an_invalid_experiment_creates_no_run(tiny_checkpoint, tmp_path):
