@@ -14,6 +14,7 @@ launch to the first optimizer step, interpreter start-up included.
 from __future__ import annotations
 
 import atexit
+import importlib.abc
 import json
 import os
 import resource
@@ -34,15 +35,11 @@ def _after_optimizer_step(optimizer, args, kwargs) -> None:
         _first_step_wall.append(time.time())
 
 
-def _install_step_hook() -> None:
-    import torch.optim.optimizer as optim
-
+def _install_step_hook(optim) -> None:
     optim.register_optimizer_step_post_hook(_after_optimizer_step)
 
 
-def _install_map_timer() -> None:
-    from datasets import arrow_dataset
-
+def _install_map_timer(arrow_dataset) -> None:
     original = arrow_dataset.Dataset.map
 
     def timed_map(self, *args, **kwargs):
@@ -73,12 +70,36 @@ def _write(out_path: str) -> None:
         json.dump(record, file)
 
 
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Runs a probe's installer right after the program itself imports the module it patches.
+    The probes import nothing up front: a variant's imports happen when and in the order it
+    makes them (xp starts its tracking process before importing torch; a probe that imported
+    torch first would move that start later for xp alone)."""
+
+    def __init__(self, installers: dict):
+        self.installers = installers  # module name -> installer(module)
+
+    def find_spec(self, name, path, target=None):
+        if name not in self.installers:
+            return None
+        spec = next((spec for finder in sys.meta_path if finder is not self and hasattr(finder, "find_spec")
+                     for spec in [finder.find_spec(name, path, target)] if spec is not None), None)
+        if spec is None or spec.loader is None:
+            return None
+        install, execute = self.installers.pop(name), spec.loader.exec_module
+
+        def exec_module(module):
+            execute(module)
+            install(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
 def main() -> None:
     out_path, target, *rest = sys.argv[1:]
-    # The probes import torch and datasets up front, but every variant imports both anyway,
-    # and the import happens inside the measured launch-to-first-step window for all of them.
-    _install_step_hook()
-    _install_map_timer()
+    sys.meta_path.insert(0, _WhenImported({"torch.optim.optimizer": _install_step_hook,
+                                           "datasets.arrow_dataset": _install_map_timer}))
     atexit.register(_write, out_path)
     if target == "-m":
         module, *args = rest

@@ -55,6 +55,17 @@ def main_table(results: dict[str, dict]) -> list[str]:
             ratio_row("peak resident memory: runner `loop` with tracking off / hand-written loop",
                       rss["xp_loop, tracking off / hand_loop"], None, "MiB", "{:.0f}"),
         ]
+    if "first_step" in results:
+        alone = results["first_step"]
+        first = alone["first_step"]
+        rows += [
+            ratio_row(f"time to the first optimizer step alone ({alone['reps']} repetitions of 2-step runs): "
+                      "`xp run` (`loop`) / hand-written loop", first["xp_loop / hand_loop"], 1.0, "s", "{:.2f}"),
+            ratio_row("same, runner `trainer` / plain `Trainer` script", first["xp_trainer / hand_trainer"], 1.0, "s",
+                      "{:.2f}"),
+            ratio_row("same, runner `loop` with tracking off / hand-written loop",
+                      first["xp_loop, tracking off / hand_loop"], None, "s", "{:.2f}"),
+        ]
     if "startup" in results:
         tokenize = results["startup"]["tokenization"]["xp second run / first run"]
         rows.append(ratio_row("tokenization time, second run of the same experiment / first run", tokenize, 0.1, "s",

@@ -1,6 +1,7 @@
 """Benchmarks: xp against the course's hand-written recipe, side by side, in one run.
 
     python bench/run.py speed      # time per step, tracking overhead, time to first step, peak memory
+    python bench/run.py first_step --reps 12  # time to the first optimizer step alone, many repetitions
     python bench/run.py startup    # tokenization on a second run; `xp --help`, `xp plugins`, `xp validate`
     python bench/run.py accuracy   # 3 epochs: accuracy/F1 of every variant, length grouping included
     python bench/run.py grouping   # time per epoch with and without length grouping, alternated
@@ -149,13 +150,7 @@ def suite_speed(bench: Bench, args: argparse.Namespace) -> dict:
             "tracking every step / tracking off": paired(reps, "xp_loop_log_every_step", "xp_loop_tracking_off",
                                                          per_step),
         },
-        "first_step": {
-            "xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", lambda r: r["launch_to_first_step"]),
-            "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer",
-                                                lambda r: r["launch_to_first_step"]),
-            "xp_loop, tracking off / hand_loop": paired(reps, "xp_loop_tracking_off", "hand_loop",
-                                                        lambda r: r["launch_to_first_step"]),
-        },
+        "first_step": first_step_ratios(reps),
         "wall": {
             "xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", lambda r: r["wall_seconds"]),
         },
@@ -167,6 +162,30 @@ def suite_speed(bench: Bench, args: argparse.Namespace) -> dict:
         },
         "runs": reps,
     }
+
+
+def suite_first_step(bench: Bench, args: argparse.Namespace) -> dict:
+    """Time from launch to the first optimizer step alone, from 2-step runs: cheap enough for the
+    many repetitions its noise needs (the speed suite's 70-step runs give it a few)."""
+    variants = [without_test_predictions(v) for v in (HAND_LOOP, XP_LOOP, XP_TRACKING_OFF, HAND_TRAINER, XP_TRAINER)]
+    if not args.smoke:
+        for variant in variants:  # datasets cache, MLflow store, page cache
+            bench.run(variant, Length(max_steps=1))
+    reps = []
+    for rep in range(args.reps):
+        order = variants if rep % 2 == 0 else variants[::-1]
+        print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
+        reps.append({variant.name: bench.run(variant, Length(max_steps=2)) for variant in order})
+    return {"reps": args.reps, "first_step": first_step_ratios(reps), "runs": reps}
+
+
+def first_step_ratios(reps: list[dict]) -> dict:
+    def first_step(record: dict) -> float:
+        return record["launch_to_first_step"]
+
+    return {"xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", first_step),
+            "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", first_step),
+            "xp_loop, tracking off / hand_loop": paired(reps, "xp_loop_tracking_off", "hand_loop", first_step)}
 
 
 def suite_startup(bench: Bench, args: argparse.Namespace) -> dict:
@@ -343,8 +362,8 @@ PHASES = {"xp.data": "data loading and collation", "xp.step": "step", "xp.forwar
           "xp.backward": "backward", "xp.optimizer": "optimizer (clip, step, schedule, zero_grad)",
           "xp.logging": "logging"}
 
-SUITES = {"speed": suite_speed, "startup": suite_startup, "accuracy": suite_accuracy, "grouping": suite_grouping,
-          "padding": suite_padding, "profile": suite_profile, "pruning": suite_pruning,
+SUITES = {"speed": suite_speed, "first_step": suite_first_step, "startup": suite_startup, "accuracy": suite_accuracy,
+          "grouping": suite_grouping, "padding": suite_padding, "profile": suite_profile, "pruning": suite_pruning,
           "scaleout": suite_scaleout}
 
 
