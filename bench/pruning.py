@@ -116,14 +116,14 @@ def read_study(store: str, optuna_db: Path, name: str, train_rows: int) -> dict:
     trials = [read_trial(client, trial, train_rows) for trial in sorted(study.trials, key=lambda t: t.number)]
     states = [t["state"] for t in trials]
     complete = [t for t in trials if t["state"] == "COMPLETE"]
-    best = max(complete, key=lambda t: t["value"]) if complete else None
+    best = study.best_trial if complete else None  # Optuna's, in the study's direction
     return {
         "trials": trials, "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
         "failed": len(states) - states.count("COMPLETE") - states.count("PRUNED"),
         "steps": sum(t["steps"] for t in trials), "rows_trained": sum(t["rows_trained"] for t in trials),
         "evaluations": sum(t["evaluations"] for t in trials),
-        "best_value": study.best_value if complete else None, "best_trial": best["number"] if best else None,
-        "best_params": best["params"] if best else None,
+        "best_value": best.value if best else None, "best_trial": best.number if best else None,
+        "best_params": best.params if best else None,
     }
 
 
