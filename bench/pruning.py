@@ -9,14 +9,12 @@ from the stores, not the clock (the machine may be shared): the rows each trial 
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from launch import timed_run
 from variants import ROOT
 
 EXPERIMENT = ROOT / "experiments" / "mrpc_sweep.toml"
@@ -73,15 +71,7 @@ def run_study(bench, size: StudySize, pruner: str) -> dict:
     (folder / "mlruns").mkdir(parents=True)
     store = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
     argv = sweep_argv(bench, size, pruner, store, folder)
-    log_path = folder / "sweep.log"
-    with log_path.open("w") as log:
-        started = time.perf_counter()
-        finished = subprocess.run(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
-        wall = time.perf_counter() - started
-    if finished.returncode != 0:
-        raise SystemExit(f"xp sweep (pruner {pruner}) failed (exit {finished.returncode}); its output:\n"
-                         + log_path.read_text()[-4000:])
+    wall = timed_run(argv, folder / "sweep.log", f"xp sweep (pruner {pruner})")
     study = read_study(store, folder / "mlruns" / "optuna.db", f"pruning-{pruner}", size.train_rows)
     study.update(command=shlex.join(["xp", *argv[3:]]), wall_seconds=wall)
     if bench.verbose:

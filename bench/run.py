@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from variants import (DEFAULT_DATA, HAND_LOOP, HAND_TRAINER, ROOT, XP_ACCELERATE, XP_LOG_EVERY_STEP,  # noqa: E402
                       XP_LOOP, XP_LOOP_GROUPED, XP_LOOP_SAME_KERNEL, XP_TRACKING_OFF, XP_TRAINER, Length, Variant,
                       packaged_minilm)
+from launch import OFFLINE, timed_run  # noqa: E402
 from pruning import suite_pruning  # noqa: E402
 from ratios import paired  # noqa: E402
 from scaleout import suite_scaleout  # noqa: E402
@@ -60,16 +61,8 @@ class Bench:
         argv = variant.argv(checkpoint=self.checkpoint, data=self.data, length=length, store=self.store,
                             metrics_out=metrics_path, scratch=self.work / tag)
         command = [sys.executable, str(PROBE), str(record_path), *argv]
-        log_path = self.work / f"{tag}.log"
-        full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {}),
-                    "BENCH_LAUNCHED_AT": repr(time.time())}
-        with log_path.open("w") as log:
-            started = time.perf_counter()
-            finished = subprocess.run(command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-            wall = time.perf_counter() - started
-        if finished.returncode != 0:
-            raise SystemExit(f"{variant.name} failed (exit {finished.returncode}); its output:\n"
-                             + log_path.read_text()[-4000:])
+        wall = timed_run(command, self.work / f"{tag}.log", variant.name,
+                         {**(env or {}), "BENCH_LAUNCHED_AT": repr(time.time())})
         record = json.loads(record_path.read_text())
         record["wall_seconds"] = wall
         record.update(self.final_metrics(variant, metrics_path))
@@ -248,7 +241,7 @@ def tracking_start_profile(bench: Bench) -> dict:
     output = bench.work / "tracking-start.prof"
     subprocess.run([sys.executable, "-m", "cProfile", "-o", str(output), *argv], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+                   env={**os.environ, **OFFLINE})
     found = {}
     for (filename, _, function), (_, _, _, cumulative, _) in pstats.Stats(str(output)).stats.items():
         for (suffix, name), label in TRACKING_START.items():

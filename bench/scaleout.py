@@ -12,15 +12,13 @@ per repetition, the median reported.
 """
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from launch import timed_run
 from ratios import paired
 from variants import ROOT
 
@@ -47,22 +45,13 @@ def _files(folder: Path, base: str, count: int) -> list[Path]:
     return files
 
 
-def _timed(command: list[str], log: Path, env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    with log.open("w") as output:
-        done = subprocess.run(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})})
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:6])}... failed (exit {done.returncode}):\n{log.read_text()[-3000:]}")
-    return time.perf_counter() - started
-
-
 def experiments_per_hour(bench: Any, count: int, rows: int, executor: str) -> float:
     folder = Path(tempfile.mkdtemp(prefix=f"xp-scaleout-{executor}-", dir=bench.work))
     files = _files(folder, "mrpc_loop.toml", count)
     command = [sys.executable, "-m", "tracker", "run", *map(str, files), *_settings(bench, folder, executor, rows),
                *(["--executor", "ray"] if executor == "ray" else [])]
-    seconds = _timed(command, folder / "xp.log", {"RAY_USAGE_STATS_ENABLED": "0"})
+    seconds = timed_run(command, folder / "xp.log", f"{count} experiments ({executor})",
+                        {"RAY_USAGE_STATS_ENABLED": "0"})
     if bench.verbose:
         print(f"  {count} experiments, {executor}: {seconds:.1f}s", file=sys.stderr)
     return count * 3600 / seconds
@@ -75,7 +64,7 @@ def training_rows_per_second(bench: Any, rows: int, processes: int) -> float:
     command = [sys.executable, "-m", "tracker", "run", str(ROOT / "experiments" / "mrpc_accelerate.toml"),
                *_settings(bench, folder, f"processes-{processes}", rows, "runner.logging_steps=5"),
                *(["--processes", str(processes)] if processes > 1 else [])]
-    _timed(command, folder / "xp.log")
+    timed_run(command, folder / "xp.log", f"{processes} training process(es)")
     client = MlflowClient(f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
     [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
     history = sorted(client.get_metric_history(run.info.run_id, "train/samples_per_second"), key=lambda p: p.step)
