@@ -21,6 +21,7 @@ from tracker.hardware import resolve_hardware
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger
 from tracker.resume import CHECKPOINTS_TAG, checkpoint_plan
+from tracker.startup_gc import StartUp, collector_paused
 
 # start_run(experiment, parts, runner) -> a context manager yielding the run's logger
 StartRun = Callable[[Experiment, Parts, Any], ContextManager[Any]]
@@ -131,12 +132,13 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
     # and loads data and model: its work then runs beside this process's imports, not beside
     # the first training step, which takes both CPUs of a small machine.
     prepare = getattr(start_run, "prepare", None)
-    with prepare(experiment, runner) if prepare else contextlib.nullcontext(), console.libraries_quiet():
-        return _build_and_run(experiment, registry, start_run, console, resume, build, runner, should_stop)
+    with collector_paused() as start_up, \
+            prepare(experiment, runner) if prepare else contextlib.nullcontext(), console.libraries_quiet():
+        return _build_and_run(experiment, registry, start_run, console, resume, build, runner, should_stop, start_up)
 
 
 def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any,
-                   build: Builder, runner: Any, should_stop: Any) -> RunResult:
+                   build: Builder, runner: Any, should_stop: Any, start_up: StartUp) -> RunResult:
     from transformers import set_seed
 
     hardware = check_machine(experiment)
@@ -169,6 +171,7 @@ def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartR
         elif parts.checkpoints.saves:
             logger.set_tags({CHECKPOINTS_TAG: str(parts.checkpoints.folder)})
         say("training", f"{num_training_steps} optimizer steps, {experiment.components['runner'].use} runner")
+        start_up.over()
         try:
             result = runner.run(parts, logger)
         except KeyboardInterrupt:

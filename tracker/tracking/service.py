@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tracker.redact import mask_uri
+from tracker.startup_gc import collector_paused
 from tracker.tracking.spool import Spool, decode, encode
 from tracker.tracking.store_writer import StoreUnavailable, StoreWriter, group, send_spool
 
@@ -82,7 +83,12 @@ class Service:
         self.started = False  # a run's start record came
 
     def run(self, inbox: queue.Queue, stop: threading.Event) -> int:
-        self.warm_up()
+        with collector_paused() as start_up:
+            self.warm_up()
+            start_up.over()
+            return self._serve(inbox, stop)
+
+    def _serve(self, inbox: queue.Queue, stop: threading.Event) -> int:
         while True:
             self.take(_drain(inbox, max(0.0, min(IDLE_SECONDS, self.next_send() - time.monotonic()))))
             if self.closed_at is None and os.getppid() != self.parent:  # the pipe may outlive it (forked workers)
