@@ -1,5 +1,5 @@
 """`python -m tracker` is the `xp` command."""
-from tracker.cli import main
+from tracker.cli import entry_point
 
 if __name__ == "__main__":
-    main()
+    entry_point()

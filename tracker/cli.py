@@ -13,6 +13,7 @@ from tracker import __version__, cli_store
 from tracker.cli_options import (Edits, ExecutorChoice, comma_list, edit_options, executor_options, files_argument,
                                  main_process, registry_or_exit, store_option, verbosity_options)
 from tracker.errors import EXIT_BAD_INPUT
+from tracker.garbage_collection import collect_nothing_at_exit
 from tracker.redact import Redactor
 from tracker.registry import KINDS, Registry
 
@@ -28,6 +29,13 @@ def _load_or_exit(files: Sequence[str], edits: Edits, registry: Registry):
         click.echo(f"{bad} of {len(files)} experiment file(s) invalid; nothing was run.", err=True)
         sys.exit(EXIT_BAD_INPUT)
     return experiments
+
+
+def entry_point() -> None:
+    """The `xp` process (`xp`, `python -m tracker`): the command line, in a process that does not
+    collect its garbage at exit (tracker.garbage_collection)."""
+    collect_nothing_at_exit()
+    main()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

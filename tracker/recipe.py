@@ -21,7 +21,7 @@ from tracker.hardware import resolve_hardware
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger
 from tracker.resume import CHECKPOINTS_TAG, checkpoint_plan
-from tracker.startup_gc import StartUp, collector_paused
+from tracker.garbage_collection import StartUp, collector_paused
 
 # start_run(experiment, parts, runner) -> a context manager yielding the run's logger
 StartRun = Callable[[Experiment, Parts, Any], ContextManager[Any]]

@@ -9,6 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
 
+from tracker.garbage_collection import collect_nothing_at_exit
+
 
 def run_order(order: Mapping[str, Any]) -> dict[str, Any]:
     from tracker.api import load_experiments
@@ -51,4 +53,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    collect_nothing_at_exit()
     sys.exit(main())

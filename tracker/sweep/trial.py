@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from tracker.garbage_collection import collect_nothing_at_exit
+
 EXIT_INTERRUPTED = 130
 
 
@@ -98,4 +100,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    collect_nothing_at_exit()
     sys.exit(main())

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tracker.redact import mask_uri
-from tracker.startup_gc import collector_paused
+from tracker.garbage_collection import collect_nothing_at_exit, collector_paused
 from tracker.tracking.spool import Spool, decode, encode
 from tracker.tracking.store_writer import StoreUnavailable, StoreWriter, group, send_spool
 
@@ -265,4 +265,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    collect_nothing_at_exit()
     sys.exit(main())

@@ -1,12 +1,15 @@
-"""While a process starts (imports, data, model) Python's garbage collector is off; when training
+"""While a run starts (imports, data, model) Python's garbage collector is off; when training
 starts, what start-up made is frozen where collections never look; when the run is over,
-everything is as it was (tracker.startup_gc, BENCHMARKS.md: time to the first step)."""
+everything is as it was. xp's processes do not collect at exit (tracker.garbage_collection,
+BENCHMARKS.md: time to the first step)."""
 from __future__ import annotations
 
 import gc
 import io
 import os
 import queue
+import subprocess
+import sys
 import threading
 import weakref
 
@@ -17,7 +20,7 @@ from tracker.api import load
 from tracker.hookspecs import hookimpl
 from tracker.recipe import run_experiment
 from tracker.registry import load_registry
-from tracker.startup_gc import collector_paused
+from tracker.garbage_collection import collector_paused
 from tracker.tracking import service, start_run_with
 from tracker.tracking.spool import Spool
 from xp_plugins.runner.loop import LoopRunner
@@ -132,3 +135,25 @@ def test_the_tracking_process_warms_up_with_the_collector_off_and_serves_with_it
     enabled, frozen = seen["serving"]
     assert enabled and frozen > 0
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+# Registered before the process's own exit handlers, so it runs after them (last in, first out).
+SAYS_IF_FROZEN_AT_EXIT = """
+import atexit, gc, runpy, sys
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0, file=sys.stderr))
+sys.argv = [{module!r}, *{args!r}]
+runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("module, args, stdin", [
+    ("tracker", ["--version"], ""),
+    ("tracker.tracking.service", ["--uri", "{store}", "--spool", "{folder}/spool", "--parent", "1"], ""),
+    ("tracker.sweep.trial", [], "{}"),  # an empty order: it fails, and exits
+    ("tracker.executors.worker", [], "{}"),
+], ids=["xp", "tracking process", "sweep trial", "executor job"])
+def test_xp_processes_skip_the_collection_at_exit(tmp_path, module, args, stdin):
+    args = [arg.format(store=sqlite_store(tmp_path), folder=tmp_path) for arg in args]
+    result = subprocess.run([sys.executable, "-c", SAYS_IF_FROZEN_AT_EXIT.format(module=module, args=args)],
+                            input=stdin, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.stderr.strip().splitlines()[-1] == "frozen at exit: True", result.stderr[-2000:]
