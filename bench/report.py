@@ -66,6 +66,14 @@ def main_table(results: dict[str, dict]) -> list[str]:
             ratio_row("same, runner `loop` with tracking off / hand-written loop",
                       first["xp_loop, tracking off / hand_loop"], None, "s", "{:.2f}"),
         ]
+        if "wall" in alone:
+            rows += [
+                ratio_row("the same 2-step runs, launch to exit (evaluation and the run's end included): "
+                          "`xp run` (`loop`) / hand-written loop", alone["wall"]["xp_loop / hand_loop"], None, "s",
+                          "{:.2f}"),
+                ratio_row("same, runner `trainer` / plain `Trainer` script", alone["wall"]["xp_trainer / hand_trainer"],
+                          None, "s", "{:.2f}"),
+            ]
     if "startup" in results:
         tokenize = results["startup"]["tokenization"]["xp second run / first run"]
         rows.append(ratio_row("tokenization time, second run of the same experiment / first run", tokenize, 0.1, "s",

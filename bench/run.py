@@ -169,7 +169,14 @@ def suite_first_step(bench: Bench, args: argparse.Namespace) -> dict:
         order = variants if rep % 2 == 0 else variants[::-1]
         print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
         reps.append({variant.name: bench.run(variant, Length(max_steps=2)) for variant in order})
-    return {"reps": args.reps, "first_step": first_step_ratios(reps), "runs": reps}
+    def wall(record: dict) -> float:
+        return record["wall_seconds"]
+
+    return {"reps": args.reps, "first_step": first_step_ratios(reps),
+            # the whole short run, launch to exit: start-up, 2 steps, evaluation, the run's end
+            "wall": {"xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", wall),
+                     "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", wall)},
+            "runs": reps}
 
 
 def first_step_ratios(reps: list[dict]) -> dict:
