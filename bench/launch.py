@@ -1,5 +1,6 @@
 """The one way the suites start a command: from the repository root, offline, its console to a
 log file, timed; a failure stops the benchmark with the end of that log."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,14 @@ def timed_run(command: list[str], log_path: Path, what: str, env: dict[str, str]
     """Wall seconds of `command`, run to its end; `what` names it if it fails."""
     with log_path.open("w") as log:
         started = time.perf_counter()
-        finished = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=False,
-                                  env={**os.environ, **OFFLINE, **(env or {})})
+        finished = subprocess.run(
+            command,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+            env={**os.environ, **OFFLINE, **(env or {})},
+        )
         seconds = time.perf_counter() - started
     if finished.returncode != 0:
         raise SystemExit(f"{what} failed (exit {finished.returncode}); its output:\n{log_path.read_text()[-4000:]}")

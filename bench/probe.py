@@ -11,6 +11,7 @@ The probes see only what every variant has in common, so none of them needs inst
 `BENCH_LAUNCHED_AT` (time.time() when the harness started the process) gives the time from
 launch to the first optimizer step, interpreter start-up included.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -82,8 +83,16 @@ class _WhenImported(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name not in self.installers:
             return None
-        spec = next((spec for finder in sys.meta_path if finder is not self and hasattr(finder, "find_spec")
-                     for spec in [finder.find_spec(name, path, target)] if spec is not None), None)
+        spec = next(
+            (
+                spec
+                for finder in sys.meta_path
+                if finder is not self and hasattr(finder, "find_spec")
+                for spec in [finder.find_spec(name, path, target)]
+                if spec is not None
+            ),
+            None,
+        )
         if spec is None or spec.loader is None:
             return None
         install, execute = self.installers.pop(name), spec.loader.exec_module
@@ -98,8 +107,9 @@ class _WhenImported(importlib.abc.MetaPathFinder):
 
 def main() -> None:
     out_path, target, *rest = sys.argv[1:]
-    sys.meta_path.insert(0, _WhenImported({"torch.optim.optimizer": _install_step_hook,
-                                           "datasets.arrow_dataset": _install_map_timer}))
+    sys.meta_path.insert(
+        0, _WhenImported({"torch.optim.optimizer": _install_step_hook, "datasets.arrow_dataset": _install_map_timer})
+    )
     atexit.register(_write, out_path)
     if target == "-m":
         module, *args = rest

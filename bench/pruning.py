@@ -6,6 +6,7 @@ configurations in the same order: the median pruner is the only difference. Comp
 from the stores, not the clock (the machine may be shared): the rows each trial trained on
 (MLflow's `train/epoch` at its last evaluation × the training rows) and its optimizer steps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,12 +40,26 @@ class StudySize:
 # The example file's space with 3 or 4 epochs (2 to 4 in the file): every trial evaluates at least
 # three times. 600 training rows: fewer, and most trials stay at the F1 of always answering
 # "equivalent", which is then the median every trial reaches, and nothing is pruned.
-FULL = StudySize(trials=8, startup_trials=3, train_rows=600, eval_rows=None, space=(
-    '{"optimizer.lr" = {low = 1e-5, high = 1e-4, log = true}, "runner.batch_size" = [8, 16, 32], '
-    '"scheduler.warmup_ratio" = {low = 0.0, high = 0.2}, "runner.num_epochs" = {low = 3, high = 4}}'))
-SMOKE = StudySize(trials=3, startup_trials=1, train_rows=16, eval_rows=16, space=(
-    '{"optimizer.lr" = {low = 1e-5, high = 1e-3, log = true}, "runner.batch_size" = [8, 16], '
-    '"runner.num_epochs" = [2]}'))
+FULL = StudySize(
+    trials=8,
+    startup_trials=3,
+    train_rows=600,
+    eval_rows=None,
+    space=(
+        '{"optimizer.lr" = {low = 1e-5, high = 1e-4, log = true}, "runner.batch_size" = [8, 16, 32], '
+        '"scheduler.warmup_ratio" = {low = 0.0, high = 0.2}, "runner.num_epochs" = {low = 3, high = 4}}'
+    ),
+)
+SMOKE = StudySize(
+    trials=3,
+    startup_trials=1,
+    train_rows=16,
+    eval_rows=16,
+    space=(
+        '{"optimizer.lr" = {low = 1e-5, high = 1e-3, log = true}, "runner.batch_size" = [8, 16], '
+        '"runner.num_epochs" = [2]}'
+    ),
+)
 
 
 def suite_pruning(bench, args: argparse.Namespace) -> dict:
@@ -55,8 +70,12 @@ def suite_pruning(bench, args: argparse.Namespace) -> dict:
         studies[pruner] = run_study(bench, size, pruner)
     none, median = studies["none"], studies["median"]
     return {
-        "trials": size.trials, "pruner_startup_trials": size.startup_trials, "train_rows": size.train_rows,
-        "eval_rows": size.eval_rows, "space": size.space, "method": "random",
+        "trials": size.trials,
+        "pruner_startup_trials": size.startup_trials,
+        "train_rows": size.train_rows,
+        "eval_rows": size.eval_rows,
+        "space": size.space,
+        "method": "random",
         "same_configurations": [t["params"] for t in none["trials"]] == [t["params"] for t in median["trials"]],
         "compute_saved": 1 - median["rows_trained"] / none["rows_trained"],
         "ratios": {key: median[key] / none[key] for key in ("rows_trained", "steps", "evaluations", "wall_seconds")},
@@ -75,24 +94,42 @@ def run_study(bench, size: StudySize, pruner: str) -> dict:
     study = read_study(store, folder / "mlruns" / "optuna.db", f"pruning-{pruner}", size.train_rows)
     study.update(command=shlex.join(["xp", *argv[3:]]), wall_seconds=wall)
     if bench.verbose:
-        print(f"  {pruner}: {study['complete']} complete, {study['pruned']} pruned, {study['steps']} steps, "
-              f"{study['rows_trained']} rows, best {study['best_value']}, wall {wall:.0f}s", file=sys.stderr)
+        print(
+            f"  {pruner}: {study['complete']} complete, {study['pruned']} pruned, {study['steps']} steps, "
+            f"{study['rows_trained']} rows, best {study['best_value']}, wall {wall:.0f}s",
+            file=sys.stderr,
+        )
     return study
 
 
 def sweep_argv(bench, size: StudySize, pruner: str, store: str, folder: Path) -> list[str]:
     """The command a user would type, with the data, checkpoint, size and store set on it."""
     settings = [
-        f"dataset.path={bench.data}", "dataset.name=default", f"model.checkpoint={bench.checkpoint}",
+        f"dataset.path={bench.data}",
+        "dataset.name=default",
+        f"model.checkpoint={bench.checkpoint}",
         f"dataset.max_rows={size.max_rows()}",
-        f"tracking.uri={store}", "tracking.system_metrics=false", f"experiment.output_dir={folder / 'outputs'}",
-        "runner.progress_bar=false", "runner.predict=false",
-        'sweep.method="random"', f"sweep.trials={size.trials}", "sweep.seed=42", f'sweep.pruner="{pruner}"',
-        f"sweep.pruner_startup_trials={size.startup_trials}", f'sweep.study="pruning-{pruner}"',
+        f"tracking.uri={store}",
+        "tracking.system_metrics=false",
+        f"experiment.output_dir={folder / 'outputs'}",
+        "runner.progress_bar=false",
+        "runner.predict=false",
+        'sweep.method="random"',
+        f"sweep.trials={size.trials}",
+        "sweep.seed=42",
+        f'sweep.pruner="{pruner}"',
+        f"sweep.pruner_startup_trials={size.startup_trials}",
+        f'sweep.study="pruning-{pruner}"',
         f"sweep.space={size.space}",
     ]
-    return [sys.executable, "-m", "tracker", "sweep", str(EXPERIMENT.relative_to(ROOT)),
-            *(arg for setting in settings for arg in ("--set", setting))]
+    return [
+        sys.executable,
+        "-m",
+        "tracker",
+        "sweep",
+        str(EXPERIMENT.relative_to(ROOT)),
+        *(arg for setting in settings for arg in ("--set", setting)),
+    ]
 
 
 def read_study(store: str, optuna_db: Path, name: str, train_rows: int) -> dict:
@@ -108,11 +145,15 @@ def read_study(store: str, optuna_db: Path, name: str, train_rows: int) -> dict:
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     best = study.best_trial if complete else None  # Optuna's, in the study's direction
     return {
-        "trials": trials, "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
+        "trials": trials,
+        "complete": states.count("COMPLETE"),
+        "pruned": states.count("PRUNED"),
         "failed": len(states) - states.count("COMPLETE") - states.count("PRUNED"),
-        "steps": sum(t["steps"] for t in trials), "rows_trained": sum(t["rows_trained"] for t in trials),
+        "steps": sum(t["steps"] for t in trials),
+        "rows_trained": sum(t["rows_trained"] for t in trials),
         "evaluations": sum(t["evaluations"] for t in trials),
-        "best_value": best.value if best else None, "best_trial": best.number if best else None,
+        "best_value": best.value if best else None,
+        "best_trial": best.number if best else None,
         "best_params": best.params if best else None,
     }
 
@@ -126,10 +167,18 @@ def read_trial(client, trial, train_rows: int) -> dict:
     epochs = client.get_metric_history(run_id, "train/epoch") if run_id else []
     tag = client.get_run(run_id).data.tags.get("xp.sweep.state") if run_id else None
     epochs_done = max((m.value for m in epochs), default=0.0)
-    return {"number": trial.number, "state": trial.state.name, "run_state_tag": tag, "value": trial.value,
-            "params": trial.params, "steps": max((m.step for m in evaluations), default=0),
-            "evaluations": len({m.step for m in evaluations}), "epochs": epochs_done,
-            "f1_curve": sorted({(m.step, m.value) for m in f1}),
-            "rows_trained": round(epochs_done * train_rows),
-            "seconds": (trial.datetime_complete - trial.datetime_start).total_seconds()
-            if trial.datetime_complete and trial.datetime_start else None}
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "run_state_tag": tag,
+        "value": trial.value,
+        "params": trial.params,
+        "steps": max((m.step for m in evaluations), default=0),
+        "evaluations": len({m.step for m in evaluations}),
+        "epochs": epochs_done,
+        "f1_curve": sorted({(m.step, m.value) for m in f1}),
+        "rows_trained": round(epochs_done * train_rows),
+        "seconds": (trial.datetime_complete - trial.datetime_start).total_seconds()
+        if trial.datetime_complete and trial.datetime_start
+        else None,
+    }

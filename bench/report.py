@@ -1,7 +1,8 @@
 """Turn the suites' JSON records (bench/results/*.json) into the markdown tables of BENCHMARKS.md.
 
-    python bench/report.py [RESULTS_DIR]
+python bench/report.py [RESULTS_DIR]
 """
+
 from __future__ import annotations
 
 import json
@@ -29,81 +30,171 @@ def ratio_row(figure: str, entry: dict, target: float | None, unit: str, fmt: st
 
 
 def main_table(results: dict[str, dict]) -> list[str]:
-    rows = ["| figure | median ratio (range over repetitions) | absolute, median | target | |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| figure | median ratio (range over repetitions) | absolute, median | target | |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     if "speed" in results:
         speed = results["speed"]
         step, first, rss = speed["step_time"], speed["first_step"], speed["peak_rss"]
         rows += [
-            ratio_row("training time per step: `xp run` runner `loop` / hand-written loop", step["xp_loop / hand_loop"], 1.03, "s"),
-            ratio_row("same, with the script's AdamW kernel (`optimizer.fused=false`): xp's own overhead",
-                      step["xp_loop, same AdamW kernel / hand_loop"], 1.03, "s"),
-            ratio_row("training time per step: runner `trainer` / plain `Trainer` script", step["xp_trainer / hand_trainer"], 1.03, "s"),
-            ratio_row("training time per step: runner `accelerate` / hand-written loop", step["xp_accelerate / hand_loop"], 1.05, "s"),
-            ratio_row("tracking overhead: MLflow logging every step / tracking off (runner `loop`)",
-                      step["tracking every step / tracking off"], 1.01, "s"),
-            ratio_row("time from launch to the first optimizer step: `xp run` (`loop`) / hand-written loop",
-                      first["xp_loop / hand_loop"], 1.0, "s", "{:.2f}"),
-            ratio_row("same, runner `trainer` / plain `Trainer` script", first["xp_trainer / hand_trainer"], 1.0, "s",
-                      "{:.2f}"),
-            ratio_row("same, runner `loop` with tracking off / hand-written loop",
-                      first["xp_loop, tracking off / hand_loop"], None, "s", "{:.2f}"),
-            ratio_row("peak resident memory: `xp run` (`loop`, tracking on) / hand-written loop",
-                      rss["xp_loop / hand_loop"], 1.10, "MiB", "{:.0f}"),
-            ratio_row("peak resident memory: runner `trainer` / plain `Trainer` script",
-                      rss["xp_trainer / hand_trainer"], None, "MiB", "{:.0f}"),
-            ratio_row("peak resident memory: runner `loop` with tracking off / hand-written loop",
-                      rss["xp_loop, tracking off / hand_loop"], None, "MiB", "{:.0f}"),
+            ratio_row(
+                "training time per step: `xp run` runner `loop` / hand-written loop",
+                step["xp_loop / hand_loop"],
+                1.03,
+                "s",
+            ),
+            ratio_row(
+                "same, with the script's AdamW kernel (`optimizer.fused=false`): xp's own overhead",
+                step["xp_loop, same AdamW kernel / hand_loop"],
+                1.03,
+                "s",
+            ),
+            ratio_row(
+                "training time per step: runner `trainer` / plain `Trainer` script",
+                step["xp_trainer / hand_trainer"],
+                1.03,
+                "s",
+            ),
+            ratio_row(
+                "training time per step: runner `accelerate` / hand-written loop",
+                step["xp_accelerate / hand_loop"],
+                1.05,
+                "s",
+            ),
+            ratio_row(
+                "tracking overhead: MLflow logging every step / tracking off (runner `loop`)",
+                step["tracking every step / tracking off"],
+                1.01,
+                "s",
+            ),
+            ratio_row(
+                "time from launch to the first optimizer step: `xp run` (`loop`) / hand-written loop",
+                first["xp_loop / hand_loop"],
+                1.0,
+                "s",
+                "{:.2f}",
+            ),
+            ratio_row(
+                "same, runner `trainer` / plain `Trainer` script",
+                first["xp_trainer / hand_trainer"],
+                1.0,
+                "s",
+                "{:.2f}",
+            ),
+            ratio_row(
+                "same, runner `loop` with tracking off / hand-written loop",
+                first["xp_loop, tracking off / hand_loop"],
+                None,
+                "s",
+                "{:.2f}",
+            ),
+            ratio_row(
+                "peak resident memory: `xp run` (`loop`, tracking on) / hand-written loop",
+                rss["xp_loop / hand_loop"],
+                1.10,
+                "MiB",
+                "{:.0f}",
+            ),
+            ratio_row(
+                "peak resident memory: runner `trainer` / plain `Trainer` script",
+                rss["xp_trainer / hand_trainer"],
+                None,
+                "MiB",
+                "{:.0f}",
+            ),
+            ratio_row(
+                "peak resident memory: runner `loop` with tracking off / hand-written loop",
+                rss["xp_loop, tracking off / hand_loop"],
+                None,
+                "MiB",
+                "{:.0f}",
+            ),
         ]
     if "first_step" in results:
         alone = results["first_step"]
         first = alone["first_step"]
         rows += [
-            ratio_row(f"time to the first optimizer step alone ({alone['reps']} repetitions of 2-step runs): "
-                      "`xp run` (`loop`) / hand-written loop", first["xp_loop / hand_loop"], 1.0, "s", "{:.2f}"),
-            ratio_row("same, runner `trainer` / plain `Trainer` script", first["xp_trainer / hand_trainer"], 1.0, "s",
-                      "{:.2f}"),
-            ratio_row("same, runner `loop` with tracking off / hand-written loop",
-                      first["xp_loop, tracking off / hand_loop"], None, "s", "{:.2f}"),
+            ratio_row(
+                f"time to the first optimizer step alone ({alone['reps']} repetitions of 2-step runs): "
+                "`xp run` (`loop`) / hand-written loop",
+                first["xp_loop / hand_loop"],
+                1.0,
+                "s",
+                "{:.2f}",
+            ),
+            ratio_row(
+                "same, runner `trainer` / plain `Trainer` script",
+                first["xp_trainer / hand_trainer"],
+                1.0,
+                "s",
+                "{:.2f}",
+            ),
+            ratio_row(
+                "same, runner `loop` with tracking off / hand-written loop",
+                first["xp_loop, tracking off / hand_loop"],
+                None,
+                "s",
+                "{:.2f}",
+            ),
         ]
         if "wall" in alone:
             rows += [
-                ratio_row("the same 2-step runs, launch to exit (evaluation and the run's end included): "
-                          "`xp run` (`loop`) / hand-written loop", alone["wall"]["xp_loop / hand_loop"], None, "s",
-                          "{:.2f}"),
-                ratio_row("same, runner `trainer` / plain `Trainer` script", alone["wall"]["xp_trainer / hand_trainer"],
-                          None, "s", "{:.2f}"),
+                ratio_row(
+                    "the same 2-step runs, launch to exit (evaluation and the run's end included): "
+                    "`xp run` (`loop`) / hand-written loop",
+                    alone["wall"]["xp_loop / hand_loop"],
+                    None,
+                    "s",
+                    "{:.2f}",
+                ),
+                ratio_row(
+                    "same, runner `trainer` / plain `Trainer` script",
+                    alone["wall"]["xp_trainer / hand_trainer"],
+                    None,
+                    "s",
+                    "{:.2f}",
+                ),
             ]
     if "startup" in results:
         tokenize = results["startup"]["tokenization"]["xp second run / first run"]
-        rows.append(ratio_row("tokenization time, second run of the same experiment / first run", tokenize, 0.1, "s",
-                              "{:.3f}"))
+        rows.append(
+            ratio_row("tokenization time, second run of the same experiment / first run", tokenize, 0.1, "s", "{:.3f}")
+        )
     if "grouping" in results:
         entry = results["grouping"]["epoch_time"]["shuffled / grouped"]
-        rows.append(f"| length-grouped batching, runner `loop`: time per epoch, shuffled / grouped "
-                    f"| **{entry['ratio']:.2f}×** ({min(entry['ratios']):.2f}–{max(entry['ratios']):.2f}) "
-                    f"| {entry['xp_loop']:.0f} s vs {entry['xp_loop_grouped']:.0f} s per epoch "
-                    f"| ≥ 1.2× | {verdict(entry['ratio'], 1.2, at_most=False)} |")
+        rows.append(
+            f"| length-grouped batching, runner `loop`: time per epoch, shuffled / grouped "
+            f"| **{entry['ratio']:.2f}×** ({min(entry['ratios']):.2f}–{max(entry['ratios']):.2f}) "
+            f"| {entry['xp_loop']:.0f} s vs {entry['xp_loop_grouped']:.0f} s per epoch "
+            f"| ≥ 1.2× | {verdict(entry['ratio'], 1.2, at_most=False)} |"
+        )
     if "accuracy" in results:
         accuracy = results["accuracy"]
         points = accuracy["points_from_hand_loop"]
         for name, label in (("xp_loop", "runner `loop`"), ("xp_trainer", "runner `trainer`")):
             worst = max(abs(points[name]["accuracy"]), abs(points[name]["f1"]))
-            rows.append(f"| MRPC validation after {accuracy['epochs']} epochs, {label} − hand-written loop "
-                        f"| accuracy {points[name]['accuracy']:+.2f} pts, F1 {points[name]['f1']:+.2f} pts "
-                        f"| {scores(accuracy['scores'][name])} vs {scores(accuracy['scores']['hand_loop'])} "
-                        f"| within 1.5 pts | {verdict(worst, 1.5)} |")
+            rows.append(
+                f"| MRPC validation after {accuracy['epochs']} epochs, {label} − hand-written loop "
+                f"| accuracy {points[name]['accuracy']:+.2f} pts, F1 {points[name]['f1']:+.2f} pts "
+                f"| {scores(accuracy['scores'][name])} vs {scores(accuracy['scores']['hand_loop'])} "
+                f"| within 1.5 pts | {verdict(worst, 1.5)} |"
+            )
         if "grouping" not in results:  # the epochs of the 3-epoch runs, back to back
             speedup = accuracy["grouped_speedup_per_epoch"]
             epochs = accuracy["epoch_seconds"]
-            rows.append(f"| length-grouped batching, runner `loop`: time per epoch, shuffled / grouped "
-                        f"| **{speedup['median']:.2f}×** ({min(speedup['ratios']):.2f}–{max(speedup['ratios']):.2f}) "
-                        f"| {median(epochs['xp_loop']):.0f} s vs {median(epochs['xp_loop_grouped']):.0f} s per epoch "
-                        f"| ≥ 1.2× | {verdict(speedup['median'], 1.2, at_most=False)} |")
+            rows.append(
+                f"| length-grouped batching, runner `loop`: time per epoch, shuffled / grouped "
+                f"| **{speedup['median']:.2f}×** ({min(speedup['ratios']):.2f}–{max(speedup['ratios']):.2f}) "
+                f"| {median(epochs['xp_loop']):.0f} s vs {median(epochs['xp_loop_grouped']):.0f} s per epoch "
+                f"| ≥ 1.2× | {verdict(speedup['median'], 1.2, at_most=False)} |"
+            )
         grouped, shuffled = accuracy["scores"]["xp_loop_grouped"], accuracy["scores"]["xp_loop"]
         delta = 100 * (grouped["accuracy"] - shuffled["accuracy"])
-        rows.append(f"| length-grouped batching: validation accuracy, grouped − shuffled | {delta:+.2f} pts "
-                    f"| {scores(grouped)} vs {scores(shuffled)} | within 1 pt | {verdict(abs(delta), 1.0)} |")
+        rows.append(
+            f"| length-grouped batching: validation accuracy, grouped − shuffled | {delta:+.2f} pts "
+            f"| {scores(grouped)} vs {scores(shuffled)} | within 1 pt | {verdict(abs(delta), 1.0)} |"
+        )
     return rows if len(rows) > 2 else []  # the header alone: none of these suites ran
 
 
@@ -128,10 +219,15 @@ def cli_table(results: dict[str, dict]) -> list[str]:
 def tracking_start_table(results: dict[str, dict]) -> list[str]:
     if "startup" not in results:
         return []
-    rows = ["| before the first step, the training process of `xp run` with tracking on spends "
-            "(cProfile, cumulative) | seconds |", "| --- | --- |"]
-    rows += [f"| {label} | {seconds:.2f} |" if seconds is not None else f"| {label} | none (never called) |"
-             for label, seconds in results["startup"]["tracking_start_profile"].items()]
+    rows = [
+        "| before the first step, the training process of `xp run` with tracking on spends "
+        "(cProfile, cumulative) | seconds |",
+        "| --- | --- |",
+    ]
+    rows += [
+        f"| {label} | {seconds:.2f} |" if seconds is not None else f"| {label} | none (never called) |"
+        for label, seconds in results["startup"]["tracking_start_profile"].items()
+    ]
     return rows
 
 
@@ -139,13 +235,19 @@ def padding_table(results: dict[str, dict]) -> list[str]:
     if "padding" not in results:
         return []
     padding = results["padding"]
-    rows = ["| MRPC train, batch 8, one epoch | pad tokens / all tokens | mean pad share per batch | tokens per epoch |",
-            "| --- | --- | --- | --- |"]
-    for name, label in (("shuffled", "shuffled (the course's `DataLoader(shuffle=True)`)"),
-                        ("grouped", "length-grouped (`group_by_length = true`)")):
+    rows = [
+        "| MRPC train, batch 8, one epoch | pad tokens / all tokens | mean pad share per batch | tokens per epoch |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, label in (
+        ("shuffled", "shuffled (the course's `DataLoader(shuffle=True)`)"),
+        ("grouped", "length-grouped (`group_by_length = true`)"),
+    ):
         entry = padding[name]
-        rows.append(f"| {label} | {100 * entry['pad_fraction']:.1f}% | {100 * entry['mean_pad_share_per_batch']:.1f}% "
-                    f"| {entry['tokens_per_epoch']:,} |")
+        rows.append(
+            f"| {label} | {100 * entry['pad_fraction']:.1f}% | {100 * entry['mean_pad_share_per_batch']:.1f}% "
+            f"| {entry['tokens_per_epoch']:,} |"
+        )
     return rows
 
 
@@ -168,18 +270,26 @@ def pruning_table(results: dict[str, dict]) -> list[str]:
     pruning = results["pruning"]
     none, median = pruning["studies"]["none"], pruning["studies"]["median"]
     ratios = pruning["ratios"]
-    rows = [f"| MRPC study, {pruning['trials']} trials ({pruning['train_rows']} training rows) | pruner `none` "
-            f"| pruner `median` | median / none |", "| --- | --- | --- | --- |"]
-    for label, key, fmt in (("rows trained on, all trials (epochs × training rows)", "rows_trained", "{:,}"),
-                            ("optimizer steps, all trials", "steps", "{:,}"),
-                            ("evaluations, all trials", "evaluations", "{:,}"),
-                            ("wall time of `xp sweep`", "wall_seconds", "{:.0f} s")):
+    rows = [
+        f"| MRPC study, {pruning['trials']} trials ({pruning['train_rows']} training rows) | pruner `none` "
+        f"| pruner `median` | median / none |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, key, fmt in (
+        ("rows trained on, all trials (epochs × training rows)", "rows_trained", "{:,}"),
+        ("optimizer steps, all trials", "steps", "{:,}"),
+        ("evaluations, all trials", "evaluations", "{:,}"),
+        ("wall time of `xp sweep`", "wall_seconds", "{:.0f} s"),
+    ):
         rows.append(f"| {label} | {fmt.format(none[key])} | {fmt.format(median[key])} | **{ratios[key]:.3f}** |")
     rows.append(f"| trials complete / pruned / failed | {trial_counts(none)} | {trial_counts(median)} | |")
-    rows.append(f"| best eval/f1 (trial) | {best(none)} | {best(median)} "
-                f"| {100 * pruning['best_difference']:+.2f} pts |")
-    rows.append(f"| **compute saved** by the median pruner: 1 − rows trained (median / none) | | "
-                f"| **{100 * pruning['compute_saved']:.1f}%** |")
+    rows.append(
+        f"| best eval/f1 (trial) | {best(none)} | {best(median)} | {100 * pruning['best_difference']:+.2f} pts |"
+    )
+    rows.append(
+        f"| **compute saved** by the median pruner: 1 − rows trained (median / none) | | "
+        f"| **{100 * pruning['compute_saved']:.1f}%** |"
+    )
     return rows
 
 
@@ -188,14 +298,26 @@ def scaleout_table(results: dict[str, dict]) -> list[str]:
     if "scaleout" not in results:
         return []
     scaleout = results["scaleout"]
-    return [f"| figure | median ratio (range over {scaleout['reps']} repetitions) | absolute, median | target | |",
-            "| --- | --- | --- | --- | --- |",
-            ratio_row(f"{scaleout['experiments']} experiments ({scaleout['rows_per_experiment']} training rows "
-                      "each), experiments per hour: `xp run --executor ray` / `xp run` one by one",
-                      scaleout["experiments_per_hour"]["ray / local"], None, "per hour", "{:.0f}"),
-            ratio_row(f"training throughput ({scaleout['training_rows']} rows, runner `accelerate`), rows per "
-                      "second: `xp run --processes 2` / one process",
-                      scaleout["training_throughput"]["2 processes / 1 process"], None, "rows/s", "{:.1f}")]
+    return [
+        f"| figure | median ratio (range over {scaleout['reps']} repetitions) | absolute, median | target | |",
+        "| --- | --- | --- | --- | --- |",
+        ratio_row(
+            f"{scaleout['experiments']} experiments ({scaleout['rows_per_experiment']} training rows "
+            "each), experiments per hour: `xp run --executor ray` / `xp run` one by one",
+            scaleout["experiments_per_hour"]["ray / local"],
+            None,
+            "per hour",
+            "{:.0f}",
+        ),
+        ratio_row(
+            f"training throughput ({scaleout['training_rows']} rows, runner `accelerate`), rows per "
+            "second: `xp run --processes 2` / one process",
+            scaleout["training_throughput"]["2 processes / 1 process"],
+            None,
+            "rows/s",
+            "{:.1f}",
+        ),
+    ]
 
 
 def trial_counts(study: dict) -> str:
@@ -208,8 +330,10 @@ def best(study: dict) -> str:
 
 def machine_line(results: dict[str, dict]) -> str:
     machine = next(iter(results.values()))["machine"]
-    return (f"{machine['date']}; {machine['processor']}, {machine['cpus']} CPUs, torch {machine['torch']} "
-            f"({machine['torch_threads']} threads), Python {machine['python']}, GPU: {machine['gpu'] or 'none'}")
+    return (
+        f"{machine['date']}; {machine['processor']}, {machine['cpus']} CPUs, torch {machine['torch']} "
+        f"({machine['torch_threads']} threads), Python {machine['python']}, GPU: {machine['gpu'] or 'none'}"
+    )
 
 
 def main() -> None:
@@ -217,10 +341,17 @@ def main() -> None:
     results = load(folder)
     if not results:
         raise SystemExit(f"no results in {folder}: run python bench/run.py first")
-    sections = [[f"Machine: {machine_line(results)}"], main_table(results), cli_table(results),
-                tracking_start_table(results), padding_table(results), profile_table(results), pruning_table(results),
-                scaleout_table(results),
-                [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()]]
+    sections = [
+        [f"Machine: {machine_line(results)}"],
+        main_table(results),
+        cli_table(results),
+        tracking_start_table(results),
+        padding_table(results),
+        profile_table(results),
+        pruning_table(results),
+        scaleout_table(results),
+        [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()],
+    ]
     print("\n\n".join("\n".join(section) for section in sections if section))
 
 

@@ -15,6 +15,7 @@ Each suite writes `bench/results/<suite>.json` (or `--results DIR`); `python ben
 turns them into the tables of BENCHMARKS.md. Every figure is a ratio of two variants run
 next to each other in the same repetition; the median over repetitions is reported.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,13 +33,26 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from variants import (DEFAULT_DATA, HAND_LOOP, HAND_TRAINER, ROOT, XP_ACCELERATE, XP_LOG_EVERY_STEP,  # noqa: E402
-                      XP_LOOP, XP_LOOP_GROUPED, XP_LOOP_SAME_KERNEL, XP_TRACKING_OFF, XP_TRAINER, Length, Variant,
-                      packaged_minilm)
-from launch import OFFLINE, timed_run  # noqa: E402
-from pruning import suite_pruning  # noqa: E402
-from ratios import paired  # noqa: E402
-from scaleout import suite_scaleout  # noqa: E402
+from launch import OFFLINE, timed_run
+from pruning import suite_pruning
+from ratios import paired
+from scaleout import suite_scaleout
+from variants import (
+    DEFAULT_DATA,
+    HAND_LOOP,
+    HAND_TRAINER,
+    ROOT,
+    XP_ACCELERATE,
+    XP_LOG_EVERY_STEP,
+    XP_LOOP,
+    XP_LOOP_GROUPED,
+    XP_LOOP_SAME_KERNEL,
+    XP_TRACKING_OFF,
+    XP_TRAINER,
+    Length,
+    Variant,
+    packaged_minilm,
+)
 
 PROBE = Path(__file__).resolve().parent / "probe.py"
 
@@ -58,11 +72,18 @@ class Bench:
         """One fresh process of `variant`; the probe's record plus the run's accuracy and F1."""
         tag = f"{variant.name}-{time.monotonic_ns()}"
         record_path, metrics_path = self.work / f"{tag}.probe.json", self.work / f"{tag}.metrics.json"
-        argv = variant.argv(checkpoint=self.checkpoint, data=self.data, length=length, store=self.store,
-                            metrics_out=metrics_path, scratch=self.work / tag)
+        argv = variant.argv(
+            checkpoint=self.checkpoint,
+            data=self.data,
+            length=length,
+            store=self.store,
+            metrics_out=metrics_path,
+            scratch=self.work / tag,
+        )
         command = [sys.executable, str(PROBE), str(record_path), *argv]
-        wall = timed_run(command, self.work / f"{tag}.log", variant.name,
-                         {**(env or {}), "BENCH_LAUNCHED_AT": repr(time.time())})
+        wall = timed_run(
+            command, self.work / f"{tag}.log", variant.name, {**(env or {}), "BENCH_LAUNCHED_AT": repr(time.time())}
+        )
         record = json.loads(record_path.read_text())
         record["wall_seconds"] = wall
         record.update(self.final_metrics(variant, metrics_path))
@@ -81,15 +102,19 @@ class Bench:
 
         client = MlflowClient(self.store)
         experiment = client.get_experiment_by_name(f"bench-{variant.name}")
-        run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"],
-                                 max_results=1)[0]
-        return {"accuracy": run.data.metrics["eval/accuracy"], "f1": run.data.metrics["eval/f1"]}  # tracker.metric_names
+        run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+        return {
+            "accuracy": run.data.metrics["eval/accuracy"],
+            "f1": run.data.metrics["eval/f1"],
+        }  # tracker.metric_names
 
 
 def summary_line(record: dict) -> str:
     first = record.get("launch_to_first_step")
-    return (f"{record['steps']} steps, first step at {first:.2f}s, " if first else "") + \
-        f"map {record['map_seconds']:.3f}s, peak RSS {record['peak_rss_mib']:.0f} MiB, wall {record['wall_seconds']:.1f}s"
+    return (
+        (f"{record['steps']} steps, first step at {first:.2f}s, " if first else "")
+        + f"map {record['map_seconds']:.3f}s, peak RSS {record['peak_rss_mib']:.0f} MiB, wall {record['wall_seconds']:.1f}s"
+    )
 
 
 def seconds_per_step(record: dict, warmup: int) -> float:
@@ -103,7 +128,7 @@ def epoch_seconds(record: dict, steps_per_epoch: int) -> list[float]:
     gaps = record["step_gaps"]  # gap i: from step i to step i+1 (0-based)
     epochs = []
     for start in range(0, len(gaps) + 1, steps_per_epoch):
-        inside = gaps[start:start + steps_per_epoch - 1]
+        inside = gaps[start : start + steps_per_epoch - 1]
         if inside:
             epochs.append(sum(inside) * steps_per_epoch / len(inside))  # the first step of the epoch at the mean
     return epochs
@@ -118,9 +143,19 @@ def without_test_predictions(variant: Variant) -> Variant:
 
 
 def suite_speed(bench: Bench, args: argparse.Namespace) -> dict:
-    variants = [without_test_predictions(v) for v in
-                (HAND_LOOP, XP_LOOP, XP_LOOP_SAME_KERNEL, XP_ACCELERATE, HAND_TRAINER, XP_TRAINER,
-                 XP_LOG_EVERY_STEP, XP_TRACKING_OFF)]
+    variants = [
+        without_test_predictions(v)
+        for v in (
+            HAND_LOOP,
+            XP_LOOP,
+            XP_LOOP_SAME_KERNEL,
+            XP_ACCELERATE,
+            HAND_TRAINER,
+            XP_TRAINER,
+            XP_LOG_EVERY_STEP,
+            XP_TRACKING_OFF,
+        )
+    ]
     length = Length(max_steps=args.steps)
     if not args.smoke:
         print("warm-up: one run of each variant (datasets cache, MLflow store, page cache)", file=sys.stderr)
@@ -134,14 +169,17 @@ def suite_speed(bench: Bench, args: argparse.Namespace) -> dict:
         reps.append({variant.name: bench.run(variant, length) for variant in order})
     per_step = lambda record: seconds_per_step(record, args.warmup)  # noqa: E731
     return {
-        "steps": args.steps, "warmup": args.warmup, "reps": args.reps,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "reps": args.reps,
         "step_time": {
             "xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", per_step),
             "xp_loop, same AdamW kernel / hand_loop": paired(reps, "xp_loop_same_kernel", "hand_loop", per_step),
             "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", per_step),
             "xp_accelerate / hand_loop": paired(reps, "xp_accelerate", "hand_loop", per_step),
-            "tracking every step / tracking off": paired(reps, "xp_loop_log_every_step", "xp_loop_tracking_off",
-                                                         per_step),
+            "tracking every step / tracking off": paired(
+                reps, "xp_loop_log_every_step", "xp_loop_tracking_off", per_step
+            ),
         },
         "first_step": first_step_ratios(reps),
         "wall": {
@@ -150,8 +188,9 @@ def suite_speed(bench: Bench, args: argparse.Namespace) -> dict:
         "peak_rss": {
             "xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", lambda r: r["peak_rss_mib"]),
             "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", lambda r: r["peak_rss_mib"]),
-            "xp_loop, tracking off / hand_loop": paired(reps, "xp_loop_tracking_off", "hand_loop",
-                                                        lambda r: r["peak_rss_mib"]),
+            "xp_loop, tracking off / hand_loop": paired(
+                reps, "xp_loop_tracking_off", "hand_loop", lambda r: r["peak_rss_mib"]
+            ),
         },
         "runs": reps,
     }
@@ -169,23 +208,31 @@ def suite_first_step(bench: Bench, args: argparse.Namespace) -> dict:
         order = variants if rep % 2 == 0 else variants[::-1]
         print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
         reps.append({variant.name: bench.run(variant, Length(max_steps=2)) for variant in order})
+
     def wall(record: dict) -> float:
         return record["wall_seconds"]
 
-    return {"reps": args.reps, "first_step": first_step_ratios(reps),
-            # the whole short run, launch to exit: start-up, 2 steps, evaluation, the run's end
-            "wall": {"xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", wall),
-                     "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", wall)},
-            "runs": reps}
+    return {
+        "reps": args.reps,
+        "first_step": first_step_ratios(reps),
+        # the whole short run, launch to exit: start-up, 2 steps, evaluation, the run's end
+        "wall": {
+            "xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", wall),
+            "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", wall),
+        },
+        "runs": reps,
+    }
 
 
 def first_step_ratios(reps: list[dict]) -> dict:
     def first_step(record: dict) -> float:
         return record["launch_to_first_step"]
 
-    return {"xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", first_step),
-            "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", first_step),
-            "xp_loop, tracking off / hand_loop": paired(reps, "xp_loop_tracking_off", "hand_loop", first_step)}
+    return {
+        "xp_loop / hand_loop": paired(reps, "xp_loop", "hand_loop", first_step),
+        "xp_trainer / hand_trainer": paired(reps, "xp_trainer", "hand_trainer", first_step),
+        "xp_loop, tracking off / hand_loop": paired(reps, "xp_loop_tracking_off", "hand_loop", first_step),
+    }
 
 
 def suite_startup(bench: Bench, args: argparse.Namespace) -> dict:
@@ -202,9 +249,14 @@ def suite_startup(bench: Bench, args: argparse.Namespace) -> dict:
         reps.append(runs)
     tokenize = lambda record: record["map_seconds"]  # noqa: E731
     cli = {}
-    commands = {"xp --help": ["--help"], "xp plugins": ["plugins"],
-                "xp validate experiments/*.toml": ["validate", *sorted(str(p.relative_to(ROOT)) for p in
-                                                                       (ROOT / "experiments").glob("*.toml"))]}
+    commands = {
+        "xp --help": ["--help"],
+        "xp plugins": ["plugins"],
+        "xp validate experiments/*.toml": [
+            "validate",
+            *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "experiments").glob("*.toml")),
+        ],
+    }
     xp = shutil.which("xp") or "xp"
     for label, argv in [("python -c pass (interpreter start-up)", None), *commands.items()]:
         command = [sys.executable, "-c", "pass"] if argv is None else [xp, *argv]
@@ -242,13 +294,23 @@ def tracking_start_profile(bench: Bench) -> dict:
     """cProfile one short tracked `xp run`: the seconds each part of the MLflow start takes."""
     import pstats
 
-    argv = without_test_predictions(XP_LOOP).argv(checkpoint=bench.checkpoint, data=bench.data, length=Length(max_steps=1),
-                                                  store=bench.store, metrics_out=bench.work / "unused",
-                                                  scratch=bench.work / "cprofile")
+    argv = without_test_predictions(XP_LOOP).argv(
+        checkpoint=bench.checkpoint,
+        data=bench.data,
+        length=Length(max_steps=1),
+        store=bench.store,
+        metrics_out=bench.work / "unused",
+        scratch=bench.work / "cprofile",
+    )
     output = bench.work / "tracking-start.prof"
-    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(output), *argv], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, **OFFLINE})
+    subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(output), *argv],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **OFFLINE},
+    )
     found = {}
     for (filename, _, function), (_, _, _, cumulative, _) in pstats.Stats(str(output)).stats.items():
         for (suffix, name), label in TRACKING_START.items():
@@ -272,8 +334,10 @@ def suite_accuracy(bench: Bench, args: argparse.Namespace) -> dict:
     return {
         "epochs": args.epochs,
         "scores": scores,
-        "points_from_hand_loop": {name: {"accuracy": 100 * (s["accuracy"] - reference["accuracy"]),
-                                         "f1": 100 * (s["f1"] - reference["f1"])} for name, s in scores.items()},
+        "points_from_hand_loop": {
+            name: {"accuracy": 100 * (s["accuracy"] - reference["accuracy"]), "f1": 100 * (s["f1"] - reference["f1"])}
+            for name, s in scores.items()
+        },
         "epoch_seconds": epochs,
         "grouped_speedup_per_epoch": {
             "ratios": [a / b for a, b in zip(epochs["xp_loop"], epochs["xp_loop_grouped"])],
@@ -294,8 +358,11 @@ def suite_grouping(bench: Bench, args: argparse.Namespace) -> dict:
         order = variants if rep % 2 == 0 else variants[::-1]
         reps.append({variant.name: bench.run(variant, length) for variant in order})
     epoch = lambda record: epoch_seconds(record, steps_per_epoch)[0]  # noqa: E731
-    return {"reps": args.reps, "epoch_time": {"shuffled / grouped": paired(reps, "xp_loop", "xp_loop_grouped", epoch)},
-            "runs": reps}
+    return {
+        "reps": args.reps,
+        "epoch_time": {"shuffled / grouped": paired(reps, "xp_loop", "xp_loop_grouped", epoch)},
+        "runs": reps,
+    }
 
 
 def suite_padding(bench: Bench, args: argparse.Namespace) -> dict:
@@ -307,8 +374,11 @@ def suite_padding(bench: Bench, args: argparse.Namespace) -> dict:
 
     tokenizer = AutoTokenizer.from_pretrained(bench.checkpoint)
     train = load_dataset(str(bench.data), split="train")
-    encoded = train.map(lambda rows: tokenizer(rows["sentence1"], rows["sentence2"], truncation=True),
-                        batched=True, remove_columns=train.column_names)
+    encoded = train.map(
+        lambda rows: tokenizer(rows["sentence1"], rows["sentence2"], truncation=True),
+        batched=True,
+        remove_columns=train.column_names,
+    )
     encoded.set_format("torch")
     collator = DataCollatorWithPadding(tokenizer)
     result = {}
@@ -322,8 +392,11 @@ def suite_padding(bench: Bench, args: argparse.Namespace) -> dict:
             total += mask.numel()
             shares.append(float((mask == 0).float().mean()))
         result["grouped" if grouped else "shuffled"] = {
-            "pad_fraction": pad / total, "mean_pad_share_per_batch": statistics.mean(shares),
-            "tokens_per_epoch": total, "batches": len(shares)}
+            "pad_fraction": pad / total,
+            "mean_pad_share_per_batch": statistics.mean(shares),
+            "tokens_per_epoch": total,
+            "batches": len(shares),
+        }
     result["token_ratio"] = result["shuffled"]["tokens_per_epoch"] / result["grouped"]["tokens_per_epoch"]
     return result
 
@@ -335,9 +408,16 @@ def suite_profile(bench: Bench, args: argparse.Namespace) -> dict:
 
     import tracker
 
-    overrides = [f"dataset.path={bench.data}", "dataset.name=default", f"model.checkpoint={bench.checkpoint}",
-                 f"runner.max_steps={args.steps}", "runner.progress_bar=false", f"tracking.uri={bench.store}",
-                 "runner.predict=false", f"experiment.output_dir={bench.work / 'outputs'}"]
+    overrides = [
+        f"dataset.path={bench.data}",
+        "dataset.name=default",
+        f"model.checkpoint={bench.checkpoint}",
+        f"runner.max_steps={args.steps}",
+        "runner.progress_bar=false",
+        f"tracking.uri={bench.store}",
+        "runner.predict=false",
+        f"experiment.output_dir={bench.work / 'outputs'}",
+    ]
     experiment = tracker.load(ROOT / "experiments" / "mrpc_loop.toml", overrides)
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         tracker.run(experiment)
@@ -352,28 +432,51 @@ def suite_profile(bench: Bench, args: argparse.Namespace) -> dict:
     inside = ["forward", "backward", "optimizer (clip, step, schedule, zero_grad)", "logging"]
     phases.update({name: totals.get(name, 0.0) / steps for name in inside})
     phases["other (xp's own bookkeeping: loss window, progress bar)"] = (
-        step_total - sum(totals.get(name, 0.0) for name in inside)) / steps
-    return {"steps": steps, "seconds_per_step": phases,
-            "top_ops": profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)}
+        step_total - sum(totals.get(name, 0.0) for name in inside)
+    ) / steps
+    return {
+        "steps": steps,
+        "seconds_per_step": phases,
+        "top_ops": profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25),
+    }
 
 
 # The loop's record_function labels (plugins/runner/training_loop.py).
-PHASES = {"xp.data": "data loading and collation", "xp.step": "step", "xp.forward": "forward",
-          "xp.backward": "backward", "xp.optimizer": "optimizer (clip, step, schedule, zero_grad)",
-          "xp.logging": "logging"}
+PHASES = {
+    "xp.data": "data loading and collation",
+    "xp.step": "step",
+    "xp.forward": "forward",
+    "xp.backward": "backward",
+    "xp.optimizer": "optimizer (clip, step, schedule, zero_grad)",
+    "xp.logging": "logging",
+}
 
-SUITES = {"speed": suite_speed, "first_step": suite_first_step, "startup": suite_startup, "accuracy": suite_accuracy,
-          "grouping": suite_grouping, "padding": suite_padding, "profile": suite_profile, "pruning": suite_pruning,
-          "scaleout": suite_scaleout}
+SUITES = {
+    "speed": suite_speed,
+    "first_step": suite_first_step,
+    "startup": suite_startup,
+    "accuracy": suite_accuracy,
+    "grouping": suite_grouping,
+    "padding": suite_padding,
+    "profile": suite_profile,
+    "pruning": suite_pruning,
+    "scaleout": suite_scaleout,
+}
 
 
 def machine() -> dict:
     import torch
 
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "python": platform.python_version(),
-            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
 def main() -> None:
@@ -399,8 +502,13 @@ def main() -> None:
         for name in SUITES if args.suite == "all" else [args.suite]:
             print(f"== {name}", file=sys.stderr)
             started = time.perf_counter()
-            record = {"suite": name, "machine": machine(), "checkpoint": str(bench.checkpoint),
-                      "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]), **SUITES[name](bench, args)}
+            record = {
+                "suite": name,
+                "machine": machine(),
+                "checkpoint": str(bench.checkpoint),
+                "command": " ".join(["python", "bench/run.py", *sys.argv[1:]]),
+                **SUITES[name](bench, args),
+            }
             record["suite_seconds"] = time.perf_counter() - started
             (results / f"{name}.json").write_text(json.dumps(record, indent=1))
             print(f"   {results / f'{name}.json'} ({record['suite_seconds']:.0f}s)", file=sys.stderr)

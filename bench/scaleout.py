@@ -10,6 +10,7 @@
 Each pair runs back to back in every repetition, the order reversed every other one; ratios are
 per repetition, the median reported.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -26,11 +27,20 @@ LEARNING_RATES = ("2e-5", "5e-5", "1e-4", "2e-4")
 
 
 def _settings(bench: Any, folder: Path, name: str, rows: int, *more: str) -> list[str]:
-    settings = [f"dataset.path={bench.data}", "dataset.name=default", f"model.checkpoint={bench.checkpoint}",
-                f"dataset.max_rows={{train = {rows}, eval = {max(rows // 4, 8)}}}", "runner.num_epochs=1",
-                "runner.progress_bar=false", "runner.predict=false", "tracking.system_metrics=false",
-                f'tracking.uri="sqlite:///{folder / "mlruns" / "mlflow.db"}"',
-                f'experiment.output_dir="{folder / "outputs"}"', f"experiment.name=bench-{name}", *more]
+    settings = [
+        f"dataset.path={bench.data}",
+        "dataset.name=default",
+        f"model.checkpoint={bench.checkpoint}",
+        f"dataset.max_rows={{train = {rows}, eval = {max(rows // 4, 8)}}}",
+        "runner.num_epochs=1",
+        "runner.progress_bar=false",
+        "runner.predict=false",
+        "tracking.system_metrics=false",
+        f'tracking.uri="sqlite:///{folder / "mlruns" / "mlflow.db"}"',
+        f'experiment.output_dir="{folder / "outputs"}"',
+        f"experiment.name=bench-{name}",
+        *more,
+    ]
     return [part for setting in settings for part in ("--set", setting)]
 
 
@@ -48,10 +58,18 @@ def _files(folder: Path, base: str, count: int) -> list[Path]:
 def experiments_per_hour(bench: Any, count: int, rows: int, executor: str) -> float:
     folder = Path(tempfile.mkdtemp(prefix=f"xp-scaleout-{executor}-", dir=bench.work))
     files = _files(folder, "mrpc_loop.toml", count)
-    command = [sys.executable, "-m", "tracker", "run", *map(str, files), *_settings(bench, folder, executor, rows),
-               *(["--executor", "ray"] if executor == "ray" else [])]
-    seconds = timed_run(command, folder / "xp.log", f"{count} experiments ({executor})",
-                        {"RAY_USAGE_STATS_ENABLED": "0"})
+    command = [
+        sys.executable,
+        "-m",
+        "tracker",
+        "run",
+        *map(str, files),
+        *_settings(bench, folder, executor, rows),
+        *(["--executor", "ray"] if executor == "ray" else []),
+    ]
+    seconds = timed_run(
+        command, folder / "xp.log", f"{count} experiments ({executor})", {"RAY_USAGE_STATS_ENABLED": "0"}
+    )
     if bench.verbose:
         print(f"  {count} experiments, {executor}: {seconds:.1f}s", file=sys.stderr)
     return count * 3600 / seconds
@@ -61,9 +79,15 @@ def training_rows_per_second(bench: Any, rows: int, processes: int) -> float:
     from mlflow import MlflowClient
 
     folder = Path(tempfile.mkdtemp(prefix=f"xp-processes-{processes}-", dir=bench.work))
-    command = [sys.executable, "-m", "tracker", "run", str(ROOT / "experiments" / "mrpc_accelerate.toml"),
-               *_settings(bench, folder, f"processes-{processes}", rows, "runner.logging_steps=5"),
-               *(["--processes", str(processes)] if processes > 1 else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "tracker",
+        "run",
+        str(ROOT / "experiments" / "mrpc_accelerate.toml"),
+        *_settings(bench, folder, f"processes-{processes}", rows, "runner.logging_steps=5"),
+        *(["--processes", str(processes)] if processes > 1 else []),
+    ]
     timed_run(command, folder / "xp.log", f"{processes} training process(es)")
     client = MlflowClient(f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
     [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
@@ -81,15 +105,19 @@ def suite_scaleout(bench: Any, args: Any) -> dict:
     for rep in range(args.reps):
         print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
         runs: dict[str, dict[str, float]] = {}
-        for executor in (("local", "ray") if rep % 2 == 0 else ("ray", "local")):
+        for executor in ("local", "ray") if rep % 2 == 0 else ("ray", "local"):
             runs[executor] = {"per_hour": experiments_per_hour(bench, count, rows, executor)}
-        for processes in ((1, 2) if rep % 2 == 0 else (2, 1)):
+        for processes in (1, 2) if rep % 2 == 0 else (2, 1):
             runs[f"processes_{processes}"] = {"rows_per_second": training_rows_per_second(bench, train_rows, processes)}
         reps.append(runs)
     return {
-        "reps": args.reps, "experiments": count, "rows_per_experiment": rows, "training_rows": train_rows,
+        "reps": args.reps,
+        "experiments": count,
+        "rows_per_experiment": rows,
+        "training_rows": train_rows,
         "experiments_per_hour": {"ray / local": paired(reps, "ray", "local", lambda r: r["per_hour"])},
-        "training_throughput": {"2 processes / 1 process": paired(reps, "processes_2", "processes_1",
-                                                                  lambda r: r["rows_per_second"])},
+        "training_throughput": {
+            "2 processes / 1 process": paired(reps, "processes_2", "processes_1", lambda r: r["rows_per_second"])
+        },
         "runs": reps,
     }

@@ -4,6 +4,7 @@ Every variant trains the same model on the same data with the same seed (42), ba
 AdamW at 5e-5 and linear schedule, as the course does; xp's come from `experiments/mrpc_*.toml`
 with only the data, checkpoint, length and tracking store overridden on the command line.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -38,25 +39,46 @@ class Variant:
     target: str  # the script, or the experiment file
     xp_settings: tuple[str, ...] = field(default=())  # extra --set for xp variants
 
-    def argv(self, *, checkpoint: Path, data: Path, length: Length, store: str, metrics_out: Path,
-             scratch: Path) -> list[str]:
+    def argv(
+        self, *, checkpoint: Path, data: Path, length: Length, store: str, metrics_out: Path, scratch: Path
+    ) -> list[str]:
         """The command line after `python bench/probe.py OUT.json`."""
         if self.kind == "script":
-            argv = [str(BENCH / "reference" / self.target), "--checkpoint", str(checkpoint), "--data", str(data),
-                    "--epochs", str(length.epochs), "--metrics-out", str(metrics_out)]
+            argv = [
+                str(BENCH / "reference" / self.target),
+                "--checkpoint",
+                str(checkpoint),
+                "--data",
+                str(data),
+                "--epochs",
+                str(length.epochs),
+                "--metrics-out",
+                str(metrics_out),
+            ]
             if length.max_steps:
                 argv += ["--max-steps", str(length.max_steps)]
             if self.target == "course_trainer.py":
                 argv += ["--output-dir", str(scratch / "test-trainer")]
             return argv
-        settings = [f"dataset.path={data}", "dataset.name=default", f"model.checkpoint={checkpoint}",
-                    f"runner.num_epochs={length.epochs}", f"tracking.uri={store}",
-                    f"experiment.output_dir={scratch / 'outputs'}", f"experiment.name=bench-{self.name}"]
+        settings = [
+            f"dataset.path={data}",
+            "dataset.name=default",
+            f"model.checkpoint={checkpoint}",
+            f"runner.num_epochs={length.epochs}",
+            f"tracking.uri={store}",
+            f"experiment.output_dir={scratch / 'outputs'}",
+            f"experiment.name=bench-{self.name}",
+        ]
         if length.max_steps:
             settings.append(f"runner.max_steps={length.max_steps}")
         settings += self.xp_settings
-        return ["-m", "tracker", "run", str(ROOT / "experiments" / self.target),
-                *(arg for setting in settings for arg in ("--set", setting))]
+        return [
+            "-m",
+            "tracker",
+            "run",
+            str(ROOT / "experiments" / self.target),
+            *(arg for setting in settings for arg in ("--set", setting)),
+        ]
 
 
 HAND_LOOP = Variant("hand_loop", "script", "course_loop.py")
@@ -69,5 +91,6 @@ XP_ACCELERATE = Variant("xp_accelerate", "xp", "mrpc_accelerate.toml")
 XP_TRAINER = Variant("xp_trainer", "xp", "mrpc_trainer.toml")
 # Tracking overhead: the loop logging at every optimizer step, to MLflow or nowhere.
 XP_LOG_EVERY_STEP = Variant("xp_loop_log_every_step", "xp", "mrpc_loop.toml", ("runner.logging_steps=1",))
-XP_TRACKING_OFF = Variant("xp_loop_tracking_off", "xp", "mrpc_loop.toml",
-                          ("runner.logging_steps=1", "tracking.enabled=false"))
+XP_TRACKING_OFF = Variant(
+    "xp_loop_tracking_off", "xp", "mrpc_loop.toml", ("runner.logging_steps=1", "tracking.enabled=false")
+)

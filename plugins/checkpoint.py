@@ -2,6 +2,7 @@
 
 Not a plugin kind of its own; it registers nothing.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -41,7 +42,7 @@ def resolve_checkpoint(spec: str, key: str = "checkpoint") -> str:
 
 
 def _package_folder(spec: str, key: str) -> Path:
-    package, _, subdir = spec[len(PACKAGE_PREFIX):].partition("/")
+    package, _, subdir = spec[len(PACKAGE_PREFIX) :].partition("/")
     top, *inner = package.split(".")  # find_spec on a dotted name would import its parents
     try:
         found = importlib.util.find_spec(top) if top else None
@@ -50,15 +51,19 @@ def _package_folder(spec: str, key: str) -> Path:
     locations = list(found.submodule_search_locations or []) if found else []
     if not locations:
         distribution = top.replace("_", "-")
-        raise BuildError(key, f'"{spec}": no installed Python package "{top}" '
-                              f"(install it, e.g. `pip install {distribution}`)")
+        raise BuildError(
+            key, f'"{spec}": no installed Python package "{top}" (install it, e.g. `pip install {distribution}`)'
+        )
     # A namespace package may span several folders: take the first that holds the subfolder.
     candidates = [Path(location, *inner, subdir) for location in locations]
     for folder in candidates:
         if folder.is_dir():
             return folder.resolve()
-    raise BuildError(key, f'"{spec}": package "{package}" has no folder "{subdir}" '
-                          f"(looked in {', '.join(os.fspath(c) for c in candidates)})")
+    raise BuildError(
+        key,
+        f'"{spec}": package "{package}" has no folder "{subdir}" '
+        f"(looked in {', '.join(os.fspath(c) for c in candidates)})",
+    )
 
 
 def checked_checkpoint(spec: str) -> str:

@@ -1,4 +1,5 @@
 """Collator plugins: turn a list of tokenized rows into one padded batch of tensors."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,14 @@ from tracker.hookspecs import hookimpl
 from tracker.spec.declare import Annotated, Field, PositiveInt, experiment_rules
 
 
-def dynamic_padding(tokenizer: Any, *, pad_to_multiple_of: Annotated[PositiveInt | None, Field(
-        description="round each batch's length up to a multiple of this (8 helps tensor cores)")] = None) -> Any:
+def dynamic_padding(
+    tokenizer: Any,
+    *,
+    pad_to_multiple_of: Annotated[
+        PositiveInt | None,
+        Field(description="round each batch's length up to a multiple of this (8 helps tensor cores)"),
+    ] = None,
+) -> Any:
     """Pad each batch to its longest row (DataCollatorWithPadding), as in the Hugging Face course."""
     from transformers import DataCollatorWithPadding
 
@@ -21,14 +28,24 @@ def _rows_fit_the_length(options, sections):
     tokenizer = sections.get("tokenizer", {})
     limit, truncating = tokenizer.get("max_length"), tokenizer.get("truncation", True)
     if not truncating or limit is None or limit > options["max_length"]:
-        yield "max_length", (f"rows can be longer than {options['max_length']} tokens: set [tokenizer] "
-                             f"max_length to {options['max_length']} or less, with truncation = true")
+        yield (
+            "max_length",
+            (
+                f"rows can be longer than {options['max_length']} tokens: set [tokenizer] "
+                f"max_length to {options['max_length']} or less, with truncation = true"
+            ),
+        )
 
 
 @experiment_rules(_rows_fit_the_length)
-def fixed_length(tokenizer: Any, *, max_length: Annotated[PositiveInt, Field(
-        description="every batch's length; rows must be no longer (set [tokenizer] max_length to match)")] = 128
-                 ) -> Any:
+def fixed_length(
+    tokenizer: Any,
+    *,
+    max_length: Annotated[
+        PositiveInt,
+        Field(description="every batch's length; rows must be no longer (set [tokenizer] max_length to match)"),
+    ] = 128,
+) -> Any:
     """Pad every batch to max_length, for hardware that wants one fixed shape (rows must be no longer)."""
     from transformers import DataCollatorWithPadding
 

@@ -1,4 +1,5 @@
 """Dataset plugins: load a text-classification task with `datasets.load_dataset`, as the HF course does."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,10 @@ def _local_path(path: str) -> str:
         if not local.exists():
             raise ValueError(f'local dataset folder "{path}" does not exist (resolved to {local.resolve()})')
         if local.suffix == ".py":
-            raise ValueError(f'"{path}" is a Python loading script; xp loads data, never code from a dataset. '
-                             'Point at the data files instead (path = "csv" with data_files, or a folder)')
+            raise ValueError(
+                f'"{path}" is a Python loading script; xp loads data, never code from a dataset. '
+                'Point at the data files instead (path = "csv" with data_files, or a folder)'
+            )
     return path
 
 
@@ -42,8 +45,13 @@ def _data_files_exist(options):
     files = options["data_files"]
     if files is None:
         return
-    listed = [files] if isinstance(files, str) else files if isinstance(files, list) else \
-        [f for value in files.values() for f in ([value] if isinstance(value, str) else value)]
+    listed = (
+        [files]
+        if isinstance(files, str)
+        else files
+        if isinstance(files, list)
+        else [f for value in files.values() for f in ([value] if isinstance(value, str) else value)]
+    )
     path = options["path"]
     if path in PACKAGED_BUILDERS:
         base = Path(".")
@@ -74,27 +82,40 @@ def _distinct_columns(options):
 def hf(
     seed: int,
     *,
-    path: Annotated[Name, AfterValidator(_local_path), Field(
-        description='a hub id, a local folder in hub layout, or a packaged builder ("csv", "json", "parquet") '
-                    "with data_files")],
-    name: Annotated[Name | None, Field(description="the hub config; a local folder's is \"default\"")] = None,
-    data_files: Annotated[str | list[str] | dict[str, str | list[str]] | None, Field(
-        description="files per split, e.g. {train = \"train.csv\", validation = \"dev.csv\"}")] = None,
+    path: Annotated[
+        Name,
+        AfterValidator(_local_path),
+        Field(
+            description='a hub id, a local folder in hub layout, or a packaged builder ("csv", "json", "parquet") '
+            "with data_files"
+        ),
+    ],
+    name: Annotated[Name | None, Field(description='the hub config; a local folder\'s is "default"')] = None,
+    data_files: Annotated[
+        str | list[str] | dict[str, str | list[str]] | None,
+        Field(description='files per split, e.g. {train = "train.csv", validation = "dev.csv"}'),
+    ] = None,
     data_dir: str | None = None,
     revision: Annotated[Name | None, Field(description="a hub branch, tag or commit")] = None,
     cache_dir: str | None = None,
     train_split: Annotated[Name, Field(description='a split name, maybe sliced: "train[:90%]"')] = "train",
     eval_split: Name = "validation",
-    test_split: Annotated[Name | None, Field(description="optional; hidden labels (-1) get predictions only")
-                          ] = None,
-    text_columns: Annotated[list[Name], Field(min_length=1, max_length=2,
-                                              description="one text column, or a sentence pair")],
+    test_split: Annotated[Name | None, Field(description="optional; hidden labels (-1) get predictions only")] = None,
+    text_columns: Annotated[
+        list[Name], Field(min_length=1, max_length=2, description="one text column, or a sentence pair")
+    ],
     label_column: Name = "label",
-    label_names: Annotated[list[Name] | None, Field(
-        min_length=2, description='names of the class ids 0, 1, ... when the label column holds ids: '
-                                  '["different", "paraphrase"]')] = None,
-    max_rows: Annotated[dict[Literal["train", "eval", "test"], PositiveInt] | None, Field(
-        description="a seeded random sample per split, for quick runs")] = None,
+    label_names: Annotated[
+        list[Name] | None,
+        Field(
+            min_length=2,
+            description='names of the class ids 0, 1, ... when the label column holds ids: ["different", "paraphrase"]',
+        ),
+    ] = None,
+    max_rows: Annotated[
+        dict[Literal["train", "eval", "test"], PositiveInt] | None,
+        Field(description="a seeded random sample per split, for quick runs"),
+    ] = None,
 ) -> TaskData:
     """Any dataset `datasets.load_dataset` reads: hub id + name, local folder, or csv/json/parquet files.
 
@@ -105,21 +126,33 @@ def hf(
     strings or integers (named by `label_names` when given), or regression for floats.
     """
     local = Path(path).expanduser()
-    load_args = dict(path=str(local.resolve()) if local.exists() else path, name=name, data_files=data_files,
-                     data_dir=data_dir, revision=revision, cache_dir=cache_dir)
+    load_args = dict(
+        path=str(local.resolve()) if local.exists() else path,
+        name=name,
+        data_files=data_files,
+        data_dir=data_dir,
+        revision=revision,
+        cache_dir=cache_dir,
+    )
     available = _load(**load_args)
     wanted = {"train": train_split, "eval": eval_split, "test": test_split}
-    splits = {key: _split(load_args, available, spec, SPLIT_KEYS[key])
-              for key, spec in wanted.items() if spec is not None}
+    splits = {
+        key: _split(load_args, available, spec, SPLIT_KEYS[key]) for key, spec in wanted.items() if spec is not None
+    }
 
     for key, split in splits.items():
         missing = [c for c in text_columns if c not in split.column_names]
         if missing:
-            raise BuildError("text_columns", f"{wanted[key]} split has no column(s) {', '.join(missing)}; "
-                                             f"available: {', '.join(split.column_names)}")
+            raise BuildError(
+                "text_columns",
+                f"{wanted[key]} split has no column(s) {', '.join(missing)}; "
+                f"available: {', '.join(split.column_names)}",
+            )
         if label_column not in split.column_names and key != "test":
-            raise BuildError("label_column", f'{wanted[key]} split has no column "{label_column}"; '
-                                             f"available: {', '.join(split.column_names)}")
+            raise BuildError(
+                "label_column",
+                f'{wanted[key]} split has no column "{label_column}"; available: {", ".join(split.column_names)}',
+            )
 
     labels, splits = _encode_labels(splits, label_column, label_names)
     test_has_labels = "test" in splits and any(v != HIDDEN_LABEL for v in splits["test"].unique("label"))
@@ -135,10 +168,15 @@ def hf(
         _check_every_row_labelled(splits[key], wanted[key], label_column, labels)
     for key, split in splits.items():
         _check_every_row_has_text(split, wanted[key], text_columns)
-    return TaskData(splits=splits, text_columns=tuple(text_columns), labels=labels,
-                    source=_data_source(load_args, {key: wanted[key] for key in splits}, sampled, seed),
-                    test_has_labels=test_has_labels,
-                    ids={key: _row_ids(split) for key, split in splits.items()}, id_column=_id_column(splits))
+    return TaskData(
+        splits=splits,
+        text_columns=tuple(text_columns),
+        labels=labels,
+        source=_data_source(load_args, {key: wanted[key] for key in splits}, sampled, seed),
+        test_has_labels=test_has_labels,
+        ids={key: _row_ids(split) for key, split in splits.items()},
+        id_column=_id_column(splits),
+    )
 
 
 def _load(**load_args: Any) -> DatasetDict:
@@ -150,15 +188,20 @@ def _load(**load_args: Any) -> DatasetDict:
         if isinstance(files, dict) and path in PACKAGED_BUILDERS:
             # One builder per split: a test file may lack the label column (or carry an id column)
             # that the training file has, and one builder casts every file to one schema.
-            return datasets.DatasetDict({split: datasets.load_dataset(**{**load_args, "data_files": {split: named}},
-                                                                      split=split)
-                                         for split, named in files.items()})
+            return datasets.DatasetDict(
+                {
+                    split: datasets.load_dataset(**{**load_args, "data_files": {split: named}}, split=split)
+                    for split, named in files.items()
+                }
+            )
         return datasets.load_dataset(**load_args)
     except ConnectionError as error:  # datasets raises the builtin one, offline or not
-        raise BuildError("path", f'cannot reach the Hugging Face hub for "{path}" (offline?): {error}. '
-                                 'Point at local files instead: path = "a local folder" in hub layout, or '
-                                 'path = "csv" with data_files = {train = "train.csv", validation = "dev.csv"}'
-                         ) from None
+        raise BuildError(
+            "path",
+            f'cannot reach the Hugging Face hub for "{path}" (offline?): {error}. '
+            'Point at local files instead: path = "a local folder" in hub layout, or '
+            'path = "csv" with data_files = {train = "train.csv", validation = "dev.csv"}',
+        ) from None
     except datasets.exceptions.DatasetNotFoundError as error:
         raise BuildError("path", str(error)) from None
     except FileNotFoundError as error:  # missing data files, or a path that is neither folder nor hub id
@@ -170,15 +213,20 @@ def _load(**load_args: Any) -> DatasetDict:
         raise
     except datasets.exceptions.DatasetGenerationError as error:  # a file datasets cannot parse
         cause = error.__cause__ or error
-        raise BuildError("data_files" if files else "path",
-                         f"cannot read the data: {type(cause).__name__}: {str(cause).splitlines()[0]}") from None
+        raise BuildError(
+            "data_files" if files else "path",
+            f"cannot read the data: {type(cause).__name__}: {str(cause).splitlines()[0]}",
+        ) from None
 
 
 def _split(load_args: dict[str, Any], available: DatasetDict, spec: str, key: str) -> Dataset:
     base = spec.split("[", 1)[0]
     if base not in available:
-        raise BuildError(key, f'no split "{base}"; available: {", ".join(available)} '
-                              '(a split can be sliced, e.g. "train[:90%]" and "train[90%:]")')
+        raise BuildError(
+            key,
+            f'no split "{base}"; available: {", ".join(available)} '
+            '(a split can be sliced, e.g. "train[:90%]" and "train[90%:]")',
+        )
     if "[" not in spec:
         return available[base]
     import datasets  # a sliced split ("train[:90%]") reads the prepared cache again, cheaply
@@ -189,14 +237,17 @@ def _split(load_args: dict[str, Any], available: DatasetDict, spec: str, key: st
         raise BuildError(key, f'bad split slice "{spec}": {error}') from None
 
 
-def _encode_labels(splits: dict[str, Dataset], column: str,
-                   names_of_ids: list[str] | None = None) -> tuple[LabelSpec, dict[str, Dataset]]:
+def _encode_labels(
+    splits: dict[str, Dataset], column: str, names_of_ids: list[str] | None = None
+) -> tuple[LabelSpec, dict[str, Dataset]]:
     """Rename the label column to `label` and encode it as class ids (or floats for regression);
     `names_of_ids` names the ids of a column of integer class ids."""
     from datasets import ClassLabel, Value
 
-    splits = {key: split.rename_column(column, "label") if column != "label" and column in split.column_names
-              else split for key, split in splits.items()}
+    splits = {
+        key: split.rename_column(column, "label") if column != "label" and column in split.column_names else split
+        for key, split in splits.items()
+    }
     if "test" in splits and "label" not in splits["test"].column_names:  # an unlabelled test file
         splits["test"] = splits["test"].add_column("label", [HIDDEN_LABEL] * len(splits["test"]))
 
@@ -209,8 +260,9 @@ def _encode_labels(splits: dict[str, Dataset], column: str,
     if dtype is not None and dtype.startswith("float"):  # regression; float32 matches the model's logits
         return LabelSpec(None), {k: s.cast_column("label", Value("float32")) for k, s in splits.items()}
     if dtype is None or not ("string" in dtype or dtype == "bool" or "int" in dtype):  # also large_string
-        raise BuildError("label_column", f"cannot use labels of type {feature} (expected class names, "
-                                         "integers or floats)")
+        raise BuildError(
+            "label_column", f"cannot use labels of type {feature} (expected class names, integers or floats)"
+        )
 
     # Strings or integers without names: the sorted distinct values become the class names.
     values = sorted({v for split in splits.values() for v in split.unique("label")} - {None, HIDDEN_LABEL, ""})
@@ -232,37 +284,49 @@ def _check_every_row_has_text(split: Dataset, name: str, columns: list[str]) -> 
             continue
         rows = [row for row, text in enumerate(split[column]) if not isinstance(text, str)]
         if rows:
-            raise BuildError("text_columns", f'{len(rows)} row(s) of the {name} split have no "{column}" text '
-                                             f"({_rows_text(rows)}); fill or drop them")
+            raise BuildError(
+                "text_columns",
+                f'{len(rows)} row(s) of the {name} split have no "{column}" text '
+                f"({_rows_text(rows)}); fill or drop them",
+            )
 
 
 def _rows_text(rows: list[int]) -> str:
     return "rows " + ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
 
 
-def _named_ids(splits: dict[str, Dataset], feature: Any, dtype: str | None,
-               names: list[str]) -> tuple[LabelSpec, dict[str, Dataset]]:
+def _named_ids(
+    splits: dict[str, Dataset], feature: Any, dtype: str | None, names: list[str]
+) -> tuple[LabelSpec, dict[str, Dataset]]:
     """`label_names` for a column of integer ids: every id must be one of 0..len(names)-1."""
     from datasets import ClassLabel
 
     if isinstance(feature, ClassLabel):
-        raise BuildError("label_names", f"the dataset names its classes already ({', '.join(feature.names)}); "
-                                        "remove label_names")
+        raise BuildError(
+            "label_names", f"the dataset names its classes already ({', '.join(feature.names)}); remove label_names"
+        )
     if dtype is None or "int" not in dtype:
         held = "text" if dtype and "string" in dtype else dtype or feature
-        raise BuildError("label_names", f"names integer class ids, but the label column holds {held} values "
-                                        "(class names or scores already); remove label_names")
+        raise BuildError(
+            "label_names",
+            f"names integer class ids, but the label column holds {held} values "
+            "(class names or scores already); remove label_names",
+        )
     ids = sorted({v for split in splits.values() for v in split.unique("label")} - {None, HIDDEN_LABEL})
     unnamed = [i for i in ids if not 0 <= i < len(names)]
     if unnamed:
-        raise BuildError("label_names", f"{len(names)} names for the class ids 0..{len(names) - 1}, but the "
-                                        f"data has the id(s) {', '.join(map(str, unnamed[:10]))}")
+        raise BuildError(
+            "label_names",
+            f"{len(names)} names for the class ids 0..{len(names) - 1}, but the "
+            f"data has the id(s) {', '.join(map(str, unnamed[:10]))}",
+        )
     return LabelSpec(tuple(names)), splits
 
 
 def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: LabelSpec) -> None:
     """Training and validation rows without a label (empty, null, NaN) would be trained on as a
     class or scored silently; name them instead."""
+
     def unlabelled(value: Any) -> bool:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return True
@@ -270,11 +334,16 @@ def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: La
 
     rows = [row for row, value in enumerate(split["label"]) if unlabelled(value)]
     if rows:
-        raise BuildError("label_column", f'{len(rows)} row(s) of the {name} split have no "{column}" '
-                                         f"({_rows_text(rows)}); every training and validation row needs a label")
+        raise BuildError(
+            "label_column",
+            f'{len(rows)} row(s) of the {name} split have no "{column}" '
+            f"({_rows_text(rows)}); every training and validation row needs a label",
+        )
     if not labels.is_regression and len(labels.names) < 2:
-        raise BuildError("label_column", f'"{column}" has a single class ({", ".join(labels.names) or "none"}); '
-                                         "classification needs at least two")
+        raise BuildError(
+            "label_column",
+            f'"{column}" has a single class ({", ".join(labels.names) or "none"}); classification needs at least two',
+        )
 
 
 def _id_column(splits: dict[str, Dataset]) -> str:
@@ -290,8 +359,7 @@ def _row_ids(split: Dataset) -> list[Any] | range:
     return range(len(split))
 
 
-def _data_source(load_args: dict[str, Any], splits: dict[str, str], sampled: dict[str, int],
-                 seed: int) -> DataSource:
+def _data_source(load_args: dict[str, Any], splits: dict[str, str], sampled: dict[str, int], seed: int) -> DataSource:
     """Where the rows came from, in terms that read them again from any working directory:
     absolute local paths, or the hub id with the config and commit datasets read."""
     path, name, revision = load_args["path"], load_args["name"], load_args["revision"]
@@ -305,8 +373,16 @@ def _data_source(load_args: dict[str, Any], splits: dict[str, str], sampled: dic
     else:
         name, revision = _hub_version(load_args)
         files = _files_per_split(files, None)
-    return DataSource(path=path, name=name, revision=revision, data_files=files, data_dir=data_dir,
-                      splits=splits, sampled=sampled, seed=seed if sampled else None)
+    return DataSource(
+        path=path,
+        name=name,
+        revision=revision,
+        data_files=files,
+        data_dir=data_dir,
+        splits=splits,
+        sampled=sampled,
+        seed=seed if sampled else None,
+    )
 
 
 def _files_per_split(files: Any, base: Path | None) -> dict[str, tuple[str, ...]] | None:
@@ -319,8 +395,10 @@ def _files_per_split(files: Any, base: Path | None) -> dict[str, tuple[str, ...]
     def absolute(file: str) -> str:
         return file if base is None or "://" in file else os.path.normpath(base / Path(file).expanduser())
 
-    return {split: tuple(absolute(f) for f in ([named] if isinstance(named, str) else named))
-            for split, named in per_split.items()}
+    return {
+        split: tuple(absolute(f) for f in ([named] if isinstance(named, str) else named))
+        for split, named in per_split.items()
+    }
 
 
 def _hub_version(load_args: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -5,28 +5,49 @@ other metric with `evaluate.load` where the Hub is reachable.
 A metric's `compute(predictions, references)` returns plain floats by name, and its
 `greater_is_better` says which way is better for all of its scores (True for every built-in one).
 """
+
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
 from tracker.spec.declare import Annotated, Field, Name, NonNegativeInt, RunsCode, data_rules, outputs, rules
 
-Average = Annotated[Literal["binary", "macro", "micro", "weighted"], Field(
-    description='"binary": the positive class only; otherwise averaged over classes')]
+Average = Annotated[
+    Literal["binary", "macro", "micro", "weighted"],
+    Field(description='"binary": the positive class only; otherwise averaged over classes'),
+]
 PositiveLabel = Annotated[NonNegativeInt, Field(description='the positive class id, with average = "binary"')]
 # The configuration names of the `nyu-mll/glue` dataset on the Hub (so "stsb", not "sts-b").
-GlueTask = Literal["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "mnli_matched",
-                   "mnli_mismatched", "qnli", "rte", "wnli", "ax"]
-GLUE_OUTPUTS = {"cola": ("matthews_correlation",), "stsb": ("pearson", "spearman"), "mrpc": ("accuracy", "f1"),
-                "qqp": ("accuracy", "f1")}
-GLUE_CLASSES = {"cola": 2, "sst2": 2, "mrpc": 2, "qqp": 2, "mnli": 3, "mnli_matched": 3, "mnli_mismatched": 3,
-                "qnli": 2, "rte": 2, "wnli": 2, "ax": 3}
+GlueTask = Literal[
+    "cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "mnli_matched", "mnli_mismatched", "qnli", "rte", "wnli", "ax"
+]
+GLUE_OUTPUTS = {
+    "cola": ("matthews_correlation",),
+    "stsb": ("pearson", "spearman"),
+    "mrpc": ("accuracy", "f1"),
+    "qqp": ("accuracy", "f1"),
+}
+GLUE_CLASSES = {
+    "cola": 2,
+    "sst2": 2,
+    "mrpc": 2,
+    "qqp": 2,
+    "mnli": 3,
+    "mnli_matched": 3,
+    "mnli_mismatched": 3,
+    "qnli": 2,
+    "rte": 2,
+    "wnli": 2,
+    "ax": 3,
+}
 
 
 # --- what a metric needs from the task (data rules) -----------------------------------------------
+
 
 def _classes(task) -> str:
     return f"{task.labels.num_labels} classes ({', '.join(task.labels.names)})"
@@ -39,16 +60,23 @@ def _needs_classes(options, task):
 
 def _needs_numbers(options, task):
     if not task.labels.is_regression:
-        yield None, (f"a correlation of regression outputs, but the task has {_classes(task)}; "
-                     "use accuracy, f1 or matthews_correlation")
+        yield (
+            None,
+            (
+                f"a correlation of regression outputs, but the task has {_classes(task)}; "
+                "use accuracy, f1 or matthews_correlation"
+            ),
+        )
 
 
 def _average_fits_classes(options, task):
     if task.labels.is_regression:
         return
     if options["average"] == "binary" and task.labels.num_labels > 2:
-        yield "average", (f'"binary" scores two classes, the task has {_classes(task)}; '
-                          'use "macro", "micro" or "weighted"')
+        yield (
+            "average",
+            (f'"binary" scores two classes, the task has {_classes(task)}; use "macro", "micro" or "weighted"'),
+        )
     elif options["pos_label"] >= task.labels.num_labels:
         yield "pos_label", f"{options['pos_label']} is not a class id of the task's {_classes(task)}"
 
@@ -179,23 +207,32 @@ class EvaluateMetric:
 
     def compute(self, predictions, references) -> dict[str, float]:
         result = self.module.compute(predictions=predictions, references=references, **self.compute_options)
-        return {name: float(value) for name, value in result.items()
-                if isinstance(value, numbers.Real) and not isinstance(value, bool)}
+        return {
+            name: float(value)
+            for name, value in result.items()
+            if isinstance(value, numbers.Real) and not isinstance(value, bool)
+        }
 
 
-def evaluate_metric(*, path: Annotated[Name, RunsCode("evaluate.load runs the metric's Python script, from the "
-                                                       "Hub or a local file")],
-                    config_name: Name | None = None,
-                    compute_options: dict[str, Any] | None = None, greater_is_better: bool = True):
+def evaluate_metric(
+    *,
+    path: Annotated[Name, RunsCode("evaluate.load runs the metric's Python script, from the Hub or a local file")],
+    config_name: Name | None = None,
+    compute_options: dict[str, Any] | None = None,
+    greater_is_better: bool = True,
+):
     """Any metric of the evaluate library (a Hub name or a local script); Hub names need the network."""
     import evaluate
 
     try:
         module = evaluate.load(path, config_name)
     except (OSError, ImportError) as error:  # offline: FileNotFoundError; a missing dependency: ImportError
-        raise BuildError("path", f'evaluate could not load "{path}" ({error}); the Hugging Face Hub may be '
-                                 f"unreachable. These built-in metrics need no network: "
-                                 f"{', '.join(BUILT_IN)}") from error
+        raise BuildError(
+            "path",
+            f'evaluate could not load "{path}" ({error}); the Hugging Face Hub may be '
+            f"unreachable. These built-in metrics need no network: "
+            f"{', '.join(BUILT_IN)}",
+        ) from error
     return EvaluateMetric(module, compute_options or {}, greater_is_better)
 
 

@@ -1,4 +1,5 @@
 """Model plugins: a pretrained transformer with a sequence-classification head sized to the task's labels."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,11 @@ if TYPE_CHECKING:
 def _labels_agree(options, task):
     num_labels, labels = options["num_labels"], task.labels
     if num_labels is not None and num_labels != labels.num_labels:
-        data = ("is a regression task (1 output)" if labels.is_regression
-                else f"has {labels.num_labels} labels: {', '.join(labels.names)}")
+        data = (
+            "is a regression task (1 output)"
+            if labels.is_regression
+            else f"has {labels.num_labels} labels: {', '.join(labels.names)}"
+        )
         yield "num_labels", f"num_labels = {num_labels}, but the data {data}"
 
 
@@ -30,22 +34,32 @@ def _overrides_fit_the_config(options, task):
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(resolve_checkpoint(options["checkpoint"]), revision=options["revision"],
-                                            trust_remote_code=options["trust_remote_code"])
+        config = AutoConfig.from_pretrained(
+            resolve_checkpoint(options["checkpoint"]),
+            revision=options["revision"],
+            trust_remote_code=options["trust_remote_code"],
+        )
     except (OSError, ValueError, BuildError):  # the checkpoint itself is reported when the model is built
         return
     wrong = False
     for name, value in overrides.items():
         if not hasattr(config, name):
             wrong = True
-            yield "config_overrides", (f'{type(config).__name__} has no attribute "{name}"'
-                                       f"{did_you_mean(name, config.to_dict())}")
+            yield (
+                "config_overrides",
+                (f'{type(config).__name__} has no attribute "{name}"{did_you_mean(name, config.to_dict())}'),
+            )
             continue
         current = getattr(config, name)
         if current is not None and not _same_kind(value, current):
             wrong = True
-            yield "config_overrides", (f"{name} = {value!r}: {type(config).__name__}.{name} is "
-                                       f"{type(current).__name__} ({current!r}), not {type(value).__name__}")
+            yield (
+                "config_overrides",
+                (
+                    f"{name} = {value!r}: {type(config).__name__}.{name} is "
+                    f"{type(current).__name__} ({current!r}), not {type(value).__name__}"
+                ),
+            )
         elif isinstance(value, float) and not math.isfinite(value):
             wrong = True
             yield "config_overrides", f"{name} = {value!r}: numbers must be finite"
@@ -74,7 +88,7 @@ def _buildable(config: Any, overrides: dict[str, Any], task: Any):
     try:
         with torch.device("meta"):
             AutoModelForSequenceClassification.from_config(config)
-    except Exception as error:  # noqa: BLE001 - whatever the architecture says about its own config
+    except Exception as error:
         yield "config_overrides", f"the model cannot be built with these overrides: {type(error).__name__}: {error}"
 
 
@@ -84,8 +98,9 @@ def sequence_classification(
     *,
     checkpoint: Annotated[Checkpoint, Field(description='hub id, local folder, or "pkg:<python package>/<folder>"')],
     num_labels: Annotated[PositiveInt | None, Field(description="must agree with the data when given")] = None,
-    config_overrides: Annotated[dict[str, Any] | None, Field(
-        description="changes to the model config, e.g. {num_hidden_layers = 6}")] = None,
+    config_overrides: Annotated[
+        dict[str, Any] | None, Field(description="changes to the model config, e.g. {num_hidden_layers = 6}")
+    ] = None,
     from_scratch: Annotated[bool, Field(description="random weights from the config")] = False,
     trust_remote_code: Annotated[bool, RunsCode("runs Python code shipped with the checkpoint")] = False,
     revision: Annotated[Name | None, Field(description="a hub branch, tag or commit")] = None,
@@ -102,14 +117,20 @@ def sequence_classification(
     if labels.is_regression:
         head = {"num_labels": 1, "problem_type": "regression"}
     else:
-        head = {"num_labels": labels.num_labels, "problem_type": "single_label_classification",
-                "id2label": dict(enumerate(labels.names)),
-                "label2id": {name: i for i, name in enumerate(labels.names)}}
+        head = {
+            "num_labels": labels.num_labels,
+            "problem_type": "single_label_classification",
+            "id2label": dict(enumerate(labels.names)),
+            "label2id": {name: i for i, name in enumerate(labels.names)},
+        }
     try:
         config = AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code, **head)
     except (OSError, ValueError) as error:  # missing/unreachable checkpoint, or a folder without a config
-        raise BuildError("checkpoint", f'cannot load a model config from "{checkpoint}": {error} For offline '
-                                       'use give a local folder or "pkg:<package>/<folder>".') from None
+        raise BuildError(
+            "checkpoint",
+            f'cannot load a model config from "{checkpoint}": {error} For offline '
+            'use give a local folder or "pkg:<package>/<folder>".',
+        ) from None
 
     for name, value in (config_overrides or {}).items():  # checked against the config by the data rules
         setattr(config, name, value)
@@ -118,10 +139,14 @@ def sequence_classification(
         return AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            path, config=config, revision=revision, trust_remote_code=trust_remote_code)
+            path, config=config, revision=revision, trust_remote_code=trust_remote_code
+        )
     except OSError as error:  # e.g. a folder with a config but no weights
-        raise BuildError("checkpoint", f'cannot load model weights from "{checkpoint}": {error} '
-                                       "(from_scratch = true builds the model without them)") from None
+        raise BuildError(
+            "checkpoint",
+            f'cannot load model weights from "{checkpoint}": {error} '
+            "(from_scratch = true builds the model without them)",
+        ) from None
 
 
 @hookimpl

@@ -2,6 +2,7 @@
 
 Each can leave biases and normalisation weights out of weight decay, as BERT's recipe does.
 """
+
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
 from tracker.spec.declare import Annotated, Field, NonNegativeFloat, PositiveFloat, rules
@@ -63,8 +64,10 @@ def _step_size_from_one_place(options):
     # Transformers would raise for the first and silently fail at the first step for the second.
     lr, relative = options["lr"], options["relative_step"]
     if relative and lr is not None:
-        yield "lr", ("adafactor computes its own step size when relative_step = true; "
-                     "remove lr or set relative_step = false")
+        yield (
+            "lr",
+            ("adafactor computes its own step size when relative_step = true; remove lr or set relative_step = false"),
+        )
     if not relative and lr is None:
         yield "lr", "adafactor needs an lr when relative_step = false"
     if options["warmup_init"] and not relative:
@@ -95,8 +98,14 @@ def adafactor(
 
     groups = param_groups(model, weight_decay, exclude_bias_and_norm_from_decay)
     return Adafactor(
-        groups, lr=lr, eps=tuple(eps), clip_threshold=clip_threshold, decay_rate=decay_rate,
-        beta1=beta1, scale_parameter=scale_parameter, relative_step=relative_step,
+        groups,
+        lr=lr,
+        eps=tuple(eps),
+        clip_threshold=clip_threshold,
+        decay_rate=decay_rate,
+        beta1=beta1,
+        scale_parameter=scale_parameter,
+        relative_step=relative_step,
         warmup_init=warmup_init,
     )
 
@@ -114,8 +123,7 @@ def param_groups(model, weight_decay: float, exclude_bias_and_norm: bool) -> lis
             (not_decayed if skip_decay else decayed).append(param)
     if not seen:
         raise BuildError(None, "the model has no trainable parameters")
-    groups = [{"params": decayed, "weight_decay": weight_decay},
-              {"params": not_decayed, "weight_decay": 0.0}]
+    groups = [{"params": decayed, "weight_decay": weight_decay}, {"params": not_decayed, "weight_decay": 0.0}]
     return [group for group in groups if group["params"]]
 
 

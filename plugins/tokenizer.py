@@ -1,4 +1,5 @@
 """Tokenizer plugins: a Hugging Face tokenizer applied to every split with `Dataset.map(batched=True)`."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,15 @@ _NO_LIMIT = 1_000_000
 class HFTextEncoder:
     """A `TextEncoder`: tokenizes one or two text columns per row, cached by the datasets library."""
 
-    def __init__(self, tokenizer: Any, *, max_length: int | None, truncation: bool,
-                 padding: Literal["none", "max_length"], num_proc: int | None):
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        max_length: int | None,
+        truncation: bool,
+        padding: Literal["none", "max_length"],
+        num_proc: int | None,
+    ):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.truncation = truncation
@@ -42,8 +50,11 @@ class HFTextEncoder:
             tokenized = split.map(
                 _tokenize_batch,
                 batched=True,
-                fn_kwargs={"tokenizer": self.tokenizer, "text_columns": task.text_columns,
-                           "options": self._call_options()},
+                fn_kwargs={
+                    "tokenizer": self.tokenizer,
+                    "text_columns": task.text_columns,
+                    "options": self._call_options(),
+                },
                 remove_columns=[c for c in split.column_names if c != "label"],
                 num_proc=self.num_proc,
                 new_fingerprint=self._fingerprint(split, task.text_columns),
@@ -59,9 +70,11 @@ class HFTextEncoder:
 
     def _call_options(self) -> dict[str, Any]:
         limited = self.truncation or self.padding == "max_length"
-        return {"truncation": self.truncation,
-                "max_length": self.max_length if limited else None,
-                "padding": "max_length" if self.padding == "max_length" else False}
+        return {
+            "truncation": self.truncation,
+            "max_length": self.max_length if limited else None,
+            "padding": "max_length" if self.padding == "max_length" else False,
+        }
 
     def _fingerprint(self, split: Dataset, text_columns: tuple[str, ...]) -> str:
         # datasets would hash the map function with its closure, tokenizer object included; that
@@ -71,12 +84,14 @@ class HFTextEncoder:
 
         if self._identity is None:
             self._identity = _tokenizer_identity(self.tokenizer)
-        return Hasher.hash([ENCODING_VERSION, self._identity, self._call_options(), list(text_columns),
-                            split._fingerprint])
+        return Hasher.hash(
+            [ENCODING_VERSION, self._identity, self._call_options(), list(text_columns), split._fingerprint]
+        )
 
 
-def _tokenize_batch(batch: dict[str, list], *, tokenizer: Any, text_columns: tuple[str, ...],
-                    options: dict[str, Any]) -> Any:
+def _tokenize_batch(
+    batch: dict[str, list], *, tokenizer: Any, text_columns: tuple[str, ...], options: dict[str, Any]
+) -> Any:
     texts = [batch[column] for column in text_columns]  # one column, or a sentence pair
     return tokenizer(*texts, **options)
 
@@ -93,19 +108,30 @@ def _tokenizer_identity(tokenizer: Any) -> str:
         state.pop("padding", None)
     else:
         state = sorted(tokenizer.get_vocab().items())
-    return Hasher.hash([type(tokenizer).__name__, state, tokenizer.model_input_names, tokenizer.padding_side,
-                        tokenizer.truncation_side, sorted(tokenizer.special_tokens_map.items())])
+    return Hasher.hash(
+        [
+            type(tokenizer).__name__,
+            state,
+            tokenizer.model_input_names,
+            tokenizer.padding_side,
+            tokenizer.truncation_side,
+            sorted(tokenizer.special_tokens_map.items()),
+        ]
+    )
 
 
 def auto(
     model_checkpoint: str | None,
     *,
     checkpoint: Annotated[Checkpoint | None, Field(description="default: the [model] checkpoint")] = None,
-    max_length: Annotated[PositiveInt | None, Field(description="truncation length; default: the model's maximum")
-                          ] = None,
+    max_length: Annotated[
+        PositiveInt | None, Field(description="truncation length; default: the model's maximum")
+    ] = None,
     truncation: bool = True,
-    padding: Annotated[Literal["none", "max_length"], Field(
-        description='"none": pad per batch in the collator; "max_length": fixed shapes')] = "none",
+    padding: Annotated[
+        Literal["none", "max_length"],
+        Field(description='"none": pad per batch in the collator; "max_length": fixed shapes'),
+    ] = "none",
     num_proc: Annotated[PositiveInt | None, Field(description="parallel tokenization processes")] = None,
     use_fast: bool = True,
     revision: Annotated[Name | None, Field(description="a hub branch, tag or commit")] = None,
@@ -124,11 +150,15 @@ def auto(
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(spec), use_fast=use_fast,
-                                                  revision=revision, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            resolve_checkpoint(spec), use_fast=use_fast, revision=revision, trust_remote_code=trust_remote_code
+        )
     except OSError as error:  # transformers reports a missing or unreachable checkpoint this way
-        raise BuildError("checkpoint", f'cannot load a tokenizer from "{spec}": {error} For offline use '
-                                       'give a local folder or "pkg:<package>/<folder>".') from None
+        raise BuildError(
+            "checkpoint",
+            f'cannot load a tokenizer from "{spec}": {error} For offline use '
+            'give a local folder or "pkg:<package>/<folder>".',
+        ) from None
     except ValueError as error:  # e.g. a checkpoint whose tokenizer is custom code
         raise BuildError("checkpoint", f'cannot load a tokenizer from "{spec}": {error}') from None
 
@@ -139,8 +169,7 @@ def auto(
         raise BuildError("max_length", f"{max_length} exceeds the tokenizer's model max length {model_max}")
     if max_length is None and padding == "max_length":
         raise BuildError("max_length", 'padding = "max_length" needs max_length: the tokenizer has no model max')
-    return HFTextEncoder(tokenizer, max_length=max_length, truncation=truncation, padding=padding,
-                         num_proc=num_proc)
+    return HFTextEncoder(tokenizer, max_length=max_length, truncation=truncation, padding=padding, num_proc=num_proc)
 
 
 @hookimpl

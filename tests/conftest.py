@@ -1,4 +1,5 @@
 """Shared test fixtures: no network, a throwaway datasets cache, a tiny BERT and the real MRPC files."""
+
 from __future__ import annotations
 
 import atexit
@@ -55,8 +56,14 @@ def tiny_checkpoint(tmp_path_factory, minilm_path) -> Path:
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = AutoTokenizer.from_pretrained(minilm_path, model_max_length=128)
     tokenizer.save_pretrained(folder)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=37, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=128,
+    )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     return folder
@@ -67,5 +74,10 @@ def mrpc_small(mrpc_path):
     """A small seeded sample of MRPC as the `hf` dataset plugin returns it (TaskData), test split included."""
     from xp_plugins.dataset import hf
 
-    return hf(0, path=str(mrpc_path), text_columns=["sentence1", "sentence2"], test_split="test",
-              max_rows={"train": 64, "eval": 32, "test": 32})
+    return hf(
+        0,
+        path=str(mrpc_path),
+        text_columns=["sentence1", "sentence2"],
+        test_split="test",
+        max_rows={"train": 64, "eval": 32, "test": 32},
+    )

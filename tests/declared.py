@@ -1,8 +1,10 @@
 """Asking a factory's declaration what it thinks of some options: the checks `xp validate` runs
 (types, bounds, rules between keys) and, given a task, the checks `xp run` runs on the data."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tracker.spec.keys import run_rules, spec_of
 

@@ -1,4 +1,5 @@
 """Tiny experiment files for tests: the tiny BERT on a few rows, changed section by section."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,13 @@ def write_experiment(path: Path, checkpoint: Path, data_files: dict[str, str] | 
     """
     document = {
         "experiment": {"seed": 0, "output_dir": str(path.parent / "outputs")},
-        "dataset": {"use": "hf", "path": "csv", "data_files": data_files,
-                    "text_columns": ["sentence1", "sentence2"],
-                    "test_split": "test" if data_files and "test" in data_files else None},
+        "dataset": {
+            "use": "hf",
+            "path": "csv",
+            "data_files": data_files,
+            "text_columns": ["sentence1", "sentence2"],
+            "test_split": "test" if data_files and "test" in data_files else None,
+        },
         "tokenizer": {"use": "auto", "max_length": 64},
         "collator": {"use": "dynamic_padding"},
         "model": {"use": "sequence_classification", "checkpoint": str(checkpoint)},

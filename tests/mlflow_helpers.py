@@ -7,6 +7,7 @@ Every store lives in a temporary folder and every process runs there: MLflow put
 artifacts of a SQLite store under ./mlruns of the working directory, never the repository's.
 PYTEST_DONT_REWRITE: the test modules import this file before pytest loads it as a plugin.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -85,9 +87,26 @@ def mlflow_server(store: str, cwd: Path, timeout: float = 60, *options: str) -> 
     port = free_port()
     log = (cwd / f"mlflow-server-{port}.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *options],
-        cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            store,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            *options,
+        ],
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -100,8 +119,9 @@ def mlflow_server(store: str, cwd: Path, timeout: float = 60, *options: str) -> 
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                raise RuntimeError(f"mlflow server did not answer /health within {timeout}s:\n"
-                                   + Path(log.name).read_text()[-3000:])
+                raise RuntimeError(
+                    f"mlflow server did not answer /health within {timeout}s:\n" + Path(log.name).read_text()[-3000:]
+                )
             time.sleep(0.5)
         yield base
     finally:
@@ -138,11 +158,21 @@ def tracked_pair(tmp_path_factory, tiny_checkpoint) -> Iterator[TrackedPair]:
     processes = []
     for lr in LEARNING_RATES:  # both at once: two CPU cores, and most of a run is start-up
         registered = [f'tracking.register_as="{REGISTERED_MODEL}"'] if lr == LEARNING_RATES[0] else []
-        overrides = quickstart_overrides(tiny_checkpoint, folder, store, f"optimizer.lr={lr}",
-                                         "runner.save_model=true", *registered)
+        overrides = quickstart_overrides(
+            tiny_checkpoint, folder, store, f"optimizer.lr={lr}", "runner.save_model=true", *registered
+        )
         log = (folder / f"xp-run-{lr}.log").open("w")
-        processes.append((subprocess.Popen(xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
-                                           cwd=folder, stdout=log, stderr=subprocess.STDOUT), log))
+        processes.append(
+            (
+                subprocess.Popen(
+                    xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
+                    cwd=folder,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ),
+                log,
+            )
+        )
     for process, log in processes:
         assert process.wait(timeout=300) == 0, Path(log.name).read_text()[-3000:]
         log.close()

@@ -5,6 +5,7 @@ PostgreSQL refuses to run as root: as root (CI), the cluster belongs to the `pos
 package makes and its programs run as that user. Without the package the tests that need it are
 skipped with the reason, except in CI (CI=true), whose `.ci/run` installs it.
 """
+
 from __future__ import annotations
 
 import glob
@@ -13,9 +14,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -67,15 +68,27 @@ def postgres_server(databases: tuple[str, ...] = ("mlflow",)) -> Iterator[str]:
     run(str(programs / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     port = free_port()
     log = folder / "postgres.log"
-    run(str(programs / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "start",
-        "-o", f"-h 127.0.0.1 -p {port} -k {sockets}")
+    run(
+        str(programs / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(log),
+        "-w",
+        "-t",
+        "60",
+        "start",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k {sockets}",
+    )
     try:
         for database in databases:
             run(str(programs / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database)
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
-        subprocess.run([*as_owner, str(programs / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*as_owner, str(programs / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 

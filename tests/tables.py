@@ -1,4 +1,5 @@
 """Reading the tables xp prints (tracker.tables): a header, a rule, then one line per row."""
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@ paraphrase pairs). Mistakes that need no data are reported alike by `xp validate
 mistakes that need the data (or this machine) by `xp run` and `xp validate --data`, after the
 dataset loads and before any model is built or any run is created.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -89,14 +90,28 @@ STATIC = [
     case("seed as string", "[experiment] seed", 'experiment.seed="42"', extra=("without quotes",)),
     case("empty name", "[experiment] name", 'experiment.name=""'),
     case("tag not a string", "[experiment] tags", "experiment.tags={team = 3}"),
-    case("output folder under a file", "[experiment] output_dir", 'experiment.output_dir="afile/out"',
-         extra=("is a file",)),
+    case(
+        "output folder under a file",
+        "[experiment] output_dir",
+        'experiment.output_dir="afile/out"',
+        extra=("is a file",),
+    ),
     case("date as a value", "[experiment] description", "experiment.description=1979-05-27", extra=("date",)),
     case("top-level key", "seed: unknown top-level key", replace=(("[experiment]\n", "seed = 3\n[experiment]\n"),)),
-    case("unknown section", "[traking]: unknown section", replace=(("[tracking]", "[traking]"),),
-         extra=('did you mean "tracking"',)),
-    case("section as a value", "[optimizer]: expected a section",
-         replace=(('[optimizer]\nuse = "adamw"\nlr = 5e-5\n', ""), ("[experiment]\n", 'optimizer = "adamw"\n[experiment]\n'))),
+    case(
+        "unknown section",
+        "[traking]: unknown section",
+        replace=(("[tracking]", "[traking]"),),
+        extra=('did you mean "tracking"',),
+    ),
+    case(
+        "section as a value",
+        "[optimizer]: expected a section",
+        replace=(
+            ('[optimizer]\nuse = "adamw"\nlr = 5e-5\n', ""),
+            ("[experiment]\n", 'optimizer = "adamw"\n[experiment]\n'),
+        ),
+    ),
     # [dataset]
     case("no text column", "[dataset] text_columns", "dataset.text_columns=[]", extra=("1 to 2 items",)),
     case("three text columns", "[dataset] text_columns", 'dataset.text_columns=["a", "b", "c"]'),
@@ -104,8 +119,12 @@ STATIC = [
     case("max_rows unknown split", "[dataset] max_rows", "dataset.max_rows={trian = 5}", extra=("train, eval, test",)),
     case("missing local folder", "[dataset] path", 'dataset.path="./nowhere"', extra=("does not exist",)),
     case("loading script", "[dataset] path", 'dataset.path="./loader.py"', extra=("script",)),
-    case("missing data file", "[dataset] data_files",
-         'dataset.data_files={train = "data/nope.csv", validation = "data/dev.csv"}', extra=("does not exist",)),
+    case(
+        "missing data file",
+        "[dataset] data_files",
+        'dataset.data_files={train = "data/nope.csv", validation = "data/dev.csv"}',
+        extra=("does not exist",),
+    ),
     case("label is a text column", "[dataset] label_column", 'dataset.label_column="sentence1"'),
     case("empty split name", "[dataset] train_split", 'dataset.train_split=""'),
     case("unset required path", "[dataset] path", unsets=("dataset.path",), extra=("missing required key",)),
@@ -113,13 +132,22 @@ STATIC = [
     case("max_length zero", "[tokenizer] max_length", "tokenizer.max_length=0"),
     case("num_proc zero", "[tokenizer] num_proc", "tokenizer.num_proc=0"),
     case("padding choice", "[tokenizer] padding", 'tokenizer.padding="longest"', extra=('"none", "max_length"',)),
-    case("tokenizer remote code", "[tokenizer] trust_remote_code", "tokenizer.trust_remote_code=true",
-         extra=("--allow-code",)),
+    case(
+        "tokenizer remote code",
+        "[tokenizer] trust_remote_code",
+        "tokenizer.trust_remote_code=true",
+        extra=("--allow-code",),
+    ),
     # [collator]
     case("pad multiple zero", "[collator] pad_to_multiple_of", "collator.pad_to_multiple_of=0"),
     case("fixed length negative", "[collator] max_length", 'collator.use="fixed_length"', "collator.max_length=-5"),
-    case("fixed length shorter than rows", "[collator] max_length", 'collator.use="fixed_length"',
-         "collator.max_length=16", extra=("[tokenizer] max_length",)),
+    case(
+        "fixed length shorter than rows",
+        "[collator] max_length",
+        'collator.use="fixed_length"',
+        "collator.max_length=16",
+        extra=("[tokenizer] max_length",),
+    ),
     case("unknown collator", "[collator] use", 'collator.use="dynamic"', extra=("Valid choices",)),
     # [model]
     case("missing checkpoint folder", "[model] checkpoint", 'model.checkpoint="./no-model"'),
@@ -145,11 +173,20 @@ STATIC = [
     case("warmup twice", "[scheduler] warmup_ratio", "scheduler.warmup_steps=10", extra=("not both",)),
     case("warmup steps negative", "[scheduler] warmup_steps", "scheduler.warmup_steps=-1"),
     case("cosine cycles zero", "[scheduler] num_cycles", 'scheduler.use="cosine"', "scheduler.num_cycles=0"),
-    case("plateau factor one", "[scheduler] factor", 'scheduler.use="reduce_lr_on_plateau"', "scheduler.factor=1.0",
-         unsets=("scheduler.warmup_ratio",)),
+    case(
+        "plateau factor one",
+        "[scheduler] factor",
+        'scheduler.use="reduce_lr_on_plateau"',
+        "scheduler.factor=1.0",
+        unsets=("scheduler.warmup_ratio",),
+    ),
     case("polynomial power zero", "[scheduler] power", 'scheduler.use="polynomial"', "scheduler.power=0"),
-    case("phases longer than training", "[scheduler] decay_ratio", 'scheduler.use="warmup_stable_decay"',
-         "scheduler.decay_ratio=0.95"),
+    case(
+        "phases longer than training",
+        "[scheduler] decay_ratio",
+        'scheduler.use="warmup_stable_decay"',
+        "scheduler.decay_ratio=0.95",
+    ),
     case("key of another schedule", "[scheduler] factor", "scheduler.factor=0.5", extra=("unknown key",)),
     # [metrics]
     case("no metric", "[metrics] use", "metrics.use=[]"),
@@ -159,8 +196,13 @@ STATIC = [
     case("pos_label negative", "[metrics.f1] pos_label", "metrics.f1.pos_label=-1"),
     case("pos_label without binary", "[metrics.f1] pos_label", 'metrics.f1.average="macro"', "metrics.f1.pos_label=0"),
     case("metric option outside its table", "[metrics] average", 'metrics.average="macro"', extra=("[metrics.f1]",)),
-    case("evaluate script", "[metrics.evaluate] path", 'metrics.use="evaluate"', 'metrics.evaluate.path="./metric.py"',
-         extra=("--allow-code",)),
+    case(
+        "evaluate script",
+        "[metrics.evaluate] path",
+        'metrics.use="evaluate"',
+        'metrics.evaluate.path="./metric.py"',
+        extra=("--allow-code",),
+    ),
     case("glue task misspelt", "[metrics.glue] task", 'metrics.use="glue"', 'metrics.glue.task="mrcp"'),
     # [runner]
     case("batch size zero", "[runner] batch_size", "runner.batch_size=0"),
@@ -173,18 +215,36 @@ STATIC = [
     case("grad norm inf", "[runner] max_grad_norm", "runner.max_grad_norm=inf"),
     case("steps without eval_steps", "[runner] eval_steps", 'runner.eval_strategy="steps"'),
     case("eval_steps without steps", "[runner] eval_steps", "runner.eval_steps=10"),
-    case("early stopping without evaluation", "[runner] early_stopping_patience", 'runner.eval_strategy="no"',
-         "runner.early_stopping_patience=2"),
-    case("best metric not computed", "[runner] metric_for_best", 'runner.metric_for_best="eval_f2"',
-         extra=("eval_accuracy, eval_f1, eval_loss",)),
+    case(
+        "early stopping without evaluation",
+        "[runner] early_stopping_patience",
+        'runner.eval_strategy="no"',
+        "runner.early_stopping_patience=2",
+    ),
+    case(
+        "best metric not computed",
+        "[runner] metric_for_best",
+        'runner.metric_for_best="eval_f2"',
+        extra=("eval_accuracy, eval_f1, eval_loss",),
+    ),
     case("logging steps zero", "[runner] logging_steps", "runner.logging_steps=0"),
     case("workers negative", "[runner] num_workers", "runner.num_workers=-1"),
     case("eval batch zero", "[runner] eval_batch_size", "runner.eval_batch_size=0"),
     case("min delta negative", "[runner] early_stopping_min_delta", "runner.early_stopping_min_delta=-0.1"),
-    case("trainer checkpoint key", "[runner] save_strategy", 'runner.use="trainer"', 'runner.save_strategy="steps"',
-         extra=("[checkpoint]", "every_steps")),
-    case("trainer checkpoint limit", "[runner] save_total_limit", 'runner.use="trainer"', "runner.save_total_limit=2",
-         extra=("[checkpoint]", "keep = K")),
+    case(
+        "trainer checkpoint key",
+        "[runner] save_strategy",
+        'runner.use="trainer"',
+        'runner.save_strategy="steps"',
+        extra=("[checkpoint]", "every_steps"),
+    ),
+    case(
+        "trainer checkpoint limit",
+        "[runner] save_total_limit",
+        'runner.use="trainer"',
+        "runner.save_total_limit=2",
+        extra=("[checkpoint]", "keep = K"),
+    ),
     case("unknown runner", "[runner] use", 'runner.use="lop"', extra=('did you mean "loop"',)),
     case("unset unknown key", "[runner] nonexistent", unsets=("runner.nonexistent",), extra=("--unset",)),
     # [hardware] and [tracking]
@@ -198,43 +258,74 @@ STATIC = [
     # [checkpoint]
     case("checkpoint steps zero", "[checkpoint] every_steps", "checkpoint.every_steps=0"),
     case("checkpoint keep zero", "[checkpoint] keep", "checkpoint.keep=0"),
-    case("checkpoint at evaluation without any", "[checkpoint] at_evaluation", 'runner.eval_strategy="no"',
-         "checkpoint.at_evaluation=true", extra=("every_steps",)),
+    case(
+        "checkpoint at evaluation without any",
+        "[checkpoint] at_evaluation",
+        'runner.eval_strategy="no"',
+        "checkpoint.at_evaluation=true",
+        extra=("every_steps",),
+    ),
     case("checkpoint unknown key", "[checkpoint] every", "checkpoint.every=5", extra=('did you mean "every_steps"',)),
     # whole files
     case("binary file", "binary content", text="\0\1\2[experiment]\n"),
     case("deep nesting", "nested too deeply", text="x = " + "[" * 5000 + "]" * 5000 + "\n"),
     case("huge file", "larger than", text="# " + "x" * (2 * 1024 * 1024) + "\n"),
-    case("not UTF-8", "not UTF-8", text="[experiment]\nname = \"caf\xe9\"\n"),
+    case("not UTF-8", "not UTF-8", text='[experiment]\nname = "caf\xe9"\n'),
 ]
 
 # Mistakes only the data (or this machine) shows: `xp run` and `xp validate --data` report them,
 # before a model is built or an MLflow run exists.
 NEEDS_DATA = [
     case("correlation on classes", "[metrics.pearson]", 'metrics.use="pearson"', extra=("regression",)),
-    case("binary f1 on three classes", "[metrics.f1] average",
-         'dataset.data_files={train = "data/three.csv", validation = "data/three.csv"}', extra=("3 classes",),
-         unsets=("dataset.test_split",)),
+    case(
+        "binary f1 on three classes",
+        "[metrics.f1] average",
+        'dataset.data_files={train = "data/three.csv", validation = "data/three.csv"}',
+        extra=("3 classes",),
+        unsets=("dataset.test_split",),
+    ),
     case("pos_label beyond the classes", "[metrics.f1] pos_label", "metrics.f1.pos_label=5"),
     case("glue task of three classes", "[metrics.glue] task", 'metrics.use="glue"', 'metrics.glue.task="mnli"'),
-    case("accuracy on regression", "[metrics.accuracy]", 'metrics.use="accuracy"',
-         'dataset.data_files={train = "data/scores.csv", validation = "data/scores.csv"}',
-         unsets=("dataset.test_split",)),
+    case(
+        "accuracy on regression",
+        "[metrics.accuracy]",
+        'metrics.use="accuracy"',
+        'dataset.data_files={train = "data/scores.csv", validation = "data/scores.csv"}',
+        unsets=("dataset.test_split",),
+    ),
     case("num_labels disagrees", "[model] num_labels", "model.num_labels=3"),
-    case("override unknown attribute", "[model] config_overrides", "model.config_overrides={hidden_sizee = 64}",
-         extra=('"hidden_size"',)),
+    case(
+        "override unknown attribute",
+        "[model] config_overrides",
+        "model.config_overrides={hidden_sizee = 64}",
+        extra=('"hidden_size"',),
+    ),
     case("override wrong type", "[model] config_overrides", 'model.config_overrides={num_hidden_layers = "six"}'),
-    case("override breaks the architecture", "[model] config_overrides",
-         "model.config_overrides={num_attention_heads = 5}"),
-    case("unlabelled rows", "[dataset] label_column",
-         'dataset.data_files={train = "data/unlabelled.csv", validation = "data/dev.csv"}', extra=("no \"label\"",),
-         unsets=("dataset.test_split",)),
-    case("rows without text", "[dataset] text_columns",
-         'dataset.data_files={train = "data/no_text.csv", validation = "data/dev.csv"}', extra=('no "sentence2" text',),
-         unsets=("dataset.test_split",)),
-    case("single class", "[dataset] label_column",
-         'dataset.data_files={train = "data/one_class.csv", validation = "data/one_class.csv"}',
-         unsets=("dataset.test_split",)),
+    case(
+        "override breaks the architecture",
+        "[model] config_overrides",
+        "model.config_overrides={num_attention_heads = 5}",
+    ),
+    case(
+        "unlabelled rows",
+        "[dataset] label_column",
+        'dataset.data_files={train = "data/unlabelled.csv", validation = "data/dev.csv"}',
+        extra=('no "label"',),
+        unsets=("dataset.test_split",),
+    ),
+    case(
+        "rows without text",
+        "[dataset] text_columns",
+        'dataset.data_files={train = "data/no_text.csv", validation = "data/dev.csv"}',
+        extra=('no "sentence2" text',),
+        unsets=("dataset.test_split",),
+    ),
+    case(
+        "single class",
+        "[dataset] label_column",
+        'dataset.data_files={train = "data/one_class.csv", validation = "data/one_class.csv"}',
+        unsets=("dataset.test_split",),
+    ),
     case("missing text column", "[dataset] text_columns", 'dataset.text_columns=["sentence1", "sentenc2"]'),
     case("missing label column", "[dataset] label_column", 'dataset.label_column="labels"'),
     case("missing split", "[dataset] eval_split", 'dataset.eval_split="dev"'),
@@ -315,8 +406,19 @@ def _assert_reported(result, path: Path, mistake: Case) -> None:
 def test_the_corpus_is_broad():
     assert len(STATIC) + len(NEEDS_DATA) >= 60
     sections = {m.where.split("]")[0].strip("[").split(".")[0] for m in STATIC + NEEDS_DATA if m.where.startswith("[")}
-    assert {"experiment", "dataset", "tokenizer", "collator", "model", "optimizer", "scheduler", "metrics",
-            "runner", "hardware", "tracking"} <= sections
+    assert {
+        "experiment",
+        "dataset",
+        "tokenizer",
+        "collator",
+        "model",
+        "optimizer",
+        "scheduler",
+        "metrics",
+        "runner",
+        "hardware",
+        "tracking",
+    } <= sections
 
 
 def test_the_base_experiment_is_valid_with_its_data(workspace, monkeypatch):

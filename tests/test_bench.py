@@ -1,6 +1,7 @@
 """The benchmark scripts keep working: every suite runs in its smoke form (a tiny model, a few
 steps, one repetition) and the report renders every row of BENCHMARKS.md. No timing is checked
 here; the figures live in BENCHMARKS.md, measured by `python bench/run.py`."""
+
 from __future__ import annotations
 
 import json
@@ -16,23 +17,55 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory, tiny_checkpoint, mrpc_path) -> Path:
     results = tmp_path_factory.mktemp("bench-results")
-    finished = subprocess.run([sys.executable, "bench/run.py", "all", "--smoke", "--checkpoint", str(tiny_checkpoint),
-                               "--data", str(mrpc_path), "--results", str(results)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "bench/run.py",
+            "all",
+            "--smoke",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--data",
+            str(mrpc_path),
+            "--results",
+            str(results),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert finished.returncode == 0, finished.stderr[-4000:]
     return results
 
 
 def test_every_suite_writes_its_record(smoke_results):
-    assert sorted(p.stem for p in smoke_results.glob("*.json")) == ["accuracy", "first_step", "grouping", "padding",
-                                                                  "profile", "pruning", "scaleout", "speed", "startup"]
+    assert sorted(p.stem for p in smoke_results.glob("*.json")) == [
+        "accuracy",
+        "first_step",
+        "grouping",
+        "padding",
+        "profile",
+        "pruning",
+        "scaleout",
+        "speed",
+        "startup",
+    ]
 
 
 def test_the_probe_sees_every_optimizer_step_of_every_variant(smoke_results):
     speed = json.loads((smoke_results / "speed.json").read_text())
     [repetition] = speed["runs"]
-    assert set(repetition) == {"hand_loop", "xp_loop", "xp_loop_same_kernel", "xp_accelerate", "hand_trainer", "xp_trainer",
-                               "xp_loop_log_every_step", "xp_loop_tracking_off"}
+    assert set(repetition) == {
+        "hand_loop",
+        "xp_loop",
+        "xp_loop_same_kernel",
+        "xp_accelerate",
+        "hand_trainer",
+        "xp_trainer",
+        "xp_loop_log_every_step",
+        "xp_loop_tracking_off",
+    }
     for name, record in repetition.items():
         assert record["steps"] == speed["steps"], name
         assert record["launch_to_first_step"] > 0 and record["peak_rss_mib"] > 0, name
@@ -60,8 +93,13 @@ def test_length_grouping_pads_less(smoke_results):
 
 def test_the_profile_finds_every_phase_of_a_step(smoke_results):
     phases = json.loads((smoke_results / "profile.json").read_text())["seconds_per_step"]
-    assert {"data loading and collation", "forward", "backward", "optimizer (clip, step, schedule, zero_grad)",
-            "logging"} <= set(phases)
+    assert {
+        "data loading and collation",
+        "forward",
+        "backward",
+        "optimizer (clip, step, schedule, zero_grad)",
+        "logging",
+    } <= set(phases)
     assert all(seconds >= 0 for name, seconds in phases.items() if not name.startswith("other"))
 
 
@@ -91,15 +129,33 @@ def test_the_scaleout_suite_measures_both_pairs_in_every_repetition(smoke_result
 
 
 def test_the_report_renders_every_row(smoke_results):
-    report = subprocess.run([sys.executable, "bench/report.py", str(smoke_results)], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout
-    for figure in ("runner `loop` / hand-written loop", "runner `trainer` / plain `Trainer` script",
-                   "runner `accelerate` / hand-written loop", "tracking overhead", "first optimizer step",
-                   "peak resident memory", "tokenization time, second run", "MRPC validation after",
-                   "length-grouped batching", "`xp --help`", "`xp plugins`", "`xp validate experiments/*.toml`",
-                   "pad tokens / all tokens", "forward", "backward", "rows trained on, all trials",
-                   "optimizer steps, all trials", "wall time of `xp sweep`", "trials complete / pruned", "best eval/f1",
-                   "compute saved", "`xp run --executor ray` / `xp run` one by one",
-                   "time to the first optimizer step alone",
-                   "`xp run --processes 2` / one process"):
+    report = subprocess.run(
+        [sys.executable, "bench/report.py", str(smoke_results)], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    for figure in (
+        "runner `loop` / hand-written loop",
+        "runner `trainer` / plain `Trainer` script",
+        "runner `accelerate` / hand-written loop",
+        "tracking overhead",
+        "first optimizer step",
+        "peak resident memory",
+        "tokenization time, second run",
+        "MRPC validation after",
+        "length-grouped batching",
+        "`xp --help`",
+        "`xp plugins`",
+        "`xp validate experiments/*.toml`",
+        "pad tokens / all tokens",
+        "forward",
+        "backward",
+        "rows trained on, all trials",
+        "optimizer steps, all trials",
+        "wall time of `xp sweep`",
+        "trials complete / pruned",
+        "best eval/f1",
+        "compute saved",
+        "`xp run --executor ray` / `xp run` one by one",
+        "time to the first optimizer step alone",
+        "`xp run --processes 2` / one process",
+    ):
         assert figure in report, figure

@@ -10,6 +10,7 @@ element stands still and nothing covers it. A screenshot of every step is saved 
 Needs Debian's chromium (`apt-get install -y chromium`); skipped without it, except in CI
 (CI=true), where a missing browser is a failure.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,8 +22,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -44,8 +46,11 @@ def test_experiment_opens_on_its_runs_and_two_ticked_runs_share_one_loss_chart(t
 
     # 1. The experiment opens on its runs table (the classic view), not on the GenAI overview.
     page.open(f"{tracked_pair.base}/{experiment}?{CLASSIC_VIEW}")
-    page.wait_for(f"all('[role=row]').filter(row => {json.dumps(tracked_pair.run_names)}.some("
-                  "name => row.innerText.includes(name))).length >= 2", "both runs listed in the runs table")
+    page.wait_for(
+        f"all('[role=row]').filter(row => {json.dumps(tracked_pair.run_names)}.some("
+        "name => row.innerText.includes(name))).length >= 2",
+        "both runs listed in the runs table",
+    )
     assert page.evaluate("location.hash.split('?')[0]") == f"{experiment}/runs"
     page.screenshot("1-runs-table")
 
@@ -74,26 +79,37 @@ def test_run_page_leads_to_its_logged_model_and_linked_metrics(tracked_pair, pag
 
     # 1. The run's page: its final eval/loss is linked to the model, which its Logged models
     # section lists.
-    page.open(f"{tracked_pair.base}/#/experiments/{tracked_pair.experiment_id}/runs/{run['info']['run_id']}"
-              f"?{CLASSIC_VIEW}")
-    row = page.wait_for(table_row("eval/loss", linking_to=model_route),
-                        "eval/loss in the run's metrics, linked to the model")
+    page.open(
+        f"{tracked_pair.base}/#/experiments/{tracked_pair.experiment_id}/runs/{run['info']['run_id']}?{CLASSIC_VIEW}"
+    )
+    row = page.wait_for(
+        table_row("eval/loss", linking_to=model_route), "eval/loss in the run's metrics, linked to the model"
+    )
     assert (float(row["cells"][1]), row["cells"][-1]) == (eval_loss, "model"), row
-    page.click(logged_model_link(model_route), "the model in the run's Logged models (1) section",
-               screenshot="1-run-logged-models")
+    page.click(
+        logged_model_link(model_route),
+        "the model in the run's Logged models (1) section",
+        screenshot="1-run-logged-models",
+    )
 
     # 2. The model's page: its name and id, the run that logged it, its registered version, and
     # the run's final eval/loss linked to it.
-    page.wait_for(f"withText('h2', 'model') && "
-                  f"testId('key-value-Model ID')?.innerText.endsWith({json.dumps(model_id)})",
-                  f"the page of the Logged Model named model, {model_id}")
+    page.wait_for(
+        f"withText('h2', 'model') && testId('key-value-Model ID')?.innerText.endsWith({json.dumps(model_id)})",
+        f"the page of the Logged Model named model, {model_id}",
+    )
     assert page.evaluate("location.hash.split('?')[0]") == model_route
-    page.wait_for(f"testId('key-value-Source run')?.innerText.endsWith({json.dumps(run_name)})",
-                  f"{run_name} as the model's source run")
-    page.wait_for(f"all('a').some(a => a.getAttribute('href') === '#/models/{REGISTERED_MODEL}/versions/1')",
-                  f"the registered version {REGISTERED_MODEL} v1")
-    row = page.wait_for(table_row("eval/loss", "testId('logged-model-details-metrics-table')"),
-                        "eval/loss in the model's metrics table")
+    page.wait_for(
+        f"testId('key-value-Source run')?.innerText.endsWith({json.dumps(run_name)})",
+        f"{run_name} as the model's source run",
+    )
+    page.wait_for(
+        f"all('a').some(a => a.getAttribute('href') === '#/models/{REGISTERED_MODEL}/versions/1')",
+        f"the registered version {REGISTERED_MODEL} v1",
+    )
+    row = page.wait_for(
+        table_row("eval/loss", "testId('logged-model-details-metrics-table')"), "eval/loss in the model's metrics table"
+    )
     page.screenshot("2-logged-model")
     _metric, _dataset, source_run, value = row["cells"]
     assert (source_run, float(value)) == (run_name, eval_loss), row
@@ -101,18 +117,22 @@ def test_run_page_leads_to_its_logged_model_and_linked_metrics(tracked_pair, pag
 
 def row_checkbox(run_name: str) -> str:
     """The runs table's selection checkbox on the row of `run_name`."""
-    return (f"all('[role=row]').find(row => row.innerText.includes({json.dumps(run_name)}))"
-            "?.querySelector('input[aria-label^=\"Press Space to toggle row selection\"]')")
+    return (
+        f"all('[role=row]').find(row => row.innerText.includes({json.dumps(run_name)}))"
+        "?.querySelector('input[aria-label^=\"Press Space to toggle row selection\"]')"
+    )
 
 
 def table_row(first_cell: str, within: str = "document", linking_to: str = "") -> str:
     """The texts of the cells and the links of the table row whose first cell reads `first_cell`
     (and which links to a route starting with `linking_to`); null until there is one."""
-    return (f"all('[role=row]', {within}).map(row => ({{"
-            "cells: all('[role=cell]', row).map(cell => cell.innerText.trim()),"
-            " links: all('a', row).map(a => a.getAttribute('href') || '')}))"
-            f".find(row => row.cells[0] === {json.dumps(first_cell)}"
-            f" && row.links.some(link => link.startsWith({json.dumps(linking_to)})))")
+    return (
+        f"all('[role=row]', {within}).map(row => ({{"
+        "cells: all('[role=cell]', row).map(cell => cell.innerText.trim()),"
+        " links: all('a', row).map(a => a.getAttribute('href') || '')}))"
+        f".find(row => row.cells[0] === {json.dumps(first_cell)}"
+        f" && row.links.some(link => link.startsWith({json.dumps(linking_to)})))"
+    )
 
 
 def logged_model_link(model_route: str) -> str:
@@ -207,8 +227,13 @@ class Page:
         self.session = None  # until attached, commands go to the browser itself
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        self.send("Emulation.setDeviceMetricsOverride", width=self.WIDTH, height=self.HEIGHT,
-                  deviceScaleFactor=1, mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.WIDTH,
+            height=self.HEIGHT,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
     @classmethod
     @contextlib.contextmanager
@@ -216,13 +241,29 @@ class Page:
         """Chromium with a fresh profile in `folder`, its log and screenshots there too."""
         to_browser, commands = os.pipe()
         answers, from_browser = os.pipe()
-        launch = [sys.executable, "-c", PIPE_ON_FDS_3_AND_4, str(to_browser), str(from_browser), executable,
-                  "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  f"--user-data-dir={folder / 'profile'}", "--remote-debugging-pipe", "about:blank"]
+        launch = [
+            sys.executable,
+            "-c",
+            PIPE_ON_FDS_3_AND_4,
+            str(to_browser),
+            str(from_browser),
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={folder / 'profile'}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
         log = (folder / "chromium.log").open("w")
-        browser = subprocess.Popen(launch, pass_fds=(to_browser, from_browser), stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        browser = subprocess.Popen(
+            launch, pass_fds=(to_browser, from_browser), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
         os.close(to_browser)
         os.close(from_browser)
         try:
@@ -283,8 +324,9 @@ class Page:
         while not (value := self.evaluate(expression)):
             if time.monotonic() > deadline:
                 shot = self.screenshot("timed-out")
-                raise AssertionError(f"{what}: not on the page after {timeout}s "
-                                     f"({self.evaluate('location.href')}; screenshot {shot})")
+                raise AssertionError(
+                    f"{what}: not on the page after {timeout}s ({self.evaluate('location.href')}; screenshot {shot})"
+                )
             time.sleep(0.1)
         return value
 

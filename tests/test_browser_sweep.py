@@ -10,6 +10,7 @@ level). ag-grid's own `ag-row-level-*` class is 0 on every row: the nesting is M
 
 Driven with test_browser's Page; skipped without chromium, except in CI (CI=true).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,11 +25,13 @@ from tests.test_browser import CHROMIUM, CLASSIC_VIEW, page  # noqa: F401 (page:
 from tests.test_sweep import STUDY, sweep_file, xp
 
 # Decided before the module's sweep is run: a minute of training is no use without a browser.
-pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
-                                reason="chromium not installed (apt-get install -y chromium); CI runs this test")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"),
+    reason="chromium not installed (apt-get install -y chromium); CI runs this test",
+)
 
 TRIALS = [f"{STUDY}-trial-0", f"{STUDY}-trial-1"]
-RUN_NAME = "[col-id*=\"Run Name\"]"
+RUN_NAME = '[col-id*="Run Name"]'
 # The runs listed in the table, top to bottom: each one's name, where its name starts on screen,
 # where its row is, and whether its Run Name cell has an expander.
 RUN_ROWS = f"""all('[role=row][row-id]').map(row => {{
@@ -55,9 +58,14 @@ def swept(tmp_path_factory, tiny_checkpoint) -> Iterator[Swept]:
     assert result.returncode == 0, result.stderr[-3000:]
     with mlflow_server(f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", folder) as base:
         experiments = rest(base, "/api/2.0/mlflow/experiments/search", {"max_results": 100})["experiments"]
-        [parent] = rest(base, "/api/2.0/mlflow/runs/search", {
-            "experiment_ids": [experiment["experiment_id"] for experiment in experiments],
-            "filter": "tags.`xp.sweep` = 'parent'"})["runs"]
+        [parent] = rest(
+            base,
+            "/api/2.0/mlflow/runs/search",
+            {
+                "experiment_ids": [experiment["experiment_id"] for experiment in experiments],
+                "filter": "tags.`xp.sweep` = 'parent'",
+            },
+        )["runs"]
         yield Swept(base, parent["info"]["experiment_id"])
 
 
@@ -66,16 +74,19 @@ def test_the_trials_of_a_sweep_unfold_under_the_study_run_in_the_runs_table(swep
     # trials are folded under it. (Were they not nested, all three would be listed, no expander.)
     page.open(f"{swept.base}/#/experiments/{swept.experiment_id}?{CLASSIC_VIEW}")
     page.wait_for("withText('span', '3 matching runs')", "3 matching runs in the runs table")
-    page.wait_for(f"{RUN_ROWS}.some(row => row.name === {json.dumps(STUDY)} && row.expander)",
-                  "the study's run, with an expander")
+    page.wait_for(
+        f"{RUN_ROWS}.some(row => row.name === {json.dumps(STUDY)} && row.expander)", "the study's run, with an expander"
+    )
     folded = page.evaluate(RUN_ROWS)
     assert [row["name"] for row in folded] == [STUDY], folded
     page.click(expander(STUDY), "the expander of the study's run", screenshot="1-trials-folded")
 
     # 2. Unfolded: the two trials right below the study's run, their names indented, no
     # expander of their own.
-    rows = page.wait_for(f"(rows => rows.length === 3 && rows[0].name === {json.dumps(STUDY)} && rows)({RUN_ROWS})",
-                         "the two trials listed below the study's run")
+    rows = page.wait_for(
+        f"(rows => rows.length === 3 && rows[0].name === {json.dumps(STUDY)} && rows)({RUN_ROWS})",
+        "the two trials listed below the study's run",
+    )
     page.screenshot("2-trials-unfolded")
     parent, *trials = rows
     assert sorted(row["name"] for row in trials) == TRIALS, rows
@@ -91,6 +102,8 @@ def test_the_trials_of_a_sweep_unfold_under_the_study_run_in_the_runs_table(swep
 
 def expander(run_name: str) -> str:
     """The +/- button in the Run Name cell of the row of `run_name`."""
-    return (f"all('[role=row][row-id] {RUN_NAME}').find(cell => "
-            f"cell.querySelector('a[href*=\"/runs/\"]')?.innerText.trim() === {json.dumps(run_name)})"
-            "?.querySelector('button')")
+    return (
+        f"all('[role=row][row-id] {RUN_NAME}').find(cell => "
+        f"cell.querySelector('a[href*=\"/runs/\"]')?.innerText.trim() === {json.dumps(run_name)})"
+        "?.querySelector('button')"
+    )

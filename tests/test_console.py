@@ -9,6 +9,7 @@ opens the UI and the run's URL in it, the model URI and the outputs folder. `-q`
 Real `xp run` processes on the tiny BERT (default, -q with each kind of runner, -v), each with
 its own SQLite store in a temporary folder, run at once and are shared by the tests below.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -25,17 +26,39 @@ from tests.mlflow_helpers import QUICKSTART, as_set_options, quickstart_override
 
 REGISTERED = "console-classifier"
 # What `run_summary` labels its lines with, in order.
-SUMMARY_LABELS = ("status", "result", "curves", "suggestion", "run", "experiment", "tracking", "open the UI", "model", "outputs")
+SUMMARY_LABELS = (
+    "status",
+    "result",
+    "curves",
+    "suggestion",
+    "run",
+    "experiment",
+    "tracking",
+    "open the UI",
+    "model",
+    "outputs",
+)
 SUMMARY_LABELS_LONGEST_FIRST = sorted(SUMMARY_LABELS, key=len, reverse=True)
 PHASES = ("experiment", "data", "model", "training", "saving")
 # The one bar training shows and the one each evaluation shows; any other bar is a library's.
 OUR_BARS = ("train:", "evaluation:")
 LIBRARY_CHATTER = (
-    "Creating initial MLflow database tables", "INFO mlflow", "WARNING mlflow",  # MLflow's logging
-    "Successfully registered model", "Created version",  # MLflow's registry, printed to stderr itself
-    "Warning:", "warnings.warn",  # Python warnings (UserWarning: ..., FutureWarning: ...)
-    "Loading weights", "LOAD REPORT", "newly initialized", "MISSING", "UNEXPECTED",  # transformers' load report
-    "Tokenizing", "Map:", "Map (", "Generating",  # datasets' progress bars
+    "Creating initial MLflow database tables",
+    "INFO mlflow",
+    "WARNING mlflow",  # MLflow's logging
+    "Successfully registered model",
+    "Created version",  # MLflow's registry, printed to stderr itself
+    "Warning:",
+    "warnings.warn",  # Python warnings (UserWarning: ..., FutureWarning: ...)
+    "Loading weights",
+    "LOAD REPORT",
+    "newly initialized",
+    "MISSING",
+    "UNEXPECTED",  # transformers' load report
+    "Tokenizing",
+    "Map:",
+    "Map (",
+    "Generating",  # datasets' progress bars
 )
 
 
@@ -60,15 +83,15 @@ class Run:
     def summary(self) -> dict[str, str]:
         """The summary's lines by label: those from the last `status` line on."""
         found = {}
-        for line in self.chunks[self._summary_start():]:
+        for line in self.chunks[self._summary_start() :]:
             label = next((label for label in SUMMARY_LABELS_LONGEST_FIRST if line.startswith(f"{label} ")), None)
             assert label is not None, f"not a summary line: {line!r}"
-            found[label] = line[len(label):].strip()
+            found[label] = line[len(label) :].strip()
         return found
 
     def phase_lines(self, phase: str) -> list[str]:
         """The lines before the summary that start with `phase`, padded to the phases' column."""
-        return [chunk for chunk in self.chunks[:self._summary_start()] if re.match(rf"{phase} +\S", chunk)]
+        return [chunk for chunk in self.chunks[: self._summary_start()] if re.match(rf"{phase} +\S", chunk)]
 
     def client(self) -> Any:
         from mlflow import MlflowClient
@@ -88,8 +111,12 @@ def start(folder: Path, checkpoint: Path, *flags: str, overrides: tuple[str, ...
     files (a pipe nobody reads while another run is awaited could fill and stall the run)."""
     options = as_set_options([*quickstart_overrides(checkpoint, folder, sqlite_store(folder)), *overrides])
     with (folder / "stdout.txt").open("w") as stdout, (folder / "stderr.txt").open("w") as stderr:
-        return subprocess.Popen(xp_command("run", *flags, os.path.relpath(QUICKSTART, folder), *options),
-                                cwd=folder, stdout=stdout, stderr=stderr)
+        return subprocess.Popen(
+            xp_command("run", *flags, os.path.relpath(QUICKSTART, folder), *options),
+            cwd=folder,
+            stdout=stdout,
+            stderr=stderr,
+        )
 
 
 def written(path: Path) -> str:
@@ -108,18 +135,32 @@ def runs(tmp_path_factory, tiny_checkpoint) -> dict[str, Run]:
     """
     from mlflow import MlflowClient
 
-    folders = {name: tmp_path_factory.mktemp(f"console-{name}")
-               for name in ("default", "quiet", "quiet-trainer", "verbose")}
+    folders = {
+        name: tmp_path_factory.mktemp(f"console-{name}") for name in ("default", "quiet", "quiet-trainer", "verbose")
+    }
     # Made by hand (or by an older xp), without the tag that opens the UI's classic view.
     MlflowClient(sqlite_store(folders["quiet"])).create_experiment(
-        "quickstart", artifact_location=(folders["quiet"] / "mlruns").as_uri())
+        "quickstart", artifact_location=(folders["quiet"] / "mlruns").as_uri()
+    )
     bars = "runner.progress_bar=true"
     processes = {
-        "default": start(folders["default"], tiny_checkpoint, overrides=(
-            bars, "runner.save_model=true", f'tracking.register_as="{REGISTERED}"', "tracking.system_metrics=true")),
+        "default": start(
+            folders["default"],
+            tiny_checkpoint,
+            overrides=(
+                bars,
+                "runner.save_model=true",
+                f'tracking.register_as="{REGISTERED}"',
+                "tracking.system_metrics=true",
+            ),
+        ),
         "quiet": start(folders["quiet"], tiny_checkpoint, "-q", overrides=(bars, "runner.max_steps=2")),
-        "quiet-trainer": start(folders["quiet-trainer"], tiny_checkpoint, "-q",
-                               overrides=(bars, 'runner.use="trainer"', "runner.max_steps=2")),
+        "quiet-trainer": start(
+            folders["quiet-trainer"],
+            tiny_checkpoint,
+            "-q",
+            overrides=(bars, 'runner.use="trainer"', "runner.max_steps=2"),
+        ),
         "verbose": start(folders["verbose"], tiny_checkpoint, "-v", overrides=("runner.max_steps=2",)),
     }
     done = {}
@@ -133,6 +174,7 @@ def runs(tmp_path_factory, tiny_checkpoint) -> dict[str, Run]:
 
 
 # ---- one line per phase --------------------------------------------------------------------------
+
 
 def test_each_phase_has_one_line(runs):
     run = runs["default"]
@@ -156,8 +198,9 @@ def test_training_and_each_evaluation_have_their_own_progress_bar(runs):
     assert any(chunk.startswith("evaluation:") and "%|" in chunk for chunk in chunks)
     # The only bars are ours: no "Loading weights", "Map", "Downloading artifacts" bars.
     bars = [chunk for chunk in chunks if "%|" in chunk]
-    assert all(chunk.lstrip().startswith(OUR_BARS) for chunk in bars), [c for c in bars if
-                                                                        not c.lstrip().startswith(OUR_BARS)]
+    assert all(chunk.lstrip().startswith(OUR_BARS) for chunk in bars), [
+        c for c in bars if not c.lstrip().startswith(OUR_BARS)
+    ]
 
 
 def test_no_line_is_glued_to_a_progress_bar(runs):
@@ -176,6 +219,7 @@ def test_library_chatter_is_hidden(runs):
 
 
 # ---- the summary: where the run lives and how to look at it -------------------------------------
+
 
 def test_the_summary_says_where_the_run_its_model_and_outputs_are(runs):
     run = runs["default"]
@@ -200,10 +244,13 @@ def test_the_summary_says_where_the_run_its_model_and_outputs_are(runs):
     assert "finished" in run.stdout and run_id[:12] in run.stdout
 
 
-@pytest.mark.parametrize("name", [
-    "quiet",
-    "quiet-trainer",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "quiet",
+        "quiet-trainer",
+    ],
+)
 def test_quiet_prints_only_the_summary_and_the_table(runs, name):
     run = runs[name]
 
@@ -226,8 +273,9 @@ def test_verbose_lets_the_libraries_speak(runs):
 
 
 def test_verbose_and_quiet_together_is_a_usage_error(tmp_path):
-    done = subprocess.run(xp_command("run", "-v", "-q", str(QUICKSTART)), cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        xp_command("run", "-v", "-q", str(QUICKSTART)), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
 
     assert done.returncode == 2
     assert "-v" in done.stderr and "-q" in done.stderr
@@ -236,6 +284,7 @@ def test_verbose_and_quiet_together_is_a_usage_error(tmp_path):
 
 
 # ---- what the MLflow UI needs: the classic view, MLflow's own tags, prefix/name metrics ------------
+
 
 def test_experiments_open_in_the_uis_classic_view(runs):
     for name in ("default", "quiet"):  # made by xp; made earlier without the tag
@@ -257,8 +306,15 @@ def test_metric_names_use_mlflows_prefix_grouping(runs):
     stored = runs["default"].only_run()
     names = set(stored.data.metrics)
 
-    assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/epoch",
-            "eval/loss", "eval/accuracy", "eval/f1"} <= names
+    assert {
+        "train/loss",
+        "train/learning_rate",
+        "train/grad_norm",
+        "train/epoch",
+        "eval/loss",
+        "eval/accuracy",
+        "eval/f1",
+    } <= names
     assert all(re.fullmatch(r"(train|eval|test|system)/\w+", name) for name in names), sorted(names)
     # MLflow samples system metrics every 10 s: a run that short may have none to show.
     if (stored.info.end_time - stored.info.start_time) / 1000 > 12:

@@ -3,6 +3,7 @@
 The recipes name hub ids (nyu-mll/glue, bert-base-uncased); offline they run with `--set`
 pointing at the local MRPC copy and a tiny BERT, on a few rows for a few steps.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ from tracker.spec.parse import tomllib  # tomli before Python 3.11
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((REPO_ROOT / "experiments").glob("*.toml"))
 # The course's recipe, once per runner; mrpc_sweep.toml is a study of it, for `xp sweep`.
-MRPC_RECIPES = sorted(path for path in (REPO_ROOT / "experiments").glob("mrpc_*.toml")
-                      if "sweep" not in tomllib.loads(path.read_text(encoding="utf-8")))
+MRPC_RECIPES = sorted(
+    path
+    for path in (REPO_ROOT / "experiments").glob("mrpc_*.toml")
+    if "sweep" not in tomllib.loads(path.read_text(encoding="utf-8"))
+)
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda path: path.name)
@@ -45,8 +49,14 @@ def test_mrpc_recipes_run_end_to_end_offline(tmp_path, mrpc_path, tiny_checkpoin
         "runner.progress_bar=false",
         "tracking.enabled=false",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"), "PYTHONPATH": str(REPO_ROOT)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "HF_DATASETS_CACHE": str(tmp_path / "datasets-cache"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
     command = [sys.executable, "-m", "tracker", "run", *map(str, MRPC_RECIPES)]
     for override in overrides:
         command += ["--set", override]

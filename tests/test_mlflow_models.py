@@ -9,6 +9,7 @@ names) and by `mlflow.transformers` (a pipeline), registered in the Model Regist
 Everything is real: `tracker.run` (the Python API) in this process, one SQLite store in a
 temporary folder, MLflow's own loaders. The runs are made once per module and shared.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,23 +65,27 @@ def train(store: Store, checkpoint: Path, *overrides: str, unset: tuple[str, ...
     import tracker
 
     shrunk = [o for o in quickstart_overrides(checkpoint, store.folder, store.uri) if o.split("=")[0] not in unset]
-    experiment = tracker.load(QUICKSTART, [*shrunk, f"runner.max_steps={STEPS}", "runner.save_model=true", *overrides],
-                              unset=unset)
+    experiment = tracker.load(
+        QUICKSTART, [*shrunk, f"runner.max_steps={STEPS}", "runner.save_model=true", *overrides], unset=unset
+    )
     return tracker.run(experiment)
 
 
 @pytest.fixture(scope="module")
 def runs(store, tiny_checkpoint) -> dict[str, Any]:
     """One run per runner, in RUNNERS order, each registering its model under one name."""
-    return {runner: train(store, tiny_checkpoint, f'runner.use="{runner}"', f'tracking.register_as="{REGISTERED}"')
-            for runner in RUNNERS}
+    return {
+        runner: train(store, tiny_checkpoint, f'runner.use="{runner}"', f'tracking.register_as="{REGISTERED}"')
+        for runner in RUNNERS
+    }
 
 
 @pytest.fixture(scope="module")
 def mrpc_run(store, tiny_checkpoint, mrpc_path) -> Any:
     """The loop runner on the real GLUE MRPC folder (parquet in hub layout, its own label names)."""
-    return train(store, tiny_checkpoint, f'dataset.path="{mrpc_path}"',
-                 unset=("dataset.data_files", "dataset.label_names"))
+    return train(
+        store, tiny_checkpoint, f'dataset.path="{mrpc_path}"', unset=("dataset.data_files", "dataset.label_names")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +134,7 @@ def predict_pairs(model_uri: str, rows: Any) -> Any:
 
 # ---- a Logged Model of its run, linked to its final evaluation ---------------------------------
 
+
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_each_runner_logs_one_model_named_model_of_its_run(store, runs, runner):
     result = runs[runner]
@@ -175,6 +181,7 @@ def test_the_model_is_a_text_classification_model_with_signature_and_example(run
 
 
 # ---- loading it back ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_pyfunc_predicts_label_names_for_sentence_pairs(runs, runner):
@@ -241,6 +248,7 @@ def test_a_single_text_model_takes_a_plain_list_of_sentences(single_text_run):
 
 # ---- the Model Registry ---------------------------------------------------------------------------
 
+
 def test_register_as_adds_a_registry_version_per_run(store, runs):
     versions = client(store).search_model_versions(f"name='{REGISTERED}'")
 
@@ -250,8 +258,9 @@ def test_register_as_adds_a_registry_version_per_run(store, runs):
     assert [runs[r].registered_model for r in RUNNERS] == [f"{REGISTERED}/{i + 1}" for i in range(len(RUNNERS))]
     rows = validation_rows(4)
     first = predict_pairs(f"models:/{REGISTERED}/1", rows)
-    assert first["score"].tolist() == pytest.approx(predict_pairs(runs["loop"].model_uri, rows)["score"].tolist(),
-                                                    abs=1e-6)
+    assert first["score"].tolist() == pytest.approx(
+        predict_pairs(runs["loop"].model_uri, rows)["score"].tolist(), abs=1e-6
+    )
 
 
 def test_without_register_as_nothing_is_registered(store, single_text_run):
@@ -262,6 +271,7 @@ def test_without_register_as_nothing_is_registered(store, single_text_run):
 
 
 # ---- the plain copy on disk, and what the Python API hands back -------------------------------------
+
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_the_on_disk_copy_stays_loadable_with_from_pretrained(store, runs, runner):
@@ -289,8 +299,10 @@ def test_run_result_says_where_the_run_and_its_model_are(store, runs):
     assert result.tracked.experiment_id == run.info.experiment_id
     assert result.tracked.experiment_name == "quickstart"
     assert result.tracked.tracking_uri == store.uri
-    assert result.tracked.run_url == (f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}"
-                                      f"/runs/{result.run_id}?workflowType=machine_learning")
+    assert result.tracked.run_url == (
+        f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}"
+        f"/runs/{result.run_id}?workflowType=machine_learning"
+    )
     assert re.fullmatch(r"models:/m-[0-9a-f]{32}", result.model_uri)
     assert result.registered_model == f"{REGISTERED}/1"
     assert result.output_dir == store.folder / "outputs" / run.info.run_name
@@ -309,8 +321,12 @@ def test_the_python_api_leaves_mlflows_own_default_store_alone(tmp_path, monkeyp
     default = mlflow.get_tracking_uri()
     try:
         (tmp_path / "store").mkdir()
-        train(Store(tmp_path, sqlite_store(tmp_path / "store")), tiny_checkpoint, "runner.max_steps=1",
-              "runner.save_model=false")
+        train(
+            Store(tmp_path, sqlite_store(tmp_path / "store")),
+            tiny_checkpoint,
+            "runner.max_steps=1",
+            "runner.save_model=false",
+        )
 
         assert not mlflow.is_tracking_uri_set()
         assert mlflow.get_tracking_uri() == default
@@ -346,8 +362,10 @@ def test_a_store_named_by_the_environment_stays_the_environments(tmp_path, monke
 BAD_REGISTRATIONS = {
     "without save_model": (["runner.save_model=false"], "set save_model = true in [runner]"),
     "with tracking off": (["runner.save_model=true", "tracking.enabled=false"], "needs tracking"),
-    "with a / in the name": (['tracking.register_as="team/model"', "runner.save_model=true"],
-                             '"team/model" cannot be a registered model name'),
+    "with a / in the name": (
+        ['tracking.register_as="team/model"', "runner.save_model=true"],
+        '"team/model" cannot be a registered model name',
+    ),
 }
 
 
@@ -355,11 +373,15 @@ BAD_REGISTRATIONS = {
 def test_impossible_registrations_stop_before_any_run(tmp_path, tiny_checkpoint, case):
     overrides, message = BAD_REGISTRATIONS[case]
     store = sqlite_store(tmp_path)
-    options = [*quickstart_overrides(tiny_checkpoint, tmp_path, store), 'tracking.register_as="paraphrase"',
-               *overrides]
+    options = [*quickstart_overrides(tiny_checkpoint, tmp_path, store), 'tracking.register_as="paraphrase"', *overrides]
 
-    done = subprocess.run(xp_command("run", str(QUICKSTART), *[p for o in options for p in ("--set", o)]),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        xp_command("run", str(QUICKSTART), *[p for o in options for p in ("--set", o)]),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert done.returncode == 2, done.stderr
     assert f"{QUICKSTART}: [tracking] register_as: " in done.stderr

@@ -3,6 +3,7 @@ plugin, unless the user passes --allow-code on the command line.
 
 Each script here would write a marker file the moment it ran; the marker stays absent.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,8 @@ from click.testing import CliRunner
 from tests.experiment_files import write_experiment
 from tracker.cli import main
 
-@pytest.fixture()
+
+@pytest.fixture
 def workspace(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(8)))
@@ -28,9 +30,14 @@ def _marker_script(folder: Path, name: str, marker: Path) -> Path:
 
 
 def _write(folder: Path, checkpoint: Path, **metrics) -> Path:
-    return write_experiment(folder / "experiment.toml", checkpoint, {"train": "train.csv", "validation": "train.csv"},
-                            dataset={"text_columns": ["text"]}, runner={"max_steps": 1, "eval_strategy": "no"},
-                            **({"metrics": metrics} if metrics else {}))
+    return write_experiment(
+        folder / "experiment.toml",
+        checkpoint,
+        {"train": "train.csv", "validation": "train.csv"},
+        dataset={"text_columns": ["text"]},
+        runner={"max_steps": 1, "eval_strategy": "no"},
+        **({"metrics": metrics} if metrics else {}),
+    )
 
 
 def test_an_evaluate_script_never_runs_without_allow_code(workspace, tiny_checkpoint):
@@ -58,8 +65,10 @@ def _checkpoint_with_code(folder: Path, tiny_checkpoint: Path, marker: Path) -> 
     shutil.copytree(tiny_checkpoint, checkpoint)
     _marker_script(checkpoint, "configuration_evil.py", marker)
     config = json.loads((checkpoint / "config.json").read_text())
-    config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig",
-                          "AutoModelForSequenceClassification": "configuration_evil.EvilModel"}
+    config["auto_map"] = {
+        "AutoConfig": "configuration_evil.EvilConfig",
+        "AutoModelForSequenceClassification": "configuration_evil.EvilModel",
+    }
     (checkpoint / "config.json").write_text(json.dumps(config))
     return checkpoint
 

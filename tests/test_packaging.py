@@ -7,6 +7,7 @@ are not installed again (GBs, minutes), and the wheel goes in with `--no-deps`. 
 also holds xp itself, installed editable from the checkout, so every test of the installed xp
 first proves that what runs is the venv's copy: modules, metadata and entry points.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,18 @@ IMPORT_NAMES = {"tracker": "tracker", "plugins": "xp_plugins"}  # source folder 
 SDIST_FOLDERS = ("tracker", "plugins", "tests", "experiments", "docs", "bench", "examples")
 SDIST_FILES = ("LICENSE", "README.md", "BENCHMARKS.md", "pyproject.toml", "MANIFEST.in")
 # Made by building, installing or running; never source, never shipped (mirrors .gitignore).
-NOT_SOURCE = (".git", "build", "dist", "*.egg-info", "__pycache__", "*.py[cod]", ".pytest_cache", ".venv",
-              "mlruns", "outputs")
+NOT_SOURCE = (
+    ".git",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "*.py[cod]",
+    ".pytest_cache",
+    ".venv",
+    "mlruns",
+    "outputs",
+)
 BUILTIN_RUNNERS = {"trainer", "loop", "accelerate"}
 
 
@@ -56,19 +67,29 @@ class Venv:
     workdir: Path  # outside the source tree: nothing is importable from the working directory
 
     def run(self, program: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.root / "bin" / program), *args], cwd=self.workdir, env=clean_environment(),
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [str(self.root / "bin" / program), *args],
+            cwd=self.workdir,
+            env=clean_environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 def clean_environment() -> dict[str, str]:
     """The caller's environment without what would put the checkout or xp settings in play."""
-    return {name: value for name, value in os.environ.items()
-            if name != "PYTHONPATH" and not name.startswith(("XP_", "MLFLOW_"))}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "PYTHONPATH" and not name.startswith(("XP_", "MLFLOW_"))
+    }
 
 
 def source_files(root: Path, folders: tuple[str, ...]) -> set[str]:
-    return {path.relative_to(root).as_posix() for folder in folders for path in (root / folder).rglob("*")
-            if path.is_file()}
+    return {
+        path.relative_to(root).as_posix() for folder in folders for path in (root / folder).rglob("*") if path.is_file()
+    }
 
 
 def module_names(root: Path) -> set[str]:
@@ -83,8 +104,11 @@ def module_names(root: Path) -> set[str]:
 
 def package_names(root: Path) -> set[str]:
     """Every package (folder with an __init__.py) of the source, by its installed name."""
-    return {".".join([package, *init.parent.relative_to(root / folder).parts])
-            for folder, package in IMPORT_NAMES.items() for init in (root / folder).rglob("__init__.py")}
+    return {
+        ".".join([package, *init.parent.relative_to(root / folder).parts])
+        for folder, package in IMPORT_NAMES.items()
+        for init in (root / folder).rglob("__init__.py")
+    }
 
 
 def build(*args: str, cwd: Path) -> None:
@@ -92,8 +116,9 @@ def build(*args: str, cwd: Path) -> None:
     # environment for the sdist and again for the wheel (9 s instead of under 3 here, and an index
     # it cannot do without), and tests only that pip can download. The files that go into the sdist
     # and the wheel, what this test is about, are the same; the test extra holds the build floor.
-    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
@@ -126,6 +151,7 @@ def wheel_files(wheel: Path) -> set[str]:
 
 # --- the sdist and the wheel -----------------------------------------------------------------
 
+
 def test_sdist_holds_the_source_the_tests_need_and_nothing_made(built):
     shipped = sdist_files(built.sdist)
 
@@ -133,19 +159,29 @@ def test_sdist_holds_the_source_the_tests_need_and_nothing_made(built):
     missing = source_files(built.source, SDIST_FOLDERS) - shipped
     assert not missing, f"in the source but not in the sdist: {sorted(missing)}"
     assert "experiments/data/paraphrase/train.csv" in shipped  # the quickstart's data
-    made = {name for name in shipped if name.startswith(("build/", "dist/", "mlruns/", "outputs/"))
-            or "/build/" in name or name.endswith(".pyc")}
+    made = {
+        name
+        for name in shipped
+        if name.startswith(("build/", "dist/", "mlruns/", "outputs/")) or "/build/" in name or name.endswith(".pyc")
+    }
     assert not made, f"built or run output in the sdist: {sorted(made)}"
 
 
 def test_wheel_from_the_sdist_holds_every_module_and_the_license(built):
     files = wheel_files(built.wheel)
-    modules = {name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-               for name in files if name.endswith(".py")}
+    modules = {
+        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in files if name.endswith(".py")
+    }
 
     assert modules == module_names(built.source)
-    assert {"xp_plugins.runner", "xp_plugins.runner.trainer", "xp_plugins.runner.loop",
-            "xp_plugins.runner.accelerated", "tracker.spec", "tracker.__main__"} <= modules
+    assert {
+        "xp_plugins.runner",
+        "xp_plugins.runner.trainer",
+        "xp_plugins.runner.loop",
+        "xp_plugins.runner.accelerated",
+        "tracker.spec",
+        "tracker.__main__",
+    } <= modules
     dist_info = next(name.split("/")[0] for name in files if name.endswith(".dist-info/METADATA"))
     license_text = zipfile.ZipFile(built.wheel).read(f"{dist_info}/licenses/LICENSE").decode()
     assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
@@ -159,8 +195,9 @@ def test_every_package_folder_is_in_the_packages_list():
     # A folder missing from the list still reaches the wheel as "data" of its parent package, with
     # a warning from setuptools that says this will stop; so the list itself is checked.
     configured = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert set(configured["tool"]["setuptools"]["packages"]) == package_names(REPO_ROOT), \
+    assert set(configured["tool"]["setuptools"]["packages"]) == package_names(REPO_ROOT), (
         "pyproject.toml: [tool.setuptools] packages must name every folder with an __init__.py"
+    )
 
 
 def test_pip_install_dot_builds_the_same_wheel_as_the_sdist(built):
@@ -168,6 +205,7 @@ def test_pip_install_dot_builds_the_same_wheel_as_the_sdist(built):
 
 
 # --- the wheel installed in a fresh virtual environment -----------------------------------------
+
 
 @pytest.fixture(scope="module")
 def venv(built, tmp_path_factory) -> Venv:
@@ -179,9 +217,23 @@ def venv(built, tmp_path_factory) -> Venv:
         (site_packages / "test-environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     # --ignore-installed: the editable xp of the test environment has the same version, and pip
     # would otherwise call the wheel "already satisfied" and install nothing.
-    done = subprocess.run([str(root / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--ignore-installed",
-                           "--no-compile", "--quiet", str(built.wheel)],
-                          env=clean_environment(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            str(root / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--ignore-installed",
+            "--no-compile",
+            "--quiet",
+            str(built.wheel),
+        ],
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     workdir = tmp_path_factory.mktemp("elsewhere")
     return Venv(root, site_packages, workdir)
@@ -216,15 +268,24 @@ def test_installed_xp_runs_from_the_venv_not_from_the_checkout(built, venv):
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert set(modules) <= set(seen["modules"])
-    elsewhere = {name: path for name, path in seen["modules"].items()
-                 if not Path(path).is_relative_to(venv.site_packages)}
+    elsewhere = {
+        name: path for name, path in seen["modules"].items() if not Path(path).is_relative_to(venv.site_packages)
+    }
     assert not elsewhere, f"not imported from {venv.site_packages}: {elsewhere}"
     for package in ("tracker", "xp_plugins", "xp_plugins.runner"):
         assert Path(seen["modules"][package]) == venv.site_packages / package.replace(".", "/") / "__init__.py"
     assert Path(seen["distribution"]) == venv.site_packages
     assert "xp_plugins/runner/trainer.py" in seen["recorded"]  # the venv's RECORD, not the editable one
-    assert set(seen["entry_points"]) >= {"dataset", "tokenizer", "collator", "model", "optimizer", "scheduler",
-                                         "metric", "runner"}
+    assert set(seen["entry_points"]) >= {
+        "dataset",
+        "tokenizer",
+        "collator",
+        "model",
+        "optimizer",
+        "scheduler",
+        "metric",
+        "runner",
+    }
     assert {Path(location) for location in seen["entry_points"].values()} == {venv.site_packages}
     assert not [entry for entry in seen["sys_path"] if (venv.workdir / entry).resolve().is_relative_to(REPO_ROOT)]
 
@@ -232,13 +293,23 @@ def test_installed_xp_runs_from_the_venv_not_from_the_checkout(built, venv):
 def listed(done: subprocess.CompletedProcess) -> tuple[set[tuple[str, str]], list]:
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
-    return {(p["kind"], p["name"]) for p in document["plugins"] if p["distribution"] == "xp-tracker"}, document["broken"]
+    return {(p["kind"], p["name"]) for p in document["plugins"] if p["distribution"] == "xp-tracker"}, document[
+        "broken"
+    ]
 
 
 def test_installed_xp_lists_every_builtin_plugin(venv):
     installed, broken = listed(venv.run("xp", "plugins", "--json"))
-    checkout, _ = listed(subprocess.run([sys.executable, "-m", "tracker", "plugins", "--json"], cwd=REPO_ROOT,
-                                        env=clean_environment(), capture_output=True, text=True, timeout=120))
+    checkout, _ = listed(
+        subprocess.run(
+            [sys.executable, "-m", "tracker", "plugins", "--json"],
+            cwd=REPO_ROOT,
+            env=clean_environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    )
 
     assert broken == []
     assert {name for kind, name in installed if kind == "runner"} == BUILTIN_RUNNERS
@@ -264,8 +335,9 @@ def test_installed_xp_trains_the_quickstart(venv, tiny_checkpoint):
     shutil.copy(QUICKSTART, experiments)
     shutil.copytree(QUICKSTART.parent / "data", experiments / "data")
     store = sqlite_store(venv.workdir)
-    overrides = [o for o in quickstart_overrides(tiny_checkpoint, venv.workdir, store)
-                 if not o.startswith("dataset.data_files")]
+    overrides = [
+        o for o in quickstart_overrides(tiny_checkpoint, venv.workdir, store) if not o.startswith("dataset.data_files")
+    ]
 
     done = venv.run("xp", "run", "experiments/quickstart.toml", *as_set_options(overrides), timeout=300)
 

@@ -6,6 +6,7 @@ xp.json (as `outputs/<run>/model/`), and the same model logged with MLflow's tra
 to a real SQLite store, registered as a model version with an alias. `xp` runs as a real process;
 its predictions must equal the model's own outputs computed here, row by row.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,14 @@ def _classifier(checkpoint: Path, **head):
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint, **head).eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     rows = pd.read_csv(DATA / "validation.csv")
-    encoded = tokenizer(rows["sentence1"].tolist(), rows["sentence2"].tolist(), truncation=True,
-                        max_length=MAX_LENGTH, padding=True, return_tensors="pt")
+    encoded = tokenizer(
+        rows["sentence1"].tolist(),
+        rows["sentence2"].tolist(),
+        truncation=True,
+        max_length=MAX_LENGTH,
+        padding=True,
+        return_tensors="pt",
+    )
     with torch.no_grad():
         model.classifier.weight.mul_(20_000)  # the pooled outputs of the rows differ by little
         logits = model(**encoded).logits
@@ -84,13 +91,17 @@ def models(tmp_path_factory, tiny_checkpoint) -> Models:
     # Not ./mlflow.db, which MLflow 3 opens when no store is set: xp must use the one it is given.
     (folder / "tracking").mkdir()
     store = sqlite_store(folder / "tracking")
-    model, tokenizer = _classifier(tiny_checkpoint, id2label=dict(enumerate(LABELS)),
-                                   label2id={name: i for i, name in enumerate(LABELS)})
+    model, tokenizer = _classifier(
+        tiny_checkpoint, id2label=dict(enumerate(LABELS)), label2id={name: i for i, name in enumerate(LABELS)}
+    )
     card = {"text_columns": ["sentence1", "sentence2"], "label_names": list(LABELS), "max_length": MAX_LENGTH}
     saved = _save(folder / "outputs" / "tiny-paraphrase" / "model", model, tokenizer, card)
     plain = _save(folder / "plain", model, tokenizer, None)
-    regression = _save(folder / "regression", *_classifier(tiny_checkpoint, num_labels=1, problem_type="regression"),
-                       {**card, "label_names": None})
+    regression = _save(
+        folder / "regression",
+        *_classifier(tiny_checkpoint, num_labels=1, problem_type="regression"),
+        {**card, "label_names": None},
+    )
 
     # MLflow puts a SQLite store's artifacts under ./mlruns of the working directory; the env
     # variable (not mlflow.set_tracking_uri) names the store, so it is undone after this module.
@@ -99,16 +110,21 @@ def models(tmp_path_factory, tiny_checkpoint) -> Models:
         patch.setenv("MLFLOW_TRACKING_URI", store)
         with mlflow.start_run(run_name="tiny-paraphrase") as run:
             mlflow.transformers.log_model(
-                transformers_model={"model": model, "tokenizer": tokenizer}, name="model",
-                task="text-classification", metadata={f"xp.{key}": value for key, value in card.items()},
-                pip_requirements=["transformers", "torch"], registered_model_name=REGISTERED)
+                transformers_model={"model": model, "tokenizer": tokenizer},
+                name="model",
+                task="text-classification",
+                metadata={f"xp.{key}": value for key, value in card.items()},
+                pip_requirements=["transformers", "torch"],
+                registered_model_name=REGISTERED,
+            )
         client = MlflowClient(store)
         client.set_registered_model_alias(REGISTERED, "champion", "1")
         # A later run of the same name that logged no model (a rerun that failed), then runs
         # without models until two ids share a first character: 17 runs always do.
         experiment_id = run.info.experiment_id
-        others = [client.create_run(experiment_id, run_name=name).info.run_id
-                  for name in ("tiny-paraphrase", "no-model")]
+        others = [
+            client.create_run(experiment_id, run_name=name).info.run_id for name in ("tiny-paraphrase", "no-model")
+        ]
         while len({run_id[0] for run_id in [run.info.run_id, *others]}) == len(others) + 1:
             others.append(client.create_run(experiment_id, run_name=f"no-model-{len(others)}").info.run_id)
     run_id = run.info.run_id
@@ -121,13 +137,27 @@ def models(tmp_path_factory, tiny_checkpoint) -> Models:
     frame.to_csv(csv, index=False)
     frame.to_json(folder / "validation.jsonl", orient="records", lines=True)
     frame.to_parquet(folder / "validation.parquet", index=False)
-    return Models(folder, store, run_id, "tiny-paraphrase", unique, ambiguous,
-                  [i for i in every if i.startswith(ambiguous)], others[1], saved, plain, regression, csv,
-                  folder / "validation.jsonl", folder / "validation.parquet")
+    return Models(
+        folder,
+        store,
+        run_id,
+        "tiny-paraphrase",
+        unique,
+        ambiguous,
+        [i for i in every if i.startswith(ambiguous)],
+        others[1],
+        saved,
+        plain,
+        regression,
+        csv,
+        folder / "validation.jsonl",
+        folder / "validation.parquet",
+    )
 
 
-def direct(folder: Path, *texts: list[str], max_length: int = MAX_LENGTH
-           ) -> tuple[list[int], list[float], list[list[float]]]:
+def direct(
+    folder: Path, *texts: list[str], max_length: int = MAX_LENGTH
+) -> tuple[list[int], list[float], list[list[float]]]:
     """The model run by hand on all rows at once: class ids, their probabilities, and every
     class's probability; for regression only the values, in the middle."""
     import torch
@@ -223,8 +253,15 @@ def test_tracking_uri_defaults_to_the_environment_and_stdout_gets_csv(models, ex
 
     import pandas as pd
 
-    done = predict(models, models.run_id, "--input", models.csv.name, "--output", "-",
-                   env={**os.environ, "MLFLOW_TRACKING_URI": models.store})
+    done = predict(
+        models,
+        models.run_id,
+        "--input",
+        models.csv.name,
+        "--output",
+        "-",
+        env={**os.environ, "MLFLOW_TRACKING_URI": models.store},
+    )
 
     assert done.returncode == 0, done.stderr
     frame = pd.read_csv(io.StringIO(done.stdout))
@@ -233,8 +270,19 @@ def test_tracking_uri_defaults_to_the_environment_and_stdout_gets_csv(models, ex
 
 
 def test_probabilities_add_one_column_per_class(models, expected):
-    done = predict(models, str(models.saved), "--input", models.csv.name, "--output", "probs.csv",
-                   "--probabilities", "--batch-size", "7", "--device", "cpu")
+    done = predict(
+        models,
+        str(models.saved),
+        "--input",
+        models.csv.name,
+        "--output",
+        "probs.csv",
+        "--probabilities",
+        "--batch-size",
+        "7",
+        "--device",
+        "cpu",
+    )
 
     assert done.returncode == 0, done.stderr
     frame = read(models.folder / "probs.csv")
@@ -249,8 +297,9 @@ def test_single_sentence_model(models, tmp_path):
     import pandas as pd
 
     folder = shutil.copytree(models.saved, tmp_path / "single")
-    (folder / "xp.json").write_text(json.dumps({"text_columns": ["sentence"], "label_names": list(LABELS),
-                                                "max_length": MAX_LENGTH}))
+    (folder / "xp.json").write_text(
+        json.dumps({"text_columns": ["sentence"], "label_names": list(LABELS), "max_length": MAX_LENGTH})
+    )
     rows = pd.read_csv(models.csv).rename(columns={"sentence1": "sentence"})[["idx", "sentence"]]
     rows.to_csv(tmp_path / "single.csv", index=False)
 
@@ -268,8 +317,9 @@ def test_text_columns_option_maps_differently_named_columns(models, expected, tm
     rows = pd.read_csv(models.csv).rename(columns={"sentence1": "first", "sentence2": "second"})
     rows.to_parquet(tmp_path / "renamed.parquet", index=False)
 
-    done = predict(models, models.run_id, "--input", str(tmp_path / "renamed.parquet"),
-                   "--text-columns", "first,second")
+    done = predict(
+        models, models.run_id, "--input", str(tmp_path / "renamed.parquet"), "--text-columns", "first,second"
+    )
 
     assert done.returncode == 0, done.stderr
     assert_predictions(read(tmp_path / "renamed.predictions.parquet"), *expected[:2])
@@ -294,8 +344,7 @@ def test_regression_model_writes_the_value_as_score(models, tmp_path):
 
     rows = pd.read_csv(models.csv)
 
-    done = predict(models, str(models.regression), "--input", models.csv.name,
-                   "--output", str(tmp_path / "values.csv"))
+    done = predict(models, str(models.regression), "--input", models.csv.name, "--output", str(tmp_path / "values.csv"))
 
     assert done.returncode == 0, done.stderr
     frame = read(tmp_path / "values.csv")
@@ -307,55 +356,87 @@ def test_regression_model_writes_the_value_as_score(models, tmp_path):
 
 # ---- mistakes: one line, exit code 2, no traceback -----------------------------------------------
 
+
 def _write(models: Models, name: str, text: str) -> str:
     (models.folder / name).write_text(text, encoding="utf-8")
     return name
 
 
 MISTAKES = {  # name -> (arguments after `xp predict`, fragments of the error line)
-    "unknown run": (lambda m: ["no-such-run", "-i", m.csv.name],
-                    ["MODEL no-such-run: no folder, and no run with this id, id prefix or name in sqlite:///"]),
-    "ambiguous run id prefix": (lambda m: [m.ambiguous_prefix, "-i", m.csv.name],
-                                lambda m: [f"MODEL {m.ambiguous_prefix}: ambiguous run id prefix, matches "
-                                           f"{len(m.ambiguous_ids)} runs",
-                                           *(run_id[:12] for run_id in m.ambiguous_ids),  # as xp prints ids
-                                           "give more characters"]),
-    "run without a model": (lambda m: [m.run_without_model, "-i", m.csv.name],
-                            lambda m: [f"MODEL {m.run_without_model} (no-model): this run logged no model",
-                                       "save_model = true"]),
-    "unknown registered model": (lambda m: ["models:/nothing-registered/1", "-i", m.csv.name],
-                                 ["MODEL models:/nothing-registered/1:", "nothing-registered", "not found"]),
+    "unknown run": (
+        lambda m: ["no-such-run", "-i", m.csv.name],
+        ["MODEL no-such-run: no folder, and no run with this id, id prefix or name in sqlite:///"],
+    ),
+    "ambiguous run id prefix": (
+        lambda m: [m.ambiguous_prefix, "-i", m.csv.name],
+        lambda m: [
+            f"MODEL {m.ambiguous_prefix}: ambiguous run id prefix, matches {len(m.ambiguous_ids)} runs",
+            *(run_id[:12] for run_id in m.ambiguous_ids),  # as xp prints ids
+            "give more characters",
+        ],
+    ),
+    "run without a model": (
+        lambda m: [m.run_without_model, "-i", m.csv.name],
+        lambda m: [f"MODEL {m.run_without_model} (no-model): this run logged no model", "save_model = true"],
+    ),
+    "unknown registered model": (
+        lambda m: ["models:/nothing-registered/1", "-i", m.csv.name],
+        ["MODEL models:/nothing-registered/1:", "nothing-registered", "not found"],
+    ),
     "missing folder": (lambda m: ["./no/such/folder", "-i", m.csv.name], ["MODEL ./no/such/folder: no such folder"]),
-    "folder that is no model": (lambda m: [str(m.folder / "mlruns"), "-i", m.csv.name],
-                                ["neither MLmodel nor config.json"]),
-    "store that does not exist": (lambda m: [m.run_id, "-i", m.csv.name, "--uri", "sqlite:///nowhere/x.db"],
-                                  ["--uri sqlite:///nowhere/x.db: no tracking store there"]),
+    "folder that is no model": (
+        lambda m: [str(m.folder / "mlruns"), "-i", m.csv.name],
+        ["neither MLmodel nor config.json"],
+    ),
+    "store that does not exist": (
+        lambda m: [m.run_id, "-i", m.csv.name, "--uri", "sqlite:///nowhere/x.db"],
+        ["--uri sqlite:///nowhere/x.db: no tracking store there"],
+    ),
     "tracking server that does not answer": (
-        lambda m: [f"models:/{REGISTERED}/1", "-i", m.csv.name,
-                   "--uri", f"http://bob:hunter2pw@127.0.0.1:{free_port()}"],  # nothing listens there
-        ["cannot reach the MLflow tracking server at http://bob:***@127.0.0.1:"]),
+        lambda m: [
+            f"models:/{REGISTERED}/1",
+            "-i",
+            m.csv.name,
+            "--uri",
+            f"http://bob:hunter2pw@127.0.0.1:{free_port()}",
+        ],  # nothing listens there
+        ["cannot reach the MLflow tracking server at http://bob:***@127.0.0.1:"],
+    ),
     "missing input file": (lambda m: [m.run_id, "-i", "absent.csv"], ["--input absent.csv: no such file"]),
-    "unsupported input extension": (lambda m: [m.run_id, "-i", _write(m, "rows.txt", "a\n")],
-                                    ["--input rows.txt: unsupported extension '.txt'; expected .csv, .jsonl"]),
-    "unsupported output extension": (lambda m: [m.run_id, "-i", m.csv.name, "-o", "out.xlsx"],
-                                     ["--output out.xlsx: unsupported extension '.xlsx'"]),
+    "unsupported input extension": (
+        lambda m: [m.run_id, "-i", _write(m, "rows.txt", "a\n")],
+        ["--input rows.txt: unsupported extension '.txt'; expected .csv, .jsonl"],
+    ),
+    "unsupported output extension": (
+        lambda m: [m.run_id, "-i", m.csv.name, "-o", "out.xlsx"],
+        ["--output out.xlsx: unsupported extension '.xlsx'"],
+    ),
     "output over the input": (lambda m: [m.run_id, "-i", m.csv.name, "-o", str(m.csv)], ["is the input file"]),
     "empty file": (lambda m: [m.run_id, "-i", _write(m, "empty.csv", "")], ["--input empty.csv: the file is empty"]),
-    "header only": (lambda m: [m.run_id, "-i", _write(m, "header.csv", "sentence1,sentence2\n")],
-                    ["--input header.csv: no rows (columns: sentence1, sentence2)"]),
-    "malformed JSON Lines": (lambda m: [m.run_id, "-i", _write(m, "bad.jsonl", '{"sentence1": \n')],
-                             ["--input bad.jsonl: cannot read it as JSON Lines"]),
-    "missing text columns": (lambda m: [m.run_id, "-i", _write(m, "texts.csv", "idx,text\n1,hello\n")],
-                             ["--input texts.csv: missing text column(s) sentence1, sentence2",
-                              "the file has: idx, text", "--text-columns"]),
-    "text columns option of the wrong length": (lambda m: [m.run_id, "-i", m.csv.name, "--text-columns", "sentence1"],
-                                                ["--text-columns sentence1: the model reads 2 text column(s)"]),
+    "header only": (
+        lambda m: [m.run_id, "-i", _write(m, "header.csv", "sentence1,sentence2\n")],
+        ["--input header.csv: no rows (columns: sentence1, sentence2)"],
+    ),
+    "malformed JSON Lines": (
+        lambda m: [m.run_id, "-i", _write(m, "bad.jsonl", '{"sentence1": \n')],
+        ["--input bad.jsonl: cannot read it as JSON Lines"],
+    ),
+    "missing text columns": (
+        lambda m: [m.run_id, "-i", _write(m, "texts.csv", "idx,text\n1,hello\n")],
+        ["--input texts.csv: missing text column(s) sentence1, sentence2", "the file has: idx, text", "--text-columns"],
+    ),
+    "text columns option of the wrong length": (
+        lambda m: [m.run_id, "-i", m.csv.name, "--text-columns", "sentence1"],
+        ["--text-columns sentence1: the model reads 2 text column(s)"],
+    ),
     "model that does not say its text columns": (
         lambda m: [str(m.plain), "-i", m.csv.name],
-        ["does not record its text columns; name them with --text-columns",
-         "has: idx, sentence1, sentence2, label"]),
-    "probabilities of a regression model": (lambda m: [str(m.regression), "-i", m.csv.name, "--probabilities"],
-                                            ["--probabilities:", "is a regression model"]),
+        ["does not record its text columns; name them with --text-columns", "has: idx, sentence1, sentence2, label"],
+    ),
+    "probabilities of a regression model": (
+        lambda m: [str(m.regression), "-i", m.csv.name, "--probabilities"],
+        ["--probabilities:", "is a regression model"],
+    ),
 }
 
 

@@ -1,6 +1,7 @@
 """`xp run --processes 2`: the accelerate runner on two real CPU processes (torchrun), tracked into
 one MLflow run by the first process, with the effective batch and steps of two processes and
 each validation row scored exactly once, however the distributed sampler pads the last batch."""
+
 from __future__ import annotations
 
 import csv
@@ -28,10 +29,13 @@ def experiment(folder, checkpoint, runner: str = "accelerate"):
         writer.writeheader()
         writer.writerows(rows[:VALIDATION_ROWS])
     return write_experiment(
-        folder / "two.toml", checkpoint, {"train": str(DATA / "train.csv"), "validation": str(validation)},
+        folder / "two.toml",
+        checkpoint,
+        {"train": str(DATA / "train.csv"), "validation": str(validation)},
         dataset={"max_rows": {"train": 32}},
         runner={"use": runner, "num_epochs": 1, "batch_size": 4},
-        tracking={"enabled": True, "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", "system_metrics": False})
+        tracking={"enabled": True, "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", "system_metrics": False},
+    )
 
 
 def test_two_processes_train_into_one_run_and_score_each_validation_row_once(tmp_path, tiny_checkpoint):

@@ -3,6 +3,7 @@
 
 Ray is an optional extra, installed with the test extra; without it these tests are skipped,
 except in CI."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -34,8 +35,25 @@ def ray_head(tmp_path_factory) -> Iterator[str]:
     ray = [sys.executable, "-m", "ray.scripts.scripts"]
     if not (Path.home() / ".ray" / "auth_token").exists():  # never replace a token someone uses
         subprocess.run([*ray, "get-auth-token", "--generate"], capture_output=True, timeout=60, env=RAY_ENV)
-    subprocess.run([*ray, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
-                    "--temp-dir", str(folder)], check=True, capture_output=True, text=True, timeout=180, env=RAY_ENV)
+    subprocess.run(
+        [
+            *ray,
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard=false",
+            "--temp-dir",
+            str(folder),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=RAY_ENV,
+    )
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -44,11 +62,15 @@ def ray_head(tmp_path_factory) -> Iterator[str]:
 
 def experiment(folder: Path, checkpoint: Path, name: str, epochs: int = 2, **sections) -> Path:
     return write_experiment(
-        folder / f"{name}.toml", checkpoint, {"train": str(DATA / "train.csv"), "validation": str(DATA / "validation.csv")},
-        experiment={"name": "on-ray"}, dataset={"max_rows": {"train": 32, "eval": 16}},
+        folder / f"{name}.toml",
+        checkpoint,
+        {"train": str(DATA / "train.csv"), "validation": str(DATA / "validation.csv")},
+        experiment={"name": "on-ray"},
+        dataset={"max_rows": {"train": 32, "eval": 16}},
         runner={"num_epochs": epochs, "metric_for_best": "f1"},
         tracking={"enabled": True, "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", "system_metrics": False},
-        **sections)
+        **sections,
+    )
 
 
 def runs_of(folder: Path) -> list:
@@ -63,8 +85,10 @@ def xp(folder: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProc
 
 
 def test_two_experiments_run_as_ray_tasks_with_the_same_summary_as_local_runs(tmp_path, tiny_checkpoint, ray_head):
-    files = [experiment(tmp_path, tiny_checkpoint, name, optimizer={"lr": lr})
-             for name, lr in (("first", 1e-4), ("second", 1e-3))]
+    files = [
+        experiment(tmp_path, tiny_checkpoint, name, optimizer={"lr": lr})
+        for name, lr in (("first", 1e-4), ("second", 1e-3))
+    ]
 
     done = xp(tmp_path, "run", *map(str, files), "--executor", "ray", "--address", ray_head)
 
@@ -81,8 +105,12 @@ def test_two_experiments_run_as_ray_tasks_with_the_same_summary_as_local_runs(tm
 def test_a_sweep_runs_its_trials_as_ray_tasks(tmp_path, tiny_checkpoint, ray_head):
     import optuna
 
-    file = experiment(tmp_path, tiny_checkpoint, "sweep",
-                      sweep={"method": "grid", "study": "on-ray", "parallel": 2, "space": {"optimizer.lr": [1e-4, 1e-3]}})
+    file = experiment(
+        tmp_path,
+        tiny_checkpoint,
+        "sweep",
+        sweep={"method": "grid", "study": "on-ray", "parallel": 2, "space": {"optimizer.lr": [1e-4, 1e-3]}},
+    )
 
     done = xp(tmp_path, "sweep", str(file), "--executor", "ray", "--address", ray_head)
 
@@ -92,21 +120,30 @@ def test_a_sweep_runs_its_trials_as_ray_tasks(tmp_path, tiny_checkpoint, ray_hea
     runs = runs_of(tmp_path)
     [parent] = [run for run in runs if run.data.tags.get("xp.sweep") == "parent"]
     assert parent.info.status == "FINISHED"
-    assert sorted(run.data.tags.get("mlflow.parentRunId", "") for run in runs) == ["", parent.info.run_id,
-                                                                                  parent.info.run_id]
+    assert sorted(run.data.tags.get("mlflow.parentRunId", "") for run in runs) == [
+        "",
+        parent.info.run_id,
+        parent.info.run_id,
+    ]
 
 
 def test_ctrl_c_cancels_the_waiting_tasks_and_ends_the_running_runs_killed(tmp_path, tiny_checkpoint, ray_head):
     # Each run asks for both CPUs of the cluster: one runs, the others wait for it.
     files = [experiment(tmp_path, tiny_checkpoint, name, epochs=200) for name in ("one", "two", "three")]
     log = (tmp_path / "xp.log").open("w")
-    process = subprocess.Popen(xp_command("run", *map(str, files), "--executor", "ray", "--address", ray_head,
-                                          "--cpus", "2"), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-                               env=RAY_ENV)
+    process = subprocess.Popen(
+        xp_command("run", *map(str, files), "--executor", "ray", "--address", ray_head, "--cpus", "2"),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=RAY_ENV,
+    )
     try:
         deadline = time.monotonic() + 240
-        while not ((tmp_path / "mlruns" / "mlflow.db").exists() and any(
-                run.data.metrics.get("train/loss") is not None for run in runs_of(tmp_path))):
+        while not (
+            (tmp_path / "mlruns" / "mlflow.db").exists()
+            and any(run.data.metrics.get("train/loss") is not None for run in runs_of(tmp_path))
+        ):
             assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "xp.log").read_text()[-3000:]
             time.sleep(0.5)
         process.send_signal(signal.SIGINT)
@@ -126,11 +163,17 @@ def test_ctrl_c_cancels_the_waiting_tasks_and_ends_the_running_runs_killed(tmp_p
 def test_without_ray_the_executor_says_how_to_install_it(tmp_path, tiny_checkpoint):
     hidden = tmp_path / "no-ray"
     (hidden / "ray").mkdir(parents=True)
-    (hidden / "ray" / "__init__.py").write_text('raise ImportError("No module named \'ray\'")\n')
+    (hidden / "ray" / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
     file = experiment(tmp_path, tiny_checkpoint, "one")
 
-    done = subprocess.run(xp_command("run", str(file), "--executor", "ray"), cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(hidden)})
+    done = subprocess.run(
+        xp_command("run", str(file), "--executor", "ray"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(hidden)},
+    )
 
     assert done.returncode == 2
     assert 'the ray executor needs Ray: pip install "xp-tracker[ray]"' in done.stderr

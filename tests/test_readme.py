@@ -1,4 +1,5 @@
 """The README is part of the product: its plugin reference matches the registry."""
+
 import os
 import re
 from pathlib import Path
@@ -14,7 +15,8 @@ def test_readme_lists_every_builtin_component_and_key():
     embedded = re.search(r"<!-- plugins:start -->\n(.*)<!-- plugins:end -->", README.read_text(), re.S)
     assert embedded, "README lost its plugin reference markers"
     assert embedded.group(1) == listing.as_markdown(registry.all()), (
-        "README's plugin reference is stale: regenerate it with `xp plugins --markdown`")
+        "README's plugin reference is stale: regenerate it with `xp plugins --markdown`"
+    )
 
 
 def test_readme_starts_with_the_two_setup_commands():

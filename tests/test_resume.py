@@ -1,6 +1,7 @@
 """`xp resume`: a run stopped by SIGTERM or SIGKILL continues from its newest checkpoint in the
 same MLflow run, and on the CPU the loop and Accelerate runners log exactly the losses the run
 would have logged had it never stopped. Real `xp` processes, real signals, a real SQLite store."""
+
 from __future__ import annotations
 
 import signal
@@ -14,8 +15,12 @@ from tests.mlflow_helpers import QUICKSTART, as_set_options, quickstart_override
 from tests.tracker.test_tracking import training_has_logged
 
 STEPS = 120  # the tiny BERT on 32 rows: 4 batches an epoch, so 30 epochs and their shuffles
-CHECKPOINTED = ("checkpoint.every_steps=7", 'runner.eval_strategy="steps"', "runner.eval_steps=25",
-                f"runner.max_steps={STEPS}")
+CHECKPOINTED = (
+    "checkpoint.every_steps=7",
+    'runner.eval_strategy="steps"',
+    "runner.eval_steps=25",
+    f"runner.max_steps={STEPS}",
+)
 
 
 def xp(folder: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -57,15 +62,18 @@ def history(client, run_id: str, key: str) -> list[tuple[int, float]]:
 
 
 def the_run(client, *, other_than: str | None = None):
-    runs = [run for experiment in client.search_experiments()
-            for run in client.search_runs([experiment.experiment_id]) if run.info.run_id != other_than]
+    runs = [
+        run
+        for experiment in client.search_experiments()
+        for run in client.search_runs([experiment.experiment_id])
+        if run.info.run_id != other_than
+    ]
     [run] = runs
     return run
 
 
 @pytest.mark.parametrize("runner", ["loop", "accelerate"])
-def test_a_run_stopped_by_sigterm_resumes_with_the_loss_sequence_it_would_have_had(tmp_path, tiny_checkpoint,
-                                                                                   runner):
+def test_a_run_stopped_by_sigterm_resumes_with_the_loss_sequence_it_would_have_had(tmp_path, tiny_checkpoint, runner):
     from mlflow import MlflowClient
 
     store = sqlite_store(tmp_path)
@@ -75,8 +83,7 @@ def test_a_run_stopped_by_sigterm_resumes_with_the_loss_sequence_it_would_have_h
     client = MlflowClient(store)
     reference = the_run(client)
 
-    output = stopped_after_a_checkpoint(tmp_path, run_file(tmp_path, store, tiny_checkpoint, *settings),
-                                        signal.SIGTERM)
+    output = stopped_after_a_checkpoint(tmp_path, run_file(tmp_path, store, tiny_checkpoint, *settings), signal.SIGTERM)
     stopped = the_run(client, other_than=reference.info.run_id)
     run_id = stopped.info.run_id
     assert stopped.info.status == "KILLED", output[-3000:]
@@ -95,8 +102,7 @@ def test_a_run_stopped_by_sigterm_resumes_with_the_loss_sequence_it_would_have_h
     assert {"console.log", "console-2.log"} <= {artifact.path for artifact in client.list_artifacts(run_id)}
 
 
-def test_a_trainer_run_killed_without_notice_resumes_in_the_same_run_with_every_step_once(tmp_path,
-                                                                                         tiny_checkpoint):
+def test_a_trainer_run_killed_without_notice_resumes_in_the_same_run_with_every_step_once(tmp_path, tiny_checkpoint):
     from mlflow import MlflowClient
 
     store = sqlite_store(tmp_path)
@@ -139,8 +145,9 @@ def test_resuming_a_finished_run_says_so_and_does_nothing(tmp_path, tiny_checkpo
 def test_a_run_without_checkpoints_cannot_be_resumed_and_says_why(tmp_path, tiny_checkpoint):
     store = sqlite_store(tmp_path)
     arguments = run_file(tmp_path, store, tiny_checkpoint, "runner.max_steps=100000", 'runner.eval_strategy="no"')
-    process = subprocess.Popen(xp_command(*arguments), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        xp_command(*arguments), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while not training_has_logged(tmp_path / "mlflow.db") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -164,8 +171,16 @@ def test_resume_refuses_a_live_run_and_an_experiment_file_changed_since(tmp_path
     store = sqlite_store(tmp_path)
     experiment = tmp_path / "quickstart.toml"
     experiment.write_text(QUICKSTART.read_text().replace("experiments/data", str(QUICKSTART.parent / "data")))
-    arguments = ["run", "-q", str(experiment), *as_set_options(quickstart_overrides(
-        tiny_checkpoint, tmp_path, store, "runner.max_steps=100000", "checkpoint.every_steps=5"))]
+    arguments = [
+        "run",
+        "-q",
+        str(experiment),
+        *as_set_options(
+            quickstart_overrides(
+                tiny_checkpoint, tmp_path, store, "runner.max_steps=100000", "checkpoint.every_steps=5"
+            )
+        ),
+    ]
     log = (tmp_path / "live.log").open("w")
     process = subprocess.Popen(xp_command(*arguments), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:

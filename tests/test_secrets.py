@@ -3,6 +3,7 @@
 A real short run whose experiment file holds credentials in several places; afterwards every
 byte of the SQLite store and of every artifact is searched for them.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,11 +28,18 @@ def tracked(tmp_path_factory, tiny_checkpoint):
     (folder / "train.csv").write_text("text,label\n" + "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(8)))
     data = str(folder / "train.csv")
     path = write_experiment(
-        folder / "secret.toml", tiny_checkpoint, {"train": data, "validation": data},
-        experiment={"output_dir": str(folder / "outputs"), "tags": {"hf_token": TAG_TOKEN, "team": "nlp"},
-                    "description": f"mirror of postgresql://xp:{DB_PASSWORD}@db.internal/mlflow, seeded by {HUB_TOKEN}"},
-        dataset={"text_columns": ["text"]}, runner={"max_steps": 2},
-        tracking={"enabled": True, "uri": f"sqlite:///{folder}/mlruns/mlflow.db", "system_metrics": False})
+        folder / "secret.toml",
+        tiny_checkpoint,
+        {"train": data, "validation": data},
+        experiment={
+            "output_dir": str(folder / "outputs"),
+            "tags": {"hf_token": TAG_TOKEN, "team": "nlp"},
+            "description": f"mirror of postgresql://xp:{DB_PASSWORD}@db.internal/mlflow, seeded by {HUB_TOKEN}",
+        },
+        dataset={"text_columns": ["text"]},
+        runner={"max_steps": 2},
+        tracking={"enabled": True, "uri": f"sqlite:///{folder}/mlruns/mlflow.db", "system_metrics": False},
+    )
     with pytest.MonkeyPatch.context() as patch:  # an SQLite store keeps its artifacts under ./mlruns
         patch.chdir(folder)
         result = CliRunner().invoke(main, ["run", str(path), "--set", f'experiment.tags.api_key="{API_KEY}"'])
@@ -40,7 +48,9 @@ def tracked(tmp_path_factory, tiny_checkpoint):
 
 
 def _files(folder: Path) -> list[Path]:
-    return [path for path in folder.rglob("*") if path.is_file() and path.suffix != ".csv" and "secret.toml" != path.name]
+    return [
+        path for path in folder.rglob("*") if path.is_file() and path.suffix != ".csv" and path.name != "secret.toml"
+    ]
 
 
 def test_no_secret_in_the_store_or_any_artifact(tracked):
@@ -79,8 +89,17 @@ def test_show_and_error_messages_hide_secrets(tracked):
     shown = CliRunner().invoke(main, ["show", str(path)])
     assert shown.exit_code == 0 and TAG_TOKEN not in shown.output and DB_PASSWORD not in shown.output
 
-    bad = CliRunner().invoke(main, ["validate", str(path), "--set", f'tracking.uri="ftp://xp:{DB_PASSWORD}@host/x"',
-                                    "--set", f"experiment.seed={HUB_TOKEN}"])
+    bad = CliRunner().invoke(
+        main,
+        [
+            "validate",
+            str(path),
+            "--set",
+            f'tracking.uri="ftp://xp:{DB_PASSWORD}@host/x"',
+            "--set",
+            f"experiment.seed={HUB_TOKEN}",
+        ],
+    )
     assert bad.exit_code == 2
     assert "[tracking] uri" in bad.output and f"ftp://xp:{REDACTED}@host/x" in bad.output
     assert DB_PASSWORD not in bad.output and HUB_TOKEN not in bad.output

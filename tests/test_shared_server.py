@@ -4,18 +4,26 @@ moment, and a sweep whose Optuna study lives in the same PostgreSQL.
 
 Needs Debian's `postgresql` and the `psycopg` driver (the test extra); skipped without them,
 except in CI, whose `.ci/run` installs PostgreSQL."""
+
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tests.experiment_files import write_experiment
-from tests.mlflow_helpers import DATA, MAX_STEPS, QUICKSTART, as_set_options, mlflow_server, quickstart_overrides, \
-    xp_command
+from tests.mlflow_helpers import (
+    DATA,
+    MAX_STEPS,
+    QUICKSTART,
+    as_set_options,
+    mlflow_server,
+    quickstart_overrides,
+    xp_command,
+)
 from tests.postgres_helpers import postgres_server, require_postgres
 
 LEARNING_RATES = ("1e-4", "3e-4")
@@ -35,8 +43,9 @@ def shared(tmp_path_factory) -> Iterator[Shared]:
     with postgres_server(("mlflow", "optuna")) as postgres:
         # The README's command: PostgreSQL for runs, params and metrics; the server stores and
         # serves the artifacts, so clients need no access to its disk.
-        with mlflow_server(f"{postgres}/mlflow", folder, 180, "--serve-artifacts", "--artifacts-destination",
-                           str(folder / "artifacts")) as base:
+        with mlflow_server(
+            f"{postgres}/mlflow", folder, 180, "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts")
+        ) as base:
             yield Shared(folder, postgres, base)
 
 
@@ -53,8 +62,17 @@ def test_two_experiments_at_once_into_a_server_on_postgresql(shared, tiny_checkp
     for lr in LEARNING_RATES:  # both at the same moment, as two people would
         log = (folder / f"xp-{lr}.log").open("w")
         overrides = quickstart_overrides(tiny_checkpoint, folder, shared.server, f"optimizer.lr={lr}")
-        processes.append((subprocess.Popen(xp_command("run", str(QUICKSTART), *as_set_options(overrides)), cwd=folder,
-                                           stdout=log, stderr=subprocess.STDOUT), log))
+        processes.append(
+            (
+                subprocess.Popen(
+                    xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
+                    cwd=folder,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ),
+                log,
+            )
+        )
     for process, log in processes:
         assert process.wait(timeout=600) == 0, Path(log.name).read_text()[-3000:]
         log.close()
@@ -86,11 +104,14 @@ def test_a_sweep_keeps_its_optuna_study_in_the_same_postgresql(shared, tiny_chec
     folder.mkdir()
     storage = f"{shared.postgres}/optuna"
     file = write_experiment(
-        folder / "sweep.toml", tiny_checkpoint,
+        folder / "sweep.toml",
+        tiny_checkpoint,
         {"train": str(DATA / "train.csv"), "validation": str(DATA / "validation.csv")},
-        experiment={"name": "shared-sweep"}, dataset={"max_rows": {"train": 32, "eval": 16}},
+        experiment={"name": "shared-sweep"},
+        dataset={"max_rows": {"train": 32, "eval": 16}},
         tracking={"enabled": True, "uri": shared.server, "system_metrics": False},
-        sweep={"method": "grid", "study": "shared", "storage": storage, "space": {"optimizer.lr": [1e-4, 1e-3]}})
+        sweep={"method": "grid", "study": "shared", "storage": storage, "space": {"optimizer.lr": [1e-4, 1e-3]}},
+    )
 
     done = subprocess.run(xp_command("sweep", str(file)), cwd=folder, capture_output=True, text=True, timeout=600)
 

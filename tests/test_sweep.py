@@ -1,6 +1,7 @@
 """`xp sweep`: a hyperparameter study of real trials. Each trial is a real trial process and a real
 MLflow run nested under the study's run; the Optuna study lives in a real SQLite database beside
 the MLflow store; interruptions are real signals."""
+
 from __future__ import annotations
 
 import signal
@@ -20,12 +21,14 @@ def sweep_file(folder: Path, checkpoint: Path, space: dict, epochs: int = 2, **s
     """The tiny BERT on 32 rows (4 steps an epoch), tracked into `folder`'s store, with a study
     named "study" over `space`."""
     return write_experiment(
-        folder / "sweep.toml", checkpoint,
+        folder / "sweep.toml",
+        checkpoint,
         {"train": str(DATA / "train.csv"), "validation": str(DATA / "validation.csv")},
         dataset={"max_rows": {"train": 32, "eval": 16}},
         runner={"num_epochs": epochs, "metric_for_best": "f1"},
         tracking={"enabled": True, "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", "system_metrics": False},
-        sweep={"method": "grid", "study": STUDY, **sweep, "space": space})
+        sweep={"method": "grid", "study": STUDY, **sweep, "space": space},
+    )
 
 
 def xp(folder: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -65,8 +68,9 @@ def started_trial(folder: Path, process: subprocess.Popen, number: int, timeout:
         assert process.poll() is None, "the sweep ended before the trial started"
         if (folder / "mlruns" / "mlflow.db").exists():
             client = store(folder)
-            runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                      f"tags.`xp.sweep.trial` = '{number}'")
+            runs = client.search_runs(
+                [e.experiment_id for e in client.search_experiments()], f"tags.`xp.sweep.trial` = '{number}'"
+            )
             if runs and client.get_metric_history(runs[0].info.run_id, "train/loss"):
                 return
         time.sleep(0.2)
@@ -74,7 +78,8 @@ def started_trial(folder: Path, process: subprocess.Popen, number: int, timeout:
 
 
 def test_a_grid_of_two_learning_rates_is_a_parent_run_with_two_nested_trial_runs_and_a_second_sweep_adds_none(
-        tmp_path, tiny_checkpoint):
+    tmp_path, tiny_checkpoint
+):
     file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-4, 1e-3]})
 
     first = xp(tmp_path, "sweep", str(file))
@@ -100,7 +105,9 @@ def test_a_grid_of_two_learning_rates_is_a_parent_run_with_two_nested_trial_runs
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"trials.csv", "plots", "config", "sweep"} <= artifacts
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "plots")} >= {
-        "plots/optimization_history.png", "plots/parallel_coordinate.png"}
+        "plots/optimization_history.png",
+        "plots/parallel_coordinate.png",
+    }
     table = Path(client.download_artifacts(parent.info.run_id, "trials.csv", str(tmp_path))).read_text()
     assert table.splitlines()[0].startswith("trial,state,eval_f1,optimizer.lr")
     assert len(table.splitlines()) == 3
@@ -119,8 +126,11 @@ def test_a_grid_of_two_learning_rates_is_a_parent_run_with_two_nested_trial_runs
 
 
 def test_a_bad_space_exits_2_with_every_problem_before_any_trial(tmp_path, tiny_checkpoint):
-    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lrr": [1e-4], "runner.batch_size": [0, 8],
-                                                  "model.checkpoint": {"low": 1, "high": 2}})
+    file = sweep_file(
+        tmp_path,
+        tiny_checkpoint,
+        {"optimizer.lrr": [1e-4], "runner.batch_size": [0, 8], "model.checkpoint": {"low": 1, "high": 2}},
+    )
 
     result = xp(tmp_path, "sweep", str(file))
 
@@ -135,8 +145,7 @@ def test_a_bad_space_exits_2_with_every_problem_before_any_trial(tmp_path, tiny_
 
 
 def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, tiny_checkpoint):
-    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-4, 1e-3], "runner.batch_size": [4, 8]},
-                      epochs=3)
+    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-4, 1e-3], "runner.batch_size": [4, 8]}, epochs=3)
 
     result = xp(tmp_path, "sweep", str(file), "--dry-run", "--set", "runner.gradient_accumulation_steps=2")
 
@@ -152,8 +161,15 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, tiny_checkpoint):
 def test_pruned_trials_stop_early_and_are_recorded_as_pruned(tmp_path, tiny_checkpoint):
     # A learning rate of 0.5 sends the validation loss far above the first trial's at the first
     # evaluation: below the median of the trials before it, so the median pruner stops it there.
-    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-3, 0.5]}, epochs=4, metric="loss",
-                      pruner="median", pruner_startup_trials=1)
+    file = sweep_file(
+        tmp_path,
+        tiny_checkpoint,
+        {"optimizer.lr": [1e-3, 0.5]},
+        epochs=4,
+        metric="loss",
+        pruner="median",
+        pruner_startup_trials=1,
+    )
 
     result = xp(tmp_path, "sweep", str(file))
 
@@ -193,8 +209,9 @@ def test_a_trial_killed_like_out_of_memory_fails_with_the_reason_and_the_study_g
     try:
         started_trial(tmp_path, process, 0)
         # the kernel's OOM killer sends SIGKILL to the trial's process, and to nothing else
-        trial_pid = subprocess.run(["pgrep", "-P", str(process.pid), "-f", "tracker.sweep.trial"],
-                                   capture_output=True, text=True, check=True).stdout.split()[0]
+        trial_pid = subprocess.run(
+            ["pgrep", "-P", str(process.pid), "-f", "tracker.sweep.trial"], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
         subprocess.run(["kill", "-KILL", trial_pid], check=True)
         code = process.wait(timeout=300)
     finally:
@@ -212,8 +229,9 @@ def test_a_trial_killed_like_out_of_memory_fails_with_the_reason_and_the_study_g
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
-def test_an_interrupted_sweep_continues_with_its_remaining_trials_in_the_same_parent_run(tmp_path, tiny_checkpoint,
-                                                                                         stop):
+def test_an_interrupted_sweep_continues_with_its_remaining_trials_in_the_same_parent_run(
+    tmp_path, tiny_checkpoint, stop
+):
     file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-4, 3e-4, 1e-3]}, epochs=40)
     log = (tmp_path / "first.log").open("w")
     process = subprocess.Popen(xp_command("sweep", str(file)), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
@@ -250,12 +268,14 @@ def test_an_interrupted_sweep_continues_with_its_remaining_trials_in_the_same_pa
 
 
 def test_two_sweeps_on_one_study_share_its_trials(tmp_path, tiny_checkpoint):
-    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": {"low": 1e-5, "high": 1e-2, "log": True}},
-                      method="random", trials=4)
+    file = sweep_file(
+        tmp_path, tiny_checkpoint, {"optimizer.lr": {"low": 1e-5, "high": 1e-2, "log": True}}, method="random", trials=4
+    )
     logs = [(tmp_path / f"sweep-{index}.log").open("w") for index in range(2)]
-    processes = [subprocess.Popen(xp_command("sweep", str(file), *extra), cwd=tmp_path, stdout=log,
-                                  stderr=subprocess.STDOUT)
-                 for log, extra in zip(logs, [("--set", "sweep.parallel=2"), ()])]
+    processes = [
+        subprocess.Popen(xp_command("sweep", str(file), *extra), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        for log, extra in zip(logs, [("--set", "sweep.parallel=2"), ()])
+    ]
     codes = [process.wait(timeout=600) for process in processes]
     for log in logs:
         log.close()

@@ -3,6 +3,7 @@
 Importing this package is cheap: pydantic, torch, transformers, datasets and mlflow are imported
 only when an experiment is checked or built.
 """
+
 from tracker.errors import BuildError, ExperimentError, Problem
 from tracker.hookspecs import hookimpl
 

@@ -1,17 +1,28 @@
 """The `xp` command line. Heavy libraries are imported only by the commands that build things."""
+
 from __future__ import annotations
 
 import functools
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import click
 
 from tracker import __version__, cli_store
-from tracker.cli_options import (Edits, ExecutorChoice, comma_list, edit_options, executor_options, files_argument,
-                                 main_process, registry_or_exit, store_option, verbosity_options)
+from tracker.cli_options import (
+    Edits,
+    ExecutorChoice,
+    comma_list,
+    edit_options,
+    executor_options,
+    files_argument,
+    main_process,
+    registry_or_exit,
+    store_option,
+    verbosity_options,
+)
 from tracker.errors import EXIT_BAD_INPUT
 from tracker.garbage_collection import collect_nothing_at_exit
 from tracker.redact import Redactor
@@ -47,8 +58,12 @@ def main() -> None:
 @main.command()
 @files_argument
 @edit_options
-@click.option("--data", is_flag=True, help="Also load each dataset and check it against the experiment "
-                                           "(labels against metrics and model), the hardware and the tracking store.")
+@click.option(
+    "--data",
+    is_flag=True,
+    help="Also load each dataset and check it against the experiment "
+    "(labels against metrics and model), the hardware and the tracking store.",
+)
 def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
     """Check experiment files without training: every problem of every file at once."""
     registry = registry_or_exit()
@@ -86,8 +101,9 @@ def _run_and_exit(experiments: Sequence, registry: Registry, console, resume=Non
     outcomes = []
     for experiment in experiments:
         console.say("experiment", f"{experiment.path} ({experiment.components['runner'].use} runner)")
-        execute = functools.partial(run_experiment, start_run=start_run_with(registry, console, resume),
-                                    console=console, resume=resume)
+        execute = functools.partial(
+            run_experiment, start_run=start_run_with(registry, console, resume), console=console, resume=resume
+        )
         outcome = run_one(experiment, registry, execute, lambda text: click.echo(text, err=True))
         if main_process():
             click.echo(run_summary(outcome), err=True)
@@ -98,24 +114,32 @@ def _run_and_exit(experiments: Sequence, registry: Registry, console, resume=Non
     sys.exit(1 if "failed" in statuses else EXIT_BAD_INPUT if "invalid" in statuses else 0)
 
 
-def _run_on_executor_and_exit(experiments: Sequence, edits: Edits, choice: "ExecutorChoice", console) -> None:
+def _run_on_executor_and_exit(experiments: Sequence, edits: Edits, choice: ExecutorChoice, console) -> None:
     from tracker.executors.runs import run_all
     from tracker.session import summary_table
 
     executor = choice.open_or_exit()
-    outcomes, stopped = run_all(executor, experiments, edits, console.verbosity, lambda text: click.echo(text, err=True))
+    outcomes, stopped = run_all(
+        executor, experiments, edits, console.verbosity, lambda text: click.echo(text, err=True)
+    )
     click.echo(summary_table(outcomes), nl=False)
     statuses = {outcome.status for outcome in outcomes}
-    sys.exit(130 if stopped else 1 if statuses & {"failed", "killed"} else EXIT_BAD_INPUT if "invalid" in statuses
-             else 0)
+    sys.exit(
+        130 if stopped else 1 if statuses & {"failed", "killed"} else EXIT_BAD_INPUT if "invalid" in statuses else 0
+    )
 
 
 @main.command()
 @files_argument
 @edit_options
-@click.option("--processes", type=click.IntRange(min=1), default=1, metavar="N",
-              help="Train on N processes of this machine (torchrun; the accelerate runner): one MLflow run, "
-                   "logged by the first process.")
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    metavar="N",
+    help="Train on N processes of this machine (torchrun; the accelerate runner): one MLflow run, "
+    "logged by the first process.",
+)
 @executor_options
 @verbosity_options
 def run(files: Sequence[str], edits: Edits, processes: int, executor: ExecutorChoice, console) -> None:
@@ -137,8 +161,11 @@ def run(files: Sequence[str], edits: Edits, processes: int, executor: ExecutorCh
             launch.relaunch(sys.argv[1:], processes)
     for experiment in experiments:
         if experiment.sweep is not None:
-            console.say("note", f"{experiment.path} has a [sweep]: `xp run` runs the experiment as written, "
-                                f"`xp sweep {experiment.path}` runs the study")
+            console.say(
+                "note",
+                f"{experiment.path} has a [sweep]: `xp run` runs the experiment as written, "
+                f"`xp sweep {experiment.path}` runs the study",
+            )
     _run_and_exit(experiments, registry, console)
 
 
@@ -162,8 +189,9 @@ def resume(selector: str, uri: str | None, edits: Edits, console) -> None:
 
     registry = registry_or_exit()
     try:
-        experiment, where = find_resumable(selector, store_uri(uri), edits.overrides, edits.unsets, edits.allow_code,
-                                           registry)
+        experiment, where = find_resumable(
+            selector, store_uri(uri), edits.overrides, edits.unsets, edits.allow_code, registry
+        )
     except NothingToResume as finished:
         click.echo(str(finished), err=True)
         return
@@ -180,8 +208,11 @@ def resume(selector: str, uri: str | None, edits: Edits, console) -> None:
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @edit_options
-@click.option("--dry-run", is_flag=True, help="Print the plan (study, space, each trial's effective batch size and "
-                                              "training steps) and run nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (study, space, each trial's effective batch size and training steps) and run nothing.",
+)
 @executor_options
 @verbosity_options
 def sweep(file: str, edits: Edits, dry_run: bool, executor: ExecutorChoice, console) -> None:
@@ -193,7 +224,8 @@ def sweep(file: str, edits: Edits, dry_run: bool, executor: ExecutorChoice, cons
     processes on one study share its trials. --set sweep.KEY=VALUE changes the sweep, as any key.
     """
     from tracker.errors import ExperimentError
-    from tracker.sweep import dry_run as plan, run_sweep
+    from tracker.sweep import dry_run as plan
+    from tracker.sweep import run_sweep
 
     registry = registry_or_exit()
     [experiment] = _load_or_exit([file], edits, registry)
@@ -224,8 +256,12 @@ def show(file: str, edits: Edits) -> None:
 
 
 @main.command()
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the schema to this file instead of printing it.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the schema to this file instead of printing it.",
+)
 def schema(output: Path | None) -> None:
     """The JSON Schema (draft 2020-12) of experiment files for the installed plugins, for editors."""
     from tracker.spec.jsonschema import experiment_schema
@@ -258,15 +294,27 @@ def plugins(kind: str | None, as_json: bool, as_markdown: bool) -> None:
 
 @main.command()
 @click.argument("source", metavar="FOLDER|FILE|HUB_ID")
-@click.option("--output", "-o", metavar="FILE",
-              help="Where to write the experiment (- prints it) [default: experiments/<name>.toml when "
-                   "./experiments exists, else ./<name>.toml].")
-@click.option("--config", "config_name", metavar="NAME", help="The config of a hub dataset (nyu-mll/glue --config mrpc).")
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Where to write the experiment (- prints it) [default: experiments/<name>.toml when "
+    "./experiments exists, else ./<name>.toml].",
+)
+@click.option(
+    "--config", "config_name", metavar="NAME", help="The config of a hub dataset (nyu-mll/glue --config mrpc)."
+)
 @click.option("--text-columns", metavar="A[,B]", callback=comma_list, help="The text column(s), instead of guessing.")
 @click.option("--label-column", metavar="NAME", help="The label column, instead of guessing.")
 @click.option("--force", is_flag=True, help="Overwrite the experiment file if it exists.")
-def init(source: str, output: str | None, config_name: str | None, text_columns: list[str] | None,
-         label_column: str | None, force: bool) -> None:
+def init(
+    source: str,
+    output: str | None,
+    config_name: str | None,
+    text_columns: list[str] | None,
+    label_column: str | None,
+    force: bool,
+) -> None:
     """Write a commented starter experiment for a data folder, a data file or a hub dataset.
 
     FOLDER holds CSV, JSON Lines or Parquet files named by split, as a hub dataset lays them out
@@ -277,8 +325,16 @@ def init(source: str, output: str | None, config_name: str | None, text_columns:
     """
     import shlex
 
-    from tracker.starter import InitError, check_writable, default_checkpoint, default_output, experiment_name, \
-        inspect_data, starter_text, write_starter
+    from tracker.starter import (
+        InitError,
+        check_writable,
+        default_checkpoint,
+        default_output,
+        experiment_name,
+        inspect_data,
+        starter_text,
+        write_starter,
+    )
 
     name = experiment_name(source, config_name)
     path = None if output == "-" else Path(output) if output else default_output(name)
@@ -300,8 +356,10 @@ def init(source: str, output: str | None, config_name: str | None, text_columns:
     if path is None:
         click.echo(text, nl=False)
         return
-    click.echo(f"wrote {path}\n  rows: {task.rows_summary}\n  text: {task.text_summary}\n"
-               f"  label: {task.label_summary}\n  model: {checkpoint}")
+    click.echo(
+        f"wrote {path}\n  rows: {task.rows_summary}\n  text: {task.text_summary}\n"
+        f"  label: {task.label_summary}\n  model: {checkpoint}"
+    )
     click.echo(f"next: xp run {shown}")
 
 

@@ -1,11 +1,12 @@
 """What several `xp` commands share: options, and how bad input ends a command."""
+
 from __future__ import annotations
 
 import functools
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import click
 
@@ -35,12 +36,28 @@ class Edits:
 
 def edit_options(command):
     """--set, --unset and --allow-code, folded into one `edits` argument."""
-    @click.option("--set", "overrides", multiple=True, callback=_parsed(parse_override), metavar="SECTION.KEY=VALUE",
-                  help="Override a key; the value is parsed as TOML (--set optimizer.lr=3e-5). Repeatable.")
-    @click.option("--unset", "unsets", multiple=True, callback=_parsed(parse_unset), metavar="SECTION.KEY",
-                  help="Remove a key the file sets, so it takes its default (--unset runner.max_steps). Repeatable.")
-    @click.option("--allow-code", is_flag=True,
-                  help="Allow keys that run code not from an installed plugin (trust_remote_code, evaluate scripts).")
+
+    @click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        callback=_parsed(parse_override),
+        metavar="SECTION.KEY=VALUE",
+        help="Override a key; the value is parsed as TOML (--set optimizer.lr=3e-5). Repeatable.",
+    )
+    @click.option(
+        "--unset",
+        "unsets",
+        multiple=True,
+        callback=_parsed(parse_unset),
+        metavar="SECTION.KEY",
+        help="Remove a key the file sets, so it takes its default (--unset runner.max_steps). Repeatable.",
+    )
+    @click.option(
+        "--allow-code",
+        is_flag=True,
+        help="Allow keys that run code not from an installed plugin (trust_remote_code, evaluate scripts).",
+    )
     @functools.wraps(command)
     def wrapper(*args, overrides, unsets, allow_code, **kwargs):
         return command(*args, edits=Edits(overrides, unsets, allow_code), **kwargs)
@@ -50,12 +67,20 @@ def edit_options(command):
 
 files_argument = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 
-uri_option = click.option("--uri", default=None, metavar="URI",
-                          help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).")
+uri_option = click.option(
+    "--uri",
+    default=None,
+    metavar="URI",
+    help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).",
+)
 # Commands that read runs take any spelling of a store (tracker.stores), and never create one.
-store_option = click.option("--uri", default=None, metavar="STORE",
-                            help="The tracking store: a folder holding mlflow.db (mlruns), a .db file, sqlite:///PATH "
-                                 "or http(s)://HOST (default: MLFLOW_TRACKING_URI, else mlruns/mlflow.db).")
+store_option = click.option(
+    "--uri",
+    default=None,
+    metavar="STORE",
+    help="The tracking store: a folder holding mlflow.db (mlruns), a .db file, sqlite:///PATH "
+    "or http(s)://HOST (default: MLFLOW_TRACKING_URI, else mlruns/mlflow.db).",
+)
 
 
 def registry_or_exit() -> Registry:
@@ -105,7 +130,7 @@ class ExecutorChoice:
 
         try:
             return executor_named(self.name, self.address, self.cpus, self.gpus)
-        except Exception as error:  # noqa: BLE001 - tracker.executors.ray_tasks.RayUnavailable, without importing Ray
+        except Exception as error:
             if type(error).__name__ != "RayUnavailable":
                 raise
             click.echo(f"error: {error}", err=True)
@@ -114,14 +139,32 @@ class ExecutorChoice:
 
 def executor_options(command):
     """--executor, --address, --cpus and --gpus, folded into one `executor` argument."""
-    @click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local",
-                  help='Where runs go: "local" (this machine, one after another) or "ray" (tasks on a Ray cluster).')
-    @click.option("--address", default=None, metavar="ADDRESS",
-                  help="The Ray cluster: auto, HOST:PORT or ray://HOST:PORT [default: a Ray started on this machine].")
-    @click.option("--cpus", type=click.FloatRange(min=0), default=None,
-                  help="CPUs each run asks Ray for [default: [hardware] cpu_threads, else 1].")
-    @click.option("--gpus", type=click.FloatRange(min=0), default=None,
-                  help="GPUs each run asks Ray for [default: 1 with device = \"cuda\", else 0].")
+
+    @click.option(
+        "--executor",
+        "executor_name",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        help='Where runs go: "local" (this machine, one after another) or "ray" (tasks on a Ray cluster).',
+    )
+    @click.option(
+        "--address",
+        default=None,
+        metavar="ADDRESS",
+        help="The Ray cluster: auto, HOST:PORT or ray://HOST:PORT [default: a Ray started on this machine].",
+    )
+    @click.option(
+        "--cpus",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="CPUs each run asks Ray for [default: [hardware] cpu_threads, else 1].",
+    )
+    @click.option(
+        "--gpus",
+        type=click.FloatRange(min=0),
+        default=None,
+        help='GPUs each run asks Ray for [default: 1 with device = "cuda", else 0].',
+    )
     @functools.wraps(command)
     def wrapper(*args, executor_name, address, cpus, gpus, **kwargs):
         if executor_name != "ray" and (address or cpus is not None or gpus is not None):

@@ -1,9 +1,10 @@
 """The `xp` commands that read and repair tracked runs: ui, runs, compare, predict, sync."""
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import click
 
@@ -37,8 +38,13 @@ def ui(uri: str | None, host: str, port: int) -> None:
 @click.command()
 @click.argument("selectors", nargs=-1, required=True, metavar="RUNS...")
 @store_option
-@click.option("--png", default=Path("compare.png"), show_default=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the figure overlaying the runs' curves.")
+@click.option(
+    "--png",
+    default=Path("compare.png"),
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the figure overlaying the runs' curves.",
+)
 @click.option("--no-png", is_flag=True, help="Write no figure.")
 def compare(selectors: Sequence[str], uri: str | None, png: Path, no_png: bool) -> None:
     """Compare runs: the params that differ and the final and best metrics, side by side, and one
@@ -69,8 +75,13 @@ def compare(selectors: Sequence[str], uri: str | None, png: Path, no_png: bool) 
 @click.command()
 @click.argument("experiments", nargs=-1, metavar="[EXPERIMENT]...")
 @store_option
-@click.option("--stale-after", default=None, type=click.FloatRange(min=0), metavar="SECONDS",
-              help="A RUNNING run silent this long is stale: its process died. [default: 300, ten missed heartbeats]")
+@click.option(
+    "--stale-after",
+    default=None,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="A RUNNING run silent this long is stale: its process died. [default: 300, ten missed heartbeats]",
+)
 @click.option("--end-stale", is_flag=True, help="End every stale run listed as FAILED, with the reason.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="The newest runs, at most.")
 def runs(experiments: Sequence[str], uri: str | None, stale_after: float | None, end_stale: bool, limit: int) -> None:
@@ -86,8 +97,9 @@ def runs(experiments: Sequence[str], uri: str | None, stale_after: float | None,
 
     try:
         client = open_store(store_uri(uri))
-        listed = list_runs(client, experiments, STALE_AFTER_SECONDS if stale_after is None else stale_after,
-                           limit=limit)
+        listed = list_runs(
+            client, experiments, STALE_AFTER_SECONDS if stale_after is None else stale_after, limit=limit
+        )
     except StoreError as error:
         click.echo(f"error: {Redactor().text(str(error))}", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -124,20 +136,47 @@ def sync(folders: Sequence[Path], uri: str | None) -> None:
 
 @click.command()
 @click.argument("model")
-@click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The rows to predict: .csv, .jsonl or .parquet, with the text columns the model was trained on.")
-@click.option("--output", "-o", metavar="FILE",
-              help="Where to write them (.csv, .jsonl or .parquet; - prints CSV) "
-                   "[default: <input stem>.predictions.<input extension>, next to the input].")
-@click.option("--text-columns", metavar="A[,B]", callback=comma_list,
-              help="The input's text column(s), when they are not named as in training or the model does not say.")
+@click.option(
+    "--input",
+    "-i",
+    "input_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The rows to predict: .csv, .jsonl or .parquet, with the text columns the model was trained on.",
+)
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Where to write them (.csv, .jsonl or .parquet; - prints CSV) "
+    "[default: <input stem>.predictions.<input extension>, next to the input].",
+)
+@click.option(
+    "--text-columns",
+    metavar="A[,B]",
+    callback=comma_list,
+    help="The input's text column(s), when they are not named as in training or the model does not say.",
+)
 @click.option("--probabilities", is_flag=True, help="Also write one prob_<label> column per class.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]),
-              help="auto: CUDA if available, else MPS, else the CPU.")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+    help="auto: CUDA if available, else MPS, else the CPU.",
+)
 @store_option
-def predict(model: str, input_path: Path, output: str | None, text_columns: list[str] | None, probabilities: bool,
-            batch_size: int, device: str, uri: str | None) -> None:
+def predict(
+    model: str,
+    input_path: Path,
+    output: str | None,
+    text_columns: list[str] | None,
+    probabilities: bool,
+    batch_size: int,
+    device: str,
+    uri: str | None,
+) -> None:
     """Predict labels for a table of texts with a trained model.
 
     MODEL is a run id (or a unique prefix of one), a run name, runs:/<run id>/model,
@@ -148,9 +187,17 @@ def predict(model: str, input_path: Path, output: str | None, text_columns: list
     from tracker.stores import StoreError
 
     try:
-        outcome = predict_file(model, input_path, output, uri=uri, text_columns=text_columns,
-                               probabilities=probabilities, batch_size=batch_size, device=device,
-                               say=lambda text: click.echo(text, err=True))
+        outcome = predict_file(
+            model,
+            input_path,
+            output,
+            uri=uri,
+            text_columns=text_columns,
+            probabilities=probabilities,
+            batch_size=batch_size,
+            device=device,
+            say=lambda text: click.echo(text, err=True),
+        )
     except (PredictError, StoreError) as error:  # a password in a tracking URI is masked
         click.echo(f"error: {Redactor().text(str(error))}", err=True)
         sys.exit(EXIT_BAD_INPUT)

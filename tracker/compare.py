@@ -1,14 +1,25 @@
 """`xp compare`: runs picked by id, name, experiment or experiment file, side by side: a table of the
 params that differ and the final and best metrics, and one figure overlaying their curves."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tracker.metric_names import stored_name
-from tracker.stores import SHORT_ID, StoreError, all_experiments, experiment_ids, quoted, run_with_id, \
-    run_with_prefix, runs_named, search_runs
+from tracker.stores import (
+    SHORT_ID,
+    StoreError,
+    all_experiments,
+    experiment_ids,
+    quoted,
+    run_with_id,
+    run_with_prefix,
+    runs_named,
+    search_runs,
+)
 
 # Params every run has but that say nothing about the experiment's design.
 _NOISE_PARAMS = ("derived.trainable_parameters",)
@@ -38,6 +49,7 @@ class Comparison:
 
 # ---- the runs: selectors -> runs ----------------------------------------------------------------
 
+
 def find_runs(client: Any, selectors: Sequence[str], uri: str) -> list[Any]:
     """The runs each selector names, in the order given, each selector's oldest first; a run named
     twice is shown once.
@@ -54,8 +66,11 @@ def find_runs(client: Any, selectors: Sequence[str], uri: str) -> list[Any]:
     problems = []  # every selector that finds nothing is reported, not just the first
     for selector in selectors:
         try:
-            found = (_runs_of_file(client, experiments, selector, store) if selector.endswith(".toml")
-                     else _runs_named(client, experiments, selector, store))
+            found = (
+                _runs_of_file(client, experiments, selector, store)
+                if selector.endswith(".toml")
+                else _runs_named(client, experiments, selector, store)
+            )
         except StoreError as problem:
             problems.append(str(problem))
             continue
@@ -71,8 +86,9 @@ def _runs_of_file(client: Any, experiments: list[str], selector: str, store: str
     target = Path(selector).expanduser().resolve()
     # Narrowed in the store by the file's name (`_` and `%` are LIKE wildcards: only wider), then exactly here.
     name = quoted(target.name)
-    found = [run for run in search_runs(client, experiments, f"tags.`xp.file` LIKE '%{name}'")
-             if _file_of(run) == target]
+    found = [
+        run for run in search_runs(client, experiments, f"tags.`xp.file` LIKE '%{name}'") if _file_of(run) == target
+    ]
     if not found:
         raise StoreError(f"{selector}: no run of the experiment file {target} in {store}")
     return found
@@ -102,11 +118,14 @@ def _runs_named(client: Any, experiments: list[str], selector: str, store: str) 
 
     names = {run.info.run_name for run in search_runs(client, experiments) if run.info.run_name}
     names |= {experiment.name for experiment in all_experiments(client)}
-    raise StoreError(f"{selector}: no run id, run id prefix, run name or experiment name matches it "
-                     f"in {store}{did_you_mean(selector, names)}")
+    raise StoreError(
+        f"{selector}: no run id, run id prefix, run name or experiment name matches it "
+        f"in {store}{did_you_mean(selector, names)}"
+    )
 
 
 # ---- what is compared: params, metrics and their curves ------------------------------------------
+
 
 def compared_metric(stored: str) -> str | None:
     """The name a stored metric is compared under (`eval_accuracy` and `eval/accuracy` both as
@@ -150,9 +169,11 @@ def table_rows(found: Comparison) -> list[list[str]]:
     """Run id, status, experiment, the diagnosis; each param that differs; each eval/test metric's final value and,
     where it was logged more than once, its best (lowest for a loss, else highest)."""
     runs = found.runs
-    rows = [["run id", *[run.info.run_id[:SHORT_ID] for run in runs]],
-            ["status", *[run.info.status for run in runs]],
-            ["experiment", *[found.experiments[run.info.experiment_id] for run in runs]]]
+    rows = [
+        ["run id", *[run.info.run_id[:SHORT_ID] for run in runs]],
+        ["status", *[run.info.status for run in runs]],
+        ["experiment", *[found.experiments[run.info.experiment_id] for run in runs]],
+    ]
     if any("xp.diagnosis" in run.data.tags for run in runs):  # the verdict on each run's learning curves
         rows.append(["diagnosis", *[_verdict(run.data.tags) for run in runs]])
     for key in sorted({key for run in runs for key in run.data.params}):
@@ -160,14 +181,16 @@ def table_rows(found: Comparison) -> list[list[str]]:
         if len(set(values)) > 1 and key not in _NOISE_PARAMS:
             rows.append([key, *values])
     curves = [found.curves[run.info.run_id] for run in runs]
-    names = sorted({name for run_curves in curves for name in run_curves if not name.startswith("train/")},
-                   key=_metric_order)
+    names = sorted(
+        {name for run_curves in curves for name in run_curves if not name.startswith("train/")}, key=_metric_order
+    )
     for name in names:
         rows.append([f"{name} (final)", *[_number(c[name][-1][1] if c.get(name) else None) for c in curves]])
         if any(len(c.get(name, ())) > 1 for c in curves):
             best = min if lower_is_better(name) else max
-            rows.append([f"{name} (best)", *[_number(best(v for _, v in c[name]) if c.get(name) else None)
-                                             for c in curves]])
+            rows.append(
+                [f"{name} (best)", *[_number(best(v for _, v in c[name]) if c.get(name) else None) for c in curves]]
+            )
     return rows
 
 
@@ -180,11 +203,17 @@ def comparison_table(found: Comparison) -> str:
 
 def figure_panels(found: Comparison) -> dict[str, dict[str, Curve]]:
     """A panel per curve metric (train/loss, eval/loss, each eval metric), a line per run that logged it."""
-    names = sorted({name for curves in found.curves.values() for name in curves if not name.startswith("test/")},
-                   key=_metric_order)
-    return {name: {found.label(run): found.curves[run.info.run_id][name] for run in found.runs
-                   if found.curves[run.info.run_id].get(name)}
-            for name in names}
+    names = sorted(
+        {name for curves in found.curves.values() for name in curves if not name.startswith("test/")}, key=_metric_order
+    )
+    return {
+        name: {
+            found.label(run): found.curves[run.info.run_id][name]
+            for run in found.runs
+            if found.curves[run.info.run_id].get(name)
+        }
+        for name in names
+    }
 
 
 def plot_comparison(found: Comparison, path: Path) -> Path | None:

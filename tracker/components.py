@@ -3,11 +3,13 @@
 The core assembles components through these shapes only, so it never needs to know which
 dataset, model or optimizer a plugin provides.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Protocol
 
 from tracker.console import Console
 
@@ -57,8 +59,14 @@ class DataSource:
             files = {base: list(files[base])}
         elif files is not None:
             files = {name: list(paths) for name, paths in files.items()}
-        return {"path": self.path, "name": self.name, "data_dir": self.data_dir, "data_files": files,
-                "revision": self.revision, "split": split}
+        return {
+            "path": self.path,
+            "name": self.name,
+            "data_dir": self.data_dir,
+            "data_files": files,
+            "revision": self.revision,
+            "split": split,
+        }
 
     def __str__(self) -> str:
         parts = [self.path]

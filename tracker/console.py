@@ -4,6 +4,7 @@ each evaluation, and the summary. `-q` keeps only the summary; `-v` lets the lib
 Lines go through `tqdm.write`, so they never glue onto a progress bar. Everything goes to
 stderr except the summary table of `xp run`, which is the command's output.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,9 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 # Library loggers that chat at INFO (MLflow's "Creating initial MLflow database tables", its
@@ -45,8 +47,14 @@ class Console:
         """A progress bar on stderr, or a silent stand-in when this console shows none."""
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=description, leave=leave, dynamic_ncols=True, file=sys.stderr,
-                    disable=not (enabled and self.shows_progress))
+        return tqdm(
+            total=total,
+            desc=description,
+            leave=leave,
+            dynamic_ncols=True,
+            file=sys.stderr,
+            disable=not (enabled and self.shows_progress),
+        )
 
     @contextlib.contextmanager
     def hushed(self) -> Iterator[None]:
@@ -69,8 +77,7 @@ class Console:
         from datasets.utils import logging as datasets_logging
 
         loggers = {name: logging.getLogger(name).level for name in _CHATTY_LOGGERS}
-        transformers_level, datasets_level = (transformers.logging.get_verbosity(),
-                                               datasets_logging.get_verbosity())
+        transformers_level, datasets_level = (transformers.logging.get_verbosity(), datasets_logging.get_verbosity())
         transformers_bars = transformers.utils.logging.is_progress_bar_enabled()
         datasets_bars = datasets_logging.is_progress_bar_enabled()
         environment = {name: os.environ.get(name) for name in _QUIET_ENVIRONMENT}

@@ -2,14 +2,16 @@
 that `mlflow.data.get_source(input).load()` reads again (absolute local paths, or hub id, config
 and commit). Described in the training process (no MLflow there), logged by the tracking process.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from tracker.components import DataSource, TaskData
 
@@ -36,16 +38,21 @@ def describe_inputs(task: TaskData, redact: Callable[[str], str]) -> list[dict[s
             # The source reads the whole split; the run used a seeded sample of it.
             tags["xp.sample"] = f"{source.sampled[key]} rows drawn with seed {source.seed} (max_rows)"
         args = _redacted(source.load_args(key), redact) if source is not None else None
-        described.append({
-            "tags": tags,
-            "name": redact(f"{_title(source, args['split'])}:{args['split']}") if args else f"dataset:{key}",
-            "digest": rows_digest(split),
-            "source": args,
-            # The first rows, for MLflow to infer the schema from, as it would from the split.
-            "sample": split.select(range(min(SCHEMA_SAMPLE_ROWS, len(split)))).to_dict(),
-            "profile": {"num_rows": split.num_rows, "dataset_size": split.dataset_size,
-                        "size_in_bytes": split.size_in_bytes},
-        })
+        described.append(
+            {
+                "tags": tags,
+                "name": redact(f"{_title(source, args['split'])}:{args['split']}") if args else f"dataset:{key}",
+                "digest": rows_digest(split),
+                "source": args,
+                # The first rows, for MLflow to infer the schema from, as it would from the split.
+                "sample": split.select(range(min(SCHEMA_SAMPLE_ROWS, len(split)))).to_dict(),
+                "profile": {
+                    "num_rows": split.num_rows,
+                    "dataset_size": split.dataset_size,
+                    "size_in_bytes": split.size_in_bytes,
+                },
+            }
+        )
     return described
 
 
@@ -63,16 +70,30 @@ def input_entities(described: list[dict[str, Any]]) -> list[Any]:
     for split in described:
         sample = pandas.DataFrame(split["sample"])
         args = split["source"]
-        source = None if args is None else HuggingFaceDatasetSource(
-            path=args["path"], config_name=args["name"], data_dir=args["data_dir"], data_files=args["data_files"],
-            split=args["split"], revision=args["revision"])
+        source = (
+            None
+            if args is None
+            else HuggingFaceDatasetSource(
+                path=args["path"],
+                config_name=args["name"],
+                data_dir=args["data_dir"],
+                data_files=args["data_files"],
+                split=args["split"],
+                revision=args["revision"],
+            )
+        )
         with warnings.catch_warnings():
             # Inferring the schema warns that integer columns cannot hold missing values at
             # inference time: advice for model signatures, not for a record of training data.
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
             # Without a source (a dataset plugin that does not say), MLflow records the code that ran.
-            dataset = mlflow.data.from_pandas(sample, source=source, name=split["name"], digest=split["digest"],
-                                              targets="label" if source is not None else None)
+            dataset = mlflow.data.from_pandas(
+                sample,
+                source=source,
+                name=split["name"],
+                digest=split["digest"],
+                targets="label" if source is not None else None,
+            )
             entity = {**dataset.to_dict(), "profile": json.dumps(split["profile"])}
         inputs.append(DatasetInput(DatasetEntity(**entity), [InputTag(k, v) for k, v in split["tags"].items()]))
     return inputs

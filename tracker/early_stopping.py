@@ -1,8 +1,9 @@
 """Early stopping on one validation metric, shared by every runner."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 @dataclass
@@ -24,8 +25,9 @@ class EarlyStopping:
     def update(self, metrics: Mapping[str, float], step: int) -> bool:
         """Record one evaluation; True when it is the best so far (keep this model)."""
         if self.metric not in metrics:
-            raise KeyError(f'metric_for_best "{self.metric}" is not among the evaluation metrics: '
-                           f"{', '.join(sorted(metrics))}")
+            raise KeyError(
+                f'metric_for_best "{self.metric}" is not among the evaluation metrics: {", ".join(sorted(metrics))}'
+            )
         value = metrics[self.metric]
         margin = value - self.best if self.best is not None else None
         if margin is not None and not self.greater_is_better:

@@ -1,9 +1,10 @@
 """Problems with an experiment are data until the edge: collected, then printed as one list."""
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 # Exit code for a bad experiment (click uses 2 for bad usage too); 1 is for failed runs.
 EXIT_BAD_INPUT = 2

@@ -1,9 +1,11 @@
 """A checked experiment: every section resolved, defaults filled in, ready to build."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tracker.redact import Redactor
 from tracker.spec.sections import OPTIONAL_SECTIONS, SECTION_ORDER

@@ -18,12 +18,13 @@ training run, 0.8 s in the tracking process, which the run waits for. The proces
 back to the system anyway, so xp's processes freeze everything instead, once every other exit
 handler has run (files flushed, children stopped, temporary folders removed).
 """
+
 from __future__ import annotations
 
 import atexit
 import contextlib
 import gc
-from typing import Iterator
+from collections.abc import Iterator
 
 
 class StartUp:

@@ -1,8 +1,10 @@
 """Turning `[hardware]` into the device and precision a run will really use, before any data loads."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from tracker.errors import BuildError
 
@@ -28,8 +30,11 @@ def resolve_hardware(settings: Mapping[str, Any]) -> Hardware:
     if requested == "auto":
         device = "cuda" if available["cuda"] else "mps" if available["mps"] else "cpu"
     elif not available[requested]:
-        raise BuildError("device", f'"{requested}" was requested but this machine has no {requested.upper()} '
-                                   f'device that torch can use; use device = "auto" or "cpu"')
+        raise BuildError(
+            "device",
+            f'"{requested}" was requested but this machine has no {requested.upper()} '
+            f'device that torch can use; use device = "auto" or "cpu"',
+        )
     else:
         device = requested
     # The rules [hardware] declares (fp16 needs a GPU), now that "auto" has become a device.
@@ -39,8 +44,9 @@ def resolve_hardware(settings: Mapping[str, Any]) -> Hardware:
     refused = run_rules(fixed_spec("hardware").rules, {**settings, "device": device})
     if refused:
         key, message = refused[0]
-        raise BuildError(key, message if requested == device else
-                         f'{message} (device = "{requested}" is "{device}" on this machine)')
+        raise BuildError(
+            key, message if requested == device else f'{message} (device = "{requested}" is "{device}" on this machine)'
+        )
     precision = settings["precision"]
     if precision == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
         raise BuildError("precision", 'this GPU does not support bf16; use precision = "fp16" or "fp32"')

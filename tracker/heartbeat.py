@@ -1,6 +1,7 @@
 """A run's heartbeat: while it runs, the time is written to its `xp.heartbeat` tag every
 INTERVAL_SECONDS, so a run whose process died without a word (SIGKILL, out of memory, power
 loss) is told apart from one still training: RUNNING, and no beat for far longer than that."""
+
 from __future__ import annotations
 
 import threading
@@ -24,7 +25,7 @@ class Heartbeat:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"xp-heartbeat-{run_id[:8]}", daemon=True)
 
-    def start(self) -> "Heartbeat":
+    def start(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -36,7 +37,7 @@ class Heartbeat:
         while not self._stopped.is_set():
             try:
                 self.client.set_tag(self.run_id, TAG, f"{time.time():.0f}")
-            except Exception:  # noqa: BLE001 - the store is down or busy: the next beat tries again
+            except Exception:
                 pass
             self._stopped.wait(self.interval)
 

@@ -3,6 +3,7 @@
 A factory's keyword-only parameters are the schema of its TOML section (names, defaults,
 annotations); its positional parameters are supplied by the runner (the model, the optimizer, ...).
 """
+
 import pluggy
 
 PROJECT = "xp"

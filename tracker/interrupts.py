@@ -2,11 +2,13 @@
 Terminated for SIGTERM); any that follow, and any that come while the run is being ended
 (metrics flushed, console log uploaded, status set), are noted but never cut that short, so the
 run always ends KILLED or FINISHED in the store instead of staying RUNNING."""
+
 from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 STOPPING = (signal.SIGINT, signal.SIGTERM)
 

@@ -1,11 +1,13 @@
 """`xp run --processes N`: the same command again under torchrun, N training processes on this
 machine, each running every experiment; only the first one logs and prints (RANK 0). Multi-node
 launches are torchrun's or accelerate's own (README, "Several processes")."""
+
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NoReturn, Sequence
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from tracker.errors import Problem
 
@@ -22,16 +24,31 @@ def single_process_problems(experiments: Sequence[Any], registry: Any) -> list[P
         use = experiment.components["runner"].use
         factory = registry.get("runner", use).factory
         if not getattr(factory, "runs_on_several_processes", False):
-            problems.append(Problem(str(experiment.path), "runner", "use",
-                                    f'the {use} runner trains on one process; --processes needs use = "accelerate"'))
+            problems.append(
+                Problem(
+                    str(experiment.path),
+                    "runner",
+                    "use",
+                    f'the {use} runner trains on one process; --processes needs use = "accelerate"',
+                )
+            )
     return problems
 
 
 def relaunch(argv: Sequence[str], processes: int) -> NoReturn:
     """Replace this process by torchrun starting `processes` copies of the `xp` command `argv`
     (without its --processes): signals (Ctrl-C) reach torchrun, which passes them on."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-               "-m", "tracker", *without_processes(argv)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(processes),
+        "-m",
+        "tracker",
+        *without_processes(argv),
+    ]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, command)

@@ -1,7 +1,9 @@
 """What `xp plugins` prints: each component's origin, keys and summary, and broken plugins."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tracker.registry import BrokenPlugin, Component
 from tracker.spec.words import format_value
@@ -41,16 +43,25 @@ def as_json(components: Sequence[Component], broken: Sequence[BrokenPlugin]) -> 
                 "plugin": c.source.name,
                 "summary": c.summary,
                 "keys": [
-                    {"name": k.name, "type": k.type_text, "required": k.required,
-                     "default": None if k.required else _jsonable(k.default)}
+                    {
+                        "name": k.name,
+                        "type": k.type_text,
+                        "required": k.required,
+                        "default": None if k.required else _jsonable(k.default),
+                    }
                     for k in c.keys.values()
                 ],
             }
             for c in components
         ],
         "broken": [
-            {"entry_point": b.entry_point, "plugin": b.source.name, "distribution": b.source.distribution,
-             "version": b.source.version, "error": b.error}
+            {
+                "entry_point": b.entry_point,
+                "plugin": b.source.name,
+                "distribution": b.source.distribution,
+                "version": b.source.version,
+                "error": b.error,
+            }
             for b in broken
         ],
     }

@@ -6,6 +6,7 @@ it is what `metric_for_best` and the Trainer itself use. The spelling changes on
 the way to the store; code reading runs back accepts both, so runs logged before the rename
 still compare.
 """
+
 from __future__ import annotations
 
 PREFIXES = ("train", "eval", "test")
@@ -23,7 +24,6 @@ def stored_name(name: str) -> str:
         return f"train/{name}"
     prefix, _, rest = name.partition("_")
     return f"{prefix}/{rest}" if prefix in PREFIXES and rest else name
-
 
 
 def runner_name(name: str) -> str:

@@ -4,6 +4,7 @@ to the run's final metrics, optionally a Model Registry version.
 `mlflow.pyfunc.load_model(uri).predict(...)` then returns label names: a list of sentences for a
 single-text task, rows of `text` and `text_pair` for a sentence-pair task.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,15 +37,26 @@ class ModelCard:
         return cls(tuple(task.text_columns), task.labels.names, max_length)
 
     def as_metadata(self) -> dict[str, Any]:
-        return {"xp.text_columns": list(self.text_columns),
-                "xp.label_names": None if self.label_names is None else list(self.label_names),
-                "xp.max_length": self.max_length}
+        return {
+            "xp.text_columns": list(self.text_columns),
+            "xp.label_names": None if self.label_names is None else list(self.label_names),
+            "xp.max_length": self.max_length,
+        }
 
     def write(self, folder: Path) -> Path:
         path = folder / XP_METADATA_FILE
-        path.write_text(json.dumps({"text_columns": list(self.text_columns),
-                                    "label_names": None if self.label_names is None else list(self.label_names),
-                                    "max_length": self.max_length}, indent=2) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(
+                {
+                    "text_columns": list(self.text_columns),
+                    "label_names": None if self.label_names is None else list(self.label_names),
+                    "max_length": self.max_length,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         return path
 
 
@@ -55,8 +67,17 @@ class LoggedModel:
     registered: str | None = None  # "name/version" when registered
 
 
-def log_transformers_model(model: Any, tokenizer: Any, card: ModelCard, input_example: Any, *, experiment_id: str,
-                           run_id: str, step: int, register_as: str | None) -> LoggedModel:
+def log_transformers_model(
+    model: Any,
+    tokenizer: Any,
+    card: ModelCard,
+    input_example: Any,
+    *,
+    experiment_id: str,
+    run_id: str,
+    step: int,
+    register_as: str | None,
+) -> LoggedModel:
     """Log `model` and `tokenizer` as the run's Logged Model. The metrics the run logged at
     `step` (its final evaluation) are linked to the model, so the UI shows them on it.
     `input_example`: rows as the model takes them (`example_rows`).

@@ -1,8 +1,10 @@
 """Experiment settings as MLflow params: flattened to dotted keys, limits kept. The caller hands
 in a document whose secrets are already replaced (`Experiment.shown()`)."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 # MLflow's limits (mlflow.utils.validation): longer values are refused, not truncated.
 MAX_VALUE_LENGTH = 6000

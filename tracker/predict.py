@@ -1,5 +1,6 @@
 """`xp predict`: a trained model (a run, a registered version, a Logged Model or a folder) applied to
 a table of texts, written back as the same rows plus the predicted label, label id and score."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,22 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tracker.redact import mask_uri
-from tracker.stores import StoreError, current_tracking_uri, experiment_ids, open_store, run_with_id, \
-    run_with_prefix, runs_named, store_uri
+from tracker.stores import (
+    StoreError,
+    current_tracking_uri,
+    experiment_ids,
+    open_store,
+    run_with_id,
+    run_with_prefix,
+    runs_named,
+    store_uri,
+)
 
 # Table formats by file extension; the output's format is chosen the same way.
 FORMATS = {".csv": "CSV", ".jsonl": "JSON Lines", ".ndjson": "JSON Lines", ".parquet": "Parquet"}
@@ -54,9 +64,18 @@ class Outcome:
     device: str
 
 
-def predict_file(model: str, input_path: Path, output: str | None = None, *, uri: str | None = None,
-                 text_columns: Sequence[str] | None = None, probabilities: bool = False, batch_size: int = 32,
-                 device: str = "auto", say=lambda text: None) -> Outcome:
+def predict_file(
+    model: str,
+    input_path: Path,
+    output: str | None = None,
+    *,
+    uri: str | None = None,
+    text_columns: Sequence[str] | None = None,
+    probabilities: bool = False,
+    batch_size: int = 32,
+    device: str = "auto",
+    say=lambda text: None,
+) -> Outcome:
     """Resolve `model`, read `input_path`, predict in batches of `batch_size` and write the table.
 
     `output` defaults to `<input stem>.predictions<input extension>` next to the input; "-"
@@ -81,8 +100,9 @@ def predict_file(model: str, input_path: Path, output: str | None = None, *, uri
         kind = "regression" if is_regression(loaded) else f"labels: {', '.join(label_names(loaded, source))}"
         say(f"model: {source.description} ({kind})")
         say(f"input: {input_path} ({len(frame)} rows; text columns: {', '.join(columns)}); device: {device}")
-        predictions = predict_frame(frame, columns, loaded, tokenizer, source, probabilities=probabilities,
-                                    batch_size=batch_size, device=device)
+        predictions = predict_frame(
+            frame, columns, loaded, tokenizer, source, probabilities=probabilities, batch_size=batch_size, device=device
+        )
     for name in sorted(set(frame.columns) & set(predictions.columns)):
         say(f"note: the input's own `{name}` column is written as `input_{name}`")
     result = frame.rename(columns={name: f"input_{name}" for name in predictions.columns if name in frame.columns})
@@ -93,6 +113,7 @@ def predict_file(model: str, input_path: Path, output: str | None = None, *, uri
 
 
 # ---- the model: MODEL -> a folder on disk and its xp metadata -------------------------------------
+
 
 def resolve_model(spec: str, uri: str | None, scratch: Path, say=lambda text: None) -> ModelSource:
     """A local folder, a `runs:/` or `models:/` URI, a Logged Model id (`m-...`), or a run id, unique
@@ -130,8 +151,10 @@ def find_run(client: Any, spec: str, uri: str, say) -> Any:
         with_model = [run for run in named if run.outputs and run.outputs.model_outputs] or named
         chosen = with_model[0]
         if len(named) > 1:
-            say(f"note: {len(named)} runs are named {spec}; using the newest"
-                f"{' that logged a model' if with_model is not named else ''}, {chosen.info.run_id}")
+            say(
+                f"note: {len(named)} runs are named {spec}; using the newest"
+                f"{' that logged a model' if with_model is not named else ''}, {chosen.info.run_id}"
+            )
         return client.get_run(chosen.info.run_id)
     try:
         found = run_with_prefix(client, experiments, spec)
@@ -146,15 +169,18 @@ def run_model_uri(client: Any, run: Any) -> str:
     """The URI of the model a run logged: its Logged Model (the one named "model" if several), else
     a `model` artifact folder."""
     model_ids = [output.model_id for output in (run.outputs.model_outputs if run.outputs else [])]
-    models = [client.get_logged_model(model_id) for model_id in dict.fromkeys(model_ids)] or \
-        client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
+    models = [
+        client.get_logged_model(model_id) for model_id in dict.fromkeys(model_ids)
+    ] or client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
     if models:
         chosen = next((m for m in models if m.name == "model"), models[0])
         return f"models:/{chosen.model_id}"
     if any(artifact.path == "model" and artifact.is_dir for artifact in client.list_artifacts(run.info.run_id)):
         return f"runs:/{run.info.run_id}/model"
-    raise PredictError(f"MODEL {run.info.run_id} ({run.info.run_name}): this run logged no model; "
-                       "train with `[runner] save_model = true` to log one")
+    raise PredictError(
+        f"MODEL {run.info.run_id} ({run.info.run_name}): this run logged no model; "
+        "train with `[runner] save_model = true` to log one"
+    )
 
 
 def download(model_uri: str, uri: str, scratch: Path) -> Path:
@@ -167,8 +193,11 @@ def download(model_uri: str, uri: str, scratch: Path) -> Path:
     registry = os.environ.get("MLFLOW_REGISTRY_URI") or uri
     try:
         with current_tracking_uri(uri):
-            return Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(scratch), tracking_uri=uri,
-                                                            registry_uri=registry))
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    model_uri, dst_path=str(scratch), tracking_uri=uri, registry_uri=registry
+                )
+            )
     except MlflowException as error:
         raise PredictError(f"MODEL {model_uri}: {str(error.message).splitlines()[0]}") from None
     except OSError as error:  # a run or model whose artifacts are gone from disk
@@ -189,8 +218,14 @@ def from_folder(folder: Path, description: str) -> ModelSource:
             recorded = json.loads((folder / "xp.json").read_text(encoding="utf-8"))
         except ValueError as error:
             raise PredictError(f"MODEL {description}: xp.json is not valid JSON: {error}") from None
-    return _source(description, folder, folder, recorded.get("text_columns"), recorded.get("label_names"),
-                   recorded.get("max_length"))
+    return _source(
+        description,
+        folder,
+        folder,
+        recorded.get("text_columns"),
+        recorded.get("label_names"),
+        recorded.get("max_length"),
+    )
 
 
 def _from_mlflow_folder(folder: Path, description: str) -> ModelSource:
@@ -199,20 +234,28 @@ def _from_mlflow_folder(folder: Path, description: str) -> ModelSource:
     mlmodel = Model.load(str(folder))
     flavor = mlmodel.flavors.get("transformers")
     if flavor is None:
-        raise PredictError(f"MODEL {description}: an MLflow model of flavor {', '.join(mlmodel.flavors)}; "
-                           "xp predicts with transformers-flavor models")
+        raise PredictError(
+            f"MODEL {description}: an MLflow model of flavor {', '.join(mlmodel.flavors)}; "
+            "xp predicts with transformers-flavor models"
+        )
     if "model_binary" not in flavor:  # save_pretrained=False: a hub reference, no weights
-        raise PredictError(f"MODEL {description}: the MLflow model holds no weights (saved with "
-                           "save_pretrained=False)")
+        raise PredictError(f"MODEL {description}: the MLflow model holds no weights (saved with save_pretrained=False)")
     if "tokenizer" not in flavor.get("components", []):
         raise PredictError(f"MODEL {description}: the MLflow model has no tokenizer")
     metadata = mlmodel.metadata or {}
-    return _source(description, folder / flavor["model_binary"], folder / _MLFLOW_COMPONENTS / "tokenizer",
-                   metadata.get("xp.text_columns"), metadata.get("xp.label_names"), metadata.get("xp.max_length"))
+    return _source(
+        description,
+        folder / flavor["model_binary"],
+        folder / _MLFLOW_COMPONENTS / "tokenizer",
+        metadata.get("xp.text_columns"),
+        metadata.get("xp.label_names"),
+        metadata.get("xp.max_length"),
+    )
 
 
-def _source(description: str, model_folder: Path, tokenizer_folder: Path, text_columns: Any, label_names: Any,
-            max_length: Any) -> ModelSource:
+def _source(
+    description: str, model_folder: Path, tokenizer_folder: Path, text_columns: Any, label_names: Any, max_length: Any
+) -> ModelSource:
     def strings(value: Any, key: str) -> tuple[str, ...] | None:
         if value is None:
             return None
@@ -222,8 +265,14 @@ def _source(description: str, model_folder: Path, tokenizer_folder: Path, text_c
 
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
         raise PredictError(f"MODEL {description}: recorded max_length should be an integer, got {max_length!r}")
-    return ModelSource(description, model_folder, tokenizer_folder, strings(text_columns, "text_columns"),
-                       strings(label_names, "label_names"), max_length)
+    return ModelSource(
+        description,
+        model_folder,
+        tokenizer_folder,
+        strings(text_columns, "text_columns"),
+        strings(label_names, "label_names"),
+        max_length,
+    )
 
 
 def load_model(source: ModelSource) -> tuple[Any, Any]:
@@ -249,12 +298,14 @@ def load_model(source: ModelSource) -> tuple[Any, Any]:
 
 # ---- the data: reading, text columns, writing -----------------------------------------------------
 
+
 def table_format(path: Path, role: str) -> str:
-    """"CSV", "JSON Lines" or "Parquet", by extension."""
+    """ "CSV", "JSON Lines" or "Parquet", by extension."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise PredictError(f"--{role} {path}: unsupported extension {path.suffix or '(none)'!r}; "
-                           f"expected {', '.join(FORMATS)}")
+        raise PredictError(
+            f"--{role} {path}: unsupported extension {path.suffix or '(none)'!r}; expected {', '.join(FORMATS)}"
+        )
     return fmt
 
 
@@ -271,34 +322,41 @@ def read_table(path: Path, fmt: str) -> Any:
             frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
         else:
             frame = pd.read_parquet(path)
-    except Exception as error:  # noqa: BLE001 - pandas and pyarrow raise many kinds for a malformed file
+    except Exception as error:
         raise PredictError(f"--input {path}: cannot read it as {fmt}: {error}") from None
     if frame.empty:
         raise PredictError(f"--input {path}: no rows (columns: {', '.join(map(str, frame.columns)) or 'none'})")
     return frame
 
 
-def choose_text_columns(source: ModelSource, option: Sequence[str] | None, columns: list[str],
-                        input_path: Path) -> tuple[str, ...]:
+def choose_text_columns(
+    source: ModelSource, option: Sequence[str] | None, columns: list[str], input_path: Path
+) -> tuple[str, ...]:
     """--text-columns, else the columns the model was trained on, else a lone `text`/`sentence` column."""
     have = ", ".join(map(str, columns))
     if option:
         if source.text_columns and len(option) != len(source.text_columns):
-            raise PredictError(f"--text-columns {','.join(option)}: the model reads {len(source.text_columns)} "
-                               f"text column(s) ({', '.join(source.text_columns)}), not {len(option)}")
+            raise PredictError(
+                f"--text-columns {','.join(option)}: the model reads {len(source.text_columns)} "
+                f"text column(s) ({', '.join(source.text_columns)}), not {len(option)}"
+            )
         chosen = tuple(option)
     elif source.text_columns:
         chosen = source.text_columns
     else:
         found = [name for name in SINGLE_TEXT_COLUMNS if name in columns]
         if len(found) != 1:
-            raise PredictError(f"MODEL {source.description}: does not record its text columns; name them with "
-                               f"--text-columns (one, or two for sentence pairs; {input_path} has: {have})")
+            raise PredictError(
+                f"MODEL {source.description}: does not record its text columns; name them with "
+                f"--text-columns (one, or two for sentence pairs; {input_path} has: {have})"
+            )
         chosen = (found[0],)
     missing = [name for name in chosen if name not in columns]
     if missing:
-        raise PredictError(f"--input {input_path}: missing text column(s) {', '.join(missing)} (the model reads "
-                           f"{', '.join(chosen)}; the file has: {have}); rename them or map with --text-columns")
+        raise PredictError(
+            f"--input {input_path}: missing text column(s) {', '.join(missing)} (the model reads "
+            f"{', '.join(chosen)}; the file has: {have}); rename them or map with --text-columns"
+        )
     return chosen
 
 
@@ -319,8 +377,9 @@ def write_table(frame: Any, output: str) -> None:
 
 # ---- predicting -------------------------------------------------------------------------------------
 
+
 def pick_device(requested: str) -> str:
-    """"auto" is CUDA, else MPS, else the CPU; a named device must exist."""
+    """ "auto" is CUDA, else MPS, else the CPU; a named device must exist."""
     import torch
 
     mps = getattr(torch.backends, "mps", None)
@@ -330,8 +389,10 @@ def pick_device(requested: str) -> str:
     if requested not in available:
         raise PredictError(f"--device {requested}: expected one of {', '.join(DEVICES)}")
     if not available[requested]:
-        raise PredictError(f"--device {requested}: this machine has no {requested.upper()} device torch can use; "
-                           "use --device auto or cpu")
+        raise PredictError(
+            f"--device {requested}: this machine has no {requested.upper()} device torch can use; "
+            "use --device auto or cpu"
+        )
     return requested
 
 
@@ -346,8 +407,17 @@ def label_names(model: Any, source: ModelSource) -> list[str]:
     return [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
 
 
-def predict_frame(frame: Any, text_columns: Sequence[str], model: Any, tokenizer: Any, source: ModelSource, *,
-                  probabilities: bool, batch_size: int, device: str) -> Any:
+def predict_frame(
+    frame: Any,
+    text_columns: Sequence[str],
+    model: Any,
+    tokenizer: Any,
+    source: ModelSource,
+    *,
+    probabilities: bool,
+    batch_size: int,
+    device: str,
+) -> Any:
     """One row per input row: `label`, `label_id`, `score` (probability of the label) and, on
     request, `prob_<label>` per class; for regression only `score`, the predicted value."""
     import pandas as pd
@@ -357,15 +427,19 @@ def predict_frame(frame: Any, text_columns: Sequence[str], model: Any, tokenizer
     regression = is_regression(model)
     if regression and probabilities:
         raise PredictError(f"--probabilities: MODEL {source.description} is a regression model; it has no classes")
-    texts = [frame[name].map(lambda value: "" if value is None or value != value else str(value)).tolist()
-             for name in text_columns]  # None and NaN (missing cells) read as empty text
+    texts = [
+        frame[name].map(lambda value: "" if value is None or value != value else str(value)).tolist()
+        for name in text_columns
+    ]  # None and NaN (missing cells) read as empty text
     max_length = source.max_length or _model_max_length(model, tokenizer)
     model.to(device).eval()
     chunks = []
-    with torch.inference_mode(), tqdm(total=len(frame), unit="row", desc="Predicting", file=sys.stderr,
-                                      dynamic_ncols=True) as bar:
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(frame), unit="row", desc="Predicting", file=sys.stderr, dynamic_ncols=True) as bar,
+    ):
         for start in range(0, len(frame), batch_size):
-            batch = [column[start:start + batch_size] for column in texts]  # one column, or a sentence pair
+            batch = [column[start : start + batch_size] for column in texts]  # one column, or a sentence pair
             encoded = tokenizer(*batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
             chunks.append(model(**encoded.to(device)).logits.float().cpu())
             bar.update(len(batch[0]))

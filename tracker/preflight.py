@@ -1,4 +1,5 @@
 """Before any data or model loads: is the tracking store reachable? An answer within seconds."""
+
 from __future__ import annotations
 
 import base64
@@ -27,9 +28,11 @@ def check_tracking(uri: str, timeout: float = 3.0) -> str | None:
                 return None
         except urllib.error.HTTPError as error:
             if error.code in (401, 403):
-                return (f"the MLflow tracking server at {shown} refused the credentials (HTTP {error.code}); "
-                        "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
-                        "in the environment")
+                return (
+                    f"the MLflow tracking server at {shown} refused the credentials (HTTP {error.code}); "
+                    "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
+                    "in the environment"
+                )
             return f"the MLflow tracking server at {shown} answered HTTP {error.code} to a health check{hint}"
         except (urllib.error.URLError, OSError) as error:
             reason = _reason(getattr(error, "reason", error))
@@ -38,8 +41,9 @@ def check_tracking(uri: str, timeout: float = 3.0) -> str | None:
         return _sqlite_problem(uri.split(":///", 1)[-1], shown)
     if scheme in DEFAULT_PORTS:
         try:
-            with socket.create_connection((parts.hostname or "localhost", parts.port or DEFAULT_PORTS[scheme]),
-                                          timeout=timeout):
+            with socket.create_connection(
+                (parts.hostname or "localhost", parts.port or DEFAULT_PORTS[scheme]), timeout=timeout
+            ):
                 return None
         except OSError as error:
             return f"cannot reach the tracking database at {shown} ({_reason(error)}){hint}"

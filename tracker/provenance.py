@@ -1,10 +1,11 @@
 """Where a run came from: git state, library versions, the plugins used, the Python environment."""
+
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
 
 from tracker import __version__
 from tracker.experiment import Experiment
@@ -15,6 +16,7 @@ LIBRARIES = ("torch", "transformers", "datasets", "accelerate", "evaluate", "mlf
 
 def git_state(folder: Path) -> tuple[dict[str, str], str | None]:
     """Tags for the git commit, branch and dirty flag, and the diff when the tree is dirty."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=10)
@@ -26,9 +28,12 @@ def git_state(folder: Path) -> tuple[dict[str, str], str | None]:
     if commit is None:
         return {}, None
     diff = git("diff", "HEAD")
-    tags = {"mlflow.source.git.commit": commit, "xp.git.commit": commit,
-            "xp.git.branch": git("rev-parse", "--abbrev-ref", "HEAD") or "",
-            "xp.git.dirty": "true" if diff else "false"}
+    tags = {
+        "mlflow.source.git.commit": commit,
+        "xp.git.commit": commit,
+        "xp.git.branch": git("rev-parse", "--abbrev-ref", "HEAD") or "",
+        "xp.git.dirty": "true" if diff else "false",
+    }
     return tags, diff or None
 
 
@@ -50,5 +55,7 @@ def version_tags(experiment: Experiment, registry: Registry) -> dict[str, str]:
 
 def installed_packages() -> str:
     """`name==version` per installed distribution, like `pip freeze`, without a subprocess."""
-    lines: Iterable[str] = {f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata["Name"]}
+    lines: Iterable[str] = {
+        f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata["Name"]
+    }
     return "\n".join(sorted(lines, key=str.lower)) + "\n"

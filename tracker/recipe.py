@@ -4,24 +4,26 @@ collator, model, optimizer, scheduler, then the runner trains, evaluates, predic
 This is the only place components are built, always through `Builder`: registry lookup,
 keyword arguments from the section, positional ones from what was built before.
 """
+
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import hashlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, ContextManager
 
 from tracker import tomlwrite
 from tracker.components import Parts, RunResult
 from tracker.console import Console
 from tracker.errors import BuildError, ExperimentError, Problem
 from tracker.experiment import ComponentSpec, Experiment
+from tracker.garbage_collection import StartUp, collector_paused
 from tracker.hardware import resolve_hardware
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger
 from tracker.resume import CHECKPOINTS_TAG, checkpoint_plan
-from tracker.garbage_collection import StartUp, collector_paused
 
 # start_run(experiment, parts, runner) -> a context manager yielding the run's logger
 StartRun = Callable[[Experiment, Parts, Any], ContextManager[Any]]
@@ -54,13 +56,18 @@ class Builder:
 def build_tokenizer(build: Builder, experiment: Experiment) -> Any:
     """The tokenizer, from its own checkpoint or else the model's: a bad model checkpoint is
     blamed on [model], where the user wrote it, even though the tokenizer meets it first."""
-    tokenizer, model_checkpoint = experiment.components["tokenizer"], experiment.components["model"].options.get("checkpoint")
+    tokenizer, model_checkpoint = (
+        experiment.components["tokenizer"],
+        experiment.components["model"].options.get("checkpoint"),
+    )
     try:
         return build.section("tokenizer", model_checkpoint)
     except ExperimentError as error:
         if tokenizer.options.get("checkpoint") is None:
-            error.problems = [Problem(p.file, "model", p.key, p.message) if p.section == "tokenizer" and p.key == "checkpoint"
-                              else p for p in error.problems]
+            error.problems = [
+                Problem(p.file, "model", p.key, p.message) if p.section == "tokenizer" and p.key == "checkpoint" else p
+                for p in error.problems
+            ]
         raise
 
 
@@ -120,8 +127,14 @@ def load_task(experiment: Experiment, registry: Registry, build: Builder | None 
     return task
 
 
-def run_experiment(experiment: Experiment, registry: Registry, start_run: StartRun = console_only,
-                   console: Console = Console(), resume: Any = None, should_stop: Any = None) -> RunResult:
+def run_experiment(
+    experiment: Experiment,
+    registry: Registry,
+    start_run: StartRun = console_only,
+    console: Console = Console(),
+    resume: Any = None,
+    should_stop: Any = None,
+) -> RunResult:
     """Build every component of `experiment` and hand them to its runner; `resume`
     (tracker.resume.Resume) continues a stopped run from its checkpoint; `should_stop` is asked
     after each evaluation (Parts.should_stop)."""
@@ -133,13 +146,25 @@ def run_experiment(experiment: Experiment, registry: Registry, start_run: StartR
     # the first training step, which takes both CPUs of a small machine. Until training starts,
     # the garbage collector does not scan what the imports and the loading make (1.0 s of CPU).
     prepare = getattr(start_run, "prepare", None)
-    with collector_paused() as start_up, \
-            prepare(experiment, runner) if prepare else contextlib.nullcontext(), console.libraries_quiet():
+    with (
+        collector_paused() as start_up,
+        prepare(experiment, runner) if prepare else contextlib.nullcontext(),
+        console.libraries_quiet(),
+    ):
         return _build_and_run(experiment, registry, start_run, console, resume, build, runner, should_stop, start_up)
 
 
-def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartRun, console: Console, resume: Any,
-                   build: Builder, runner: Any, should_stop: Any, start_up: StartUp) -> RunResult:
+def _build_and_run(
+    experiment: Experiment,
+    registry: Registry,
+    start_run: StartRun,
+    console: Console,
+    resume: Any,
+    build: Builder,
+    runner: Any,
+    should_stop: Any,
+    start_up: StartUp,
+) -> RunResult:
     from transformers import set_seed
 
     hardware = check_machine(experiment)
@@ -163,8 +188,22 @@ def _build_and_run(experiment: Experiment, registry: Registry, start_run: StartR
     metrics = [build.build(spec) for spec in experiment.metrics]
 
     output_dir = Path(experiment.settings["experiment"]["output_dir"]) / run_name(experiment)
-    parts = Parts(task, encoder, encoded, collator, model, optimizer, scheduler, metrics,
-                  hardware, experiment.seed, num_training_steps, output_dir, console, should_stop=should_stop)
+    parts = Parts(
+        task,
+        encoder,
+        encoded,
+        collator,
+        model,
+        optimizer,
+        scheduler,
+        metrics,
+        hardware,
+        experiment.seed,
+        num_training_steps,
+        output_dir,
+        console,
+        should_stop=should_stop,
+    )
     with start_run(experiment, parts, runner) as logger, build.blame("runner"):
         parts = dataclasses.replace(parts, checkpoints=checkpoint_plan_of(experiment, output_dir, logger, resume))
         if resume is not None:
@@ -212,11 +251,20 @@ def checkpoint_plan_of(experiment: Experiment, output_dir: Path, logger: Any, re
     saves = settings["every_steps"] is not None or settings["at_evaluation"]
     # The run id names the checkpoints' folder: waited for only when there will be checkpoints.
     tracked = logger.tracked_run if saves else None
-    identity = {"experiment_file": str(experiment.path.resolve()),
-                "overrides": tuple(experiment.redactor.text(text) for text in experiment.overrides),
-                "config_digest": config_digest(experiment), "runner": experiment.components["runner"].use}
-    return checkpoint_plan(settings, output_dir, tracked.run_id if tracked else None, identity,
-                           resume.checkpoint if resume is not None else None, logger.flush)
+    identity = {
+        "experiment_file": str(experiment.path.resolve()),
+        "overrides": tuple(experiment.redactor.text(text) for text in experiment.overrides),
+        "config_digest": config_digest(experiment),
+        "runner": experiment.components["runner"].use,
+    }
+    return checkpoint_plan(
+        settings,
+        output_dir,
+        tracked.run_id if tracked else None,
+        identity,
+        resume.checkpoint if resume is not None else None,
+        logger.flush,
+    )
 
 
 def how_to_resume(plan: Any, tracked: Any) -> str:
@@ -234,8 +282,11 @@ def how_to_resume(plan: Any, tracked: Any) -> str:
 def describe_data(task: Any) -> str:
     """`240 train, 60 eval rows; 2 labels: not_equivalent, equivalent`."""
     rows = ", ".join(f"{len(rows)} {split}" for split, rows in task.splits.items())
-    labels = ("regression" if task.labels.is_regression else
-              f"{task.labels.num_labels} labels: {', '.join(task.labels.names)}")
+    labels = (
+        "regression"
+        if task.labels.is_regression
+        else f"{task.labels.num_labels} labels: {', '.join(task.labels.names)}"
+    )
     return f"{rows} rows; {labels}; text: {', '.join(task.text_columns)}"
 
 

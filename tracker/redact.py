@@ -6,29 +6,76 @@ URI is secret too, and so are strings shaped like well-known access tokens. A `R
 the secrets of one experiment and replaces each by a marker in any text: params, tags, the TOML
 artifacts, the console copy, error messages.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 REDACTED = "***"
 
 # One word of a key (split on . _ - and camelCase) that makes it a credential by itself...
-_SECRET_WORDS = {"token", "password", "passwd", "pwd", "secret", "secrets", "apikey", "credential",
-                 "credentials", "auth", "authorization", "bearer", "cookie", "passphrase", "privatekey"}
+_SECRET_WORDS = {
+    "token",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "secrets",
+    "apikey",
+    "credential",
+    "credentials",
+    "auth",
+    "authorization",
+    "bearer",
+    "cookie",
+    "passphrase",
+    "privatekey",
+}
 # ...or two adjacent words ("api_key", "access-key", "privateKey"); "key" alone is no secret
 # (label_key, sort_key).
-_SECRET_PAIRS = {("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"), ("client", "secret"),
-                 ("account", "key"), ("signing", "key"), ("session", "key")}
+_SECRET_PAIRS = {
+    ("api", "key"),
+    ("access", "key"),
+    ("private", "key"),
+    ("secret", "key"),
+    ("client", "secret"),
+    ("account", "key"),
+    ("signing", "key"),
+    ("session", "key"),
+}
 # "token" is an NLP word too: pad_token, token_type_ids and max_tokens name no credential.
-_NLP_TOKEN_NEIGHBOURS = {"pad", "cls", "sep", "unk", "mask", "bos", "eos", "special", "start", "end", "type", "types",
-                         "id", "ids", "length", "count", "limit", "max", "min", "num"}
+_NLP_TOKEN_NEIGHBOURS = {
+    "pad",
+    "cls",
+    "sep",
+    "unk",
+    "mask",
+    "bos",
+    "eos",
+    "special",
+    "start",
+    "end",
+    "type",
+    "types",
+    "id",
+    "ids",
+    "length",
+    "count",
+    "limit",
+    "max",
+    "min",
+    "num",
+}
 # user:password@ in a URI of any scheme.
 _URI_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)(?P<password>[^\s@/]+)(?P<at>@)")
 # Shapes of widely used access tokens: Hugging Face, GitHub, OpenAI-style, AWS access key ids.
-_TOKEN_SHAPES = re.compile(r"\b(?:hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
-                           r"|sk-[A-Za-z0-9_\-]{20,}|AKIA[0-9A-Z]{16})\b")
+_TOKEN_SHAPES = re.compile(
+    r"\b(?:hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    r"|sk-[A-Za-z0-9_\-]{20,}|AKIA[0-9A-Z]{16})\b"
+)
 
 
 def key_words(key: str) -> list[str]:
@@ -40,7 +87,7 @@ def is_secret_key(key: str) -> bool:
     """True for keys that name credentials: `hf_token`, `password`, `api_key`, `tracking.clientSecret`."""
     words = key_words(key)
     for index, word in enumerate(words):
-        neighbours = set(words[max(index - 1, 0):index] + words[index + 1:index + 2])
+        neighbours = set(words[max(index - 1, 0) : index] + words[index + 1 : index + 2])
         if word in _SECRET_WORDS and not (word == "token" and neighbours & _NLP_TOKEN_NEIGHBOURS):
             return True
     return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
@@ -76,7 +123,7 @@ class Redactor:
     secrets: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, *documents: Any) -> "Redactor":
+    def of(cls, *documents: Any) -> Redactor:
         return cls(frozenset(value for document in documents for value in secret_values(document)))
 
     def text(self, text: str) -> str:

@@ -4,15 +4,17 @@ Built-in and third-party plugins arrive the same way: modules named in the `xp.p
 entry-point group, registered on a pluggy manager, asked through the `xp_register_*` hooks.
 A plugin that fails to import is recorded as broken instead of breaking xp.
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import pluggy
 
@@ -148,7 +150,7 @@ def _within(seconds: float, call: Callable[[], Any], doing: str) -> Any:
     def target() -> None:
         try:
             outcome["value"] = call()
-        except BaseException as error:  # noqa: BLE001 - sys.exit() in a plugin is a plugin error too
+        except BaseException as error:
             outcome["error"] = error
 
     thread = threading.Thread(target=target, name="xp-plugin", daemon=True)
@@ -220,10 +222,10 @@ def _registrations(manager: PluginManager, plugin_name: str) -> list[tuple[str, 
     others = [p for n, p in manager.hooks.list_name_plugin() if n != plugin_name]
     found = []
     for kind, hook_name in KIND_HOOKS.items():
+
         def register(name: str, factory: Callable[..., Any], kind: str = kind) -> None:
             if not isinstance(name, str) or not callable(factory):
-                raise TypeError(f"register(name, factory) takes a string and a callable, "
-                                f"got {name!r} and {factory!r}")
+                raise TypeError(f"register(name, factory) takes a string and a callable, got {name!r} and {factory!r}")
             found.append((kind, name, factory))
 
         manager.hooks.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
@@ -231,8 +233,10 @@ def _registrations(manager: PluginManager, plugin_name: str) -> list[tuple[str, 
 
 
 def _conflict_text(kind: str, name: str, first: PluginSource, second: PluginSource) -> str:
-    return (f'{kind} "{name}" is registered twice: by {_describe_source(first)} '
-            f"and by {_describe_source(second)}. Uninstall one of them.")
+    return (
+        f'{kind} "{name}" is registered twice: by {_describe_source(first)} '
+        f"and by {_describe_source(second)}. Uninstall one of them."
+    )
 
 
 def _describe_source(source: PluginSource) -> str:
@@ -241,7 +245,9 @@ def _describe_source(source: PluginSource) -> str:
     return f"plugin {source.name}"
 
 
-def load_registry(environ: Mapping[str, str] = os.environ, extra_plugins: Iterable[tuple[object, str]] = ()) -> Registry:
+def load_registry(
+    environ: Mapping[str, str] = os.environ, extra_plugins: Iterable[tuple[object, str]] = ()
+) -> Registry:
     """The registry of everything installed: what the CLI and the Python API use."""
     manager = make_plugin_manager(environ=environ)
     for plugin, name in extra_plugins:

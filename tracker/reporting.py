@@ -1,8 +1,10 @@
 """Where a runner's numbers go: a small logger interface, the console, and fan-out to several."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from tracker.components import TrackedRun
 from tracker.console import Console
@@ -57,10 +59,12 @@ class ConsoleLogger(NullLogger):
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         for split in ("eval", "test"):
-            shown = {k[len(split) + 1:]: v for k, v in metrics.items() if k.startswith(f"{split}_")}
+            shown = {k[len(split) + 1 :]: v for k, v in metrics.items() if k.startswith(f"{split}_")}
             if shown:
-                self.console.say("evaluation" if split == "eval" else "test",
-                                 f"step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+                self.console.say(
+                    "evaluation" if split == "eval" else "test",
+                    f"step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()),
+                )
 
 
 class FanOut:

@@ -1,10 +1,12 @@
 """`xp runs`: the runs of a store as a table, runs whose process died without ending them flagged
 as stale, and ending those as FAILED with the reason."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from tracker.heartbeat import is_stale, last_beat
 from tracker.stores import SHORT_ID, StoreError, all_experiments, search_runs
@@ -19,8 +21,9 @@ class Listed:
     stale: bool
 
 
-def list_runs(client: Any, experiment_names: Sequence[str], stale_after: float, now: float | None = None,
-              limit: int | None = None) -> list[Listed]:
+def list_runs(
+    client: Any, experiment_names: Sequence[str], stale_after: float, now: float | None = None, limit: int | None = None
+) -> list[Listed]:
     """The runs of the named experiments (every experiment when none is named), newest first."""
     now = time.time() if now is None else now
     experiments = list(all_experiments(client))
@@ -28,8 +31,9 @@ def list_runs(client: Any, experiment_names: Sequence[str], stale_after: float, 
         known = {experiment.name: experiment for experiment in experiments}
         missing = [name for name in experiment_names if name not in known]
         if missing:
-            raise StoreError(f"no experiment named {', '.join(missing)}; there are: "
-                             f"{', '.join(sorted(known)) or '(none)'}")
+            raise StoreError(
+                f"no experiment named {', '.join(missing)}; there are: {', '.join(sorted(known)) or '(none)'}"
+            )
         experiments = [known[name] for name in experiment_names]
     found = search_runs(client, [experiment.experiment_id for experiment in experiments], newest_first=True)
     listed = []
@@ -47,9 +51,12 @@ def end_stale_runs(client: Any, listed: Sequence[Listed]) -> list[Any]:
         if not entry.stale:
             continue
         run, beat = entry.run, last_beat(entry.run)
-        client.set_tag(run.info.run_id, "xp.error",
-                       f"stale: no heartbeat since {_when(beat)}; its process ended without ending the run "
-                       "(killed, out of memory, or the machine stopped). Ended by `xp runs --end-stale`.")
+        client.set_tag(
+            run.info.run_id,
+            "xp.error",
+            f"stale: no heartbeat since {_when(beat)}; its process ended without ending the run "
+            "(killed, out of memory, or the machine stopped). Ended by `xp runs --end-stale`.",
+        )
         client.set_terminated(run.info.run_id, "FAILED", end_time=int(beat * 1000))
         ended.append(run)
     return ended
@@ -62,12 +69,21 @@ def runs_table(listed: Sequence[Listed], now: float | None = None) -> str:
     rows = []
     for entry in listed:
         run = entry.run
-        status = f"{run.info.status} (stale: silent {_duration(now - last_beat(run))})" if entry.stale \
-            else run.info.status
+        status = (
+            f"{run.info.status} (stale: silent {_duration(now - last_beat(run))})" if entry.stale else run.info.status
+        )
         end = run.info.end_time / 1000 if run.info.end_time else now
-        rows.append([run.info.run_name or "-", run.info.run_id[:SHORT_ID], status, main_metric(run),
-                     _when(run.info.start_time / 1000), _duration(end - run.info.start_time / 1000),
-                     run.data.params.get("runner.use", "-")])
+        rows.append(
+            [
+                run.info.run_name or "-",
+                run.info.run_id[:SHORT_ID],
+                status,
+                main_metric(run),
+                _when(run.info.start_time / 1000),
+                _duration(end - run.info.start_time / 1000),
+                run.data.params.get("runner.use", "-"),
+            ]
+        )
     return render_table(["run", "id", "status", "main metric", "started", "duration", "runner"], rows)
 
 

@@ -1,10 +1,12 @@
 """Running several experiments in a row: one failing does not stop the others."""
+
 from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tracker.components import RunResult
 from tracker.errors import ExperimentError, Problem
@@ -39,24 +41,31 @@ class Outcome:
         return named[0] if named else (("eval_loss", metrics["eval_loss"]) if "eval_loss" in metrics else None)
 
 
-def run_one(experiment: Experiment, registry: Registry, execute: Callable[..., RunResult],
-            report: Callable[[str], Any]) -> Outcome:
+def run_one(
+    experiment: Experiment, registry: Registry, execute: Callable[..., RunResult], report: Callable[[str], Any]
+) -> Outcome:
     started = time.perf_counter()
     try:
         result = execute(experiment, registry)
     except ExperimentError as error:
         for problem in error.problems:
             report(experiment.redactor.text(str(problem)))
-        return Outcome(experiment, "invalid", time.perf_counter() - started, problems=error.problems,
-                       error=str(error.problems[0].message) if error.problems else "")
+        return Outcome(
+            experiment,
+            "invalid",
+            time.perf_counter() - started,
+            problems=error.problems,
+            error=str(error.problems[0].message) if error.problems else "",
+        )
     except Exception as error:  # one crashing experiment must not stop the others
         shown = experiment.redactor.text  # a traceback can quote a URI or a token
         # A full disk, an unwritable folder, a store that refused the run's record: no bug, its line says it all.
         if not isinstance(error, (OSError, RunNotRecorded)):
             report(shown(traceback.format_exc()))
         report(shown(f"{experiment.path}: failed: {type(error).__name__}: {error}"))
-        return Outcome(experiment, "failed", time.perf_counter() - started,
-                       error=shown(f"{type(error).__name__}: {error}"))
+        return Outcome(
+            experiment, "failed", time.perf_counter() - started, error=shown(f"{type(error).__name__}: {error}")
+        )
     return Outcome(experiment, "finished", time.perf_counter() - started, result=result)
 
 
@@ -75,10 +84,12 @@ def run_summary(outcome: Outcome) -> str:
                 lines.append(("suggestion", diagnosis.suggestion))
         tracked = result.tracked
         if tracked is not None:
-            lines += [("run", f"{tracked.run_name} (id {tracked.run_id})"),
-                      ("experiment", f"{tracked.experiment_name} (id {tracked.experiment_id})"),
-                      ("tracking", tracked.tracking_uri),
-                      ("open the UI", f"{tracked.ui_command}, then {tracked.run_url}")]
+            lines += [
+                ("run", f"{tracked.run_name} (id {tracked.run_id})"),
+                ("experiment", f"{tracked.experiment_name} (id {tracked.experiment_id})"),
+                ("tracking", tracked.tracking_uri),
+                ("open the UI", f"{tracked.ui_command}, then {tracked.run_url}"),
+            ]
         if result.model_uri:
             registered = f" (registered as {result.registered_model})" if result.registered_model else ""
             lines.append(("model", result.model_uri + registered))
@@ -99,6 +110,14 @@ def summary_table(outcomes: Sequence[Outcome]) -> str:
         metric = outcome.main_metric
         shown = f"{stored_name(metric[0])} {metric[1]:.4f}" if metric else (outcome.error[:60] or "-")
         run_id = outcome.result.run_id if outcome.result is not None and outcome.result.run_id else "-"
-        rows.append([str(outcome.experiment.path), outcome.experiment.components["runner"].use, outcome.status,
-                     shown, f"{outcome.seconds:.1f}s", run_id[:12]])
+        rows.append(
+            [
+                str(outcome.experiment.path),
+                outcome.experiment.components["runner"].use,
+                outcome.status,
+                shown,
+                f"{outcome.seconds:.1f}s",
+                run_id[:12],
+            ]
+        )
     return render_table(["experiment", "runner", "status", "main metric", "duration", "run id"], rows)

@@ -1,13 +1,15 @@
 """Tracking stores: opening one for runs (a new SQLite store created once, however many runs start
 at the same moment), and reading one named on the command line (`xp compare`, `xp predict`): any
 spelling of the store, and runs found by id, unique id prefix or name."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -54,7 +56,7 @@ def sqlite_database(uri: str) -> Path | None:
     is), or None for any other store."""
     if not uri.startswith("sqlite:///"):
         return None
-    return Path(uri[len("sqlite:///"):].split("?", 1)[0])
+    return Path(uri[len("sqlite:///") :].split("?", 1)[0])
 
 
 @contextlib.contextmanager
@@ -76,8 +78,13 @@ def store_uri(spelling: str | None) -> str:
 
     environment = os.environ.get("MLFLOW_TRACKING_URI")
     given = spelling or environment or DEFAULT_STORE
-    origin = (f"--uri {mask_uri(given)}" if spelling else f"MLFLOW_TRACKING_URI={mask_uri(given)}" if environment
-              else f"the default store {DEFAULT_STORE} (give --uri or set MLFLOW_TRACKING_URI)")
+    origin = (
+        f"--uri {mask_uri(given)}"
+        if spelling
+        else f"MLFLOW_TRACKING_URI={mask_uri(given)}"
+        if environment
+        else f"the default store {DEFAULT_STORE} (give --uri or set MLFLOW_TRACKING_URI)"
+    )
     if "://" in given or given == "databricks":
         uri = given
     else:
@@ -90,8 +97,10 @@ def store_uri(spelling: str | None) -> str:
             uri = f"sqlite:///{database}"
         if not database.is_file():
             where = f"no mlflow.db in the folder {database.parent}" if folder else f"no such file {database}"
-            raise StoreError(f"{origin}: no tracking store there ({where}); expected a folder holding "
-                             "mlflow.db, a .db file, sqlite:///PATH or http(s)://HOST")
+            raise StoreError(
+                f"{origin}: no tracking store there ({where}); expected a folder holding "
+                "mlflow.db, a .db file, sqlite:///PATH or http(s)://HOST"
+            )
     problem = check_tracking(uri)
     if problem:
         raise StoreError(f"{origin}: {problem}")
@@ -149,14 +158,20 @@ def experiment_ids(client: Any) -> list[str]:
     return [experiment.experiment_id for experiment in all_experiments(client)]
 
 
-def search_runs(client: Any, experiment_ids: list[str], filter_string: str = "",
-                newest_first: bool = False) -> Iterator[Any]:
+def search_runs(
+    client: Any, experiment_ids: list[str], filter_string: str = "", newest_first: bool = False
+) -> Iterator[Any]:
     """Every active run of `experiment_ids` that matches, oldest (or newest) first, page by page."""
     order = "DESC" if newest_first else "ASC"
     token = None
     while experiment_ids:
-        page = client.search_runs(experiment_ids, filter_string, max_results=1000, page_token=token,
-                                  order_by=[f"attributes.start_time {order}"])
+        page = client.search_runs(
+            experiment_ids,
+            filter_string,
+            max_results=1000,
+            page_token=token,
+            order_by=[f"attributes.start_time {order}"],
+        )
         yield from page
         token = page.token
         if not token:
@@ -187,8 +202,9 @@ def run_with_prefix(client: Any, experiment_ids: list[str], selector: str) -> An
     if len(found) > 1:
         listed = ", ".join(f"{run.info.run_id[:SHORT_ID]} ({run.info.run_name})" for run in found[:_LISTED])
         more = f" and {len(found) - _LISTED} more" if len(found) > _LISTED else ""
-        raise StoreError(f"{selector}: ambiguous run id prefix, matches {len(found)} runs: {listed}{more}; "
-                         "give more characters")
+        raise StoreError(
+            f"{selector}: ambiguous run id prefix, matches {len(found)} runs: {listed}{more}; give more characters"
+        )
     return found[0] if found else None
 
 

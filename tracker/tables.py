@@ -1,7 +1,8 @@
 """Terminal tables, drawn by rich: aligned columns, plain text when the output is not a terminal."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> str:

@@ -1,4 +1,5 @@
 """Writing a resolved experiment back as TOML with tomlkit (the stdlib reads TOML but cannot write it)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -8,6 +8,7 @@ Differences from the course, each needed to run here and to compare like with li
 - `--max-steps` stops early, for timing;
 - accuracy and F1 come from scikit-learn: `evaluate.load("glue", "mrpc")` needs the hub.
 """
+
 import argparse
 import json
 
@@ -17,8 +18,13 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch.optim import AdamW
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                          get_scheduler, set_seed)
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    get_scheduler,
+    set_seed,
+)
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", default="../shared/data/glue/mrpc")
@@ -48,16 +54,20 @@ tokenized_datasets.set_format("torch")
 
 model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
 
-train_dataloader = DataLoader(tokenized_datasets["train"], shuffle=True, batch_size=8, collate_fn=data_collator,
-                              generator=torch.Generator().manual_seed(args.seed))
+train_dataloader = DataLoader(
+    tokenized_datasets["train"],
+    shuffle=True,
+    batch_size=8,
+    collate_fn=data_collator,
+    generator=torch.Generator().manual_seed(args.seed),
+)
 eval_dataloader = DataLoader(tokenized_datasets["validation"], batch_size=8, collate_fn=data_collator)
 
 optimizer = AdamW(model.parameters(), lr=5e-5)
 
 num_epochs = args.epochs
 num_training_steps = args.max_steps or num_epochs * len(train_dataloader)
-lr_scheduler = get_scheduler("linear", optimizer=optimizer, num_warmup_steps=0,
-                             num_training_steps=num_training_steps)
+lr_scheduler = get_scheduler("linear", optimizer=optimizer, num_warmup_steps=0, num_training_steps=num_training_steps)
 
 device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 model.to(device)

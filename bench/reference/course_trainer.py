@@ -7,14 +7,20 @@ Differences from the course, each needed to run here and to compare like with li
 - `--max-steps` stops early, for timing; evaluation each epoch as in the course's second version;
 - accuracy and F1 come from scikit-learn: `evaluate.load("glue", "mrpc")` needs the hub.
 """
+
 import argparse
 import json
 
 import numpy as np
 from datasets import load_dataset
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                          TrainingArguments)
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+)
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", default="../shared/data/glue/mrpc")
@@ -45,9 +51,15 @@ def compute_metrics(eval_preds):
     return {"accuracy": accuracy_score(labels, predictions), "f1": f1_score(labels, predictions)}
 
 
-training_args = TrainingArguments(args.output_dir, eval_strategy="epoch", seed=args.seed,
-                                  per_device_train_batch_size=8, per_device_eval_batch_size=8,
-                                  num_train_epochs=args.epochs, max_steps=args.max_steps)
+training_args = TrainingArguments(
+    args.output_dir,
+    eval_strategy="epoch",
+    seed=args.seed,
+    per_device_train_batch_size=8,
+    per_device_eval_batch_size=8,
+    num_train_epochs=args.epochs,
+    max_steps=args.max_steps,
+)
 model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
 
 trainer = Trainer(

@@ -3,6 +3,7 @@
 Each runner is a dataclass of its settings (the keys of `[runner]`) with a `run` method; the
 dataclass itself is the registered factory, so its fields are the section's schema.
 """
+
 from tracker.hookspecs import hookimpl
 from xp_plugins.runner.accelerated import AccelerateRunner
 from xp_plugins.runner.loop import LoopRunner

@@ -1,5 +1,6 @@
 """The `accelerate` runner: the same loop on `accelerate.Accelerator`, unchanged under
 `accelerate launch` or `torchrun` with several processes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -21,9 +22,11 @@ class AccelerateRunner(TrainingSettings):
         from accelerate import Accelerator
 
         super().setup(hardware)
-        self.accelerator = Accelerator(mixed_precision=hardware.mixed_precision,
-                                       gradient_accumulation_steps=self.gradient_accumulation_steps,
-                                       cpu=hardware.device == "cpu")
+        self.accelerator = Accelerator(
+            mixed_precision=hardware.mixed_precision,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            cpu=hardware.device == "cpu",
+        )
 
     @property
     def is_main_process(self) -> bool:

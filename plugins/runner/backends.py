@@ -3,10 +3,12 @@
 The training loop (`training_loop.py`) is written once against this; `PlainBackend` is the
 course's hand-written loop on one device, `AccelerateBackend` runs it on `accelerate.Accelerator`.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 class DeviceLoader:

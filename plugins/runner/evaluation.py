@@ -1,10 +1,12 @@
 """Evaluation and prediction over a DataLoader, shared by the loop and Accelerate runners."""
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 
 @dataclass
@@ -15,8 +17,9 @@ class Predictions:
     loss: float | None
 
 
-def predict(model: Any, loader: Any, backend: Any, is_regression: bool, has_labels: bool = True,
-            progress: Any = None) -> Predictions:
+def predict(
+    model: Any, loader: Any, backend: Any, is_regression: bool, has_labels: bool = True, progress: Any = None
+) -> Predictions:
     """Run `model` over `loader` without gradients and gather every process's rows, in order;
     `progress` (a tqdm bar) advances a batch at a time."""
     import torch
@@ -37,7 +40,7 @@ def predict(model: Any, loader: Any, backend: Any, is_regression: bool, has_labe
             else:
                 scores, predictions = torch.softmax(logits, dim=-1).max(dim=-1)
             # One copy of the batch loss per row: after gathering, the mean is weighted by rows.
-            losses = (outputs.loss.detach().float() if has_labels else torch.zeros((), device=logits.device))
+            losses = outputs.loss.detach().float() if has_labels else torch.zeros((), device=logits.device)
             losses = losses.expand(labels.shape[0])
             chunks.append(tuple(t.cpu() for t in backend.gather_for_metrics((predictions, scores, labels, losses))))
     model.train()
@@ -54,8 +57,9 @@ def score(result: Predictions, metrics: Sequence[Any], prefix: str) -> dict[str,
     return values
 
 
-def write_predictions(result: Predictions, ids: Sequence[Any], label_names: Sequence[str] | None, id_column: str,
-                      path: Path) -> Path:
+def write_predictions(
+    result: Predictions, ids: Sequence[Any], label_names: Sequence[str] | None, id_column: str, path: Path
+) -> Path:
     """A CSV with the row id (under the data's own id column name), predicted label name (or value
     for regression) and score, one row per test row."""
     path.parent.mkdir(parents=True, exist_ok=True)

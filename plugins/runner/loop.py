@@ -1,4 +1,5 @@
 """The `loop` runner: the hand-written PyTorch training loop of the course, on one device."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,12 +7,14 @@ generator: its state when the current epoch began is saved, so resuming draws th
 again and skips the rows already trained on without loading them. Everything is read back with
 `torch.load(weights_only=True)`: a checkpoint holds tensors and plain values, never code.
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 TRAINING_FILE = "training.pt"
 
@@ -70,21 +72,37 @@ class LoopProgress:
     prediction_stats: dict[str, Any] | None = None  # of the last evaluation (tracker.diagnosis.PredictionStats)
 
 
-def save_checkpoint(folder: Path, backend: Any, model: Any, optimizer: Any, scheduler: Any, progress: LoopProgress,
-                    best_state: dict[str, Any] | None) -> None:
+def save_checkpoint(
+    folder: Path,
+    backend: Any,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    progress: LoopProgress,
+    best_state: dict[str, Any] | None,
+) -> None:
     """Every process writes its random states; the main process writes the rest."""
     import torch
 
     torch.save(_random_states(), folder / f"rng-{backend.process_index}.pt")
     if backend.is_main_process:
         scaler = backend.scaler
-        torch.save({"model": backend.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                    "best_model": best_state, "progress": asdict(progress)}, folder / TRAINING_FILE)
+        torch.save(
+            {
+                "model": backend.unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler else None,
+                "best_model": best_state,
+                "progress": asdict(progress),
+            },
+            folder / TRAINING_FILE,
+        )
 
 
-def load_checkpoint(folder: Path, backend: Any, model: Any, optimizer: Any, scheduler: Any
-                    ) -> tuple[LoopProgress, dict[str, Any] | None]:
+def load_checkpoint(
+    folder: Path, backend: Any, model: Any, optimizer: Any, scheduler: Any
+) -> tuple[LoopProgress, dict[str, Any] | None]:
     """Restore the model, optimizer, scheduler and scaler from `folder`: the progress and best
     weights it held. The random states are restored separately, last (`restore_random_states`)."""
     import torch
@@ -108,8 +126,15 @@ def restore_random_states(folder: Path, backend: Any) -> None:
     version, internal, gauss = states["python"]
     random.setstate((version, tuple(internal), gauss))
     numpy = states["numpy"]
-    np.random.set_state((numpy["bit_generator"], np.asarray(numpy["key"], dtype=np.uint32), numpy["pos"],
-                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    np.random.set_state(
+        (
+            numpy["bit_generator"],
+            np.asarray(numpy["key"], dtype=np.uint32),
+            numpy["pos"],
+            numpy["has_gauss"],
+            numpy["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(states["torch"])
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -120,8 +145,15 @@ def _random_states() -> dict[str, Any]:
     import torch
 
     bit_generator, key, pos, has_gauss, cached_gaussian = np.random.get_state()
-    return {"python": random.getstate(),
-            "numpy": {"bit_generator": bit_generator, "key": key.tolist(), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": bit_generator,
+            "key": key.tolist(),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }

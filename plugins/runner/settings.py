@@ -1,25 +1,38 @@
 """The training settings every runner shares: the keys of a `[runner]` section."""
+
 from __future__ import annotations
 
 import contextlib
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
-from tracker.spec.declare import (Annotated, Field, MetricName, Name, NonNegativeFloat, NonNegativeInt,
-                                  PositiveInt, rules)
+from tracker.spec.declare import (
+    Annotated,
+    Field,
+    MetricName,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    rules,
+)
 
 
 def every_n_steps(strategy_key: str, steps_key: str, example: int):
     """A rule: `<strategy_key> = "steps"` needs `<steps_key>`, which means nothing otherwise."""
+
     def check(options):
         strategy, steps = options[strategy_key], options[steps_key]
         if strategy == "steps" and steps is None:
             yield steps_key, f'{strategy_key} = "steps" needs {steps_key}, e.g. {steps_key} = {example}'
         if strategy != "steps" and steps is not None:
-            yield steps_key, (f'only used with {strategy_key} = "steps" (it is "{strategy}"); '
-                              f"remove it or change {strategy_key}")
+            yield (
+                steps_key,
+                (f'only used with {strategy_key} = "steps" (it is "{strategy}"); remove it or change {strategy_key}'),
+            )
 
     check.__name__ = f"{steps_key}_with_{strategy_key}"
     return check
@@ -27,6 +40,7 @@ def every_n_steps(strategy_key: str, steps_key: str, example: int):
 
 def needs_evaluations(key: str, active: Callable[[Any], bool], what: str):
     """A rule: `key`, when `active(value)`, needs eval_strategy other than "no"."""
+
     def check(options):
         if active(options[key]) and options["eval_strategy"] == "no":
             yield key, f'{what} needs evaluations; set eval_strategy to "epoch" or "steps"'
@@ -35,31 +49,42 @@ def needs_evaluations(key: str, active: Callable[[Any], bool], what: str):
     return check
 
 
-@rules(every_n_steps("eval_strategy", "eval_steps", 100),
-       needs_evaluations("early_stopping_patience", lambda patience: patience is not None, "early stopping"))
+@rules(
+    every_n_steps("eval_strategy", "eval_steps", 100),
+    needs_evaluations("early_stopping_patience", lambda patience: patience is not None, "early stopping"),
+)
 @dataclass(kw_only=True)
 class TrainingSettings:
     """Settings common to all runners; steps always count optimizer steps."""
 
     num_epochs: Annotated[PositiveInt, Field(description="passes over the training split")] = 3
-    max_steps: Annotated[PositiveInt | None, Field(description="optimizer steps; when set, wins over num_epochs")
-                         ] = None
+    max_steps: Annotated[PositiveInt | None, Field(description="optimizer steps; when set, wins over num_epochs")] = (
+        None
+    )
     batch_size: Annotated[PositiveInt, Field(description="rows per batch, per device")] = 8
     eval_batch_size: Annotated[PositiveInt | None, Field(description="default: batch_size")] = None
     gradient_accumulation_steps: Annotated[PositiveInt, Field(description="batches per optimizer step")] = 1
-    max_grad_norm: Annotated[NonNegativeFloat, Field(
-        description="clip the gradient norm to this; 0 turns clipping off (the norm is still logged)")] = 1.0
+    max_grad_norm: Annotated[
+        NonNegativeFloat,
+        Field(description="clip the gradient norm to this; 0 turns clipping off (the norm is still logged)"),
+    ] = 1.0
     eval_strategy: Annotated[Literal["epoch", "steps", "no"], Field(description="when to evaluate")] = "epoch"
-    eval_steps: Annotated[PositiveInt | None, Field(description='optimizer steps between evaluations, with "steps"')
-                          ] = None
+    eval_steps: Annotated[
+        PositiveInt | None, Field(description='optimizer steps between evaluations, with "steps"')
+    ] = None
     logging_steps: Annotated[PositiveInt, Field(description="optimizer steps between training-metric logs")] = 10
-    early_stopping_patience: Annotated[PositiveInt | None, Field(
-        description="stop after this many evaluations without improvement; the best weights are restored")] = None
-    metric_for_best: Annotated[Name, MetricName(), Field(
-        description='what "best" means: eval_loss, or a metric the experiment computes (f1, eval_f1 or eval/f1)')
-                               ] = "eval_loss"
-    early_stopping_min_delta: Annotated[NonNegativeFloat, Field(
-        description="the least change that counts as improvement")] = 0.0
+    early_stopping_patience: Annotated[
+        PositiveInt | None,
+        Field(description="stop after this many evaluations without improvement; the best weights are restored"),
+    ] = None
+    metric_for_best: Annotated[
+        Name,
+        MetricName(),
+        Field(description='what "best" means: eval_loss, or a metric the experiment computes (f1, eval_f1 or eval/f1)'),
+    ] = "eval_loss"
+    early_stopping_min_delta: Annotated[
+        NonNegativeFloat, Field(description="the least change that counts as improvement")
+    ] = 0.0
     group_by_length: Annotated[bool, Field(description="batch rows of similar length together: less padding")] = False
     save_model: Annotated[bool, Field(description="save_pretrained the final model and tokenizer")] = False
     predict: Annotated[bool, Field(description="write test-split predictions when a test split is configured")] = True
@@ -96,4 +121,3 @@ class TrainingSettings:
         if self.max_steps is not None:
             return self.max_steps
         return self.steps_per_epoch(math.ceil(train_rows / self.batch_size)) * self.num_epochs
-

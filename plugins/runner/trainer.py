@@ -1,5 +1,6 @@
 """The `trainer` runner: the Hugging Face `Trainer`, given xp's optimizer, scheduler and metrics,
 logging under the same names and steps as the loop runners."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,10 +16,17 @@ from xp_plugins.runner.settings import TrainingSettings
 from xp_plugins.runner.training_loop import save_model
 
 # Trainer log entries that have no counterpart in the loop runners (run summaries, timings).
-TRAINER_ONLY_LOGS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos",
-                     "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "num_input_tokens_seen",
-                     "train_tokens_per_second"}
-
+TRAINER_ONLY_LOGS = {
+    "train_runtime",
+    "train_samples_per_second",
+    "train_steps_per_second",
+    "total_flos",
+    "eval_runtime",
+    "eval_samples_per_second",
+    "eval_steps_per_second",
+    "num_input_tokens_seen",
+    "train_tokens_per_second",
+}
 
 
 @dataclass(kw_only=True)
@@ -38,8 +46,15 @@ class TrainerRunner(TrainingSettings):
         # One more than [checkpoint] keep: CheckpointEvery deletes the oldest once the newest counts.
         keep = plan.keep + 1 if plan is not None and plan.saves else 1
         fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-        sampling = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in fields
-                    else {"group_by_length": True}) if self.group_by_length else {}
+        sampling = (
+            (
+                {"train_sampling_strategy": "group_by_length"}
+                if "train_sampling_strategy" in fields
+                else {"group_by_length": True}
+            )
+            if self.group_by_length
+            else {}
+        )
         return TrainingArguments(
             output_dir=str(_checkpoint_folder(parts)),
             num_train_epochs=self.num_epochs,
@@ -126,10 +141,14 @@ class TrainerRunner(TrainingSettings):
         else:
             eval_metrics = trainer.evaluate()
         eval_metrics = {k: v for k, v in eval_metrics.items() if k not in TRAINER_ONLY_LOGS and k != "epoch"}
-        result = RunResult(eval_metrics=eval_metrics, steps=step, best_step=best_step,
-                           curves=Curves(tuple(relay.train_curve), tuple(sorted(relay.evals.items()))),
-                           predictions=seen.stats,
-                           cut_short=stopper is not None and stopper.stopped)
+        result = RunResult(
+            eval_metrics=eval_metrics,
+            steps=step,
+            best_step=best_step,
+            curves=Curves(tuple(relay.train_curve), tuple(sorted(relay.evals.items()))),
+            predictions=seen.stats,
+            cut_short=stopper is not None and stopper.stopped,
+        )
         if result.cut_short:  # a trial given up: its test predictions and model would go unused
             return result
         if self.runs_test_split(parts):
@@ -144,15 +163,19 @@ class TrainerRunner(TrainingSettings):
         task = parts.task
         output = trainer.predict(parts.encoded["test"], metric_key_prefix="test")
         if task.test_has_labels:
-            result.test_metrics = {k: v for k, v in output.metrics.items() if k not in TRAINER_ONLY_LOGS
-                                   and not k.startswith(("test_runtime", "test_samples", "test_steps"))}
+            result.test_metrics = {
+                k: v
+                for k, v in output.metrics.items()
+                if k not in TRAINER_ONLY_LOGS and not k.startswith(("test_runtime", "test_samples", "test_steps"))
+            }
             logger.log_metrics(result.test_metrics, result.steps)
         if self.predict and trainer.is_world_process_zero():
             logits = np.asarray(output.predictions, dtype=np.float64)
             predictions = _to_predictions(logits, task.labels.is_regression, references=None)
             ids = task.ids.get("test") or range(len(logits))
-            result.predictions_path = write_predictions(predictions, ids, task.labels.names, task.id_column,
-                                                        parts.output_dir / "predictions.csv")
+            result.predictions_path = write_predictions(
+                predictions, ids, task.labels.names, task.id_column, parts.output_dir / "predictions.csv"
+            )
             logger.log_artifact(result.predictions_path)
 
 
@@ -179,11 +202,12 @@ def _compute_metrics(prediction: Any, metrics: Any, is_regression: bool, seen: _
 
     from tracker.diagnosis import PredictionStats
 
-    predictions = _to_predictions(np.asarray(prediction.predictions, dtype=np.float64), is_regression,
-                                  np.asarray(prediction.label_ids))
+    predictions = _to_predictions(
+        np.asarray(prediction.predictions, dtype=np.float64), is_regression, np.asarray(prediction.label_ids)
+    )
     seen.stats = PredictionStats.of(predictions.predictions, predictions.references, is_regression, seen.num_labels)
     # The Trainer adds the "eval_"/"test_" prefix itself.
-    return {name[len("x_"):]: value for name, value in score(predictions, metrics, "x").items()}
+    return {name[len("x_") :]: value for name, value in score(predictions, metrics, "x").items()}
 
 
 def _checkpoint_folder(parts: Parts) -> Path:
@@ -200,5 +224,3 @@ def _remove_if_empty(folder: Path, up_to: Path) -> None:
 
 def _step_of(checkpoint: str | None) -> int | None:
     return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
-
-

@@ -2,16 +2,16 @@
 
 Imported only when the `trainer` runner runs: it needs transformers at import time.
 """
+
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
-from pathlib import Path
-
 from transformers import TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from xp_plugins.runner.trainer import TRAINER_ONLY_LOGS
 
@@ -62,8 +62,11 @@ class LogRelay(TrainerCallback):
         # logs say "loss" (and, counting tokens, carry a running "train_runtime" as well).
         if "train_loss" in logs:
             return {}
-        metrics = {k: float(v) for k, v in logs.items()
-                   if k not in TRAINER_ONLY_LOGS and k != "step" and isinstance(v, (int, float))}
+        metrics = {
+            k: float(v)
+            for k, v in logs.items()
+            if k not in TRAINER_ONLY_LOGS and k != "step" and isinstance(v, (int, float))
+        }
         if "loss" in metrics:
             metrics["train_loss"] = metrics.pop("loss")
             self.train_curve.append((step, metrics["train_loss"]))
@@ -78,8 +81,10 @@ class LogRelay(TrainerCallback):
         now, tokens = time.perf_counter(), int(getattr(state, "num_input_tokens_seen", 0) or 0)
         seconds = max(now - started, 1e-9)
         self.window_start = (now, state.global_step, tokens)
-        return {"train_samples_per_second": (state.global_step - first_step) * self.samples_per_step * world_size / seconds,
-                "train_tokens_per_second": (tokens - first_tokens) / seconds}
+        return {
+            "train_samples_per_second": (state.global_step - first_step) * self.samples_per_step * world_size / seconds,
+            "train_tokens_per_second": (tokens - first_tokens) / seconds,
+        }
 
 
 class CheckpointEvery(TrainerCallback):

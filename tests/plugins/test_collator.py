@@ -1,4 +1,5 @@
 """Collator plugins: dynamic padding to the longest row (optionally a multiple), fixed-length padding."""
+
 import pytest
 
 from tests.declared import problems_of
@@ -40,7 +41,8 @@ def test_fixed_length_pads_every_batch_to_max_length(encoder, rows):
 
 def test_sizes_must_be_positive():
     assert problems_of(dynamic_padding, pad_to_multiple_of=0) == {
-        "pad_to_multiple_of": "expected an integer >= 1, got 0"}
+        "pad_to_multiple_of": "expected an integer >= 1, got 0"
+    }
     assert problems_of(fixed_length, max_length=0) == {"max_length": "expected an integer >= 1, got 0"}
     assert problems_of(fixed_length, max_length=64.0) == {"max_length": "expected an integer >= 1, got 64.0"}
     assert problems_of(dynamic_padding, pad_to_multiple_of=8) == problems_of(dynamic_padding) == {}

@@ -1,4 +1,5 @@
 """The `hf` dataset plugin: real MRPC from its hub-layout folder, csv files, and the errors it explains."""
+
 import csv
 
 import pytest
@@ -29,8 +30,9 @@ def test_mrpc_folder_gives_every_split_under_fixed_keys(mrpc, mrpc_path):
     assert mrpc.labels.names == ("not_equivalent", "equivalent")
     assert mrpc.text_columns == ("sentence1", "sentence2")
     # Where the rows came from, as the arguments that load them again: the folder, absolute.
-    assert mrpc.source == DataSource(path=str(mrpc_path.resolve()),
-                                     splits={"train": "train", "eval": "validation", "test": "test"})
+    assert mrpc.source == DataSource(
+        path=str(mrpc_path.resolve()), splits={"train": "train", "eval": "validation", "test": "test"}
+    )
 
 
 def test_mrpc_test_split_is_unlabelled_and_ids_come_from_idx(mrpc):
@@ -63,8 +65,14 @@ def test_sliced_splits(mrpc_path):
     task = hf(1, path=str(mrpc_path), text_columns=PAIR, train_split="train[:100]", eval_split="train[100:150]")
     assert len(task.splits["train"]) == 100 and len(task.splits["eval"]) == 50
     assert task.source.splits == {"train": "train[:100]", "eval": "train[100:150]"}
-    assert task.source.load_args("eval") == {"path": str(mrpc_path.resolve()), "name": None, "data_dir": None,
-                                             "data_files": None, "revision": None, "split": "train[100:150]"}
+    assert task.source.load_args("eval") == {
+        "path": str(mrpc_path.resolve()),
+        "name": None,
+        "data_dir": None,
+        "data_files": None,
+        "revision": None,
+        "split": "train[100:150]",
+    }
 
 
 def test_the_source_names_local_files_by_absolute_paths(tmp_path, monkeypatch):
@@ -74,13 +82,16 @@ def test_the_source_names_local_files_by_absolute_paths(tmp_path, monkeypatch):
     write_csv(tmp_path / "dev" / "dev.csv", rows)
     monkeypatch.chdir(tmp_path / "dev")
     task = hf(1, path="csv", data_files={"train": "../train.csv", "validation": "dev.csv"}, text_columns=["text"])
-    assert task.source.data_files == {"train": (str(tmp_path / "train.csv"),),
-                                      "validation": (str(tmp_path / "dev" / "dev.csv"),)}
+    assert task.source.data_files == {
+        "train": (str(tmp_path / "train.csv"),),
+        "validation": (str(tmp_path / "dev" / "dev.csv"),),
+    }
     assert task.source.revision is None  # local files have no commit
     # The eval split loads again from its own file only (another file may have other columns).
     assert task.source.load_args("eval")["data_files"] == {"validation": [str(tmp_path / "dev" / "dev.csv")]}
-    assert str(task.source) == (f"csv data_files={{'train': ['{tmp_path / 'train.csv'}'], "
-                                f"'validation': ['{tmp_path / 'dev' / 'dev.csv'}']}}")
+    assert str(task.source) == (
+        f"csv data_files={{'train': ['{tmp_path / 'train.csv'}'], 'validation': ['{tmp_path / 'dev' / 'dev.csv'}']}}"
+    )
 
 
 def test_data_files_of_a_folder_or_data_dir_are_made_absolute_where_datasets_reads_them(tmp_path, monkeypatch):
@@ -89,12 +100,22 @@ def test_data_files_of_a_folder_or_data_dir_are_made_absolute_where_datasets_rea
     write_csv(tmp_path / "folder" / "sub" / "train.csv", rows)
     write_csv(tmp_path / "folder" / "sub" / "dev.csv", rows)
     monkeypatch.chdir(tmp_path)
-    in_folder = hf(1, path="./folder", data_dir="sub", data_files={"train": "train.csv", "validation": "dev.csv"},
-                   text_columns=["text"])
+    in_folder = hf(
+        1,
+        path="./folder",
+        data_dir="sub",
+        data_files={"train": "train.csv", "validation": "dev.csv"},
+        text_columns=["text"],
+    )
     assert in_folder.source.path == str(tmp_path / "folder")
     assert in_folder.source.data_files["train"] == (str(tmp_path / "folder" / "sub" / "train.csv"),)
-    in_data_dir = hf(1, path="csv", data_dir="folder/sub", data_files={"train": "train.csv", "validation": "dev.csv"},
-                     text_columns=["text"])
+    in_data_dir = hf(
+        1,
+        path="csv",
+        data_dir="folder/sub",
+        data_files={"train": "train.csv", "validation": "dev.csv"},
+        text_columns=["text"],
+    )
     assert in_data_dir.source.data_dir == str(tmp_path / "folder" / "sub")
     assert in_data_dir.source.data_files["validation"] == (str(tmp_path / "folder" / "sub" / "dev.csv"),)
 
@@ -108,11 +129,14 @@ def test_one_file_or_a_list_of_files_is_the_train_split(tmp_path):
 
 
 def test_csv_with_string_labels_gets_sorted_names(tmp_path):
-    train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "sentiment": s} for i, s in
-                                               enumerate(["pos", "neg", "neutral", "pos"])])
+    train = write_csv(
+        tmp_path / "train.csv",
+        [{"text": f"t{i}", "sentiment": s} for i, s in enumerate(["pos", "neg", "neutral", "pos"])],
+    )
     dev = write_csv(tmp_path / "dev.csv", [{"text": "d", "sentiment": "neg"}])
-    task = hf(1, path="csv", data_files={"train": train, "validation": dev},
-              text_columns=["text"], label_column="sentiment")
+    task = hf(
+        1, path="csv", data_files={"train": train, "validation": dev}, text_columns=["text"], label_column="sentiment"
+    )
     assert task.labels.names == ("neg", "neutral", "pos")
     assert task.splits["train"]["label"][:] == [2, 0, 1, 2]
     assert task.splits["eval"]["label"][:] == [0]
@@ -142,23 +166,44 @@ def id_files(tmp_path, ids):
 
 
 def test_label_names_name_the_class_ids_a_file_stores(tmp_path):
-    task = hf(1, path="csv", data_files=id_files(tmp_path, [1, 0, 2, 1]), text_columns=["text"],
-              label_names=["negative", "neutral", "positive"])
+    task = hf(
+        1,
+        path="csv",
+        data_files=id_files(tmp_path, [1, 0, 2, 1]),
+        text_columns=["text"],
+        label_names=["negative", "neutral", "positive"],
+    )
     assert task.labels.names == ("negative", "neutral", "positive")
     assert task.splits["train"]["label"][:] == [1, 0, 2, 1]  # the ids are kept as they are
     # A class the data lacks keeps its place: ids 0..2 named, only 0 and 1 seen.
-    two = hf(1, path="csv", data_files=id_files(tmp_path, [0, 1, 1]), text_columns=["text"],
-             label_names=["negative", "neutral", "positive"])
+    two = hf(
+        1,
+        path="csv",
+        data_files=id_files(tmp_path, [0, 1, 1]),
+        text_columns=["text"],
+        label_names=["negative", "neutral", "positive"],
+    )
     assert two.labels.names == ("negative", "neutral", "positive")
 
 
-@pytest.mark.parametrize("labels, names, expected", [
-    ([0, 1, 3], ["a", "b", "c"], "3 names for the class ids 0..2, but the data has the id(s) 3"),
-    (["pos", "neg"], ["a", "b"], "names integer class ids, but the label column holds text values "
-                                 "(class names or scores already); remove label_names"),
-    ([0.5, 1.5], ["a", "b"], "names integer class ids, but the label column holds float64 values "
-                             "(class names or scores already); remove label_names"),
-])
+@pytest.mark.parametrize(
+    "labels, names, expected",
+    [
+        ([0, 1, 3], ["a", "b", "c"], "3 names for the class ids 0..2, but the data has the id(s) 3"),
+        (
+            ["pos", "neg"],
+            ["a", "b"],
+            "names integer class ids, but the label column holds text values "
+            "(class names or scores already); remove label_names",
+        ),
+        (
+            [0.5, 1.5],
+            ["a", "b"],
+            "names integer class ids, but the label column holds float64 values "
+            "(class names or scores already); remove label_names",
+        ),
+    ],
+)
 def test_label_names_must_fit_the_ids(tmp_path, labels, names, expected):
     with pytest.raises(BuildError) as error:
         hf(1, path="csv", data_files=id_files(tmp_path, labels), text_columns=["text"], label_names=names)
@@ -168,19 +213,25 @@ def test_label_names_must_fit_the_ids(tmp_path, labels, names, expected):
 def test_label_names_of_a_dataset_that_names_its_classes_are_refused(mrpc_path):
     with pytest.raises(BuildError) as error:
         hf(1, path=str(mrpc_path), text_columns=PAIR, label_names=["no", "yes"])
-    assert error.value.key == "label_names" and "names its classes already (not_equivalent, equivalent)" in str(error.value)
+    assert error.value.key == "label_names" and "names its classes already (not_equivalent, equivalent)" in str(
+        error.value
+    )
 
 
 def test_label_names_are_distinct_and_at_least_two():
     assert problems_of(hf, path="csv", text_columns=["a"], label_names=["x", "x"]) == {
-        "label_names": "names a class twice: ['x', 'x']"}
+        "label_names": "names a class twice: ['x', 'x']"
+    }
     assert list(problems_of(hf, path="csv", text_columns=["a"], label_names=["only"])) == ["label_names"]
 
 
 def test_unlabelled_test_file_without_a_label_column(tmp_path):
     rows = [{"text": "x", "label": "a"}, {"text": "y", "label": "b"}]
-    files = {"train": write_csv(tmp_path / "t.csv", rows), "validation": write_csv(tmp_path / "v.csv", rows),
-             "test": write_csv(tmp_path / "x.csv", [{"text": "z"}])}
+    files = {
+        "train": write_csv(tmp_path / "t.csv", rows),
+        "validation": write_csv(tmp_path / "v.csv", rows),
+        "test": write_csv(tmp_path / "x.csv", [{"text": "z"}]),
+    }
     task = hf(1, path="csv", data_files=files, text_columns=["text"], test_split="test")
     assert task.test_has_labels is False and task.splits["test"]["label"][:] == [-1]
 
@@ -225,13 +276,24 @@ def test_a_loading_script_is_refused(tmp_path):
 
 def test_data_files_that_do_not_exist_are_found_before_loading(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\na,0\n")
-    problems = problems_of(hf, path="csv", text_columns=["text"],
-                           data_files={"train": str(tmp_path / "train.csv"), "validation": str(tmp_path / "dev.csv")})
+    problems = problems_of(
+        hf,
+        path="csv",
+        text_columns=["text"],
+        data_files={"train": str(tmp_path / "train.csv"), "validation": str(tmp_path / "dev.csv")},
+    )
     assert list(problems) == ["data_files"] and "dev.csv" in problems["data_files"]
     # Globs, URLs and files inside a hub repository are left to datasets.
     assert problems_of(hf, path="csv", text_columns=["text"], data_files=str(tmp_path / "*.csv")) == {}
-    assert problems_of(hf, path="csv", text_columns=["text"],
-                       data_files=[str(tmp_path / "train.csv"), "https://example.org/dev.csv"]) == {}
+    assert (
+        problems_of(
+            hf,
+            path="csv",
+            text_columns=["text"],
+            data_files=[str(tmp_path / "train.csv"), "https://example.org/dev.csv"],
+        )
+        == {}
+    )
     assert problems_of(hf, path="org/name", text_columns=["text"], data_files="dev.csv") == {}
 
 
@@ -239,17 +301,27 @@ def test_data_files_are_found_where_datasets_looks_for_them(tmp_path):
     """Relative to a local dataset folder, or to data_dir, as datasets reads them."""
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "train.csv").write_text("text,label\na,0\n")
-    in_folder = problems_of(hf, path=str(tmp_path), text_columns=["text"],
-                            data_files={"train": "sub/train.csv", "validation": "sub/dev.csv"})
+    in_folder = problems_of(
+        hf,
+        path=str(tmp_path),
+        text_columns=["text"],
+        data_files={"train": "sub/train.csv", "validation": "sub/dev.csv"},
+    )
     assert in_folder == {"data_files": f'"sub/dev.csv" does not exist (looked for {tmp_path / "sub" / "dev.csv"})'}
-    in_data_dir = problems_of(hf, path="csv", data_dir=str(tmp_path / "sub"), text_columns=["text"],
-                              data_files={"train": "train.csv", "validation": ["train.csv", "dev.csv"]})
+    in_data_dir = problems_of(
+        hf,
+        path="csv",
+        data_dir=str(tmp_path / "sub"),
+        text_columns=["text"],
+        data_files={"train": "train.csv", "validation": ["train.csv", "dev.csv"]},
+    )
     assert in_data_dir == {"data_files": f'"dev.csv" does not exist (looked for {tmp_path / "sub" / "dev.csv"})'}
 
 
 def test_the_label_column_is_not_a_text_column():
     assert problems_of(hf, path="csv", text_columns=["a", "b"], label_column="b") == {
-        "label_column": '"b" is also a text column'}
+        "label_column": '"b" is also a text column'
+    }
 
 
 def test_a_text_column_is_named_once():
@@ -275,8 +347,9 @@ def test_one_or_two_text_columns():
 
 
 def test_rows_without_a_label_are_named(tmp_path):
-    train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "label": label} for i, label in
-                                               enumerate(["a", "", "b", "a", ""])])
+    train = write_csv(
+        tmp_path / "train.csv", [{"text": f"t{i}", "label": label} for i, label in enumerate(["a", "", "b", "a", ""])]
+    )
     with pytest.raises(BuildError, match=r"2 row\(s\) of the train split have no \"label\" \(rows 1, 4\)") as caught:
         hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"])
     assert caught.value.key == "label_column"
@@ -291,8 +364,9 @@ def test_validation_rows_without_a_label_are_named(tmp_path):
 
 
 def test_regression_rows_without_a_score_are_named(tmp_path):
-    train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "score": score} for i, score in
-                                               enumerate([0.5, "", 1.0, 2.5])])
+    train = write_csv(
+        tmp_path / "train.csv", [{"text": f"t{i}", "score": score} for i, score in enumerate([0.5, "", 1.0, 2.5])]
+    )
     with pytest.raises(BuildError, match=r"1 row\(s\) of the train split have no \"score\" \(rows 1\)") as caught:
         hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"], label_column="score")
     assert caught.value.key == "label_column"

@@ -7,6 +7,7 @@ All runs use 16 training and 16 validation rows of experiments/data/paraphrase i
 (4 optimizer steps an epoch), evaluating after every epoch; the validation rows are 9 "different"
 and 7 "paraphrase", close enough to balanced that one class for every row is degenerate.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,13 +42,21 @@ def small_data(tmp_path_factory) -> dict[str, str]:
     with PARAPHRASE.open(encoding="utf-8") as file:
         paraphrase_rows = list(csv.DictReader(file))
     folder = tmp_path_factory.mktemp("small")
-    return {"train": write_split(folder / "train.csv", paraphrase_rows[:16]),
-            "validation": write_split(folder / "validation.csv", paraphrase_rows[24:40])}
+    return {
+        "train": write_split(folder / "train.csv", paraphrase_rows[:16]),
+        "validation": write_split(folder / "validation.csv", paraphrase_rows[24:40]),
+    }
 
 
 def run_tiny(folder, checkpoint, data, runner: str, lr: float, epochs: int, scheduler: str = "linear"):
-    path = write_experiment(folder / f"{runner}.toml", checkpoint, data, optimizer={"lr": lr},
-                            scheduler={"use": scheduler}, runner={"use": runner, "num_epochs": epochs, **EVERY_EPOCH})
+    path = write_experiment(
+        folder / f"{runner}.toml",
+        checkpoint,
+        data,
+        optimizer={"lr": lr},
+        scheduler={"use": scheduler},
+        runner={"use": runner, "num_epochs": epochs, **EVERY_EPOCH},
+    )
     return run(path)
 
 
@@ -55,23 +64,35 @@ def run_tiny(folder, checkpoint, data, runner: str, lr: float, epochs: int, sche
 def overfit(tmp_path_factory, tiny_checkpoint, small_data):
     """Built to overfit: 16 rows for 12 epochs (48 steps) at a constant 3e-3. The training loss
     falls towards 0 as the rows are memorized, and the validation loss climbs far above its best."""
-    return {runner: run_tiny(tmp_path_factory.mktemp(f"overfit-{runner}"), tiny_checkpoint, small_data, runner,
-                             lr=3e-3, epochs=12, scheduler="constant")
-            for runner in RUNNERS}
+    return {
+        runner: run_tiny(
+            tmp_path_factory.mktemp(f"overfit-{runner}"),
+            tiny_checkpoint,
+            small_data,
+            runner,
+            lr=3e-3,
+            epochs=12,
+            scheduler="constant",
+        )
+        for runner in RUNNERS
+    }
 
 
 def evidence_of(result, data) -> Evidence:
     """What the diagnosis reads, made here from the run's curves and predictions and the data."""
     registry = load_registry()
-    task = registry.get("dataset", "hf").factory(0, path="csv", data_files=data,
-                                                 text_columns=["sentence1", "sentence2"])
+    task = registry.get("dataset", "hf").factory(
+        0, path="csv", data_files=data, text_columns=["sentence1", "sentence2"]
+    )
     metrics = [registry.get("metric", name).factory() for name in ("accuracy", "f1")]
     baseline, directions = trivial_scores(task, metrics)
-    return Evidence(result.curves, result.predictions, baseline, task.labels.names, directions,
-                    trivial=f'"{majority_label(task)}"')
+    return Evidence(
+        result.curves, result.predictions, baseline, task.labels.names, directions, trivial=f'"{majority_label(task)}"'
+    )
 
 
 # -- the same evidence from every runner -------------------------------------------------------
+
 
 def test_both_runners_hand_back_curves_of_the_same_shape(overfit):
     shapes = []
@@ -79,8 +100,14 @@ def test_both_runners_hand_back_curves_of_the_same_shape(overfit):
         result, _ = overfit[runner]
         curves = result.curves
         assert isinstance(curves, Curves), runner
-        shapes.append(([step for step, _ in curves.train_loss], [step for step, _ in curves.evaluations],
-                       curves.metric_names(), [set(metrics) - {"epoch"} for _, metrics in curves.evaluations]))
+        shapes.append(
+            (
+                [step for step, _ in curves.train_loss],
+                [step for step, _ in curves.evaluations],
+                curves.metric_names(),
+                [set(metrics) - {"epoch"} for _, metrics in curves.evaluations],
+            )
+        )
         assert result.predictions.class_shares is not None and result.predictions.label_shares is not None
     assert shapes[0] == shapes[1]
     train_steps, eval_steps, names, evaluated = shapes[0]
@@ -103,8 +130,14 @@ def test_the_same_curves_get_the_same_verdict_whatever_runner_made_them(overfit,
     # The loop's evidence, said to come from the trainer run, still gets the loop's verdict.
     loop, trainer = overfit["loop"][0], overfit["trainer"][0]
     trainer_evidence = evidence_of(trainer, small_data)
-    swapped = Evidence(loop.curves, loop.predictions, trainer_evidence.baseline, trainer_evidence.label_names,
-                       trainer_evidence.higher_is_better, trainer_evidence.trivial)
+    swapped = Evidence(
+        loop.curves,
+        loop.predictions,
+        trainer_evidence.baseline,
+        trainer_evidence.label_names,
+        trainer_evidence.higher_is_better,
+        trainer_evidence.trivial,
+    )
     assert diagnose(swapped) == loop.diagnosis
 
 
@@ -128,6 +161,7 @@ def test_the_diagnosis_shows_as_tags_and_a_text_artifact(overfit, runner):
 
 
 # -- runs built for a verdict ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_a_run_built_to_overfit_is_overfitting_from_its_best_evaluation(overfit, runner):
@@ -175,8 +209,10 @@ def test_a_run_with_a_huge_learning_rate_collapses_to_one_class(tmp_path, tiny_c
     assert diagnosis.verdict == "not_learning", diagnosis.reason
     top = max(range(2), key=lambda k: stats.class_shares[k])
     label = ("different", "paraphrase")[top]
-    assert diagnosis.reason == (f'the model predicts "{label}" for 100.0% of the validation rows, which have '
-                                f"{stats.label_shares[top]:.1%} of it")
+    assert diagnosis.reason == (
+        f'the model predicts "{label}" for 100.0% of the validation rows, which have '
+        f"{stats.label_shares[top]:.1%} of it"
+    )
     assert "lower the learning rate if the loss jumped" in diagnosis.suggestion
     assert logger.tags["xp.diagnosis"] == "not_learning"
     # The curves alone show the jump.

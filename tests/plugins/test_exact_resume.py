@@ -2,6 +2,7 @@
 that never stopped: every logged value after the checkpoint, the early-stopping decision, the
 best weights restored at the end and the final metrics. In-process runs of the tiny BERT with
 dropout on (so every random state matters), gradient accumulation, and epochs of 3 steps."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,11 @@ TIMINGS = ("train_samples_per_second", "train_tokens_per_second")
 
 
 def logged(logger, after: int = 0) -> list[tuple[int, dict[str, float]]]:
-    return [(step, {k: v for k, v in metrics.items() if k not in TIMINGS})
-            for step, metrics in logger.metrics if step > after]
+    return [
+        (step, {k: v for k, v in metrics.items() if k not in TIMINGS})
+        for step, metrics in logger.metrics
+        if step > after
+    ]
 
 
 def resumed_from(path, checkpoint):
@@ -39,13 +43,25 @@ def resumed_from(path, checkpoint):
 
 @pytest.mark.parametrize("runner", ["loop", "accelerate"])
 @pytest.mark.parametrize("evaluation", [{"eval_strategy": "epoch"}, {"eval_strategy": "steps", "eval_steps": 2}])
-def test_resuming_from_any_checkpoint_repeats_the_uninterrupted_run(tmp_path, tiny_checkpoint, data, runner,
-                                                                     evaluation):
+def test_resuming_from_any_checkpoint_repeats_the_uninterrupted_run(
+    tmp_path, tiny_checkpoint, data, runner, evaluation
+):
     path = write_experiment(
-        tmp_path / "exact.toml", tiny_checkpoint, data,
-        runner={"use": runner, "num_epochs": 6, "batch_size": 4, "gradient_accumulation_steps": 2, **evaluation,
-                "early_stopping_patience": 2, "metric_for_best": "f1"},
-        optimizer={"lr": 3e-3}, checkpoint={"every_steps": 2, "at_evaluation": True, "keep": 100})
+        tmp_path / "exact.toml",
+        tiny_checkpoint,
+        data,
+        runner={
+            "use": runner,
+            "num_epochs": 6,
+            "batch_size": 4,
+            "gradient_accumulation_steps": 2,
+            **evaluation,
+            "early_stopping_patience": 2,
+            "metric_for_best": "f1",
+        },
+        optimizer={"lr": 3e-3},
+        checkpoint={"every_steps": 2, "at_evaluation": True, "keep": 100},
+    )
     uninterrupted, logger = run(path)
     checkpoints = saved_checkpoints(next((uninterrupted.output_dir / "checkpoints").iterdir()))
     assert uninterrupted.steps < 18, "early stopping should stop these runs before their last epoch"
@@ -54,6 +70,9 @@ def test_resuming_from_any_checkpoint_repeats_the_uninterrupted_run(tmp_path, ti
     for checkpoint in checkpoints[1:-1]:
         result, resumed = resumed_from(path, checkpoint)
         assert logged(resumed) == logged(logger, after=checkpoint.step), f"from step {checkpoint.step}"
-        assert (result.steps, result.best_step, result.eval_metrics) == \
-            (uninterrupted.steps, uninterrupted.best_step, uninterrupted.eval_metrics)
+        assert (result.steps, result.best_step, result.eval_metrics) == (
+            uninterrupted.steps,
+            uninterrupted.best_step,
+            uninterrupted.eval_metrics,
+        )
         assert result.diagnosis == uninterrupted.diagnosis

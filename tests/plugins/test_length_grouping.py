@@ -3,6 +3,7 @@
 Dynamic padding pads each batch to its longest row; grouping rows of similar length first makes
 that longest row close to the others. Each epoch still sees every row once, in a seeded order.
 """
+
 from __future__ import annotations
 
 import pytest

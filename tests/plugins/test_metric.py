@@ -1,5 +1,6 @@
 """The built-in metrics: the same numbers as scikit-learn and scipy, as plain floats under fixed
 names; GLUE presets pick each task's official metrics; `evaluate` needs the Hub or a local script."""
+
 import subprocess
 import sys
 import textwrap
@@ -18,8 +19,11 @@ from tracker.errors import BuildError
 from xp_plugins import metric as plugin
 
 SEEDS = [0, 1, 2]
-AVERAGED = {"f1": sklearn.metrics.f1_score, "precision": sklearn.metrics.precision_score,
-            "recall": sklearn.metrics.recall_score}
+AVERAGED = {
+    "f1": sklearn.metrics.f1_score,
+    "precision": sklearn.metrics.precision_score,
+    "recall": sklearn.metrics.recall_score,
+}
 
 
 def class_ids(seed, num_classes, size=64):
@@ -42,8 +46,17 @@ def test_the_hook_registers_every_metric():
     manager.check_pending()
     registered = {}
     manager.hook.xp_register_metrics(register=registered.__setitem__)
-    assert set(registered) == {"accuracy", "f1", "precision", "recall", "matthews_correlation",
-                               "pearson", "spearman", "glue", "evaluate"}
+    assert set(registered) == {
+        "accuracy",
+        "f1",
+        "precision",
+        "recall",
+        "matthews_correlation",
+        "pearson",
+        "spearman",
+        "glue",
+        "evaluate",
+    }
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -56,9 +69,16 @@ def test_accuracy_matches_scikit_learn(seed, num_classes):
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", AVERAGED)
-@pytest.mark.parametrize(("average", "num_classes"), [
-    ("binary", 2), ("macro", 2), ("macro", 5), ("micro", 5), ("weighted", 5),
-])
+@pytest.mark.parametrize(
+    ("average", "num_classes"),
+    [
+        ("binary", 2),
+        ("macro", 2),
+        ("macro", 5),
+        ("micro", 5),
+        ("weighted", 5),
+    ],
+)
 def test_f1_precision_recall_match_scikit_learn(name, average, num_classes, seed):
     predictions, references = class_ids(seed, num_classes)
     expected = AVERAGED[name](references, predictions, average=average)
@@ -77,7 +97,8 @@ def test_pos_label_picks_the_positive_class(name):
 @pytest.mark.parametrize("name", AVERAGED)
 def test_pos_label_only_goes_with_a_binary_average(name):
     assert problems_of(plugin.BUILT_IN[name], average="macro", pos_label=0) == {
-        "pos_label": 'only applies to average = "binary", not "macro"'}
+        "pos_label": 'only applies to average = "binary", not "macro"'
+    }
     assert problems_of(plugin.BUILT_IN[name], pos_label=-1) == {"pos_label": "expected an integer >= 0, got -1"}
 
 
@@ -86,50 +107,63 @@ BINARY = TaskData({}, ("text",), LabelSpec(("no", "yes")))
 THREE = TaskData({}, ("text",), LabelSpec(("a", "b", "c")))
 REGRESSION = TaskData({}, ("text",), LabelSpec(None))
 NEEDS_CLASSES = "needs class labels, but the labels are numbers (a regression task); use pearson or spearman"
-NEEDS_NUMBERS = ("a correlation of regression outputs, but the task has {}; "
-                 "use accuracy, f1 or matthews_correlation")
+NEEDS_NUMBERS = "a correlation of regression outputs, but the task has {}; use accuracy, f1 or matthews_correlation"
 
 
 @pytest.mark.parametrize("name", AVERAGED)
 def test_an_averaged_metric_fits_the_number_of_classes(name):
     factory = plugin.BUILT_IN[name]
     assert data_problems_of(factory, BINARY) == {} and data_problems_of(factory, THREE, average="macro") == {}
-    assert data_problems_of(factory, THREE) == {"average": '"binary" scores two classes, the task has 3 classes '
-                                                          '(a, b, c); use "macro", "micro" or "weighted"'}
+    assert data_problems_of(factory, THREE) == {
+        "average": '"binary" scores two classes, the task has 3 classes (a, b, c); use "macro", "micro" or "weighted"'
+    }
     assert data_problems_of(factory, BINARY, pos_label=0) == {}
     assert data_problems_of(factory, BINARY, pos_label=2) == {
-        "pos_label": "2 is not a class id of the task's 2 classes (no, yes)"}
+        "pos_label": "2 is not a class id of the task's 2 classes (no, yes)"
+    }
 
 
-@pytest.mark.parametrize("name, task, message", [
-    ("accuracy", REGRESSION, NEEDS_CLASSES),
-    ("f1", REGRESSION, NEEDS_CLASSES),
-    ("precision", REGRESSION, NEEDS_CLASSES),
-    ("recall", REGRESSION, NEEDS_CLASSES),
-    ("matthews_correlation", REGRESSION, NEEDS_CLASSES),
-    ("pearson", BINARY, NEEDS_NUMBERS.format("2 classes (no, yes)")),
-    ("spearman", THREE, NEEDS_NUMBERS.format("3 classes (a, b, c)")),
-])
+@pytest.mark.parametrize(
+    "name, task, message",
+    [
+        ("accuracy", REGRESSION, NEEDS_CLASSES),
+        ("f1", REGRESSION, NEEDS_CLASSES),
+        ("precision", REGRESSION, NEEDS_CLASSES),
+        ("recall", REGRESSION, NEEDS_CLASSES),
+        ("matthews_correlation", REGRESSION, NEEDS_CLASSES),
+        ("pearson", BINARY, NEEDS_NUMBERS.format("2 classes (no, yes)")),
+        ("spearman", THREE, NEEDS_NUMBERS.format("3 classes (a, b, c)")),
+    ],
+)
 def test_a_metric_refuses_a_task_of_the_other_kind(name, task, message):
     assert data_problems_of(plugin.BUILT_IN[name], task) == {None: message}
 
 
-@pytest.mark.parametrize("name, task", [("accuracy", THREE), ("matthews_correlation", BINARY),
-                                        ("pearson", REGRESSION), ("spearman", REGRESSION)])
+@pytest.mark.parametrize(
+    "name, task",
+    [("accuracy", THREE), ("matthews_correlation", BINARY), ("pearson", REGRESSION), ("spearman", REGRESSION)],
+)
 def test_a_metric_takes_a_task_of_its_kind(name, task):
     assert data_problems_of(plugin.BUILT_IN[name], task) == {}
 
 
-@pytest.mark.parametrize("task_name, data, problem", [
-    ("mrpc", BINARY, None),
-    ("mnli", THREE, None),
-    ("ax", THREE, None),
-    ("stsb", REGRESSION, None),
-    ("mnli", BINARY, '"mnli" has 3 classes, the data has 2 classes (no, yes)'),
-    ("sst2", THREE, '"sst2" has 2 classes, the data has 3 classes (a, b, c)'),
-    ("stsb", BINARY, NEEDS_NUMBERS.format("2 classes (no, yes)")),
-    ("cola", REGRESSION, '"cola" is a classification task, but the labels are numbers (regression); use task = "stsb"'),
-])
+@pytest.mark.parametrize(
+    "task_name, data, problem",
+    [
+        ("mrpc", BINARY, None),
+        ("mnli", THREE, None),
+        ("ax", THREE, None),
+        ("stsb", REGRESSION, None),
+        ("mnli", BINARY, '"mnli" has 3 classes, the data has 2 classes (no, yes)'),
+        ("sst2", THREE, '"sst2" has 2 classes, the data has 3 classes (a, b, c)'),
+        ("stsb", BINARY, NEEDS_NUMBERS.format("2 classes (no, yes)")),
+        (
+            "cola",
+            REGRESSION,
+            '"cola" is a classification task, but the labels are numbers (regression); use task = "stsb"',
+        ),
+    ],
+)
 def test_a_glue_preset_must_fit_the_labels(task_name, data, problem):
     expected = {} if problem is None else {"task": problem}
     assert data_problems_of(plugin.glue, data, task=task_name) == expected
@@ -141,7 +175,8 @@ def test_data_rules_read_a_loaded_task(mrpc_small):
     assert data_problems_of(plugin.f1, mrpc_small) == {}
     assert data_problems_of(plugin.glue, mrpc_small, task="mrpc") == {}
     assert data_problems_of(plugin.glue, mrpc_small, task="mnli") == {
-        "task": f'"mnli" has 3 classes, the data has {classes}'}
+        "task": f'"mnli" has 3 classes, the data has {classes}'
+    }
     assert data_problems_of(plugin.pearson, mrpc_small) == {None: NEEDS_NUMBERS.format(classes)}
 
 
@@ -175,9 +210,11 @@ def test_matthews_correlation_matches_scikit_learn(seed, num_classes):
 def test_correlations_match_scipy(seed):
     predictions, references = regression_values(seed)
     assert plugin.pearson().compute(predictions, references) == {
-        "pearson": pytest.approx(scipy.stats.pearsonr(predictions, references).statistic)}
+        "pearson": pytest.approx(scipy.stats.pearsonr(predictions, references).statistic)
+    }
     assert plugin.spearman().compute(predictions, references) == {
-        "spearman": pytest.approx(scipy.stats.spearmanr(predictions, references).statistic)}
+        "spearman": pytest.approx(scipy.stats.spearmanr(predictions, references).statistic)
+    }
 
 
 def test_correlations_accept_a_regression_heads_column_of_predictions():
@@ -194,14 +231,19 @@ def test_scores_are_plain_floats_and_greater_is_better(name):
     assert all(type(score) is float for score in metric.compute(predictions, references).values())
 
 
-@pytest.mark.parametrize(("task", "names"), [
-    ("cola", {"matthews_correlation"}),
-    ("mrpc", {"accuracy", "f1"}),
-    ("qqp", {"accuracy", "f1"}),
-    ("stsb", {"pearson", "spearman"}),
-    *[(task, {"accuracy"}) for task in
-      ("sst2", "mnli", "mnli_matched", "mnli_mismatched", "qnli", "rte", "wnli", "ax")],
-])
+@pytest.mark.parametrize(
+    ("task", "names"),
+    [
+        ("cola", {"matthews_correlation"}),
+        ("mrpc", {"accuracy", "f1"}),
+        ("qqp", {"accuracy", "f1"}),
+        ("stsb", {"pearson", "spearman"}),
+        *[
+            (task, {"accuracy"})
+            for task in ("sst2", "mnli", "mnli_matched", "mnli_mismatched", "qnli", "rte", "wnli", "ax")
+        ],
+    ],
+)
 def test_glue_picks_each_tasks_official_metrics(task, names):
     if task == "stsb":
         predictions, references = regression_values(0)
@@ -226,7 +268,7 @@ def test_evaluate_without_the_hub_is_a_build_error_suggesting_built_in_metrics(m
     assert "unreachable" in raised.value.message and "accuracy, f1" in raised.value.message
 
 
-SCRIPT = '''
+SCRIPT = """
 import datasets
 import evaluate
 
@@ -239,14 +281,13 @@ class Hits(evaluate.Metric):
     def _compute(self, predictions, references, weight=1.0):
         hits = sum(p == r for p, r in zip(predictions, references))
         return {"hits": weight * hits, "label": "not a number", "per_class": [1, 2]}
-'''
+"""
 
 
 def test_evaluate_loads_a_local_script_and_keeps_the_numeric_scores(tmp_path):
     script = tmp_path / "hits.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    metric = plugin.evaluate_metric(path=str(script), compute_options={"weight": 0.5},
-                                    greater_is_better=False)
+    metric = plugin.evaluate_metric(path=str(script), compute_options={"weight": 0.5}, greater_is_better=False)
     assert metric.compute(np.array([1, 0, 1]), np.array([1, 1, 1])) == {"hits": 1.0}
     assert metric.greater_is_better is False
 

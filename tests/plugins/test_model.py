@@ -1,4 +1,5 @@
 """The `sequence_classification` model plugin: label mapping, regression, config overrides, errors."""
+
 import pytest
 
 from tests.declared import data_problems_of, problems_of
@@ -41,8 +42,11 @@ def test_regression(tiny_checkpoint):
 
 
 def test_config_overrides(tiny_checkpoint):
-    model = sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint),
-                                    config_overrides={"num_hidden_layers": 1, "hidden_dropout_prob": 0.0})
+    model = sequence_classification(
+        MRPC_LABELS,
+        checkpoint=str(tiny_checkpoint),
+        config_overrides={"num_hidden_layers": 1, "hidden_dropout_prob": 0.0},
+    )
     assert len(model.bert.encoder.layer) == 1
     assert model.config.hidden_dropout_prob == 0.0
 
@@ -56,7 +60,7 @@ def overrides_problems(checkpoint, overrides) -> list[str]:
 def test_config_overrides_are_checked_against_the_checkpoint_config(tiny_checkpoint):
     assert overrides_problems(tiny_checkpoint, {"num_hidden_layers": 1, "hidden_dropout_prob": 0.2}) == []
     [unknown] = overrides_problems(tiny_checkpoint, {"num_hiden_layers": 1})
-    assert 'BertConfig has no attribute "num_hiden_layers" (did you mean "num_hidden_layers"?)' == unknown
+    assert unknown == 'BertConfig has no attribute "num_hiden_layers" (did you mean "num_hidden_layers"?)'
     [wrong_type] = overrides_problems(tiny_checkpoint, {"num_hidden_layers": "six"})
     assert wrong_type == "num_hidden_layers = 'six': BertConfig.num_hidden_layers is int (2), not str"
     [fraction] = overrides_problems(tiny_checkpoint, {"num_hidden_layers": 1.5})
@@ -77,33 +81,44 @@ def test_config_overrides_must_give_a_model_that_can_be_built(tiny_checkpoint):
 
 def test_config_overrides_are_left_to_the_build_when_the_config_cannot_be_read():
     # Offline, a hub id's config cannot be read; building the model says so at `checkpoint`.
-    assert data_problems_of(sequence_classification, MRPC, checkpoint="bert-base-uncased",
-                            config_overrides={"num_hiden_layers": 1}) == {}
+    assert (
+        data_problems_of(
+            sequence_classification, MRPC, checkpoint="bert-base-uncased", config_overrides={"num_hiden_layers": 1}
+        )
+        == {}
+    )
 
 
 def test_num_labels_must_agree_with_the_data(tiny_checkpoint):
     assert sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint), num_labels=2).num_labels == 2
     assert data_problems_of(sequence_classification, MRPC, checkpoint=str(tiny_checkpoint), num_labels=2) == {}
     assert data_problems_of(sequence_classification, MRPC, checkpoint=str(tiny_checkpoint), num_labels=3) == {
-        "num_labels": "num_labels = 3, but the data has 2 labels: not_equivalent, equivalent"}
+        "num_labels": "num_labels = 3, but the data has 2 labels: not_equivalent, equivalent"
+    }
     regression = TaskData({}, ("text",), LabelSpec(None))
-    assert "regression task (1 output)" in data_problems_of(sequence_classification, regression,
-                                                            checkpoint=str(tiny_checkpoint), num_labels=2)["num_labels"]
+    assert (
+        "regression task (1 output)"
+        in data_problems_of(sequence_classification, regression, checkpoint=str(tiny_checkpoint), num_labels=2)[
+            "num_labels"
+        ]
+    )
 
 
 def test_declared_keys():
     assert problems_of(sequence_classification, checkpoint="bert-base-uncased", num_labels=0) == {
-        "num_labels": "expected an integer >= 1, got 0"}
+        "num_labels": "expected an integer >= 1, got 0"
+    }
     assert problems_of(sequence_classification, checkpoint="bert-base-uncased", config_overrides=[1]) == {
-        "config_overrides": "expected a table, got an array [1]"}
-    assert problems_of(sequence_classification) == {
-        "checkpoint": "missing required key (expected a non-empty string)"}
+        "config_overrides": "expected a table, got an array [1]"
+    }
+    assert problems_of(sequence_classification) == {"checkpoint": "missing required key (expected a non-empty string)"}
 
 
 def test_remote_code_is_a_key_that_runs_code():
     spec = spec_of(sequence_classification)
     assert code_keys(spec, {"trust_remote_code": True}) == [
-        ("trust_remote_code", "runs Python code shipped with the checkpoint")]
+        ("trust_remote_code", "runs Python code shipped with the checkpoint")
+    ]
     assert code_keys(spec, {"trust_remote_code": False}) == []
 
 

@@ -1,5 +1,6 @@
 """The built-in optimizers: options reach the torch optimizer, and biases and normalisation
 weights go in a group without weight decay."""
+
 import copy
 import subprocess
 import sys
@@ -46,8 +47,14 @@ class TinyModel(nn.Module):
 
 
 DECAYED = {"dense.weight", "head.weight"}
-NOT_DECAYED = {"dense.bias", "LayerNorm.weight", "LayerNorm.bias", "gate.weight",
-               "final_layer_norm.weight", "head.bias"}
+NOT_DECAYED = {
+    "dense.bias",
+    "LayerNorm.weight",
+    "LayerNorm.bias",
+    "gate.weight",
+    "final_layer_norm.weight",
+    "head.bias",
+}
 
 BUILDERS = {
     "adamw": lambda model, **options: plugin.adamw(model, **options),
@@ -65,8 +72,9 @@ def model():
 def group_names(optimizer, model):
     """Parameter names per group, with that group's weight decay."""
     names = {id(param): name for name, param in model.named_parameters()}
-    return [({names[id(param)] for param in group["params"]}, group["weight_decay"])
-            for group in optimizer.param_groups]
+    return [
+        ({names[id(param)] for param in group["params"]}, group["weight_decay"]) for group in optimizer.param_groups
+    ]
 
 
 def test_the_hook_registers_every_optimizer():
@@ -133,8 +141,10 @@ def test_adamw_is_fused_by_default_and_fused_or_not_it_is_the_same_algorithm(mod
     """The fused kernel (the Trainer's default) is several times faster on a CPU; the updates are
     those of torch's default kernel, to rounding."""
     fused, plain = copy.deepcopy(model), copy.deepcopy(model)
-    optimizers = {"fused": plugin.adamw(fused, lr=1e-2, weight_decay=0.1),
-                  "plain": plugin.adamw(plain, lr=1e-2, weight_decay=0.1, fused=False)}
+    optimizers = {
+        "fused": plugin.adamw(fused, lr=1e-2, weight_decay=0.1),
+        "plain": plugin.adamw(plain, lr=1e-2, weight_decay=0.1, fused=False),
+    }
     assert optimizers["fused"].defaults["fused"] is True and not optimizers["plain"].defaults["fused"]
     for step in range(3):
         for twin in (fused, plain):
@@ -162,46 +172,82 @@ def test_adafactor_computes_its_own_step_size_by_default(model):
 
 
 def test_adafactor_with_an_external_learning_rate(model):
-    optimizer = plugin.adafactor(model, lr=1e-3, relative_step=False, scale_parameter=False,
-                                 beta1=0.9, eps=(1e-30, 1e-2))
+    optimizer = plugin.adafactor(
+        model, lr=1e-3, relative_step=False, scale_parameter=False, beta1=0.9, eps=(1e-30, 1e-2)
+    )
     settings = optimizer.defaults
     assert (settings["lr"], settings["beta1"], settings["eps"]) == (1e-3, 0.9, (1e-30, 1e-2))
     assert not settings["relative_step"] and not settings["scale_parameter"]
 
 
-@pytest.mark.parametrize(("options", "problems"), [
-    ({"lr": 1e-3}, {"lr": "adafactor computes its own step size when relative_step = true; "  # the default
-                          "remove lr or set relative_step = false"}),
-    ({"relative_step": False}, {"lr": "adafactor needs an lr when relative_step = false"}),
-    ({"lr": 1e-3, "relative_step": False, "warmup_init": True},
-     {"warmup_init": "warmup_init = true requires relative_step = true"}),
-    ({"lr": 1e-3, "relative_step": False}, {}),
-    ({"warmup_init": True}, {}),
-])
+@pytest.mark.parametrize(
+    ("options", "problems"),
+    [
+        (
+            {"lr": 1e-3},
+            {
+                "lr": "adafactor computes its own step size when relative_step = true; "  # the default
+                "remove lr or set relative_step = false"
+            },
+        ),
+        ({"relative_step": False}, {"lr": "adafactor needs an lr when relative_step = false"}),
+        (
+            {"lr": 1e-3, "relative_step": False, "warmup_init": True},
+            {"warmup_init": "warmup_init = true requires relative_step = true"},
+        ),
+        ({"lr": 1e-3, "relative_step": False}, {}),
+        ({"warmup_init": True}, {}),
+    ],
+)
 def test_adafactor_takes_its_step_size_from_one_place(options, problems):
     assert problems_of(plugin.adafactor, **options) == problems
 
 
-@pytest.mark.parametrize(("factory", "options", "message"), [
-    (plugin.adamw, {"lr": -1.0}, {"lr": "expected a number > 0, got -1.0"}),
-    (plugin.adamw, {"lr": 0}, {"lr": "expected a number > 0, got 0"}),
-    (plugin.adamw, {"lr": float("inf")}, {"lr": "expected a number > 0, got inf (numbers must be finite)"}),
-    (plugin.adamw, {"betas": [0.9, 1.5]},
-     {"betas": "expected an array of 2 (a number in [0, 1), a number in [0, 1)), got an array [0.9, 1.5]"}),
-    (plugin.adamw, {"eps": 0}, {"eps": "expected a number > 0, got 0"}),
-    (plugin.adamw, {"lr": "5e-5"}, {"lr": 'expected a number > 0, got "5e-5" (a string: write it without quotes)'}),
-    (plugin.sgd, {"weight_decay": -0.1}, {"weight_decay": "expected a number >= 0, got -0.1"}),
-    (plugin.sgd, {"momentum": 1.0}, {"momentum": "expected a number in [0, 1), got 1.0"}),
-    (plugin.sgd, {"nesterov": True}, {"nesterov": "Nesterov momentum needs momentum > 0 and dampening = 0"}),
-    (plugin.sgd, {"nesterov": True, "momentum": 0.9, "dampening": 0.1},
-     {"nesterov": "Nesterov momentum needs momentum > 0 and dampening = 0"}),
-    (plugin.adafactor, {"decay_rate": 0.5}, {"decay_rate": "expected a number < 0, got 0.5"}),
-    (plugin.adafactor, {"beta1": 1.0}, {"beta1": "expected a number in [0, 1), got 1.0"}),
-    (plugin.adafactor, {"eps": [0, 1e-3]},
-     {"eps": "expected an array of 2 (a number > 0, a number > 0), got an array [0, 0.001]"}),
-], ids=["negative lr", "zero lr", "infinite lr", "beta of 1.5", "zero eps", "quoted lr", "negative decay",
-        "momentum of 1", "nesterov without momentum", "nesterov with dampening", "positive decay rate",
-        "beta1 of 1", "zero adafactor eps"])
+@pytest.mark.parametrize(
+    ("factory", "options", "message"),
+    [
+        (plugin.adamw, {"lr": -1.0}, {"lr": "expected a number > 0, got -1.0"}),
+        (plugin.adamw, {"lr": 0}, {"lr": "expected a number > 0, got 0"}),
+        (plugin.adamw, {"lr": float("inf")}, {"lr": "expected a number > 0, got inf (numbers must be finite)"}),
+        (
+            plugin.adamw,
+            {"betas": [0.9, 1.5]},
+            {"betas": "expected an array of 2 (a number in [0, 1), a number in [0, 1)), got an array [0.9, 1.5]"},
+        ),
+        (plugin.adamw, {"eps": 0}, {"eps": "expected a number > 0, got 0"}),
+        (plugin.adamw, {"lr": "5e-5"}, {"lr": 'expected a number > 0, got "5e-5" (a string: write it without quotes)'}),
+        (plugin.sgd, {"weight_decay": -0.1}, {"weight_decay": "expected a number >= 0, got -0.1"}),
+        (plugin.sgd, {"momentum": 1.0}, {"momentum": "expected a number in [0, 1), got 1.0"}),
+        (plugin.sgd, {"nesterov": True}, {"nesterov": "Nesterov momentum needs momentum > 0 and dampening = 0"}),
+        (
+            plugin.sgd,
+            {"nesterov": True, "momentum": 0.9, "dampening": 0.1},
+            {"nesterov": "Nesterov momentum needs momentum > 0 and dampening = 0"},
+        ),
+        (plugin.adafactor, {"decay_rate": 0.5}, {"decay_rate": "expected a number < 0, got 0.5"}),
+        (plugin.adafactor, {"beta1": 1.0}, {"beta1": "expected a number in [0, 1), got 1.0"}),
+        (
+            plugin.adafactor,
+            {"eps": [0, 1e-3]},
+            {"eps": "expected an array of 2 (a number > 0, a number > 0), got an array [0, 0.001]"},
+        ),
+    ],
+    ids=[
+        "negative lr",
+        "zero lr",
+        "infinite lr",
+        "beta of 1.5",
+        "zero eps",
+        "quoted lr",
+        "negative decay",
+        "momentum of 1",
+        "nesterov without momentum",
+        "nesterov with dampening",
+        "positive decay rate",
+        "beta1 of 1",
+        "zero adafactor eps",
+    ],
+)
 def test_invalid_values_are_reported_at_their_key(factory, options, message):
     assert problems_of(factory, **options) == message
 

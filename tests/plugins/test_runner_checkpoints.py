@@ -1,6 +1,7 @@
 """`[checkpoint]` means the same for every runner: a checkpoint every `every_steps` optimizer
 steps and/or after each evaluation, the newest `keep` kept, each saying which run and which
 experiment it belongs to. Real runs of the tiny BERT on 24 rows in batches of 8 (3 steps an epoch)."""
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,13 @@ def checkpoints_of(result) -> list:
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_every_runner_checkpoints_every_n_steps_and_keeps_the_newest(tmp_path, tiny_checkpoint, data, runner):
-    path = write_experiment(tmp_path / "every.toml", tiny_checkpoint, data,
-                            runner={"use": runner, "max_steps": 7, "eval_strategy": "no"},
-                            checkpoint={"every_steps": 2, "keep": 2})
+    path = write_experiment(
+        tmp_path / "every.toml",
+        tiny_checkpoint,
+        data,
+        runner={"use": runner, "max_steps": 7, "eval_strategy": "no"},
+        checkpoint={"every_steps": 2, "keep": 2},
+    )
     result, _ = run(path)
     saved = checkpoints_of(result)
     assert [checkpoint.step for checkpoint in saved] == [4, 6]
@@ -35,9 +40,13 @@ def test_every_runner_checkpoints_every_n_steps_and_keeps_the_newest(tmp_path, t
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_every_runner_checkpoints_after_each_evaluation(tmp_path, tiny_checkpoint, data, runner):
-    path = write_experiment(tmp_path / "at-eval.toml", tiny_checkpoint, data,
-                            runner={"use": runner, "max_steps": 7, "eval_strategy": "steps", "eval_steps": 3},
-                            checkpoint={"at_evaluation": True, "keep": 5})
+    path = write_experiment(
+        tmp_path / "at-eval.toml",
+        tiny_checkpoint,
+        data,
+        runner={"use": runner, "max_steps": 7, "eval_strategy": "steps", "eval_steps": 3},
+        checkpoint={"at_evaluation": True, "keep": 5},
+    )
     result, _ = run(path)
     # Every runner evaluates every eval_steps and at the last step, as the Trainer does.
     assert [checkpoint.step for checkpoint in checkpoints_of(result)] == [3, 6, 7]

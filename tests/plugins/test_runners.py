@@ -8,6 +8,7 @@ predictions file and a loadable saved model, and the same run on two CPU process
 Experiments are written as TOML to a temporary folder and loaded like any experiment file; the
 data are small CSVs cut from experiments/data/paraphrase, labels spelled as names.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,13 +37,13 @@ LABELS = {"0": "different", "1": "paraphrase"}
 
 # What every runner logs, and when: training metrics at logging steps, evaluation metrics at
 # evaluation steps, test metrics once at the end when the test split has labels.
-TRAIN_LOG = {"train_loss", "learning_rate", "grad_norm", "epoch", "train_samples_per_second",
-             "train_tokens_per_second"}
+TRAIN_LOG = {"train_loss", "learning_rate", "grad_norm", "epoch", "train_samples_per_second", "train_tokens_per_second"}
 EVAL_LOG = {"eval_loss", "eval_accuracy", "eval_f1", "epoch"}
 TEST_LOG = {"test_loss", "test_accuracy", "test_f1"}
 
 
 # -- experiments on disk -----------------------------------------------------------------------
+
 
 def write_split(path: Path, rows: list[dict[str, str]], label: str | None = None) -> str:
     """A CSV split; `label` replaces every row's label (a name, or "-1" for a hidden label)."""
@@ -64,9 +65,11 @@ def paraphrase_rows() -> list[dict[str, str]]:
 def data(tmp_path_factory, paraphrase_rows) -> dict[str, str]:
     """24 training rows, 16 validation rows and 11 labelled test rows (an odd count on purpose)."""
     folder = tmp_path_factory.mktemp("paraphrase")
-    return {"train": write_split(folder / "train.csv", paraphrase_rows[:24]),
-            "validation": write_split(folder / "validation.csv", paraphrase_rows[24:40]),
-            "test": write_split(folder / "test.csv", paraphrase_rows[40:51])}
+    return {
+        "train": write_split(folder / "train.csv", paraphrase_rows[:24]),
+        "validation": write_split(folder / "validation.csv", paraphrase_rows[24:40]),
+        "test": write_split(folder / "test.csv", paraphrase_rows[40:51]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +79,11 @@ def contrary_data(tmp_path_factory, paraphrase_rows) -> dict[str, str]:
     test metrics show which weights the run ended with."""
     folder = tmp_path_factory.mktemp("contrary")
     validation = write_split(folder / "validation.csv", paraphrase_rows[24:40], label="different")
-    return {"train": write_split(folder / "train.csv", paraphrase_rows[:24], label="paraphrase"),
-            "validation": validation, "test": validation}
+    return {
+        "train": write_split(folder / "train.csv", paraphrase_rows[:24], label="paraphrase"),
+        "validation": validation,
+        "test": validation,
+    }
 
 
 class RecordingLogger(NullLogger):
@@ -128,17 +134,31 @@ def read_predictions(path: Path) -> list[list[str]]:
 
 def offline_env(folder: Path) -> dict[str, str]:
     """The environment of a child process: offline, one thread, its own datasets cache."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-            "HF_DATASETS_CACHE": str(folder / "datasets-cache"), "PYTHONPATH": str(REPO_ROOT)}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "HF_DATASETS_CACHE": str(folder / "datasets-cache"),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
 
 
 def xp(*args: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
     """`python -m tracker ARGS` in a fresh process."""
-    return subprocess.run([sys.executable, "-m", "tracker", *args], check=False, cwd=cwd, env=offline_env(cwd),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", *args],
+        check=False,
+        cwd=cwd,
+        env=offline_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # -- every runner, end to end ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_checkpoint, data):
@@ -147,8 +167,9 @@ def runs(tmp_path_factory, tiny_checkpoint, data):
     results = {}
     for runner in RUNNERS:
         folder = tmp_path_factory.mktemp(runner)
-        path = write_experiment(folder / f"{runner}.toml", tiny_checkpoint, data,
-                                runner={"use": runner, "save_model": True})
+        path = write_experiment(
+            folder / f"{runner}.toml", tiny_checkpoint, data, runner={"use": runner, "save_model": True}
+        )
         results[runner] = run(path)
     return results
 
@@ -172,8 +193,15 @@ def test_runner_trains_evaluates_and_tests(runs, runner):
 def test_runner_logs_the_shared_names_at_optimizer_steps(runs, runner):
     _, logger = runs[runner]
     assert logger.shape() == [
-        (1, TRAIN_LOG), (2, TRAIN_LOG), (3, TRAIN_LOG), (3, EVAL_LOG),
-        (4, TRAIN_LOG), (5, TRAIN_LOG), (6, TRAIN_LOG), (6, EVAL_LOG), (6, TEST_LOG),
+        (1, TRAIN_LOG),
+        (2, TRAIN_LOG),
+        (3, TRAIN_LOG),
+        (3, EVAL_LOG),
+        (4, TRAIN_LOG),
+        (5, TRAIN_LOG),
+        (6, TRAIN_LOG),
+        (6, EVAL_LOG),
+        (6, TEST_LOG),
     ]
     for name in ("train_loss", "grad_norm", "train_samples_per_second", "train_tokens_per_second"):
         assert all(value > 0 for value in logger.values(name)), name
@@ -218,10 +246,13 @@ def test_saved_model_loads_with_from_pretrained(runs, runner):
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_unlabelled_test_split_gives_predictions_but_no_test_metrics(tmp_path, tiny_checkpoint, mrpc_path, runner):
     # GLUE hides MRPC's test labels (-1); the class names come from the dataset's ClassLabel.
-    path = write_experiment(tmp_path / "mrpc.toml", tiny_checkpoint, None,
-                            dataset={"path": str(mrpc_path), "test_split": "test",
-                                     "max_rows": {"train": 16, "eval": 8, "test": 9}},
-                            runner={"use": runner, "max_steps": 2})
+    path = write_experiment(
+        tmp_path / "mrpc.toml",
+        tiny_checkpoint,
+        None,
+        dataset={"path": str(mrpc_path), "test_split": "test", "max_rows": {"train": 16, "eval": 8, "test": 9}},
+        runner={"use": runner, "max_steps": 2},
+    )
     result, logger = run(path)
     assert result.test_metrics == {}
     assert not any(name.startswith("test_") for _, metrics in logger.metrics for name in metrics)
@@ -233,6 +264,7 @@ def test_unlabelled_test_split_gives_predictions_but_no_test_metrics(tmp_path, t
 
 # -- gradient accumulation, and the same numbers from `loop` and `accelerate` -------------------
 
+
 @pytest.fixture(scope="module")
 def accumulated(tmp_path_factory, tiny_checkpoint, data):
     """24 rows in batches of 4 is 6 batches an epoch; accumulating 4 makes 2 optimizer steps an
@@ -240,8 +272,12 @@ def accumulated(tmp_path_factory, tiny_checkpoint, data):
     results = {}
     for runner in RUNNERS:
         folder = tmp_path_factory.mktemp(f"accumulate-{runner}")
-        path = write_experiment(folder / "accumulate.toml", tiny_checkpoint, data,
-                                runner={"use": runner, "batch_size": 4, "gradient_accumulation_steps": 4})
+        path = write_experiment(
+            folder / "accumulate.toml",
+            tiny_checkpoint,
+            data,
+            runner={"use": runner, "batch_size": 4, "gradient_accumulation_steps": 4},
+        )
         results[runner] = run(path)
     return results
 
@@ -272,26 +308,33 @@ def test_length_grouped_training_matches_across_loop_and_accelerate(tmp_path, ti
     `accelerate` the same grouped batches and so the same losses."""
     losses = {}
     for runner in ("loop", "accelerate"):
-        path = write_experiment(tmp_path / f"{runner}.toml", tiny_checkpoint, data,
-                                runner={"use": runner, "group_by_length": True})
+        path = write_experiment(
+            tmp_path / f"{runner}.toml", tiny_checkpoint, data, runner={"use": runner, "group_by_length": True}
+        )
         losses[runner] = run(path)[1].values("train_loss")
     assert len(losses["loop"]) == 6
     assert losses["accelerate"] == pytest.approx(losses["loop"], rel=1e-5)
 
 
-def test_unlabelled_test_split_is_not_predicted_when_predictions_are_off(tmp_path, tiny_checkpoint, mrpc_path,
-                                                                        monkeypatch):
+def test_unlabelled_test_split_is_not_predicted_when_predictions_are_off(
+    tmp_path, tiny_checkpoint, mrpc_path, monkeypatch
+):
     from xp_plugins.runner import training_loop
 
     predicted = []
     original = training_loop.predict
-    monkeypatch.setattr(training_loop, "predict",
-                        lambda model, loader, *args, **kw: predicted.append(len(loader)) or original(model, loader,
-                                                                                                        *args, **kw))
-    path = write_experiment(tmp_path / "mrpc.toml", tiny_checkpoint, None,
-                            dataset={"path": str(mrpc_path), "test_split": "test",
-                                     "max_rows": {"train": 16, "eval": 8, "test": 9}},
-                            runner={"max_steps": 2, "predict": False})
+    monkeypatch.setattr(
+        training_loop,
+        "predict",
+        lambda model, loader, *args, **kw: predicted.append(len(loader)) or original(model, loader, *args, **kw),
+    )
+    path = write_experiment(
+        tmp_path / "mrpc.toml",
+        tiny_checkpoint,
+        None,
+        dataset={"path": str(mrpc_path), "test_split": "test", "max_rows": {"train": 16, "eval": 8, "test": 9}},
+        runner={"max_steps": 2, "predict": False},
+    )
     result, _ = run(path)
     assert result.predictions_path is None
     assert predicted == [1]  # the validation split only, in one batch of 8
@@ -299,17 +342,27 @@ def test_unlabelled_test_split_is_not_predicted_when_predictions_are_off(tmp_pat
 
 # -- early stopping ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("metric", ["eval_loss", "f1"])
-def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, tiny_checkpoint, contrary_data,
-                                                            runner, metric):
+def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, tiny_checkpoint, contrary_data, runner, metric):
     # eval_loss rises from the first evaluation on; f1 of "paraphrase" on rows that are all
     # "different" is 0 at every evaluation, so it cannot improve. Either way the first
     # evaluation is the best and, with patience 1, the second one stops the run.
-    path = write_experiment(tmp_path / "stop.toml", tiny_checkpoint, contrary_data,
-                            optimizer={"lr": 1e-2},
-                            runner={"use": runner, "num_epochs": 4, "eval_strategy": "steps", "eval_steps": 1,
-                                    "early_stopping_patience": 1, "metric_for_best": metric})
+    path = write_experiment(
+        tmp_path / "stop.toml",
+        tiny_checkpoint,
+        contrary_data,
+        optimizer={"lr": 1e-2},
+        runner={
+            "use": runner,
+            "num_epochs": 4,
+            "eval_strategy": "steps",
+            "eval_steps": 1,
+            "early_stopping_patience": 1,
+            "metric_for_best": metric,
+        },
+    )
     result, logger = run(path)
     evals = dict(zip(logger.steps("eval_loss"), logger.values("eval_loss")))
     assert result.steps == 2 < 4 * 3
@@ -322,20 +375,33 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, tiny_check
 
 # -- two processes ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory, tiny_checkpoint, data):
     """`torchrun --nproc_per_node 2 -m tracker run` on an Accelerate experiment: 24 rows in batches
     of 4 for one epoch, which one process alone would do in 6 steps."""
     pytest.importorskip("torch.distributed.run")
     folder = tmp_path_factory.mktemp("two-processes")
-    path = write_experiment(folder / "ddp.toml", tiny_checkpoint, data,
-                            runner={"use": "accelerate", "num_epochs": 1, "batch_size": 4})
+    path = write_experiment(
+        folder / "ddp.toml", tiny_checkpoint, data, runner={"use": "accelerate", "num_epochs": 1, "batch_size": 4}
+    )
     # --standalone: a rendezvous on a free local port, so parallel test runs cannot collide.
     # (`accelerate launch --cpu --num_processes 2` would start one process: CPU needs mpirun there.)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "tracker", "run", str(path)]
-    done = subprocess.run(command, check=False, cwd=folder, env=offline_env(folder), capture_output=True,
-                          text=True, timeout=300)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tracker",
+        "run",
+        str(path),
+    ]
+    done = subprocess.run(
+        command, check=False, cwd=folder, env=offline_env(folder), capture_output=True, text=True, timeout=300
+    )
     return done, folder / "outputs"
 
 
@@ -358,6 +424,7 @@ def test_only_the_main_process_prints_the_summary(two_processes):
 
 # -- what `xp run` does with experiments that cannot run -----------------------------------------
 
+
 def test_fp16_on_cpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_checkpoint):
     import torch
 
@@ -365,9 +432,13 @@ def test_fp16_on_cpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_checkpo
         pytest.skip("this machine has a GPU")
     # device = "auto" only becomes "cpu" on this machine, so the file itself is valid. The dataset
     # is a hub id that cannot load offline: building the dataset first would report that instead.
-    path = write_experiment(tmp_path / "fp16.toml", tiny_checkpoint, None,
-                            dataset={"path": "no-such-org/no-such-dataset"},
-                            hardware={"device": "auto", "precision": "fp16"})
+    path = write_experiment(
+        tmp_path / "fp16.toml",
+        tiny_checkpoint,
+        None,
+        dataset={"path": "no-such-org/no-such-dataset"},
+        hardware={"device": "auto", "precision": "fp16"},
+    )
     with pytest.raises(ExperimentError) as caught:
         run(path)
     [problem] = caught.value.problems
@@ -377,8 +448,13 @@ def test_fp16_on_cpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_checkpo
 
 
 def test_fp16_with_device_cpu_is_refused_by_validation(tmp_path, tiny_checkpoint):
-    path = write_experiment(tmp_path / "fp16.toml", tiny_checkpoint, None,
-                            dataset={"path": "./no-such-dataset"}, hardware={"device": "cpu", "precision": "fp16"})
+    path = write_experiment(
+        tmp_path / "fp16.toml",
+        tiny_checkpoint,
+        None,
+        dataset={"path": "./no-such-dataset"},
+        hardware={"device": "cpu", "precision": "fp16"},
+    )
     with pytest.raises(ExperimentError) as caught:
         run(path)
     assert [(p.section, p.key) for p in caught.value.problems] == [("dataset", "path"), ("hardware", "precision")]
@@ -389,8 +465,13 @@ def test_cuda_without_a_gpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    path = write_experiment(tmp_path / "cuda.toml", tiny_checkpoint, None,
-                            dataset={"path": "no-such-org/no-such-dataset"}, hardware={"device": "cuda"})
+    path = write_experiment(
+        tmp_path / "cuda.toml",
+        tiny_checkpoint,
+        None,
+        dataset={"path": "no-such-org/no-such-dataset"},
+        hardware={"device": "cuda"},
+    )
     with pytest.raises(ExperimentError) as caught:
         run(path)
     [problem] = caught.value.problems
@@ -398,11 +479,15 @@ def test_cuda_without_a_gpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_
     assert "CUDA" in problem.message
 
 
-@pytest.mark.parametrize("changes, where", [
-    ({"dataset": {"text_columns": ["sentence1", "sentence3"]}}, ("dataset", "text_columns")),
-    ({"model": {"num_labels": 3}}, ("model", "num_labels")),
-    pytest.param({"model": {"checkpoint": "./no-such-checkpoint"}}, ("model", "checkpoint")),
-], ids=["text_column", "num_labels", "checkpoint"])
+@pytest.mark.parametrize(
+    "changes, where",
+    [
+        ({"dataset": {"text_columns": ["sentence1", "sentence3"]}}, ("dataset", "text_columns")),
+        ({"model": {"num_labels": 3}}, ("model", "num_labels")),
+        pytest.param({"model": {"checkpoint": "./no-such-checkpoint"}}, ("model", "checkpoint")),
+    ],
+    ids=["text_column", "num_labels", "checkpoint"],
+)
 def test_build_errors_are_located_at_the_key_to_fix(tmp_path, tiny_checkpoint, data, changes, where):
     path = write_experiment(tmp_path / "bad.toml", tiny_checkpoint, data, **changes)
     with pytest.raises(ExperimentError) as caught:
@@ -422,8 +507,11 @@ def test_xp_run_reports_invalid_files_and_runs_none(tmp_path, tiny_checkpoint, d
     done = xp("run", *files, cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-4000:]
     assert "Traceback" not in done.stderr
-    for line in ("fp16.toml: [hardware] precision: ", '] checkpoint: checkpoint folder "./no-such-checkpoint"',
-                 "2 of 3 experiment file(s) invalid; nothing was run."):
+    for line in (
+        "fp16.toml: [hardware] precision: ",
+        '] checkpoint: checkpoint folder "./no-such-checkpoint"',
+        "2 of 3 experiment file(s) invalid; nothing was run.",
+    ):
         assert line in done.stderr
     assert not (tmp_path / "outputs").exists()
 
@@ -461,13 +549,20 @@ class Boom(evaluate.Metric):
 def test_xp_run_runs_every_experiment_and_summarizes_their_fates(tmp_path, tiny_checkpoint, data):
     # A crash at run time: a metric script (allowed with --allow-code) that fails at the first evaluation.
     (tmp_path / "boom.py").write_text(BOOM_METRIC)
-    write_experiment(tmp_path / "crashing.toml", tiny_checkpoint, data,
-                     metrics={"use": "evaluate", "evaluate": {"path": "./boom.py"}})
+    write_experiment(
+        tmp_path / "crashing.toml",
+        tiny_checkpoint,
+        data,
+        metrics={"use": "evaluate", "evaluate": {"path": "./boom.py"}},
+    )
     write_experiment(tmp_path / "bad_at_build.toml", tiny_checkpoint, data, model={"num_labels": 3})
     write_experiment(tmp_path / "good.toml", tiny_checkpoint, data, runner={"max_steps": 2})
     done = xp("run", "--allow-code", "crashing.toml", "bad_at_build.toml", "good.toml", cwd=tmp_path)
     assert done.returncode == 1, done.stderr[-4000:]
     assert [(row[0], row[2]) for row in table_rows(done.stdout)] == [
-        ("crashing.toml", "failed"), ("bad_at_build.toml", "invalid"), ("good.toml", "finished")]
+        ("crashing.toml", "failed"),
+        ("bad_at_build.toml", "invalid"),
+        ("good.toml", "finished"),
+    ]
     assert "crashing.toml: failed: RuntimeError: the metric script broke" in done.stderr
     assert "bad_at_build.toml: [model] num_labels: num_labels = 3" in done.stderr

@@ -1,5 +1,6 @@
 """The built-in schedules: every transformers schedule under its name, warmup as steps or a ratio,
 and the learning rate each step as transformers computes it."""
+
 import inspect
 import math
 import subprocess
@@ -89,8 +90,7 @@ def test_cosine_with_min_lr_ends_at_its_floor(optimizer):
 
 
 def test_warmup_stable_decay_phases_follow_the_ratios(optimizer):
-    scheduler = plugin.warmup_stable_decay(optimizer, 10, warmup_ratio=0.2, decay_ratio=0.3,
-                                           decay_type="linear")
+    scheduler = plugin.warmup_stable_decay(optimizer, 10, warmup_ratio=0.2, decay_ratio=0.3, decay_type="linear")
     expected = [0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2 / 3, 1 / 3, 0.0]
     assert trajectory(scheduler, optimizer, 10) == pytest.approx(expected)
 
@@ -109,47 +109,68 @@ def test_every_schedule_builds_and_steps_with_its_defaults(name):
     assert math.isfinite(lr) and lr >= 0
 
 
-@pytest.mark.parametrize(("options", "problems"), [
-    ({"warmup_steps": 2, "warmup_ratio": 0.1}, {"warmup_ratio": "set warmup_steps or warmup_ratio, not both"}),
-    ({"warmup_ratio": 1.5}, {"warmup_ratio": "expected a number in [0, 1], got 1.5"}),
-    ({"warmup_ratio": -0.1}, {"warmup_ratio": "expected a number in [0, 1], got -0.1"}),
-    ({"warmup_steps": -1}, {"warmup_steps": "expected an integer >= 0, got -1"}),
-    ({"warmup_steps": 0.5}, {"warmup_steps": "expected an integer >= 0, got 0.5"}),
-    ({"warmup_steps": 2}, {}),
-    ({"warmup_ratio": 0.1}, {}),
-    ({"warmup_steps": 0, "warmup_ratio": 0.1}, {}),  # 0 steps is the default: no warmup given twice
-])
+@pytest.mark.parametrize(
+    ("options", "problems"),
+    [
+        ({"warmup_steps": 2, "warmup_ratio": 0.1}, {"warmup_ratio": "set warmup_steps or warmup_ratio, not both"}),
+        ({"warmup_ratio": 1.5}, {"warmup_ratio": "expected a number in [0, 1], got 1.5"}),
+        ({"warmup_ratio": -0.1}, {"warmup_ratio": "expected a number in [0, 1], got -0.1"}),
+        ({"warmup_steps": -1}, {"warmup_steps": "expected an integer >= 0, got -1"}),
+        ({"warmup_steps": 0.5}, {"warmup_steps": "expected an integer >= 0, got 0.5"}),
+        ({"warmup_steps": 2}, {}),
+        ({"warmup_ratio": 0.1}, {}),
+        ({"warmup_steps": 0, "warmup_ratio": 0.1}, {}),  # 0 steps is the default: no warmup given twice
+    ],
+)
 def test_warmup_is_steps_or_a_ratio(options, problems):
     assert problems_of(plugin.linear, **options) == problems
 
 
-@pytest.mark.parametrize(("factory", "options", "problems"), [
-    (plugin.warmup_stable_decay, {"decay_steps": 2, "decay_ratio": 0.2},
-     {"decay_ratio": "set decay_steps or decay_ratio, not both"}),
-    (plugin.warmup_stable_decay, {"warmup_ratio": 0.5, "decay_ratio": 0.6},
-     {"decay_ratio": "warmup_ratio (0.5) and decay_ratio (0.6) add up to more than the whole training"}),
-    (plugin.warmup_stable_decay, {"warmup_ratio": 0.5, "decay_ratio": 0.5}, {}),
-    (plugin.cosine_with_min_lr, {"min_lr": 0.1, "min_lr_rate": 0.1},
-     {"min_lr_rate": "set min_lr or min_lr_rate, not both"}),
-    (plugin.cosine_warmup_with_min_lr, {"min_lr": 0.0, "min_lr_rate": 0.1},
-     {"min_lr_rate": "set min_lr or min_lr_rate, not both"}),
-    (plugin.cosine, {"num_cycles": 0}, {"num_cycles": "expected a number > 0, got 0"}),
-    (plugin.cosine_with_restarts, {"num_cycles": 1.5}, {"num_cycles": "expected an integer >= 1, got 1.5"}),
-    (plugin.polynomial, {"power": 0}, {"power": "expected a number > 0, got 0"}),
-    (plugin.reduce_lr_on_plateau, {"factor": 1.0}, {"factor": "expected a number in (0, 1), got 1.0"}),
-    (plugin.reduce_lr_on_plateau, {"mode": "maximum"}, {"mode": 'expected one of "min", "max", got "maximum"'}),
-    (plugin.greedy, {"factor": 1.5}, {"factor": "expected a number in (0, 1), got 1.5"}),
-    (plugin.greedy, {"min_lr": 2.0, "max_lr": 1.0}, {"min_lr": "must be below max_lr (1.0), got 2.0"}),
-    (plugin.constant, {"warmup_steps": 1}, {"warmup_steps": "unknown key. Valid keys: none"}),
-])
+@pytest.mark.parametrize(
+    ("factory", "options", "problems"),
+    [
+        (
+            plugin.warmup_stable_decay,
+            {"decay_steps": 2, "decay_ratio": 0.2},
+            {"decay_ratio": "set decay_steps or decay_ratio, not both"},
+        ),
+        (
+            plugin.warmup_stable_decay,
+            {"warmup_ratio": 0.5, "decay_ratio": 0.6},
+            {"decay_ratio": "warmup_ratio (0.5) and decay_ratio (0.6) add up to more than the whole training"},
+        ),
+        (plugin.warmup_stable_decay, {"warmup_ratio": 0.5, "decay_ratio": 0.5}, {}),
+        (
+            plugin.cosine_with_min_lr,
+            {"min_lr": 0.1, "min_lr_rate": 0.1},
+            {"min_lr_rate": "set min_lr or min_lr_rate, not both"},
+        ),
+        (
+            plugin.cosine_warmup_with_min_lr,
+            {"min_lr": 0.0, "min_lr_rate": 0.1},
+            {"min_lr_rate": "set min_lr or min_lr_rate, not both"},
+        ),
+        (plugin.cosine, {"num_cycles": 0}, {"num_cycles": "expected a number > 0, got 0"}),
+        (plugin.cosine_with_restarts, {"num_cycles": 1.5}, {"num_cycles": "expected an integer >= 1, got 1.5"}),
+        (plugin.polynomial, {"power": 0}, {"power": "expected a number > 0, got 0"}),
+        (plugin.reduce_lr_on_plateau, {"factor": 1.0}, {"factor": "expected a number in (0, 1), got 1.0"}),
+        (plugin.reduce_lr_on_plateau, {"mode": "maximum"}, {"mode": 'expected one of "min", "max", got "maximum"'}),
+        (plugin.greedy, {"factor": 1.5}, {"factor": "expected a number in (0, 1), got 1.5"}),
+        (plugin.greedy, {"min_lr": 2.0, "max_lr": 1.0}, {"min_lr": "must be below max_lr (1.0), got 2.0"}),
+        (plugin.constant, {"warmup_steps": 1}, {"warmup_steps": "unknown key. Valid keys: none"}),
+    ],
+)
 def test_schedule_options_are_reported_at_their_key(factory, options, problems):
     assert problems_of(factory, **options) == problems
 
 
-@pytest.mark.parametrize(("build", "key"), [
-    (lambda opt: plugin.warmup_stable_decay(opt, 10, warmup_steps=5, decay_steps=6), "decay_steps"),
-    (lambda opt: plugin.polynomial(opt, 10, lr_end=2.0), "lr_end"),  # above the optimizer's lr 1.0
-])
+@pytest.mark.parametrize(
+    ("build", "key"),
+    [
+        (lambda opt: plugin.warmup_stable_decay(opt, 10, warmup_steps=5, decay_steps=6), "decay_steps"),
+        (lambda opt: plugin.polynomial(opt, 10, lr_end=2.0), "lr_end"),  # above the optimizer's lr 1.0
+    ],
+)
 def test_options_that_depend_on_the_training_length_or_the_optimizer_fail_at_build(build, key, optimizer):
     with pytest.raises(BuildError) as raised:
         build(optimizer)

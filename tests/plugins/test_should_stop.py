@@ -1,6 +1,7 @@
 """Parts.should_stop, what a sweep's pruner uses: asked after every evaluation with the step and
 the metrics, True ends training right there, in every runner, with no test predictions and no
 saved model (a trial given up)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,12 +17,16 @@ from tracker.registry import load_registry
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_should_stop_ends_training_after_the_evaluation_it_answers_true_without_predictions_or_model(
-        tmp_path, tiny_checkpoint, data, runner):
+    tmp_path, tiny_checkpoint, data, runner
+):
     # What a sweep's pruner does through Parts.should_stop: asked after every evaluation with the
     # step and the metrics, here it gives up after the second one.
-    path = write_experiment(tmp_path / "pruned.toml", tiny_checkpoint, data,
-                            runner={"use": runner, "num_epochs": 4, "eval_strategy": "steps", "eval_steps": 2,
-                                    "save_model": True})
+    path = write_experiment(
+        tmp_path / "pruned.toml",
+        tiny_checkpoint,
+        data,
+        runner={"use": runner, "num_epochs": 4, "eval_strategy": "steps", "eval_steps": 2, "save_model": True},
+    )
     asked: list[tuple[int, float]] = []
 
     def should_stop(step, metrics):

@@ -1,4 +1,5 @@
 """The `auto` tokenizer plugin: truncation, padding, column handling, and reuse of the datasets cache."""
+
 import json
 import os
 import shutil
@@ -92,7 +93,8 @@ def test_declared_keys():
 def test_remote_code_is_a_key_that_runs_code():
     spec = spec_of(auto)
     assert code_keys(spec, {"trust_remote_code": True}) == [
-        ("trust_remote_code", "runs Python code shipped with the checkpoint")]
+        ("trust_remote_code", "runs Python code shipped with the checkpoint")
+    ]
     assert code_keys(spec, {"trust_remote_code": False}) == []
 
 
@@ -157,8 +159,13 @@ def test_second_run_reuses_the_datasets_cache(tmp_path, mrpc_path, tiny_checkpoi
     env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "cache")}
 
     def run():
-        result = subprocess.run([sys.executable, "-c", ENCODE_IN_A_NEW_PROCESS, str(mrpc_path), str(tiny_checkpoint)],
-                                capture_output=True, text=True, env=env, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", ENCODE_IN_A_NEW_PROCESS, str(mrpc_path), str(tiny_checkpoint)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout.strip().splitlines()[-1])
 

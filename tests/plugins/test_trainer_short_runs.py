@@ -4,6 +4,7 @@ Every runner logs its training metrics at the last step, whatever `logging_steps
 short run still has a final training loss; the Trainer's checkpoint folder is there only when
 it holds checkpoints. Real runs of the tiny BERT on 24 rows in batches of 8 (3 steps an epoch).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,7 @@ from tracker.reporting import NullLogger
 
 PARAPHRASE = Path(__file__).resolve().parents[2] / "experiments" / "data" / "paraphrase" / "train.csv"
 RUNNERS = ("trainer", "loop", "accelerate")
-TRAIN_LOG = {"train_loss", "learning_rate", "grad_norm", "epoch", "train_samples_per_second",
-             "train_tokens_per_second"}
+TRAIN_LOG = {"train_loss", "learning_rate", "grad_norm", "epoch", "train_samples_per_second", "train_tokens_per_second"}
 
 
 class RecordingLogger(NullLogger):
@@ -66,22 +66,31 @@ def data(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-@pytest.mark.parametrize("max_steps, logging_steps, logged_at", [
-    (3, 10, [3]),  # shorter than logging_steps: the last step logs anyway
-    (5, 2, [2, 4, 5]),  # not a multiple of logging_steps: every second step, and the last
-])
-def test_the_last_step_always_logs_the_training_metrics(tmp_path, tiny_checkpoint, data, runner, max_steps,
-                                                        logging_steps, logged_at):
-    path = write_experiment(tmp_path / "short.toml", tiny_checkpoint, data,
-                            runner={"use": runner, "max_steps": max_steps, "logging_steps": logging_steps})
+@pytest.mark.parametrize(
+    "max_steps, logging_steps, logged_at",
+    [
+        (3, 10, [3]),  # shorter than logging_steps: the last step logs anyway
+        (5, 2, [2, 4, 5]),  # not a multiple of logging_steps: every second step, and the last
+    ],
+)
+def test_the_last_step_always_logs_the_training_metrics(
+    tmp_path, tiny_checkpoint, data, runner, max_steps, logging_steps, logged_at
+):
+    path = write_experiment(
+        tmp_path / "short.toml",
+        tiny_checkpoint,
+        data,
+        runner={"use": runner, "max_steps": max_steps, "logging_steps": logging_steps},
+    )
     result, logger = run(path)
     assert result.steps == max_steps
     assert logger.training_logs() == [(step, TRAIN_LOG) for step in logged_at]
 
 
 def test_trainer_without_checkpoints_leaves_no_checkpoint_folder(tmp_path, tiny_checkpoint, data):
-    path = write_experiment(tmp_path / "no-save.toml", tiny_checkpoint, data,
-                            runner={"use": "trainer", "max_steps": 3, "save_model": True})
+    path = write_experiment(
+        tmp_path / "no-save.toml", tiny_checkpoint, data, runner={"use": "trainer", "max_steps": 3, "save_model": True}
+    )
     result, _ = run(path)
     assert not (result.output_dir / "checkpoints").exists()
     assert (result.output_dir / "model" / "config.json").exists()  # the run's other outputs stay

@@ -1,13 +1,19 @@
 """A run's checkpoint plan: when a checkpoint is due, that a save cut short never counts, that
 only the newest `keep` stay, and that a checkpoint counts only once the logs before it are stored."""
+
 from __future__ import annotations
 
 import pytest
 
 from tracker.resume import CheckpointPlan, latest_checkpoint, saved_checkpoints
 
-IDENTITY = {"run_id": "0123abcd", "experiment_file": "/x/exp.toml", "overrides": ("optimizer.lr=1e-4",),
-            "config_digest": "f" * 64, "runner": "loop"}
+IDENTITY = {
+    "run_id": "0123abcd",
+    "experiment_file": "/x/exp.toml",
+    "overrides": ("optimizer.lr=1e-4",),
+    "config_digest": "f" * 64,
+    "runner": "loop",
+}
 
 
 def plan(folder, every_steps=None, at_evaluation=False, keep=2, flush_logs=lambda: None) -> CheckpointPlan:

@@ -4,6 +4,7 @@ a real `python -m tracker` process where what matters is the process (exit code,
 The broken experiment files in tests/fixtures/broken hold one kind of mistake each (and one
 holds many); every problem line reads `FILE: [section] key: message`.
 """
+
 from __future__ import annotations
 
 import json
@@ -132,11 +133,18 @@ def mrpc_file(tmp_path) -> Path:
 def python_m_tracker(*args: str) -> subprocess.CompletedProcess:
     """`python -m tracker ARGS` from the repository root, with no XP_* setting of the caller's."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("XP_")}
-    return subprocess.run([sys.executable, "-m", "tracker", *args], cwd=REPO_ROOT, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", *args],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # --- xp validate -----------------------------------------------------------------------------
+
 
 def test_every_broken_fixture_has_its_expectations():
     assert sorted(EXPECTED_PROBLEMS) == sorted(p.name for p in BROKEN.glob("*.toml"))
@@ -207,11 +215,15 @@ def test_validate_as_a_process():
 
     assert result.returncode == 2
     assert result.stdout == ""
-    assert 'tests/fixtures/broken/wrong_type.toml: [optimizer] lr: expected a number > 0, got "5e-5" (a string: write it without quotes)' in result.stderr
+    assert (
+        'tests/fixtures/broken/wrong_type.toml: [optimizer] lr: expected a number > 0, got "5e-5" (a string: write it without quotes)'
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
 # --- xp show ---------------------------------------------------------------------------------
+
 
 def test_show_prints_the_resolved_experiment_as_toml_with_overrides(cli, mrpc_file):
     result = cli("show", str(mrpc_file), "--set", "optimizer.lr=3e-5")
@@ -242,6 +254,7 @@ def test_show_a_broken_file_exits_2(cli):
 
 
 # --- xp plugins ------------------------------------------------------------------------------
+
 
 def test_plugins_lists_the_built_ins_with_their_distribution(cli):
     result = cli("plugins")
@@ -294,6 +307,7 @@ def test_plugins_as_json_of_one_kind(cli):
 
 
 # --- the process: help, version, and staying light -------------------------------------------
+
 
 def test_help_as_a_process():
     result = python_m_tracker("--help")

@@ -5,6 +5,7 @@ params that differ and the final and best metrics; one figure overlaying the run
 The store holds runs as xp logs them: `prefix/name` metrics and the `xp.file.absolute` tag, and runs
 from before the rename (`eval_accuracy`, only `xp.file`), which compare under the new names.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,17 @@ class Store:
         return self.folder / "mlruns" / "mlflow.db"
 
 
-def _log(client, experiment_id: str, name: str, start: int, *, params: dict, metrics: dict, tags: dict,
-         status: str = "FINISHED") -> str:
+def _log(
+    client,
+    experiment_id: str,
+    name: str,
+    start: int,
+    *,
+    params: dict,
+    metrics: dict,
+    tags: dict,
+    status: str = "FINISHED",
+) -> str:
     """A run with params, and metrics as {name: [(step, value), ...]}."""
     from mlflow.entities import Metric, Param
 
@@ -62,36 +72,100 @@ def store(tmp_path_factory) -> Store:
     ids = {
         # Logged before the rename, and before xp recorded the file's absolute path: its `xp.file`
         # is relative to the folder it ran in (this one).
-        "qs-old": _log(client, quickstart_id, "qs-old", 1000, params={**same, "optimizer.lr": "0.0001"}, metrics={
-            "train_loss": [(1, 0.70), (2, 0.60), (3, 0.50), (4, 0.45)], "learning_rate": [(1, 1e-4), (4, 0.0)],
-            "eval_loss": [(2, 0.65), (4, 0.60)], "eval_accuracy": [(2, 0.70), (4, 0.66)],
-            "eval_runtime": [(2, 1.5), (4, 1.4)], "test_accuracy": [(4, 0.64)]},
-            tags={"xp.file": "experiments/quickstart.toml"}),
-        "qs-new": _log(client, quickstart_id, "qs-new", 2000, params={**same, "optimizer.lr": "0.0003"}, metrics={
-            "train/loss": [(1, 0.70), (2, 0.50), (3, 0.40), (4, 0.35)], "train/learning_rate": [(1, 3e-4), (4, 0.0)],
-            "eval/loss": [(2, 0.62), (4, 0.55)], "eval/accuracy": [(2, 0.72), (4, 0.75)],
-            "eval/runtime": [(2, 1.5), (4, 1.4)], "system/cpu_utilization_percentage": [(0, 50.0)]},
-            tags={"xp.file": "./experiments/quickstart.toml", "xp.file.absolute": str(quickstart),
-                  "xp.diagnosis": "overfitting", "xp.diagnosis.since_step": "2"}),
+        "qs-old": _log(
+            client,
+            quickstart_id,
+            "qs-old",
+            1000,
+            params={**same, "optimizer.lr": "0.0001"},
+            metrics={
+                "train_loss": [(1, 0.70), (2, 0.60), (3, 0.50), (4, 0.45)],
+                "learning_rate": [(1, 1e-4), (4, 0.0)],
+                "eval_loss": [(2, 0.65), (4, 0.60)],
+                "eval_accuracy": [(2, 0.70), (4, 0.66)],
+                "eval_runtime": [(2, 1.5), (4, 1.4)],
+                "test_accuracy": [(4, 0.64)],
+            },
+            tags={"xp.file": "experiments/quickstart.toml"},
+        ),
+        "qs-new": _log(
+            client,
+            quickstart_id,
+            "qs-new",
+            2000,
+            params={**same, "optimizer.lr": "0.0003"},
+            metrics={
+                "train/loss": [(1, 0.70), (2, 0.50), (3, 0.40), (4, 0.35)],
+                "train/learning_rate": [(1, 3e-4), (4, 0.0)],
+                "eval/loss": [(2, 0.62), (4, 0.55)],
+                "eval/accuracy": [(2, 0.72), (4, 0.75)],
+                "eval/runtime": [(2, 1.5), (4, 1.4)],
+                "system/cpu_utilization_percentage": [(0, 50.0)],
+            },
+            tags={
+                "xp.file": "./experiments/quickstart.toml",
+                "xp.file.absolute": str(quickstart),
+                "xp.diagnosis": "overfitting",
+                "xp.diagnosis.since_step": "2",
+            },
+        ),
         # Two runs of one name; the second is the newer, and failed.
-        "twin-1": _log(client, mrpc_id, "twin", 3000, params={"optimizer.lr": "2e-05"}, metrics={
-            "train/loss": [(1, 0.69), (2, 0.68)], "eval/loss": [(2, 0.67)], "eval/accuracy": [(2, 0.68)],
-            "eval/f1": [(2, 0.81)]}, tags={"xp.file": str(mrpc), "xp.file.absolute": str(mrpc)}),
-        "twin-2": _log(client, mrpc_id, "twin", 4000, params={"optimizer.lr": "5e-05"}, metrics={
-            "train/loss": [(1, 0.69), (2, 0.66)], "eval/loss": [(2, 0.64)], "eval/accuracy": [(2, 0.70)],
-            "eval/f1": [(2, 0.82)]}, tags={"xp.file": str(mrpc), "xp.file.absolute": str(mrpc)}, status="FAILED"),
+        "twin-1": _log(
+            client,
+            mrpc_id,
+            "twin",
+            3000,
+            params={"optimizer.lr": "2e-05"},
+            metrics={
+                "train/loss": [(1, 0.69), (2, 0.68)],
+                "eval/loss": [(2, 0.67)],
+                "eval/accuracy": [(2, 0.68)],
+                "eval/f1": [(2, 0.81)],
+            },
+            tags={"xp.file": str(mrpc), "xp.file.absolute": str(mrpc)},
+        ),
+        "twin-2": _log(
+            client,
+            mrpc_id,
+            "twin",
+            4000,
+            params={"optimizer.lr": "5e-05"},
+            metrics={
+                "train/loss": [(1, 0.69), (2, 0.66)],
+                "eval/loss": [(2, 0.64)],
+                "eval/accuracy": [(2, 0.70)],
+                "eval/f1": [(2, 0.82)],
+            },
+            tags={"xp.file": str(mrpc), "xp.file.absolute": str(mrpc)},
+            status="FAILED",
+        ),
         # A file of the same name in another folder: never one of this folder's quickstart runs.
-        "decoy": _log(client, elsewhere_id, "decoy", 5000, params={}, metrics={"eval/loss": [(1, 1.0)]},
-                      tags={"xp.file": "experiments/quickstart.toml",
-                            "xp.file.absolute": "/somewhere/else/experiments/quickstart.toml"}),
+        "decoy": _log(
+            client,
+            elsewhere_id,
+            "decoy",
+            5000,
+            params={},
+            metrics={"eval/loss": [(1, 1.0)]},
+            tags={
+                "xp.file": "experiments/quickstart.toml",
+                "xp.file.absolute": "/somewhere/else/experiments/quickstart.toml",
+            },
+        ),
     }
     return Store(folder, ids)
 
 
 def xp_compare(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "tracker", "compare", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={**environment, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", "compare", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**environment, **(env or {})},
+    )
 
 
 def table(stdout: str) -> dict[str, list[str]]:
@@ -119,6 +193,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 # ---- the table ------------------------------------------------------------------------------------
 
+
 def test_table_has_a_column_per_run_and_rows_for_ids_status_experiment_differing_params_and_metrics(store):
     done = xp_compare("qs-old", "qs-new", "--no-png", cwd=store.folder)
     assert done.returncode == 0, done.stderr
@@ -140,8 +215,13 @@ def test_table_has_a_column_per_run_and_rows_for_ids_status_experiment_differing
     assert rows["test/accuracy (final)"] == ["0.6400", "-"]
     assert "test/accuracy (best)" not in rows
     # Eval/test metrics only: no timings, no training values, no system metrics, no old spellings.
-    assert list(rows)[-5:] == ["eval/loss (final)", "eval/loss (best)", "eval/accuracy (final)",
-                               "eval/accuracy (best)", "test/accuracy (final)"]
+    assert list(rows)[-5:] == [
+        "eval/loss (final)",
+        "eval/loss (best)",
+        "eval/accuracy (final)",
+        "eval/accuracy (best)",
+        "test/accuracy (final)",
+    ]
     assert not re.search(r"runtime|learning_rate|system|eval_|train/loss", done.stdout)
 
 
@@ -158,18 +238,23 @@ def test_a_name_of_several_runs_means_all_of_them_labelled_with_their_short_id(s
 
 # ---- choosing runs ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("selectors", "expected"), [
-    (lambda ids: [ids["qs-old"]], ["qs-old"]),  # a full run id
-    (lambda ids: [ids["qs-new"][:8]], ["qs-new"]),  # a unique prefix, as short as xp prints it
-    (lambda ids: ["qs-new"], ["qs-new"]),  # a run name
-    (lambda ids: ["quickstart"], ["qs-old", "qs-new"]),  # an experiment name: all its runs
-    # In the order named, oldest first within each; a run named twice is shown once.
-    (lambda ids: ["qs-new", "mrpc", "quickstart"], ["qs-new", "twin-1", "twin-2", "qs-old"]),
-    # An experiment file, however its path is spelled, for runs logged with and without its absolute path.
-    (lambda ids: ["experiments/quickstart.toml"], ["qs-old", "qs-new"]),
-    (lambda ids: ["./experiments/quickstart.toml"], ["qs-old", "qs-new"]),
-    (lambda ids: ["experiments/../experiments/mrpc.toml"], ["twin-1", "twin-2"]),
-], ids=["run id", "id prefix", "run name", "experiment", "order", "file", "./file", "file/../"])
+
+@pytest.mark.parametrize(
+    ("selectors", "expected"),
+    [
+        (lambda ids: [ids["qs-old"]], ["qs-old"]),  # a full run id
+        (lambda ids: [ids["qs-new"][:8]], ["qs-new"]),  # a unique prefix, as short as xp prints it
+        (lambda ids: ["qs-new"], ["qs-new"]),  # a run name
+        (lambda ids: ["quickstart"], ["qs-old", "qs-new"]),  # an experiment name: all its runs
+        # In the order named, oldest first within each; a run named twice is shown once.
+        (lambda ids: ["qs-new", "mrpc", "quickstart"], ["qs-new", "twin-1", "twin-2", "qs-old"]),
+        # An experiment file, however its path is spelled, for runs logged with and without its absolute path.
+        (lambda ids: ["experiments/quickstart.toml"], ["qs-old", "qs-new"]),
+        (lambda ids: ["./experiments/quickstart.toml"], ["qs-old", "qs-new"]),
+        (lambda ids: ["experiments/../experiments/mrpc.toml"], ["twin-1", "twin-2"]),
+    ],
+    ids=["run id", "id prefix", "run name", "experiment", "order", "file", "./file", "file/../"],
+)
 def test_selectors(store, selectors, expected):
     done = xp_compare(*selectors(store.ids), "--no-png", cwd=store.folder)
     assert done.returncode == 0, done.stderr
@@ -178,19 +263,28 @@ def test_selectors(store, selectors, expected):
 
 def test_an_experiment_file_is_found_from_another_folder_by_its_absolute_path(store, tmp_path):
     """Runs that recorded the file's absolute path are found wherever compare runs."""
-    done = xp_compare(str(store.folder / "experiments" / "mrpc.toml"), "--uri", str(store.folder / "mlruns"),
-                      "--no-png", cwd=tmp_path)
+    done = xp_compare(
+        str(store.folder / "experiments" / "mrpc.toml"), "--uri", str(store.folder / "mlruns"), "--no-png", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert shown_runs(store, done.stdout) == ["twin-1", "twin-2"]
 
 
 # ---- the store -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("spelling", [
-    None,  # no --uri: ./mlruns/mlflow.db, as xp run writes it
-    "mlruns", "./mlruns", "mlruns/mlflow.db", "{folder}/mlruns/mlflow.db", "sqlite:///mlruns/mlflow.db",
-    "sqlite:///{folder}/mlruns",  # a folder, even in a URI, means its mlflow.db
-])
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        None,  # no --uri: ./mlruns/mlflow.db, as xp run writes it
+        "mlruns",
+        "./mlruns",
+        "mlruns/mlflow.db",
+        "{folder}/mlruns/mlflow.db",
+        "sqlite:///mlruns/mlflow.db",
+        "sqlite:///{folder}/mlruns",  # a folder, even in a URI, means its mlflow.db
+    ],
+)
 def test_any_spelling_of_the_store(store, spelling):
     uri = [] if spelling is None else ["--uri", spelling.format(folder=store.folder)]
     done = xp_compare("qs-old", *uri, "--no-png", cwd=store.folder)
@@ -214,11 +308,14 @@ def test_a_tracking_server(store):
 
 # ---- the figure ----------------------------------------------------------------------------------
 
+
 def _expected_size(columns: int, rows: int, legend_rows: int = 1) -> tuple[int, int]:
     """Pixels of a figure of `columns` x `rows` panels and a legend of `legend_rows` rows under them."""
     width, height = plots.PANEL_INCHES
-    return (round(width * columns * plots.DPI),
-            round((height * rows + plots.LEGEND_ROW_INCHES * legend_rows) * plots.DPI))
+    return (
+        round(width * columns * plots.DPI),
+        round((height * rows + plots.LEGEND_ROW_INCHES * legend_rows) * plots.DPI),
+    )
 
 
 def test_one_figure_overlays_the_runs_curves_a_panel_per_metric(store, tmp_path):
@@ -269,6 +366,7 @@ def test_the_figure_goes_to_compare_png_unless_told_otherwise(store, tmp_path):
 
 # ---- mistakes: a line each, exit code 2, nothing created ------------------------------------------
 
+
 def _fails(done: subprocess.CompletedProcess, *fragments: str) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
@@ -288,14 +386,21 @@ def test_an_ambiguous_id_prefix_lists_the_candidates(tmp_path):
     prefix = next(run_id[0] for run_id in ids if sum(other[0] == run_id[0] for other in ids) > 1)
     sharing = [run_id for run_id in ids if run_id.startswith(prefix)]
     done = xp_compare(prefix, "--uri", "crowd.db", "--no-png", cwd=tmp_path)
-    _fails(done, f"{prefix}: ambiguous run id prefix, matches {len(sharing)} runs",
-           *[run_id[:12] for run_id in sharing], "give more characters")
+    _fails(
+        done,
+        f"{prefix}: ambiguous run id prefix, matches {len(sharing)} runs",
+        *[run_id[:12] for run_id in sharing],
+        "give more characters",
+    )
 
 
 def test_nothing_found_says_what_was_searched_and_suggests_a_name(store):
     done = xp_compare("qs-olf", "--no-png", cwd=store.folder)
-    _fails(done, "qs-olf: no run id, run id prefix, run name or experiment name matches it in "
-                 "sqlite:///mlruns/mlflow.db", '(did you mean "qs-old"?)')
+    _fails(
+        done,
+        "qs-olf: no run id, run id prefix, run name or experiment name matches it in sqlite:///mlruns/mlflow.db",
+        '(did you mean "qs-old"?)',
+    )
 
 
 def test_every_selector_that_finds_nothing_is_reported_and_nothing_is_printed(store):
@@ -305,14 +410,18 @@ def test_every_selector_that_finds_nothing_is_reported_and_nothing_is_printed(st
         "error: nothing-here: no run id, run id prefix, run name or experiment name matches it in "
         "sqlite:///mlruns/mlflow.db",
         f"error: experiments/other.toml: no run of the experiment file {store.folder / 'experiments' / 'other.toml'} "
-        "in sqlite:///mlruns/mlflow.db"]
+        "in sqlite:///mlruns/mlflow.db",
+    ]
 
 
-@pytest.mark.parametrize(("spelling", "why"), [
-    ("nowhere", "no such file {folder}/nowhere"),
-    ("empty", "no mlflow.db in the folder {folder}/empty"),
-    ("sqlite:///nowhere.db", "no such file nowhere.db"),
-])
+@pytest.mark.parametrize(
+    ("spelling", "why"),
+    [
+        ("nowhere", "no such file {folder}/nowhere"),
+        ("empty", "no mlflow.db in the folder {folder}/empty"),
+        ("sqlite:///nowhere.db", "no such file nowhere.db"),
+    ],
+)
 def test_a_store_that_is_not_there_is_not_created(tmp_path, spelling, why):
     (tmp_path / "empty").mkdir()
     done = xp_compare("anything", "--uri", spelling, cwd=tmp_path)

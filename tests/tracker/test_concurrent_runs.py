@@ -1,5 +1,6 @@
 """Runs started at the same moment share one store, even one that does not exist yet: MLflow
 creates and migrates a SQLite store on first use without a lock, so xp opens it under one."""
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,18 @@ def test_runs_started_together_on_a_new_store_all_finish_with_every_point(tmp_pa
     for lr in LEARNING_RATES:
         overrides = quickstart_overrides(tiny_checkpoint, tmp_path, None, f"optimizer.lr={lr}")
         log = (tmp_path / f"run-{lr}.log").open("w")
-        processes.append((subprocess.Popen(xp_command("run", "-q", str(QUICKSTART), *as_set_options(overrides)),
-                                           cwd=tmp_path, env=environment, stdout=log,
-                                           stderr=subprocess.STDOUT), log))
+        processes.append(
+            (
+                subprocess.Popen(
+                    xp_command("run", "-q", str(QUICKSTART), *as_set_options(overrides)),
+                    cwd=tmp_path,
+                    env=environment,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ),
+                log,
+            )
+        )
     for process, log in processes:
         code = process.wait(timeout=600)
         log.close()

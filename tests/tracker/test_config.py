@@ -1,12 +1,13 @@
 """Reading experiment files and `--set` overrides: TOML in, a plain dict out, problems as data."""
+
 from __future__ import annotations
 
 import copy
 
 import pytest
 
-from tracker.spec.parse import Override, RawExperiment, apply_overrides, parse_override, read_experiment
 from tracker.errors import Problem
+from tracker.spec.parse import Override, RawExperiment, apply_overrides, parse_override, read_experiment
 
 EXPERIMENT = """\
 [experiment]
@@ -32,6 +33,7 @@ def experiment_file(tmp_path):
 
 
 # --- reading files ---------------------------------------------------------------------------
+
 
 def test_reads_a_file_into_a_plain_nested_dict(experiment_file):
     raw, problems = read_experiment(experiment_file)
@@ -88,6 +90,7 @@ def test_overrides_are_applied_and_recorded_but_the_text_is_kept(experiment_file
 
 # --- parsing --set ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "path", "value"),
     [
@@ -123,6 +126,7 @@ def test_bad_override_syntax_raises_value_error_with_an_example(text):
 
 
 # --- applying overrides ----------------------------------------------------------------------
+
 
 def test_apply_overrides_returns_a_copy_and_leaves_the_input_alone():
     data = {"optimizer": {"use": "adamw", "lr": 5e-5}, "metrics": {"use": ["f1"], "f1": {"average": "binary"}}}

@@ -4,6 +4,7 @@ the rows the run used, and a source that MLflow reads the data again from, from 
 Each test logs to a real SQLite store in its temporary folder, reads the inputs back from the
 run and reloads them with MLflow's own `mlflow.data.get_source(input).load()`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -71,13 +72,19 @@ def rows(n: int) -> list[dict[str, str]]:
 
 # -- local data: absolute paths that load again from any working directory ------------------------
 
+
 def test_csv_files_given_relative_to_the_working_directory_reload_from_anywhere(client, tmp_path, monkeypatch):
     write_csv(tmp_path / "data" / "train.csv", rows(6))
     write_csv(tmp_path / "data" / "dev.csv", rows(4))
     write_csv(tmp_path / "data" / "test.csv", [{"text": "unlabelled"}] * 3)
     monkeypatch.chdir(tmp_path)
-    task = hf(0, path="csv", data_files={"train": "data/train.csv", "validation": "data/dev.csv",
-                                         "test": "data/test.csv"}, text_columns=["text"], test_split="test")
+    task = hf(
+        0,
+        path="csv",
+        data_files={"train": "data/train.csv", "validation": "data/dev.csv", "test": "data/test.csv"},
+        text_columns=["text"],
+        test_split="test",
+    )
     inputs = logged(client, task)
 
     assert set(inputs) == {"train", "eval", "test"}
@@ -85,8 +92,14 @@ def test_csv_files_given_relative_to_the_working_directory_reload_from_anywhere(
     assert inputs["eval"].dataset.source_type == "hugging_face"
     # Only the split's own files: the test file has no label column, and one builder reading
     # every file would cast them all to one schema.
-    assert source == {"path": "csv", "config_name": None, "data_dir": None, "split": "validation",
-                      "data_files": {"validation": [str(tmp_path / "data" / "dev.csv")]}, "revision": None}
+    assert source == {
+        "path": "csv",
+        "config_name": None,
+        "data_dir": None,
+        "split": "validation",
+        "data_files": {"validation": [str(tmp_path / "data" / "dev.csv")]},
+        "revision": None,
+    }
     assert inputs["eval"].dataset.name == "dev.csv:validation"
 
     monkeypatch.chdir(tmp_path.parent)
@@ -102,7 +115,10 @@ def test_mrpc_parquet_folder_reloads_every_split(client, mrpc_path):
         assert (source["path"], source["split"], source["revision"]) == (str(mrpc_path.resolve()), split, None)
         assert inputs[context].dataset.name == f"mrpc:{split}"
     assert {context: len(reload(found)) for context, found in inputs.items()} == {
-        "train": 3668, "eval": 408, "test": 1725}
+        "train": 3668,
+        "eval": 408,
+        "test": 1725,
+    }
     assert json.loads(inputs["train"].dataset.profile)["num_rows"] == 3668
 
 
@@ -126,6 +142,7 @@ def test_a_max_rows_sample_is_tagged_and_digested_as_sampled(client, mrpc_path):
 
 # -- hub data: the id, its config and the commit that was read ------------------------------------
 
+
 @pytest.fixture
 def hub_cache(tmp_path, mrpc_path) -> Path:
     """A datasets cache holding nyu-mll/glue's mrpc config at commit COMMIT, laid out as datasets
@@ -134,8 +151,9 @@ def hub_cache(tmp_path, mrpc_path) -> Path:
 
     cache = tmp_path / "hub-cache"
     files = {split: str(mrpc_path / f"{split}.parquet") for split in ("train", "validation", "test")}
-    builder = Parquet(dataset_name="glue", config_name="mrpc", data_files=files, hash=COMMIT,
-                      cache_dir=str(tmp_path / "build"))
+    builder = Parquet(
+        dataset_name="glue", config_name="mrpc", data_files=files, hash=COMMIT, cache_dir=str(tmp_path / "build")
+    )
     builder.download_and_prepare(output_dir=str(cache / "nyu-mll___glue" / "mrpc" / "0.0.0" / COMMIT))
     return cache
 
@@ -148,12 +166,17 @@ def test_hub_data_is_logged_by_id_config_and_commit(client, hub_cache):
     inputs = logged(client, task)
     source = json.loads(inputs["train"].dataset.source)
     assert (source["path"], source["config_name"], source["revision"], source["split"]) == (
-        "nyu-mll/glue", "mrpc", COMMIT, "train")
+        "nyu-mll/glue",
+        "mrpc",
+        COMMIT,
+        "train",
+    )
     assert inputs["train"].dataset.name == "nyu-mll/glue/mrpc:train"
     assert len(reload(inputs["eval"], cache_dir=str(hub_cache))) == 408
 
 
 # -- the digest -----------------------------------------------------------------------------------
+
 
 def test_digest_follows_the_rows_not_their_layout(mrpc_path):
     from datasets import Dataset, load_dataset
@@ -178,8 +201,10 @@ def test_digest_sees_a_change_past_the_first_ten_thousand_rows():
 
 
 def test_an_edited_file_logs_a_new_dataset_under_the_same_name(client, tmp_path):
-    files = {"train": str(write_csv(tmp_path / "train.csv", rows(6))),
-             "validation": str(write_csv(tmp_path / "dev.csv", rows(4)))}
+    files = {
+        "train": str(write_csv(tmp_path / "train.csv", rows(6))),
+        "validation": str(write_csv(tmp_path / "dev.csv", rows(4))),
+    }
     first = logged(client, hf(0, path="csv", data_files=files, text_columns=["text"]))
     write_csv(tmp_path / "dev.csv", rows(3) + [{"text": "an edited row", "label": "yes"}])
     second = logged(client, hf(0, path="csv", data_files=files, text_columns=["text"]))
@@ -190,10 +215,13 @@ def test_an_edited_file_logs_a_new_dataset_under_the_same_name(client, tmp_path)
 
 # -- secrets, plugins that do not say, two runs at once -------------------------------------------
 
+
 def test_secrets_in_paths_are_masked(client, tmp_path):
     folder = tmp_path / "token-hunter2"
-    files = {"train": str(write_csv(folder / "train.csv", rows(4))),
-             "validation": str(write_csv(folder / "dev.csv", rows(2)))}
+    files = {
+        "train": str(write_csv(folder / "train.csv", rows(4))),
+        "validation": str(write_csv(folder / "dev.csv", rows(2))),
+    }
     task = hf(0, path="csv", data_files=files, text_columns=["text"])
     inputs = logged(client, task, redact=lambda text: text.replace("hunter2", "*****"))
     for found in inputs.values():
@@ -202,8 +230,9 @@ def test_secrets_in_paths_are_masked(client, tmp_path):
 
 
 def test_a_task_without_a_source_is_logged_with_its_digest(client, mrpc_small):
-    task = TaskData(splits={k: mrpc_small.splits[k] for k in ("train", "eval")}, text_columns=tuple(PAIR),
-                    labels=mrpc_small.labels)
+    task = TaskData(
+        splits={k: mrpc_small.splits[k] for k in ("train", "eval")}, text_columns=tuple(PAIR), labels=mrpc_small.labels
+    )
     inputs = logged(client, task)
     assert set(inputs) == {"train", "eval"}
     assert inputs["train"].dataset.source_type == "code"  # MLflow's "logged from this code"
@@ -238,10 +267,16 @@ def test_two_runs_logging_the_same_new_dataset_at_once_both_link_it(client, stor
     write_csv(tmp_path / "dev.csv", rows(4))
     experiment_id = client.create_experiment("race")  # datasets belong to an experiment: new here
     run_ids = [client.create_run(experiment_id).info.run_id for _ in range(2)]
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), run_id, store], cwd=tmp_path,
-                               env={**os.environ, "PYTHONPATH": str(REPO_ROOT),
-                                    "HF_DATASETS_CACHE": str(tmp_path / "cache")},
-                               stderr=subprocess.PIPE, text=True) for run_id in run_ids]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path), run_id, store],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_DATASETS_CACHE": str(tmp_path / "cache")},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for run_id in run_ids
+    ]
     deadline = time.monotonic() + 120
     while not all((tmp_path / f"ready-{run_id}").exists() for run_id in run_ids):
         assert time.monotonic() < deadline and all(r.poll() is None for r in racers), racers[0].stderr.read()
@@ -250,6 +285,8 @@ def test_two_runs_logging_the_same_new_dataset_at_once_both_link_it(client, stor
     for racer in racers:
         assert racer.wait(timeout=120) == 0, racer.stderr.read()[-3000:]
 
-    digests = [{tags(i)["mlflow.data.context"]: i.dataset.digest for i in client.get_run(r).inputs.dataset_inputs}
-               for r in run_ids]
+    digests = [
+        {tags(i)["mlflow.data.context"]: i.dataset.digest for i in client.get_run(r).inputs.dataset_inputs}
+        for r in run_ids
+    ]
     assert digests[0] == digests[1] and set(digests[0]) == {"train", "eval"}

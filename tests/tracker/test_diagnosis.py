@@ -3,6 +3,7 @@ the reason's numbers and the suggestion of each, which check wins when several h
 overridden in code and in an experiment file, the trivial baseline of a tiny task, and the
 statistics of predictions.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,17 +49,24 @@ BASELINE = {"eval_accuracy": 0.5, "eval_f1": 0.6667}
 
 
 def good_evals() -> tuple:
-    return evaluations({"eval_loss": 0.7, "eval_accuracy": 0.6}, {"eval_loss": 0.6, "eval_accuracy": 0.7},
-                       {"eval_loss": 0.55, "eval_accuracy": 0.8}, every=30)
+    return evaluations(
+        {"eval_loss": 0.7, "eval_accuracy": 0.6},
+        {"eval_loss": 0.6, "eval_accuracy": 0.7},
+        {"eval_loss": 0.55, "eval_accuracy": 0.8},
+        every=30,
+    )
 
 
 # -- one verdict at a time -----------------------------------------------------------------------
 
+
 def test_good_fit_both_losses_fall_and_the_metrics_beat_the_baseline():
     diagnosis = diagnose(evidence(FALLING, good_evals(), BALANCED, BASELINE))
     assert diagnosis.verdict == "good_fit"
-    assert diagnosis.reason == ("the training loss fell 80% (1.000 to 0.200) and the validation loss ended at 0.550 "
-                                "(best 0.550 at step 90); eval/accuracy 0.8000 (trivial 0.5000)")
+    assert diagnosis.reason == (
+        "the training loss fell 80% (1.000 to 0.200) and the validation loss ended at 0.550 "
+        "(best 0.550 at step 90); eval/accuracy 0.8000 (trivial 0.5000)"
+    )
     assert "more epochs" in diagnosis.suggestion and diagnosis.since_step is None
     assert diagnosis.explanation == f"{diagnosis.reason}; {diagnosis.suggestion}"
 
@@ -74,8 +82,12 @@ def test_overfitting_validation_loss_rises_from_its_best_while_training_loss_fal
 
 
 def test_overfitting_a_metric_falls_from_its_best_while_the_loss_hardly_moves():
-    evals = evaluations({"eval_loss": 0.60, "eval_accuracy": 0.70}, {"eval_loss": 0.55, "eval_accuracy": 0.85},
-                        {"eval_loss": 0.56, "eval_accuracy": 0.75}, every=30)
+    evals = evaluations(
+        {"eval_loss": 0.60, "eval_accuracy": 0.70},
+        {"eval_loss": 0.55, "eval_accuracy": 0.85},
+        {"eval_loss": 0.56, "eval_accuracy": 0.75},
+        every=30,
+    )
     diagnosis = diagnose(evidence(FALLING, evals, BALANCED, BASELINE))
     assert diagnosis.verdict == "overfitting"
     assert diagnosis.since_step == 60
@@ -84,8 +96,12 @@ def test_overfitting_a_metric_falls_from_its_best_while_the_loss_hardly_moves():
 
 
 def test_a_lower_is_better_metric_rising_from_its_best_is_overfitting():
-    evals = evaluations({"eval_loss": 0.6, "eval_mse": 0.50}, {"eval_loss": 0.58, "eval_mse": 0.30},
-                        {"eval_loss": 0.59, "eval_mse": 0.45}, every=30)
+    evals = evaluations(
+        {"eval_loss": 0.6, "eval_mse": 0.50},
+        {"eval_loss": 0.58, "eval_mse": 0.30},
+        {"eval_loss": 0.59, "eval_mse": 0.45},
+        every=30,
+    )
     diagnosis = diagnose(evidence(FALLING, evals))
     assert diagnosis.verdict == "overfitting"
     assert "eval/mse fell from its best 0.3000 (step 60) to 0.4500 (step 90)" in diagnosis.reason
@@ -93,8 +109,12 @@ def test_a_lower_is_better_metric_rising_from_its_best_is_overfitting():
 
 def test_a_rise_within_the_thresholds_is_not_overfitting():
     # Validation loss 8% above its best (under 10%), accuracy 0.01 below its best (under 0.02): noise.
-    evals = evaluations({"eval_loss": 0.60, "eval_accuracy": 0.70}, {"eval_loss": 0.50, "eval_accuracy": 0.81},
-                        {"eval_loss": 0.54, "eval_accuracy": 0.80}, every=30)
+    evals = evaluations(
+        {"eval_loss": 0.60, "eval_accuracy": 0.70},
+        {"eval_loss": 0.50, "eval_accuracy": 0.81},
+        {"eval_loss": 0.54, "eval_accuracy": 0.80},
+        every=30,
+    )
     assert diagnose(evidence(FALLING, evals, BALANCED, BASELINE)).verdict == "good_fit"
 
 
@@ -107,28 +127,42 @@ def test_underfitting_the_training_loss_barely_falls():
 
 
 def test_underfitting_every_metric_is_near_always_predicting_the_majority_class():
-    evals = evaluations({"eval_loss": 0.69, "eval_accuracy": 0.50, "eval_f1": 0.66},
-                        {"eval_loss": 0.68, "eval_accuracy": 0.52, "eval_f1": 0.65},
-                        {"eval_loss": 0.68, "eval_accuracy": 0.51, "eval_f1": 0.67}, every=30)
+    evals = evaluations(
+        {"eval_loss": 0.69, "eval_accuracy": 0.50, "eval_f1": 0.66},
+        {"eval_loss": 0.68, "eval_accuracy": 0.52, "eval_f1": 0.65},
+        {"eval_loss": 0.68, "eval_accuracy": 0.51, "eval_f1": 0.67},
+        every=30,
+    )
     diagnosis = diagnose(evidence(FALLING, evals, BALANCED, BASELINE, trivial='"paraphrase"'))
     assert diagnosis.verdict == "underfitting"
-    assert diagnosis.reason == ('the validation metrics are no better than always predicting "paraphrase": '
-                                "eval/accuracy 0.5100 against 0.5000, eval/f1 0.6700 against 0.6667")
+    assert diagnosis.reason == (
+        'the validation metrics are no better than always predicting "paraphrase": '
+        "eval/accuracy 0.5100 against 0.5000, eval/f1 0.6700 against 0.6667"
+    )
     assert "check that the labels match the text" in diagnosis.suggestion
 
 
 def test_one_metric_clearly_above_the_baseline_is_not_underfitting():
-    evals = evaluations({"eval_loss": 0.69, "eval_accuracy": 0.60, "eval_f1": 0.66},
-                        {"eval_loss": 0.68, "eval_accuracy": 0.62, "eval_f1": 0.65},
-                        {"eval_loss": 0.68, "eval_accuracy": 0.65, "eval_f1": 0.67}, every=30)
+    evals = evaluations(
+        {"eval_loss": 0.69, "eval_accuracy": 0.60, "eval_f1": 0.66},
+        {"eval_loss": 0.68, "eval_accuracy": 0.62, "eval_f1": 0.65},
+        {"eval_loss": 0.68, "eval_accuracy": 0.65, "eval_f1": 0.67},
+        every=30,
+    )
     assert diagnose(evidence(FALLING, evals, BALANCED, BASELINE)).verdict == "good_fit"
 
 
-@pytest.mark.parametrize("train, evals, said", [
-    (curve(1.0, 0.8, float("nan"), 0.5, 0.4), good_evals(), "the training loss became nan at step 30"),
-    (FALLING, evaluations({"eval_loss": 0.7}, {"eval_loss": float("inf")}, {"eval_loss": 0.5}),
-     "the validation loss became inf at step 40"),
-])
+@pytest.mark.parametrize(
+    "train, evals, said",
+    [
+        (curve(1.0, 0.8, float("nan"), 0.5, 0.4), good_evals(), "the training loss became nan at step 30"),
+        (
+            FALLING,
+            evaluations({"eval_loss": 0.7}, {"eval_loss": float("inf")}, {"eval_loss": 0.5}),
+            "the validation loss became inf at step 40",
+        ),
+    ],
+)
 def test_not_learning_a_loss_that_is_not_a_number(train, evals, said):
     diagnosis = diagnose(evidence(train, evals, BALANCED))
     assert diagnosis.verdict == "not_learning"
@@ -141,7 +175,9 @@ def test_not_learning_one_class_for_every_validation_row():
     stats = PredictionStats(class_shares=(1.0, 0.0), label_shares=(0.5, 0.5))
     diagnosis = diagnose(evidence(FALLING, good_evals(), stats, BASELINE))
     assert diagnosis.verdict == "not_learning"
-    assert diagnosis.reason == 'the model predicts "different" for 100.0% of the validation rows, which have 50.0% of it'
+    assert (
+        diagnosis.reason == 'the model predicts "different" for 100.0% of the validation rows, which have 50.0% of it'
+    )
     assert diagnosis.numbers == {"top_class_share": 1.0, "label_share": 0.5}
     assert "learning rate" in diagnosis.suggestion
 
@@ -150,8 +186,9 @@ def test_not_learning_regression_outputs_that_hardly_vary():
     stats = PredictionStats(output_std=0.001, label_std=1.2)
     diagnosis = diagnose(Evidence(Curves(FALLING, good_evals()), stats, {}, None))
     assert diagnosis.verdict == "not_learning"
-    assert diagnosis.reason == ("the outputs hardly vary (spread 0.001 against the labels' 1.2): "
-                                "the model predicts about one value")
+    assert diagnosis.reason == (
+        "the outputs hardly vary (spread 0.001 against the labels' 1.2): the model predicts about one value"
+    )
     assert "label scale" in diagnosis.suggestion
 
 
@@ -166,7 +203,10 @@ def test_unstable_the_training_loss_spikes():
     assert diagnosis.verdict == "unstable"
     assert diagnosis.since_step == 50
     # 3.0 against the median 0.85 of the four logs before it.
-    assert diagnosis.reason == "the training loss jumped to 3.000 at step 50, 3.5 times the median 0.850 of the logs before"
+    assert (
+        diagnosis.reason
+        == "the training loss jumped to 3.000 at step 50, 3.5 times the median 0.850 of the logs before"
+    )
     assert "max_grad_norm" in diagnosis.suggestion
 
 
@@ -178,11 +218,14 @@ def test_unstable_the_training_loss_diverges():
     assert "lower the learning rate" in diagnosis.suggestion
 
 
-@pytest.mark.parametrize("train, evals, counts", [
-    (FALLING, good_evals()[:2], "2 evaluation(s) and 10 training-loss log(s)"),
-    (curve(1.0, 0.8, 0.6, 0.4), good_evals(), "3 evaluation(s) and 4 training-loss log(s)"),
-    ((), (), "0 evaluation(s) and 0 training-loss log(s)"),
-])
+@pytest.mark.parametrize(
+    "train, evals, counts",
+    [
+        (FALLING, good_evals()[:2], "2 evaluation(s) and 10 training-loss log(s)"),
+        (curve(1.0, 0.8, 0.6, 0.4), good_evals(), "3 evaluation(s) and 4 training-loss log(s)"),
+        ((), (), "0 evaluation(s) and 0 training-loss log(s)"),
+    ],
+)
 def test_not_enough_evidence_too_few_evaluations_or_training_logs(train, evals, counts):
     diagnosis = diagnose(evidence(train, evals, BALANCED))
     assert diagnosis.verdict == "not_enough_evidence"
@@ -191,11 +234,18 @@ def test_not_enough_evidence_too_few_evaluations_or_training_logs(train, evals, 
 
 
 def test_every_verdict_is_named_in_verdicts():
-    assert set(VERDICTS) == {"good_fit", "overfitting", "underfitting", "not_learning", "unstable",
-                             "not_enough_evidence"}
+    assert set(VERDICTS) == {
+        "good_fit",
+        "overfitting",
+        "underfitting",
+        "not_learning",
+        "unstable",
+        "not_enough_evidence",
+    }
 
 
 # -- which check wins --------------------------------------------------------------------------
+
 
 def test_a_nan_loss_beats_not_enough_evidence():
     assert diagnose(evidence(curve(1.0, float("nan")), ())).verdict == "not_learning"
@@ -222,19 +272,26 @@ def test_unstable_beats_overfitting():
     assert diagnose(evidence(spiky, evals, BALANCED)).verdict == "unstable"
 
 
-@pytest.mark.parametrize("flat", [
-    curve(0.70, 0.70, 0.70, 0.70, 0.70, 0.70),
-    # noise of 0.01 around a flat loss is no fall
-    curve(0.70, 0.70, 0.69, 0.70, 0.69, 0.70),
-])
+@pytest.mark.parametrize(
+    "flat",
+    [
+        curve(0.70, 0.70, 0.70, 0.70, 0.70, 0.70),
+        # noise of 0.01 around a flat loss is no fall
+        curve(0.70, 0.70, 0.69, 0.70, 0.69, 0.70),
+    ],
+)
 def test_validation_loss_rising_while_training_loss_is_flat_is_underfitting_not_overfitting(flat):
     evals = evaluations({"eval_loss": 0.6}, {"eval_loss": 0.5}, {"eval_loss": 0.8}, every=20)
     assert diagnose(evidence(flat, evals, BALANCED)).verdict == "underfitting"
 
 
 def test_overfitting_beats_underfitting_near_the_baseline():
-    evals = evaluations({"eval_loss": 0.6, "eval_accuracy": 0.5}, {"eval_loss": 0.5, "eval_accuracy": 0.5},
-                        {"eval_loss": 0.9, "eval_accuracy": 0.5}, every=30)
+    evals = evaluations(
+        {"eval_loss": 0.6, "eval_accuracy": 0.5},
+        {"eval_loss": 0.5, "eval_accuracy": 0.5},
+        {"eval_loss": 0.9, "eval_accuracy": 0.5},
+        every=30,
+    )
     assert diagnose(evidence(FALLING, evals, BALANCED, BASELINE)).verdict == "overfitting"
 
 
@@ -255,13 +312,21 @@ def test_thresholds_of_a_section_override_the_defaults_and_ignore_other_keys():
     assert (thresholds.overfit_rise, thresholds.min_evaluations, thresholds.spike_factor) == (0.5, 2, 3.0)
 
 
-@pytest.mark.parametrize("section, evals, stats, default, overridden", [
-    ({"overfit_rise": 0.5}, OVERFIT_BY_20_PERCENT, BALANCED, "overfitting", "good_fit"),
-    ({"min_evaluations": 2}, good_evals()[:2], BALANCED, "not_enough_evidence", "good_fit"),
-    ({"single_class_share": 0.9}, good_evals(), PredictionStats((0.95, 0.05), (0.5, 0.5)), "good_fit",
-     "not_learning"),
-    ({"flat_train_drop": 0.9}, good_evals(), BALANCED, "good_fit", "underfitting"),
-])
+@pytest.mark.parametrize(
+    "section, evals, stats, default, overridden",
+    [
+        ({"overfit_rise": 0.5}, OVERFIT_BY_20_PERCENT, BALANCED, "overfitting", "good_fit"),
+        ({"min_evaluations": 2}, good_evals()[:2], BALANCED, "not_enough_evidence", "good_fit"),
+        (
+            {"single_class_share": 0.9},
+            good_evals(),
+            PredictionStats((0.95, 0.05), (0.5, 0.5)),
+            "good_fit",
+            "not_learning",
+        ),
+        ({"flat_train_drop": 0.9}, good_evals(), BALANCED, "good_fit", "underfitting"),
+    ],
+)
 def test_overridden_thresholds_change_the_verdict(section, evals, stats, default, overridden):
     made = evidence(FALLING, evals, stats)
     assert diagnose(made).verdict == default
@@ -299,6 +364,7 @@ def test_xp_validate_refuses_invalid_thresholds_with_exit_code_2(tmp_path):
 
 
 # -- the trivial baseline ----------------------------------------------------------------------
+
 
 def fake_task(train: list, eval: list, names: tuple[str, ...] | None) -> SimpleNamespace:
     return SimpleNamespace(splits={"train": {"label": train}, "eval": {"label": eval}}, labels=LabelSpec(names))
@@ -338,21 +404,35 @@ class MeanSquaredError:
 
 def test_trivial_scores_of_regression_predict_the_training_mean(registry):
     task = fake_task([1.0, 2.0, 3.0], [0.5, 4.0, 2.5], None)
-    metrics = [registry.get("metric", "pearson").factory(), registry.get("metric", "spearman").factory(),
-               MeanSquaredError()]
+    metrics = [
+        registry.get("metric", "pearson").factory(),
+        registry.get("metric", "spearman").factory(),
+        MeanSquaredError(),
+    ]
     scores, directions = trivial_scores(task, metrics)
     # A constant has no correlation: counted as 0, not NaN. The error is that of predicting 2.0.
-    assert scores == pytest.approx({"eval_pearson": 0.0, "eval_spearman": 0.0,
-                                    "eval_mse": (1.5 ** 2 + 2.0 ** 2 + 0.5 ** 2) / 3})
+    assert scores == pytest.approx(
+        {"eval_pearson": 0.0, "eval_spearman": 0.0, "eval_mse": (1.5**2 + 2.0**2 + 0.5**2) / 3}
+    )
     assert directions == {"eval_pearson": True, "eval_spearman": True, "eval_mse": False}
     assert majority_label(task) is None
 
 
 def test_a_lower_is_better_baseline_is_compared_the_right_way():
-    evals = evaluations({"eval_loss": 0.9, "eval_mse": 2.2}, {"eval_loss": 0.8, "eval_mse": 2.15},
-                        {"eval_loss": 0.7, "eval_mse": 2.16}, every=30)
-    made = Evidence(Curves(FALLING, evals), PredictionStats(output_std=0.5, label_std=1.5), {"eval_mse": 2.17}, None,
-                    {"eval_mse": False}, trivial="the training mean")
+    evals = evaluations(
+        {"eval_loss": 0.9, "eval_mse": 2.2},
+        {"eval_loss": 0.8, "eval_mse": 2.15},
+        {"eval_loss": 0.7, "eval_mse": 2.16},
+        every=30,
+    )
+    made = Evidence(
+        Curves(FALLING, evals),
+        PredictionStats(output_std=0.5, label_std=1.5),
+        {"eval_mse": 2.17},
+        None,
+        {"eval_mse": False},
+        trivial="the training mean",
+    )
     diagnosis = diagnose(made)
     assert diagnosis.verdict == "underfitting"
     assert "always predicting the training mean: eval/mse 2.1600 against 2.1700" in diagnosis.reason
@@ -362,6 +442,7 @@ def test_a_lower_is_better_baseline_is_compared_the_right_way():
 
 
 # -- statistics of predictions, and where a diagnosis shows ------------------------------------
+
 
 def test_prediction_stats_of_classes_count_each_class_share():
     stats = PredictionStats.of([0, 0, 1, 0], [0, 1, 1, 1], is_regression=False, num_labels=3)
@@ -381,9 +462,13 @@ def test_tags_and_text_of_a_diagnosis(tmp_path):
     evals = evaluations({"eval_loss": 0.7}, {"eval_loss": 0.5}, {"eval_loss": 0.8}, every=30)
     made = evidence(FALLING, evals, BALANCED, BASELINE, trivial='"paraphrase"')
     diagnosis = diagnose(made)
-    assert tags_of(diagnosis) == {"xp.diagnosis": "overfitting", "xp.diagnosis.reason": diagnosis.reason,
-                                  "xp.diagnosis.suggestion": diagnosis.suggestion,
-                                  "xp.diagnosis.explanation": diagnosis.explanation, "xp.diagnosis.since_step": "60"}
+    assert tags_of(diagnosis) == {
+        "xp.diagnosis": "overfitting",
+        "xp.diagnosis.reason": diagnosis.reason,
+        "xp.diagnosis.suggestion": diagnosis.suggestion,
+        "xp.diagnosis.explanation": diagnosis.explanation,
+        "xp.diagnosis.since_step": "60",
+    }
     text = write_text(tmp_path / "out" / "diagnosis.txt", diagnosis, made, Thresholds()).read_text(encoding="utf-8")
     assert text.startswith("verdict:    overfitting\n")
     assert f"reason:     {diagnosis.reason}\n" in text

@@ -1,4 +1,5 @@
 """Early stopping on one validation metric (tracker/early_stopping.py), as every runner uses it."""
+
 import pytest
 
 from tracker.early_stopping import EarlyStopping
@@ -9,9 +10,15 @@ def feed(stopper: EarlyStopping, *values: float) -> list[bool]:
     return [stopper.update({"eval_loss": 1.0, stopper.metric: value}, 10 * (i + 1)) for i, value in enumerate(values)]
 
 
-@pytest.mark.parametrize("metric, greater_is_better", [
-    ("eval_loss", False), ("eval_f1", True), ("eval_accuracy", True), ("eval_matthews_correlation", True),
-])
+@pytest.mark.parametrize(
+    "metric, greater_is_better",
+    [
+        ("eval_loss", False),
+        ("eval_f1", True),
+        ("eval_accuracy", True),
+        ("eval_matthews_correlation", True),
+    ],
+)
 def test_direction_is_inferred_from_the_name(metric, greater_is_better):
     assert EarlyStopping(metric, patience=1).greater_is_better is greater_is_better
 

@@ -4,6 +4,7 @@ seen by `xp` through its entry point; and a broken third-party plugin that xp su
 Every `xp` here is a real `python -m tracker` process whose PYTHONPATH holds the installed
 packages, as a user's environment would.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,11 +51,20 @@ use = "loop"
 """
 
 
-def experiment(tmp_path: Path, name: str, optimizer: str = "adamw", optimizer_keys: str = "",
-               metric: str = "f1", metric_tables: str = "") -> Path:
+def experiment(
+    tmp_path: Path,
+    name: str,
+    optimizer: str = "adamw",
+    optimizer_keys: str = "",
+    metric: str = "f1",
+    metric_tables: str = "",
+) -> Path:
     path = tmp_path / f"{name}.toml"
-    path.write_text(EXPERIMENT.format(optimizer=optimizer, optimizer_keys=optimizer_keys, metric=metric,
-                                      metric_tables=metric_tables))
+    path.write_text(
+        EXPERIMENT.format(
+            optimizer=optimizer, optimizer_keys=optimizer_keys, metric=metric, metric_tables=metric_tables
+        )
+    )
     return path
 
 
@@ -62,13 +72,20 @@ def xp(*args: str, pythonpath: Path, **env: str) -> subprocess.CompletedProcess:
     """`python -m tracker ARGS` with `pythonpath` on PYTHONPATH and no XP_* setting of the caller's."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("XP_")}
     environment.update(env, PYTHONPATH=os.pathsep.join(filter(None, [str(pythonpath), os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, "-m", "tracker", *args], cwd=REPO_ROOT, env=environment,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tracker", *args],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
 
 # --- the example plugin, installed -----------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory) -> Path:
@@ -77,9 +94,23 @@ def installed(tmp_path_factory) -> Path:
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--disable-pip-version-check", "--target", str(target), str(source)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return target
 
@@ -106,8 +137,14 @@ def test_xp_plugins_lists_the_example_with_its_distribution_and_version(installe
 
 
 def test_an_experiment_using_the_example_validates(installed, tmp_path):
-    path = experiment(tmp_path, "radam", optimizer="radam", optimizer_keys=EXAMPLE_KEYS,
-                      metric="balanced_accuracy", metric_tables=EXAMPLE_TABLES)
+    path = experiment(
+        tmp_path,
+        "radam",
+        optimizer="radam",
+        optimizer_keys=EXAMPLE_KEYS,
+        metric="balanced_accuracy",
+        metric_tables=EXAMPLE_TABLES,
+    )
 
     result = xp("validate", str(path), pythonpath=installed)
 
@@ -116,24 +153,42 @@ def test_an_experiment_using_the_example_validates(installed, tmp_path):
 
 
 def test_the_example_keys_are_checked_like_built_in_ones(installed, tmp_path):
-    path = experiment(tmp_path, "radam", optimizer="radam", optimizer_keys="decoupled_weight_decay = 1\n",
-                      metric="balanced_accuracy", metric_tables="\n[metrics.balanced_accuracy]\nadjust = true\n")
+    path = experiment(
+        tmp_path,
+        "radam",
+        optimizer="radam",
+        optimizer_keys="decoupled_weight_decay = 1\n",
+        metric="balanced_accuracy",
+        metric_tables="\n[metrics.balanced_accuracy]\nadjust = true\n",
+    )
 
     result = xp("validate", str(path), pythonpath=installed)
 
     assert result.returncode == 2
     assert f"{path}: [optimizer] decoupled_weight_decay: expected true or false, got 1" in result.stderr
-    assert (f'{path}: [metrics.balanced_accuracy] adjust: unknown key (did you mean "adjusted"?)'
-            in result.stderr)
+    assert f'{path}: [metrics.balanced_accuracy] adjust: unknown key (did you mean "adjusted"?)' in result.stderr
 
 
 def test_the_example_declares_its_bounds_and_outputs(installed, tmp_path):
     path = experiment(tmp_path, "radam", optimizer="radam", metric="balanced_accuracy")
-    result = xp("validate", str(path), "--set", "optimizer.lr=-1", "--set", "optimizer.betas=[0.9, 1.0]",
-                "--set", "optimizer.eps=0", "--set", "optimizer.weight_decay=-0.1", pythonpath=installed)
+    result = xp(
+        "validate",
+        str(path),
+        "--set",
+        "optimizer.lr=-1",
+        "--set",
+        "optimizer.betas=[0.9, 1.0]",
+        "--set",
+        "optimizer.eps=0",
+        "--set",
+        "optimizer.weight_decay=-0.1",
+        pythonpath=installed,
+    )
     assert result.returncode == 2
     assert f"{path}: [optimizer] lr: expected a number > 0, got -1" in result.stderr
-    assert f"{path}: [optimizer] betas: expected an array of 2 (a number in [0, 1), a number in [0, 1))" in result.stderr
+    assert (
+        f"{path}: [optimizer] betas: expected an array of 2 (a number in [0, 1), a number in [0, 1))" in result.stderr
+    )
     assert f"{path}: [optimizer] eps: expected a number > 0, got 0" in result.stderr
     assert f"{path}: [optimizer] weight_decay: expected a number >= 0, got -0.1" in result.stderr
 
@@ -196,8 +251,10 @@ def test_the_example_metric_refuses_a_regression_task_once_the_data_is_loaded(in
     assert xp("validate", str(regression), pythonpath=installed).returncode == 0  # the data is not read
     refused = xp("validate", "--data", str(regression), pythonpath=installed)
     assert refused.returncode == 2
-    assert (f"{regression}: [metrics.balanced_accuracy]: balanced accuracy needs class labels, "
-            "but the labels are numbers (a regression task)") in refused.stderr
+    assert (
+        f"{regression}: [metrics.balanced_accuracy]: balanced accuracy needs class labels, "
+        "but the labels are numbers (a regression task)"
+    ) in refused.stderr
     accepted = xp("validate", "--data", str(classes), pythonpath=installed)
     assert accepted.returncode == 0, accepted.stderr
 
@@ -230,13 +287,15 @@ def test_the_example_factories_build_real_objects(installed, monkeypatch):
 
 # --- a broken third-party plugin -------------------------------------------------------------
 
+
 @pytest.fixture
 def broken_plugin(tmp_path) -> Path:
     """A folder holding an installed-looking distribution whose plugin module fails to import."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "xp_fancy_optim.py").write_text(
-        'raise ImportError("xp-fancy-optim needs the fancy package: pip install fancy")\n')
+        'raise ImportError("xp-fancy-optim needs the fancy package: pip install fancy")\n'
+    )
     info = site / "xp_fancy_optim-0.2.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: xp-fancy-optim\nVersion: 0.2.0\n")
@@ -253,10 +312,15 @@ def test_xp_plugins_survives_and_lists_the_broken_plugin(broken_plugin):
     assert "xp_fancy_optim  [xp-fancy-optim 0.2.0]  ImportError: xp-fancy-optim needs the fancy package" in broken_part
 
     listing = json.loads(xp("plugins", "--json", pythonpath=broken_plugin).stdout)
-    assert listing["broken"] == [{
-        "entry_point": "xp_fancy_optim", "plugin": "xp-fancy-optim:fancy", "distribution": "xp-fancy-optim",
-        "version": "0.2.0", "error": "ImportError: xp-fancy-optim needs the fancy package: pip install fancy",
-    }]
+    assert listing["broken"] == [
+        {
+            "entry_point": "xp_fancy_optim",
+            "plugin": "xp-fancy-optim:fancy",
+            "distribution": "xp-fancy-optim",
+            "version": "0.2.0",
+            "error": "ImportError: xp-fancy-optim needs the fancy package: pip install fancy",
+        }
+    ]
 
 
 QUICKSTART = "experiments/quickstart.toml"
@@ -266,7 +330,10 @@ from tracker.hookspecs import hookimpl
 def lion(model, *, lr: float = 1e-4):
     """A good factory."""
 '''
-UNREADABLE_SIGNATURE = "from __future__ import annotations\n" + GOOD_FACTORY + '''
+UNREADABLE_SIGNATURE = (
+    "from __future__ import annotations\n"
+    + GOOD_FACTORY
+    + '''
 def ghost(model, *, lr: NoSuchType = 1.0):
     """Its annotation names nothing."""
 
@@ -275,19 +342,27 @@ def xp_register_optimizers(register):
     register("lion", lion)
     register("ghost", ghost)
 '''
-FAILING_HOOK = GOOD_FACTORY + '''
+)
+FAILING_HOOK = (
+    GOOD_FACTORY
+    + """
 @hookimpl
 def xp_register_optimizers(register):
     raise KeyError("lion")
-'''
+"""
+)
 MISBEHAVING = {  # the plugin module, and the reason `xp plugins` gives for it
     "raises": ('raise RuntimeError("no GPU driver")\n', "RuntimeError: no GPU driver"),
     "exits": ("import sys\nsys.exit(3)\n", "SystemExit: the plugin called sys.exit(3)"),
-    "hangs": ("import time\ntime.sleep(60)\n",
-              "PluginTimeout: importing the plugin did not finish within 1 s (limit: XP_PLUGIN_TIMEOUT)"),
+    "hangs": (
+        "import time\ntime.sleep(60)\n",
+        "PluginTimeout: importing the plugin did not finish within 1 s (limit: XP_PLUGIN_TIMEOUT)",
+    ),
     "hook raises": (FAILING_HOOK, "KeyError: 'lion'"),
-    "unreadable signature": (UNREADABLE_SIGNATURE,
-                             "SpecError: the annotation of key \"lr\" of ghost cannot be resolved: 'NoSuchType'"),
+    "unreadable signature": (
+        UNREADABLE_SIGNATURE,
+        "SpecError: the annotation of key \"lr\" of ghost cannot be resolved: 'NoSuchType'",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 starts, what start-up made is frozen where collections never look; when the run is over,
 everything is as it was. xp's processes do not collect at exit (tracker.garbage_collection,
 BENCHMARKS.md: time to the first step)."""
+
 from __future__ import annotations
 
 import gc
@@ -17,10 +18,10 @@ import pytest
 
 from tests.mlflow_helpers import QUICKSTART, quickstart_overrides, sqlite_store
 from tracker.api import load
+from tracker.garbage_collection import collector_paused
 from tracker.hookspecs import hookimpl
 from tracker.recipe import run_experiment
 from tracker.registry import load_registry
-from tracker.garbage_collection import collector_paused
 from tracker.tracking import service, start_run_with
 from tracker.tracking.spool import Spool
 from xp_plugins.runner.loop import LoopRunner
@@ -101,8 +102,11 @@ class ObservedPlugin:
 
 def test_a_run_builds_with_the_collector_off_and_trains_with_its_start_up_frozen(tiny_checkpoint, tmp_path):
     registry = load_registry(extra_plugins=[(ObservedPlugin(), "observed")])
-    experiment = load(QUICKSTART, quickstart_overrides(tiny_checkpoint, tmp_path, sqlite_store(tmp_path),
-                                                       'runner.use="observed"'), registry)
+    experiment = load(
+        QUICKSTART,
+        quickstart_overrides(tiny_checkpoint, tmp_path, sqlite_store(tmp_path), 'runner.use="observed"'),
+        registry,
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path)
         run_experiment(experiment, registry, start_run=start_run_with(registry))
@@ -127,8 +131,9 @@ def test_the_tracking_process_warms_up_with_the_collector_off_and_serves_with_it
 
     inbox: queue.Queue = queue.Queue()
     inbox.put(service._CLOSED)  # the training process went away before starting a run
-    tracking = Observed(sqlite_store(tmp_path), Spool(tmp_path / "spool"), service.Answers(io.BytesIO()),
-                        os.getpid(), tmp_path)
+    tracking = Observed(
+        sqlite_store(tmp_path), Spool(tmp_path / "spool"), service.Answers(io.BytesIO()), os.getpid(), tmp_path
+    )
     assert tracking.run(inbox, threading.Event()) == 0
 
     assert seen["warming up"] == (False, 0)
@@ -146,14 +151,24 @@ runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
 """
 
 
-@pytest.mark.parametrize("module, args, stdin", [
-    ("tracker", ["--version"], ""),
-    ("tracker.tracking.service", ["--uri", "{store}", "--spool", "{folder}/spool", "--parent", "1"], ""),
-    ("tracker.sweep.trial", [], "{}"),  # an empty order: it fails, and exits
-    ("tracker.executors.worker", [], "{}"),
-], ids=["xp", "tracking process", "sweep trial", "executor job"])
+@pytest.mark.parametrize(
+    "module, args, stdin",
+    [
+        ("tracker", ["--version"], ""),
+        ("tracker.tracking.service", ["--uri", "{store}", "--spool", "{folder}/spool", "--parent", "1"], ""),
+        ("tracker.sweep.trial", [], "{}"),  # an empty order: it fails, and exits
+        ("tracker.executors.worker", [], "{}"),
+    ],
+    ids=["xp", "tracking process", "sweep trial", "executor job"],
+)
 def test_xp_processes_skip_the_collection_at_exit(tmp_path, module, args, stdin):
     args = [arg.format(store=sqlite_store(tmp_path), folder=tmp_path) for arg in args]
-    result = subprocess.run([sys.executable, "-c", SAYS_IF_FROZEN_AT_EXIT.format(module=module, args=args)],
-                            input=stdin, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SAYS_IF_FROZEN_AT_EXIT.format(module=module, args=args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.stderr.strip().splitlines()[-1] == "frozen at exit: True", result.stderr[-2000:]

@@ -1,5 +1,6 @@
 """`xp schema`: the JSON Schema of experiment files for editors, generated from the same
 declarations the checker uses, and checked here with the `jsonschema` package."""
+
 from __future__ import annotations
 
 import json
@@ -43,19 +44,33 @@ def test_every_shipped_experiment_fits_the_schema(schema, path):
     assert _errors(schema, tomllib.loads(path.read_text())) == []
 
 
-@pytest.mark.parametrize("edit", [
-    lambda d: d["optimizer"].update(lr=-1),                 # a bound
-    lambda d: d["optimizer"].update(lr="fast"),             # a type
-    lambda d: d["optimizer"].update(weigth_decay=0.01),     # an unknown key of the chosen plugin
-    lambda d: d["optimizer"].update(use="adam"),            # an unknown plugin
-    lambda d: d["runner"].update(batch_size=0),
-    lambda d: d["scheduler"].update(warmup_ratio=1.5),
-    lambda d: d["hardware"].update(precision="fp8"),
-    lambda d: d.update(traking={"enabled": False}),         # an unknown section
-    lambda d: d.pop("model"),                               # a missing section
-    lambda d: d["metrics"].update(use=["accuracy", "accuracy"]),
-], ids=["bound", "type", "unknown key", "unknown plugin", "batch size", "ratio", "choice", "section", "missing",
-        "duplicate metric"])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["optimizer"].update(lr=-1),  # a bound
+        lambda d: d["optimizer"].update(lr="fast"),  # a type
+        lambda d: d["optimizer"].update(weigth_decay=0.01),  # an unknown key of the chosen plugin
+        lambda d: d["optimizer"].update(use="adam"),  # an unknown plugin
+        lambda d: d["runner"].update(batch_size=0),
+        lambda d: d["scheduler"].update(warmup_ratio=1.5),
+        lambda d: d["hardware"].update(precision="fp8"),
+        lambda d: d.update(traking={"enabled": False}),  # an unknown section
+        lambda d: d.pop("model"),  # a missing section
+        lambda d: d["metrics"].update(use=["accuracy", "accuracy"]),
+    ],
+    ids=[
+        "bound",
+        "type",
+        "unknown key",
+        "unknown plugin",
+        "batch size",
+        "ratio",
+        "choice",
+        "section",
+        "missing",
+        "duplicate metric",
+    ],
+)
 def test_a_wrong_file_fails_the_schema(schema, edit):
     document = tomllib.loads((REPO_ROOT / "experiments" / "quickstart.toml").read_text())
     edit(document)
@@ -78,7 +93,8 @@ def test_keys_carry_their_description_default_and_bounds(schema):
     assert adamw["description"].startswith("AdamW")
     assert adamw["additionalProperties"] is False
     batch_size = next(b for b in schema["properties"]["runner"]["oneOf"] if b["title"] == "loop")["properties"][
-        "batch_size"]
+        "batch_size"
+    ]
     assert batch_size == {"default": 8, "description": "rows per batch, per device", "minimum": 1, "type": "integer"}
 
 

@@ -4,6 +4,7 @@ that describe it (tracker/spec/words.py).
 This module uses `from __future__ import annotations`, so every annotation below is a string,
 as in most plugins: spec_of must evaluate them.
 """
+
 from __future__ import annotations
 
 import sys
@@ -18,9 +19,14 @@ from tracker.spec.keys import REQUIRED, SpecError, positional_names, run_rules, 
 from tracker.spec.words import describe_schema, describe_value
 
 
-def fake_adam(model: "torch.nn.Module", *, lr: Annotated[float, Field(gt=0, description="step size")] = 1e-3,  # noqa: F821
-              betas: tuple[float, float] = (0.9, 0.999), schedule: Literal["constant", "linear"] = "constant",
-              name: str):
+def fake_adam(
+    model: torch.nn.Module,
+    *,
+    lr: Annotated[float, Field(gt=0, description="step size")] = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    schedule: Literal["constant", "linear"] = "constant",
+    name: str,
+):
     """A factory whose positional parameter has a heavy annotation that is never imported."""
 
 
@@ -46,7 +52,7 @@ class Opaque:
 
 
 # A parent declared in another module, under a name (`Count`) this module does not have.
-PARENT_MODULE = '''
+PARENT_MODULE = """
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,7 +63,7 @@ from tracker.spec.declare import PositiveInt as Count
 @dataclass(kw_only=True)
 class Parent:
     epochs: Count = 3
-'''
+"""
 
 
 def check(factory, **table):
@@ -65,6 +71,7 @@ def check(factory, **table):
 
 
 # --- reading a signature --------------------------------------------------------------------------
+
 
 def test_keys_are_the_keyword_only_parameters_in_order():
     keys = spec_of(fake_adam).keys
@@ -84,7 +91,7 @@ def test_keys_of_a_kw_only_dataclass_and_of_its_subclass():
 def test_an_inherited_key_is_read_in_the_module_that_declares_it(monkeypatch):
     parent = types.ModuleType("xp_tests_parent_options")
     monkeypatch.setitem(sys.modules, parent.__name__, parent)
-    exec(PARENT_MODULE, vars(parent))  # noqa: S102 - a second module, without a file
+    exec(PARENT_MODULE, vars(parent))
 
     @dataclass(kw_only=True)
     class Child(parent.Parent):
@@ -129,6 +136,7 @@ def test_positional_names_are_what_the_runner_supplies():
 
 # --- checking a table: TOML's types mean what they say ---------------------------------------------
 
+
 def test_defaults_fill_in_and_values_convert_to_what_the_factory_expects():
     options, problems = check(fake_adam, name="x", lr=1, betas=[0.8, 0.9])
 
@@ -137,18 +145,27 @@ def test_defaults_fill_in_and_values_convert_to_what_the_factory_expects():
     assert isinstance(options["lr"], float)
 
 
-@pytest.mark.parametrize("table, key, message", [
-    ({"batch_size": "8"}, "batch_size", 'expected an integer, got "8" (a string: write it without quotes)'),
-    ({"batch_size": 8.0}, "batch_size", "expected an integer, got 8.0"),
-    ({"batch_size": True}, "batch_size", "expected an integer, got true"),
-    ({"batch_size": 8, "shuffle": 1}, "shuffle", "expected true or false, got 1"),
-    ({"batch_size": 8, "shuffle": "true"}, "shuffle",
-     'expected true or false, got "true" (a string: write it without quotes)'),
-    ({"batch_size": 8, "epochs": 0}, "epochs", "expected an integer >= 1, got 0"),
-    ({"batch_size": 8, "label_smoothing": 1.5}, "label_smoothing", "expected a number in [0, 1], got 1.5"),
-    ({"batch_size": 8, "label_smoothing": float("nan")}, "label_smoothing",
-     "expected a number in [0, 1], got nan (numbers must be finite)"),
-])
+@pytest.mark.parametrize(
+    "table, key, message",
+    [
+        ({"batch_size": "8"}, "batch_size", 'expected an integer, got "8" (a string: write it without quotes)'),
+        ({"batch_size": 8.0}, "batch_size", "expected an integer, got 8.0"),
+        ({"batch_size": True}, "batch_size", "expected an integer, got true"),
+        ({"batch_size": 8, "shuffle": 1}, "shuffle", "expected true or false, got 1"),
+        (
+            {"batch_size": 8, "shuffle": "true"},
+            "shuffle",
+            'expected true or false, got "true" (a string: write it without quotes)',
+        ),
+        ({"batch_size": 8, "epochs": 0}, "epochs", "expected an integer >= 1, got 0"),
+        ({"batch_size": 8, "label_smoothing": 1.5}, "label_smoothing", "expected a number in [0, 1], got 1.5"),
+        (
+            {"batch_size": 8, "label_smoothing": float("nan")},
+            "label_smoothing",
+            "expected a number in [0, 1], got nan (numbers must be finite)",
+        ),
+    ],
+)
 def test_nothing_is_coerced(table, key, message):
     _, problems = check(TrainingOptions, **table)
     assert problems == [(key, message)]
@@ -160,12 +177,14 @@ def test_infinity_only_where_a_key_allows_it():
 
     assert check(factory, limit=float("inf"))[1] == []
     assert check(factory, other=float("inf"))[1] == [
-        ("other", "expected a number >= 0, got inf (numbers must be finite)")]
+        ("other", "expected a number >= 0, got inf (numbers must be finite)")
+    ]
 
 
 def test_arrays_are_checked_item_by_item_and_by_length():
     assert check(fake_adam, name="x", betas=[0.9])[1] == [
-        ("betas", "expected an array of 2 (a number, a number), got an array [0.9]")]
+        ("betas", "expected an array of 2 (a number, a number), got an array [0.9]")
+    ]
     assert check(fake_adam, name="x", betas=[0.9, "a"])[1][0][0] == "betas"
 
 
@@ -188,6 +207,7 @@ def test_a_secret_value_is_never_quoted_in_a_message():
 
 # --- rules between keys ------------------------------------------------------------------------
 
+
 def _both(options):
     if options["a"] and options["b"]:
         yield "b", "set a or b, not both"
@@ -206,7 +226,8 @@ def test_rules_run_once_every_key_is_fine():
     assert check(with_rules, a=1)[1] == []
     assert check(with_rules, a=1, b=2)[1] == [("b", "set a or b, not both")]
     assert check(with_rules, a=1, b="2")[1] == [
-        ("b", 'expected an integer, got "2" (a string: write it without quotes)')]
+        ("b", 'expected an integer, got "2" (a string: write it without quotes)')
+    ]
 
 
 @rules(_broken)
@@ -231,20 +252,32 @@ def test_a_crashing_rule_is_reported_not_raised():
 
 # --- words ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("schema, words", [
-    ({"type": "integer", "minimum": 1}, "an integer >= 1"),
-    ({"type": "number", "exclusiveMinimum": 0}, "a number > 0"),
-    ({"type": "number", "minimum": 0, "exclusiveMaximum": 1}, "a number in [0, 1)"),
-    ({"type": "string", "minLength": 1}, "a non-empty string"),
-    ({"anyOf": [{"type": "integer"}, {"type": "null"}]}, "an integer"),
-    ({"enum": ["a", "b"]}, 'one of "a", "b"'),
-    ({"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": 2},
-     "an array of non-empty strings (1 to 2 items)"),
-    ({"type": "object", "additionalProperties": {"type": "integer", "minimum": 1},
-      "propertyNames": {"enum": ["train", "eval"]}}, "a table of integers >= 1 (keys: train, eval)"),
-    ({"type": "boolean"}, "true or false"),
-    ({}, "any value"),
-])
+
+@pytest.mark.parametrize(
+    "schema, words",
+    [
+        ({"type": "integer", "minimum": 1}, "an integer >= 1"),
+        ({"type": "number", "exclusiveMinimum": 0}, "a number > 0"),
+        ({"type": "number", "minimum": 0, "exclusiveMaximum": 1}, "a number in [0, 1)"),
+        ({"type": "string", "minLength": 1}, "a non-empty string"),
+        ({"anyOf": [{"type": "integer"}, {"type": "null"}]}, "an integer"),
+        ({"enum": ["a", "b"]}, 'one of "a", "b"'),
+        (
+            {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": 2},
+            "an array of non-empty strings (1 to 2 items)",
+        ),
+        (
+            {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 1},
+                "propertyNames": {"enum": ["train", "eval"]},
+            },
+            "a table of integers >= 1 (keys: train, eval)",
+        ),
+        ({"type": "boolean"}, "true or false"),
+        ({}, "any value"),
+    ],
+)
 def test_words_for_schemas(schema, words):
     assert describe_schema(schema) == words
 
@@ -257,8 +290,11 @@ def test_words_for_values():
 
 def test_type_text_of_every_key_reads_as_words():
     assert {name: key.type_text for name, key in spec_of(fake_adam).keys.items()} == {
-        "lr": "a number > 0", "betas": "an array of 2 (a number, a number)",
-        "schedule": 'one of "constant", "linear"', "name": "a string"}
+        "lr": "a number > 0",
+        "betas": "an array of 2 (a number, a number)",
+        "schedule": 'one of "constant", "linear"',
+        "name": "a string",
+    }
 
 
 def test_any_typed_annotations_still_accept_anything():

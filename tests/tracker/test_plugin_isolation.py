@@ -5,6 +5,7 @@ other command keeps working with the remaining plugins.
 Each plugin is a real installed-looking distribution (a dist-info with an `xp.plugins` entry
 point) on the PYTHONPATH of a real `python -m tracker` process.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,17 +29,28 @@ PLUGINS = {
     "raises at import": ('raise RuntimeError("the plugin is broken")\n', "RuntimeError: the plugin is broken"),
     "exits at import": ("import sys\nsys.exit(3)\n", "SystemExit: the plugin called sys.exit(3)"),
     "hangs at import": ("import time\ntime.sleep(60)\n", "importing the plugin did not finish within 1 s"),
-    "hook raises": (GOOD_FACTORY + '''
+    "hook raises": (
+        GOOD_FACTORY
+        + """
 @hookimpl
 def xp_register_optimizers(register):
     raise ValueError("cannot register today")
-''', "ValueError: cannot register today"),
-    "hook exits": (GOOD_FACTORY + '''
+""",
+        "ValueError: cannot register today",
+    ),
+    "hook exits": (
+        GOOD_FACTORY
+        + """
 @hookimpl
 def xp_register_optimizers(register):
     raise SystemExit(4)
-''', "SystemExit: the plugin called sys.exit(4)"),
-    "unreadable signature": ("from __future__ import annotations\n" + GOOD_FACTORY + '''
+""",
+        "SystemExit: the plugin called sys.exit(4)",
+    ),
+    "unreadable signature": (
+        "from __future__ import annotations\n"
+        + GOOD_FACTORY
+        + '''
 
 def broken(model, *, lr: NoSuchType = 1.0):  # noqa: F821
     """An annotation that cannot be resolved."""
@@ -48,7 +60,9 @@ def broken(model, *, lr: NoSuchType = 1.0):  # noqa: F821
 def xp_register_optimizers(register):
     register("lion", lion)
     register("broken", broken)
-''', 'the annotation of key "lr" of broken cannot be resolved'),
+''',
+        'the annotation of key "lr" of broken cannot be resolved',
+    ),
 }
 
 
@@ -87,6 +101,7 @@ def test_the_good_factories_of_a_partly_broken_plugin_still_work(tmp_path):
     listing = json.loads(xp("plugins", "--json", pythonpath=site).stdout)
     assert [b["entry_point"] for b in listing["broken"]] == ["xp-shaky:shaky (optimizer broken)"]
     assert "lion" in {plugin["name"] for plugin in listing["plugins"]}
-    result = xp("validate", str(experiment(tmp_path, "lion", optimizer="lion")), "--set", "optimizer.lr=-1",
-                pythonpath=site)
+    result = xp(
+        "validate", str(experiment(tmp_path, "lion", optimizer="lion")), "--set", "optimizer.lr=-1", pythonpath=site
+    )
     assert result.returncode == 2 and "[optimizer] lr: expected a number > 0, got -1" in result.stderr

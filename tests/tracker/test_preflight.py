@@ -1,5 +1,6 @@
 """Is the tracking store reachable? Answered within seconds, before any data or model loads, with
 any password in the URI masked."""
+
 from __future__ import annotations
 
 import base64
@@ -7,8 +8,8 @@ import http.server
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from tests.mlflow_helpers import free_port, mlflow_server, sqlite_store
 from tracker.preflight import check_tracking
@@ -50,8 +51,9 @@ def test_a_server_that_is_not_running_is_reported_quickly_with_the_password_mask
     port = free_port()  # bound a moment ago, then let go: nothing listens
     problem, seconds = timed(f"http://xp:hunter2pw@127.0.0.1:{port}")
     assert seconds < 5
-    assert problem.startswith(f"cannot reach the MLflow tracking server at http://xp:{REDACTED}@127.0.0.1:{port} "
-                              "(connection refused)")
+    assert problem.startswith(
+        f"cannot reach the MLflow tracking server at http://xp:{REDACTED}@127.0.0.1:{port} (connection refused)"
+    )
     assert "MLFLOW_TRACKING_URI" in problem and "hunter2pw" not in problem
 
 

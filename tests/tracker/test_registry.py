@@ -3,6 +3,7 @@
 No package is installed and nothing global is patched: a test builds its own manager, or puts
 a throwaway `*.dist-info` folder on sys.path for entry-point loading.
 """
+
 from __future__ import annotations
 
 import sys
@@ -66,6 +67,7 @@ def manager():
 
 
 # --- building the registry from registered plugins -------------------------------------------
+
 
 def test_components_are_collected_per_kind_with_their_source(manager):
     optimizers = PluginSource("fake-optimizers", "xp-fake", "1.2.3")
@@ -163,8 +165,9 @@ def test_registering_something_that_is_not_a_factory_breaks_the_plugin(manager):
     manager.register(Confused(), PluginSource("confused"))
 
     [broken] = build_registry(manager).broken
-    assert broken.error == ("TypeError: register(name, factory) takes a string and a callable, "
-                            "got 'adamw' and 'torch.optim.AdamW'")
+    assert broken.error == (
+        "TypeError: register(name, factory) takes a string and a callable, got 'adamw' and 'torch.optim.AdamW'"
+    )
 
 
 def test_a_hook_that_calls_sys_exit_breaks_its_plugin_not_xp(manager):
@@ -179,7 +182,8 @@ def test_a_hook_that_calls_sys_exit_breaks_its_plugin_not_xp(manager):
     registry = build_registry(manager)
 
     assert [(b.entry_point, b.error) for b in registry.broken] == [
-        ("exiting", "SystemExit: the plugin called sys.exit(4)")]
+        ("exiting", "SystemExit: the plugin called sys.exit(4)")
+    ]
     assert registry.names("optimizer") == ["fake_adam"]
 
 
@@ -202,7 +206,8 @@ def test_a_hook_that_hangs_is_given_up_after_the_timeout():
 
     assert time.monotonic() - started < 5
     assert [(b.entry_point, b.error) for b in registry.broken] == [
-        ("hanging", f"PluginTimeout: registering factories did not finish within 0.2 s (limit: {TIMEOUT_ENV})")]
+        ("hanging", f"PluginTimeout: registering factories did not finish within 0.2 s (limit: {TIMEOUT_ENV})")
+    ]
     assert registry.names("optimizer") == ["fake_adam"]
 
 
@@ -245,9 +250,11 @@ def test_a_factory_whose_signature_cannot_be_read_is_left_out_alone(manager):
     assert set(by_entry) == {"partly (optimizer unresolved)", "partly (optimizer unchecked)"}
     assert by_entry["partly (optimizer unresolved)"].source == source
     assert by_entry["partly (optimizer unresolved)"].error.startswith(
-        "SpecError: the annotation of key \"lr\" of unresolved cannot be resolved: 'NoSuchType' (NameError: ")
+        "SpecError: the annotation of key \"lr\" of unresolved cannot be resolved: 'NoSuchType' (NameError: "
+    )
     assert by_entry["partly (optimizer unchecked)"].error.startswith(
-        "SpecError: unchecked has a key type xp cannot check: ")
+        "SpecError: unchecked has a key type xp cannot check: "
+    )
 
 
 def test_load_registry_takes_extra_plugins():
@@ -257,6 +264,7 @@ def test_load_registry_takes_extra_plugins():
 
 
 # --- loading entry points: a fake distribution on sys.path ----------------------------------
+
 
 @pytest.fixture
 def fake_distribution(tmp_path, monkeypatch):
@@ -345,10 +353,14 @@ def test_an_entry_point_that_fails_to_import_is_recorded_and_xp_keeps_working(fa
 
     registry = build_registry(make_plugin_manager(environ={}))
 
-    assert BrokenPlugin(
-        "xp_test_failing_plugin", PluginSource(plugin_name, "xp-fancy", "0.3.0"),
-        "ImportError: xp-fancy needs the fancy-optim package: pip install fancy-optim",
-    ) in registry.broken
+    assert (
+        BrokenPlugin(
+            "xp_test_failing_plugin",
+            PluginSource(plugin_name, "xp-fancy", "0.3.0"),
+            "ImportError: xp-fancy needs the fancy-optim package: pip install fancy-optim",
+        )
+        in registry.broken
+    )
     assert "adamw" in registry.names("optimizer")
 
 
@@ -357,8 +369,14 @@ def test_an_entry_point_that_calls_sys_exit_while_importing_is_recorded_and_xp_k
 
     registry = build_registry(make_plugin_manager(environ={}))
 
-    assert BrokenPlugin("xp_test_exiting_plugin", PluginSource(plugin_name, "xp-exits", "0.3.0"),
-                        "SystemExit: the plugin called sys.exit(3)") in registry.broken
+    assert (
+        BrokenPlugin(
+            "xp_test_exiting_plugin",
+            PluginSource(plugin_name, "xp-exits", "0.3.0"),
+            "SystemExit: the plugin called sys.exit(3)",
+        )
+        in registry.broken
+    )
     assert "adamw" in registry.names("optimizer")
 
 
@@ -370,10 +388,14 @@ def test_an_entry_point_that_hangs_while_importing_is_given_up_after_the_timeout
     registry = build_registry(make_plugin_manager(environ={TIMEOUT_ENV: "0.2"}))
 
     assert time.monotonic() - started < 2.5
-    assert BrokenPlugin(
-        "xp_test_hanging_plugin", PluginSource(plugin_name, "xp-slow", "0.3.0"),
-        f"PluginTimeout: importing the plugin did not finish within 0.2 s (limit: {TIMEOUT_ENV})",
-    ) in registry.broken
+    assert (
+        BrokenPlugin(
+            "xp_test_hanging_plugin",
+            PluginSource(plugin_name, "xp-slow", "0.3.0"),
+            f"PluginTimeout: importing the plugin did not finish within 0.2 s (limit: {TIMEOUT_ENV})",
+        )
+        in registry.broken
+    )
     assert "adamw" in registry.names("optimizer")
 
 

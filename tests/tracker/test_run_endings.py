@@ -1,6 +1,7 @@
 """However a tracked run stops, it ends in the store: Ctrl-C pressed again and again while it is
 being ended, or a disk that fills up, never leave it RUNNING. Real processes, real signals, a real
 full filesystem."""
+
 from __future__ import annotations
 
 import contextlib
@@ -26,11 +27,16 @@ def only_run(store: str):
 
 def test_ctrl_c_again_and_again_while_stopping_still_ends_the_run_killed(tiny_checkpoint, tmp_path):
     store = sqlite_store(tmp_path)
-    overrides = quickstart_overrides(tiny_checkpoint, tmp_path, store, "runner.max_steps=100000",
-                                     'runner.eval_strategy="no"')
+    overrides = quickstart_overrides(
+        tiny_checkpoint, tmp_path, store, "runner.max_steps=100000", 'runner.eval_strategy="no"'
+    )
     log = (tmp_path / "xp.log").open("w")
-    process = subprocess.Popen(xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
-                               cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 120
         while not training_has_logged(tmp_path / "mlflow.db"):
@@ -59,8 +65,9 @@ def test_ctrl_c_again_and_again_while_stopping_still_ends_the_run_killed(tiny_ch
 def full_filesystem(folder: Path):
     """`folder` as a 1 MiB tmpfs filled to the last byte; skips where mounting is not allowed."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
     try:
@@ -77,8 +84,13 @@ def test_a_full_disk_fails_the_run_with_the_reason(tiny_checkpoint, tmp_path):
     store = sqlite_store(tmp_path)
     with full_filesystem(tmp_path / f"full-{uuid.uuid4().hex[:6]}") as full:
         overrides = quickstart_overrides(tiny_checkpoint, full, store)
-        done = subprocess.run(xp_command("run", str(QUICKSTART), *as_set_options(overrides)), cwd=full,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
+            cwd=full,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert "No space left on device" in done.stderr

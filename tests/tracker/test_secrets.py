@@ -5,6 +5,7 @@ copied, and the error of a run that crashes (its `xp.error` tag, the traceback `
 Real in-process runs of the tiny BERT; afterwards every byte the runs left behind is searched.
 What counts as a secret, and the `Redactor` itself: tests/tracker/test_redact.py.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -64,8 +65,12 @@ def registry():
 
 
 def git(folder: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=folder,
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
 
 
 def secret_experiment(folder: Path, checkpoint: Path, runner: str) -> Path:
@@ -74,11 +79,15 @@ def secret_experiment(folder: Path, checkpoint: Path, runner: str) -> Path:
     data = str(folder / "train.csv")
 
     def write(experiment: dict) -> Path:
-        return write_experiment(folder / "secret.toml", checkpoint, {"train": data, "validation": data},
-                                experiment={"output_dir": str(folder / "outputs"), **experiment},
-                                dataset={"text_columns": ["text"]}, runner={"use": runner, "max_steps": 2},
-                                tracking={"enabled": True, "uri": f"sqlite:///{folder}/mlflow.db",
-                                          "system_metrics": False})
+        return write_experiment(
+            folder / "secret.toml",
+            checkpoint,
+            {"train": data, "validation": data},
+            experiment={"output_dir": str(folder / "outputs"), **experiment},
+            dataset={"text_columns": ["text"]},
+            runner={"use": runner, "max_steps": 2},
+            tracking={"enabled": True, "uri": f"sqlite:///{folder}/mlflow.db", "system_metrics": False},
+        )
 
     git(folder, "init", "-q")
     git(folder, "add", write({"tags": {"team": "nlp"}}).name)
@@ -95,8 +104,9 @@ def track(registry, path: Path, capsys):
     reported: list[str] = []
     with pytest.MonkeyPatch.context() as patch:  # an SQLite store keeps its artifacts under ./mlruns
         patch.chdir(path.parent)
-        outcome = run_one(experiment, registry, lambda e, r: run_experiment(e, r, start_run=start_run_with(r)),
-                          reported.append)
+        outcome = run_one(
+            experiment, registry, lambda e, r: run_experiment(e, r, start_run=start_run_with(r)), reported.append
+        )
     terminal = capsys.readouterr()
     return outcome, "\n".join(reported), terminal.out + terminal.err
 
@@ -111,8 +121,11 @@ def only_run(folder: Path):
 
 def left_behind(folder: Path) -> list[Path]:
     """Every file xp wrote: the store, its artifacts, the outputs (not the experiment, data or git)."""
-    return [path for path in folder.rglob("*") if path.is_file() and ".git" not in path.parts
-            and path.name not in ("secret.toml", "train.csv")]
+    return [
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and ".git" not in path.parts and path.name not in ("secret.toml", "train.csv")
+    ]
 
 
 def assert_no_secret(folder: Path, *texts: str) -> None:

@@ -2,6 +2,7 @@
 process and its tracking process alike) stays RUNNING in the store; its heartbeat stops, so
 `xp runs` flags it stale and `xp runs --end-stale` ends it as FAILED, saying why. When only the
 training process dies, its tracking process ends the run FAILED at once, saying why."""
+
 from __future__ import annotations
 
 import os
@@ -38,17 +39,26 @@ def killed_and_finished(tmp_path_factory, tiny_checkpoint):
 
     folder = tmp_path_factory.mktemp("stale")
     store = sqlite_store(folder)
-    finished = xp(folder, "run", "-q", str(QUICKSTART), *as_set_options(quickstart_overrides(tiny_checkpoint, folder, store)))
+    finished = xp(
+        folder, "run", "-q", str(QUICKSTART), *as_set_options(quickstart_overrides(tiny_checkpoint, folder, store))
+    )
     assert finished.returncode == 0, finished.stderr[-3000:]
     long_run = quickstart_overrides(tiny_checkpoint, folder, store, "runner.max_steps=100000")
-    process = subprocess.Popen(xp_command("run", "-q", str(QUICKSTART), *as_set_options(long_run)), cwd=folder,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        xp_command("run", "-q", str(QUICKSTART), *as_set_options(long_run)),
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = MlflowClient(store)
     deadline = time.monotonic() + 120
     killed = None
     while killed is None and time.monotonic() < deadline and process.poll() is None:
-        running = [run for run in client.search_runs(["0", *[e.experiment_id for e in client.search_experiments()]])
-                   if run.info.status == "RUNNING"]
+        running = [
+            run
+            for run in client.search_runs(["0", *[e.experiment_id for e in client.search_experiments()]])
+            if run.info.status == "RUNNING"
+        ]
         if running and client.get_metric_history(running[0].info.run_id, "train/loss"):
             killed = running[0]
         time.sleep(0.2)
@@ -97,7 +107,10 @@ def test_end_stale_ends_it_failed_with_the_reason_and_nothing_else(killed_and_fi
 def test_unknown_experiment_is_a_clear_error(killed_and_finished):
     folder, store, _, _ = killed_and_finished
     done = xp(folder, "runs", "nope", "--uri", store)
-    assert done.returncode == 2 and done.stderr.strip() == "error: no experiment named nope; there are: Default, quickstart"
+    assert (
+        done.returncode == 2
+        and done.stderr.strip() == "error: no experiment named nope; there are: Default, quickstart"
+    )
 
 
 def test_a_training_process_killed_alone_is_ended_failed_by_its_tracking_process(tiny_checkpoint, tmp_path):
@@ -107,8 +120,12 @@ def test_a_training_process_killed_alone_is_ended_failed_by_its_tracking_process
 
     store = sqlite_store(tmp_path)
     long_run = quickstart_overrides(tiny_checkpoint, tmp_path, store, "runner.max_steps=100000")
-    process = subprocess.Popen(xp_command("run", "-q", str(QUICKSTART), *as_set_options(long_run)), cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        xp_command("run", "-q", str(QUICKSTART), *as_set_options(long_run)),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not training_has_logged(tmp_path / "mlflow.db"):
         assert process.poll() is None and time.monotonic() < deadline

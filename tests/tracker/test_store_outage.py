@@ -2,6 +2,7 @@
 waits on disk under the run's output folder, and reaches the store in order, each point once,
 when the server is back: during the run, or later through `xp sync`. A real `mlflow server`
 process, stopped and started again on the same port in the middle of real `xp run`s."""
+
 from __future__ import annotations
 
 import os
@@ -24,9 +25,26 @@ STEPS, EVAL_STEPS = 1500, 500
 def server_on(store: str, port: int, folder: Path):
     """A real `mlflow server` on `store` at `port`, stopped (all its workers) when the block ends."""
     log = (folder / f"server-{time.monotonic_ns()}.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store,
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            store,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -44,11 +62,20 @@ def server_on(store: str, port: int, folder: Path):
 
 
 def start_run(folder: Path, checkpoint: Path, base: str, *more: str) -> subprocess.Popen:
-    overrides = quickstart_overrides(checkpoint, folder, None, f"runner.max_steps={STEPS}", 'runner.eval_strategy="steps"',
-                                     f"runner.eval_steps={EVAL_STEPS}", f'tracking.uri="{base}"', *more)
+    overrides = quickstart_overrides(
+        checkpoint,
+        folder,
+        None,
+        f"runner.max_steps={STEPS}",
+        'runner.eval_strategy="steps"',
+        f"runner.eval_steps={EVAL_STEPS}",
+        f'tracking.uri="{base}"',
+        *more,
+    )
     log = (folder / "xp.log").open("w")
-    return subprocess.Popen(xp_command("run", str(QUICKSTART), *as_set_options(overrides)), cwd=folder, stdout=log,
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        xp_command("run", str(QUICKSTART), *as_set_options(overrides)), cwd=folder, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def wait_for_training(process: subprocess.Popen, folder: Path) -> None:

@@ -1,4 +1,5 @@
 """Writing resolved experiments as TOML: whatever `dumps` writes, tomllib reads back the same."""
+
 from __future__ import annotations
 
 import math
@@ -95,10 +96,10 @@ def test_the_written_text_is_stable_because_run_names_hash_it():
     assert dumps(document) == (
         '[dataset]\nuse = "hf"\n# name is not set\n\n'
         '[dataset.data_files]\ntrain = "a.csv"\n\n'
-        '[dataset.max_rows]\ntrain = 8\n\n'
-        '[model]\n\n'
-        '[model.config_overrides]\n\n'
-        '[model.config_overrides.attention]\ndropout = 0.1\n\n'
+        "[dataset.max_rows]\ntrain = 8\n\n"
+        "[model]\n\n"
+        "[model.config_overrides]\n\n"
+        "[model.config_overrides.attention]\ndropout = 0.1\n\n"
         '[metrics]\nuse = ["accuracy"]\nlabels = [{id = 0}]\nempty = {}\nlr = 5e-05\n'
     )
 
@@ -110,4 +111,7 @@ def test_comments_for_unset_keys_stay_in_their_own_table():
 
 
 def test_keys_beyond_ascii_are_written_as_they_are():
-    assert dumps({"experiment": {"tags": {"ключ": "значение"}}}) == '[experiment]\n\n[experiment.tags]\n"ключ" = "значение"\n'
+    assert (
+        dumps({"experiment": {"tags": {"ключ": "значение"}}})
+        == '[experiment]\n\n[experiment.tags]\n"ключ" = "значение"\n'
+    )

@@ -1,6 +1,7 @@
 """MLflow tracking of one run, in-process through `run_experiment(..., start_run_with(registry))`
 and as a real `xp run` process where the process matters (SIGTERM). Every store is temporary and
 every run works in a temporary folder (MLflow puts a SQLite store's artifacts under ./mlruns)."""
+
 from __future__ import annotations
 
 import signal
@@ -14,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 
 from tests.mlflow_helpers import MAX_STEPS, QUICKSTART, as_set_options, quickstart_overrides, sqlite_store, xp_command
-
 from tracker.api import load
 from tracker.cli import main
 from tracker.errors import ExperimentError
@@ -32,8 +32,9 @@ def registry():
 
 def track(registry, checkpoint, folder, *more, store=True):
     """Run the shrunk quickstart in-process in `folder`, tracked into `folder`'s own store."""
-    experiment = load(QUICKSTART, quickstart_overrides(checkpoint, folder, sqlite_store(folder) if store else None, *more),
-                      registry)
+    experiment = load(
+        QUICKSTART, quickstart_overrides(checkpoint, folder, sqlite_store(folder) if store else None, *more), registry
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         return run_experiment(experiment, registry, start_run=start_run_with(registry))
@@ -148,8 +149,10 @@ def test_metrics_logged_at_every_step_reach_the_store_in_few_writes():
 
     from tracker.tracking.store_writer import group
 
-    pending = collections.deque([{"kind": "metrics", "metrics": [["train/loss", 1.0 / step, 0, step]]}
-                                 for step in range(1, 201)] + [{"kind": "tags", "tags": {}}])
+    pending = collections.deque(
+        [{"kind": "metrics", "metrics": [["train/loss", 1.0 / step, 0, step]]} for step in range(1, 201)]
+        + [{"kind": "tags", "tags": {}}]
+    )
     writes = []
     while pending:
         records = group(pending)
@@ -166,9 +169,12 @@ def training_has_logged(database) -> bool:
         return False
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
-            return bool(connection.execute(
-                "SELECT 1 FROM runs JOIN metrics ON metrics.run_uuid = runs.run_uuid "
-                "WHERE runs.status = 'RUNNING' AND metrics.key = 'train/loss' LIMIT 1").fetchall())
+            return bool(
+                connection.execute(
+                    "SELECT 1 FROM runs JOIN metrics ON metrics.run_uuid = runs.run_uuid "
+                    "WHERE runs.status = 'RUNNING' AND metrics.key = 'train/loss' LIMIT 1"
+                ).fetchall()
+            )
     except sqlite3.Error:  # tables not there yet, or locked for a moment
         return False
 
@@ -177,10 +183,16 @@ def test_sigterm_during_training_ends_the_run_killed(tiny_checkpoint, tmp_path):
     from mlflow import MlflowClient
 
     store = sqlite_store(tmp_path)
-    overrides = quickstart_overrides(tiny_checkpoint, tmp_path, store, "runner.max_steps=100000", 'runner.eval_strategy="no"')
+    overrides = quickstart_overrides(
+        tiny_checkpoint, tmp_path, store, "runner.max_steps=100000", 'runner.eval_strategy="no"'
+    )
     log = (tmp_path / "xp.log").open("w")
-    process = subprocess.Popen(xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
-                               cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:  # until the run exists and training has logged a step

@@ -4,6 +4,7 @@ The fake factories carry the built-ins' names (adamw, f1, loop, ...) so the mess
 they do for a user, but their signatures are fixed here, so these tests do not change when a
 built-in plugin gains a key.
 """
+
 from __future__ import annotations
 
 import sys
@@ -13,12 +14,12 @@ from typing import Literal
 import pytest
 
 from tracker import tomlwrite
-from tracker.spec.parse import RawExperiment
 from tracker.errors import Problem
 from tracker.hookspecs import hookimpl
 from tracker.registry import BrokenPlugin, PluginSource, Registry, build_registry, make_plugin_manager
-from tracker.spec.sections import OPTIONAL_SECTIONS, SECTION_ORDER
 from tracker.spec.check import check_experiment
+from tracker.spec.parse import RawExperiment
+from tracker.spec.sections import OPTIONAL_SECTIONS, SECTION_ORDER
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,8 +27,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-def fake_hf(seed, *, path: str, text_columns: list[str], label_column: str = "label",
-            max_rows: dict[str, int] | None = None):
+def fake_hf(
+    seed, *, path: str, text_columns: list[str], label_column: str = "label", max_rows: dict[str, int] | None = None
+):
     """A fake dataset."""
 
 
@@ -159,6 +161,7 @@ def problems_of(registry, text: str) -> list[str]:
 
 # --- a valid experiment ----------------------------------------------------------------------
 
+
 def test_a_valid_experiment_resolves_every_section(registry):
     experiment, problems = check_experiment(raw(MRPC), registry)
 
@@ -166,8 +169,15 @@ def test_a_valid_experiment_resolves_every_section(registry):
     optimizer = experiment.components["optimizer"]
     assert (optimizer.section, optimizer.kind, optimizer.use) == ("optimizer", "optimizer", "adamw")
     assert dict(optimizer.options) == {"lr": 5e-5, "betas": (0.9, 0.999), "weight_decay": 0.0}
-    assert list(experiment.components) == ["dataset", "tokenizer", "collator", "model", "optimizer",
-                                           "scheduler", "runner"]
+    assert list(experiment.components) == [
+        "dataset",
+        "tokenizer",
+        "collator",
+        "model",
+        "optimizer",
+        "scheduler",
+        "runner",
+    ]
     assert experiment.text == MRPC
 
 
@@ -204,6 +214,7 @@ def test_an_explicit_experiment_name_is_kept(registry):
 
 
 # --- metrics: one name, several names, options in [metrics.<name>] ---------------------------
+
 
 def test_metrics_may_be_a_single_name(registry):
     experiment, _ = check_experiment(raw(edit(MRPC, 'use = ["accuracy", "f1"]', 'use = "f1"')), registry)
@@ -263,12 +274,14 @@ def test_metrics_use_must_be_a_name_or_names(registry, use, got):
 
 # --- one kind of problem at a time ----------------------------------------------------------
 
+
 def test_unknown_section_with_did_you_mean(registry):
     text = MRPC + "\n[traking]\nenabled = false\n"
 
     [problem] = problems_of(registry, text)
-    assert problem == (f'{FILE}: [traking]: unknown section (did you mean "tracking"?). '
-                       f"Valid sections: {', '.join(SECTION_ORDER)}")
+    assert problem == (
+        f'{FILE}: [traking]: unknown section (did you mean "tracking"?). Valid sections: {", ".join(SECTION_ORDER)}'
+    )
     assert SECTION_ORDER[:2] == ("experiment", "dataset")
 
 
@@ -303,15 +316,17 @@ def test_unknown_plugin_name_lists_the_valid_choices(registry):
 
 
 def test_unknown_plugin_name_mentions_plugins_that_failed_to_load(registry):
-    failing = BrokenPlugin("xp_fancy", PluginSource("xp-fancy:plugin", "xp-fancy", "0.2.0"),
-                           "ImportError: needs fancy-optim")
+    failing = BrokenPlugin(
+        "xp_fancy", PluginSource("xp-fancy:plugin", "xp-fancy", "0.2.0"), "ImportError: needs fancy-optim"
+    )
     with_broken = Registry(registry.components, (failing,))
 
     [problem] = problems_of(with_broken, edit(MRPC, 'use = "adamw"', 'use = "fancy"'))
 
     assert problem.startswith(f'{FILE}: [optimizer] use: unknown optimizer "fancy". Valid choices: adamw, sgd')
-    assert problem.endswith('Note: plugin "xp-fancy:plugin" (xp-fancy) failed to load and may provide it: '
-                            "ImportError: needs fancy-optim")
+    assert problem.endswith(
+        'Note: plugin "xp-fancy:plugin" (xp-fancy) failed to load and may provide it: ImportError: needs fancy-optim'
+    )
 
 
 def test_use_must_be_a_string(registry):
@@ -393,6 +408,7 @@ def test_every_problem_of_a_file_is_reported_in_one_pass(registry):
 
 # --- the resolved experiment as TOML (what `xp show` prints) ---------------------------------
 
+
 def test_resolved_writes_every_default(registry):
     experiment, _ = check_experiment(raw(MRPC + '\n[metrics.f1]\naverage = "macro"\n'), registry)
 
@@ -414,8 +430,12 @@ def test_resolved_round_trips_through_toml_to_the_same_experiment(registry):
     again, problems = check_experiment(raw(written), registry)
 
     assert problems == []
-    assert tomllib.loads(written)["optimizer"] == {"use": "adamw", "lr": 5e-5, "betas": [0.9, 0.999],
-                                                   "weight_decay": 0.0}
+    assert tomllib.loads(written)["optimizer"] == {
+        "use": "adamw",
+        "lr": 5e-5,
+        "betas": [0.9, 0.999],
+        "weight_decay": 0.0,
+    }
     assert "# max_length is not set" in written  # None: shown, but not a TOML value
     assert again.settings == experiment.settings
     assert again.components == experiment.components

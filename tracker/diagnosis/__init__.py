@@ -6,7 +6,8 @@ or not enough evidence, each with its reason in numbers and a suggestion.
 - `verdicts`: `diagnose(evidence, thresholds)`, the one diagnosis function;
 - `report`: where a diagnosis shows (tags, the text artifact).
 """
+
 from tracker.diagnosis.evidence import Curves, Evidence, PredictionStats
 from tracker.diagnosis.verdicts import VERDICTS, Diagnosis, Thresholds, diagnose
 
-__all__ = ["Curves", "Diagnosis", "Evidence", "PredictionStats", "Thresholds", "VERDICTS", "diagnose"]
+__all__ = ["VERDICTS", "Curves", "Diagnosis", "Evidence", "PredictionStats", "Thresholds", "diagnose"]

@@ -1,11 +1,13 @@
 """What a trivial predictor scores: the training split's majority class for every validation row
 (for regression, the training mean), scored by the experiment's own metrics. A model no better
 than that has learned nothing the label counts do not say."""
+
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def trivial_scores(task: Any, metrics: Sequence[Any]) -> tuple[dict[str, float], dict[str, bool]]:

@@ -1,11 +1,12 @@
 """What a diagnosis reads: the curves a run logged, statistics of its last validation predictions,
 and what a trivial predictor scores on the same rows. Every runner hands over the same shapes, so
 the same curves get the same verdict whatever the runner."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 Point = tuple[int, float]  # (optimizer step, value)
 # Metric names that mean "lower is better"; any other metric is better higher, as every built-in is.
@@ -44,17 +45,19 @@ class PredictionStats:
     label_std: float | None = None
 
     @classmethod
-    def of(cls, predictions: Sequence[float], references: Sequence[float], is_regression: bool,
-           num_labels: int) -> "PredictionStats":
+    def of(
+        cls, predictions: Sequence[float], references: Sequence[float], is_regression: bool, num_labels: int
+    ) -> PredictionStats:
         import numpy as np
 
         predictions, references = np.asarray(predictions), np.asarray(references)
         if is_regression:
             return cls(output_std=float(np.std(predictions)), label_std=float(np.std(references)))
         count = max(len(predictions), 1)
-        return cls(class_shares=tuple(float(np.sum(predictions == k)) / count for k in range(num_labels)),
-                   label_shares=tuple(float(np.sum(references == k)) / max(len(references), 1)
-                                      for k in range(num_labels)))
+        return cls(
+            class_shares=tuple(float(np.sum(predictions == k)) / count for k in range(num_labels)),
+            label_shares=tuple(float(np.sum(references == k)) / max(len(references), 1) for k in range(num_labels)),
+        )
 
 
 @dataclass(frozen=True)

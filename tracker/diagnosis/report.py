@@ -1,11 +1,13 @@
 """A run's diagnosis made from what its runner handed back, and where it shows: run tags, a short
 text artifact (`diagnosis.txt`); the console summary, the curve figures and `xp compare` read the
 tags."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tracker.diagnosis.evidence import Evidence
 from tracker.diagnosis.verdicts import Diagnosis, Thresholds, diagnose
@@ -13,8 +15,9 @@ from tracker.diagnosis.verdicts import Diagnosis, Thresholds, diagnose
 TAG = "xp.diagnosis"  # the verdict; the reason, suggestion and start step under xp.diagnosis.*
 
 
-def diagnosis_of(task: Any, metrics: Sequence[Any], result: Any, section: Mapping[str, Any] | None
-                 ) -> tuple[Diagnosis, Evidence, Thresholds] | None:
+def diagnosis_of(
+    task: Any, metrics: Sequence[Any], result: Any, section: Mapping[str, Any] | None
+) -> tuple[Diagnosis, Evidence, Thresholds] | None:
     """The diagnosis of a finished run, from its curves, its last predictions and the trivial
     baseline of its data; None when the runner handed back no curves."""
     from tracker.diagnosis.baseline import majority_label, trivial_scores
@@ -23,15 +26,25 @@ def diagnosis_of(task: Any, metrics: Sequence[Any], result: Any, section: Mappin
         return None
     baseline, directions = trivial_scores(task, metrics)
     majority = majority_label(task)
-    evidence = Evidence(result.curves, result.predictions, baseline, task.labels.names, directions,
-                        trivial=f'"{majority}"' if majority is not None else "the training mean")
+    evidence = Evidence(
+        result.curves,
+        result.predictions,
+        baseline,
+        task.labels.names,
+        directions,
+        trivial=f'"{majority}"' if majority is not None else "the training mean",
+    )
     thresholds = Thresholds.of(section)
     return diagnose(evidence, thresholds), evidence, thresholds
 
 
 def tags_of(diagnosis: Diagnosis) -> dict[str, str]:
-    tags = {TAG: diagnosis.verdict, f"{TAG}.reason": diagnosis.reason, f"{TAG}.suggestion": diagnosis.suggestion,
-            f"{TAG}.explanation": diagnosis.explanation}
+    tags = {
+        TAG: diagnosis.verdict,
+        f"{TAG}.reason": diagnosis.reason,
+        f"{TAG}.suggestion": diagnosis.suggestion,
+        f"{TAG}.explanation": diagnosis.explanation,
+    }
     if diagnosis.since_step is not None:
         tags[f"{TAG}.since_step"] = str(diagnosis.since_step)
     return tags
@@ -39,17 +52,24 @@ def tags_of(diagnosis: Diagnosis) -> dict[str, str]:
 
 def write_text(path: Path, diagnosis: Diagnosis, evidence: Evidence, thresholds: Thresholds) -> Path:
     """`diagnosis.txt`: the verdict, why, what to try, the trivial baseline and the thresholds."""
-    lines = [f"verdict:    {diagnosis.verdict}", f"reason:     {diagnosis.reason}",
-             f"suggestion: {diagnosis.suggestion}"]
+    lines = [
+        f"verdict:    {diagnosis.verdict}",
+        f"reason:     {diagnosis.reason}",
+        f"suggestion: {diagnosis.suggestion}",
+    ]
     if diagnosis.since_step is not None:
         lines.append(f"since step: {diagnosis.since_step}")
     if evidence.baseline:
-        lines.append(f"trivial baseline (always {evidence.trivial}): "
-                     + ", ".join(f"{name.replace('eval_', 'eval/', 1)} {value:.4f}"
-                                 for name, value in evidence.baseline.items()))
-    lines.append(f"evaluations: {len(evidence.curves.evaluations)}, training-loss logs: "
-                 f"{len(evidence.curves.train_loss)}")
-    lines.append("thresholds ([diagnosis]): " + ", ".join(f"{key} = {value}" for key, value in asdict(thresholds).items()))
+        lines.append(
+            f"trivial baseline (always {evidence.trivial}): "
+            + ", ".join(f"{name.replace('eval_', 'eval/', 1)} {value:.4f}" for name, value in evidence.baseline.items())
+        )
+    lines.append(
+        f"evaluations: {len(evidence.curves.evaluations)}, training-loss logs: {len(evidence.curves.train_loss)}"
+    )
+    lines.append(
+        "thresholds ([diagnosis]): " + ", ".join(f"{key} = {value}" for key, value in asdict(thresholds).items())
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

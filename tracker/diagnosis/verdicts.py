@@ -15,11 +15,13 @@ Checked in this order, the first that holds is the verdict:
    is within `baseline_margin` of always predicting the majority class (or the mean).
 6. good_fit: otherwise.
 """
+
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from tracker.diagnosis.evidence import Evidence, Point, finite
 
@@ -43,7 +45,7 @@ class Thresholds:
     constant_output_ratio: float = 0.01
 
     @classmethod
-    def of(cls, section: Mapping[str, Any] | None) -> "Thresholds":
+    def of(cls, section: Mapping[str, Any] | None) -> Thresholds:
         names = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in (section or {}).items() if key in names})
 
@@ -74,9 +76,12 @@ def _not_learning(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
     for name, points in (("training loss", curves.train_loss), ("validation loss", curves.eval_loss)):
         broken = next(((step, value) for step, value in points if not finite(value)), None)
         if broken is not None:
-            return Diagnosis("not_learning", f"the {name} became {broken[1]} at step {broken[0]}",
-                             "lower the learning rate; with fp16, try bf16 or fp32; check the labels for "
-                             "out-of-range values", broken[0])
+            return Diagnosis(
+                "not_learning",
+                f"the {name} became {broken[1]} at step {broken[0]}",
+                "lower the learning rate; with fp16, try bf16 or fp32; check the labels for out-of-range values",
+                broken[0],
+            )
     stats = evidence.predictions
     if stats is None:
         return None
@@ -87,18 +92,23 @@ def _not_learning(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
         share, natural = stats.class_shares[top], (stats.label_shares or (0.0,) * (top + 1))[top]
         if share >= limits.single_class_share and natural < limits.single_class_share:
             label = evidence.label_names[top] if evidence.label_names else str(top)
-            return Diagnosis("not_learning", f'the model predicts "{label}" for {share:.1%} of the validation rows, '
-                                             f"which have {natural:.1%} of it",
-                             "lower the learning rate if the loss jumped, raise it if the loss stayed flat; check "
-                             "that the labels match the text and how unbalanced the classes are",
-                             numbers={"top_class_share": share, "label_share": natural})
+            return Diagnosis(
+                "not_learning",
+                f'the model predicts "{label}" for {share:.1%} of the validation rows, which have {natural:.1%} of it',
+                "lower the learning rate if the loss jumped, raise it if the loss stayed flat; check "
+                "that the labels match the text and how unbalanced the classes are",
+                numbers={"top_class_share": share, "label_share": natural},
+            )
     if stats.output_std is not None and stats.label_std and not _flat(curves.train_loss, limits):
         ratio = stats.output_std / stats.label_std
         if ratio < limits.constant_output_ratio:
-            return Diagnosis("not_learning", f"the outputs hardly vary (spread {stats.output_std:.4g} against the "
-                                             f"labels' {stats.label_std:.4g}): the model predicts about one value",
-                             "lower the learning rate if the loss jumped, raise it if it stayed flat; check the "
-                             "label scale", numbers={"output_std": stats.output_std, "label_std": stats.label_std})
+            return Diagnosis(
+                "not_learning",
+                f"the outputs hardly vary (spread {stats.output_std:.4g} against the "
+                f"labels' {stats.label_std:.4g}): the model predicts about one value",
+                "lower the learning rate if the loss jumped, raise it if it stayed flat; check the label scale",
+                numbers={"output_std": stats.output_std, "label_std": stats.label_std},
+            )
     return None
 
 
@@ -106,11 +116,13 @@ def _not_enough_evidence(evidence: Evidence, limits: Thresholds) -> Diagnosis | 
     evaluations, logs = len(evidence.curves.evaluations), len(evidence.curves.train_loss)
     if evaluations >= limits.min_evaluations and logs >= limits.min_train_logs:
         return None
-    return Diagnosis("not_enough_evidence",
-                     f"{evaluations} evaluation(s) and {logs} training-loss log(s): a verdict needs at least "
-                     f"{limits.min_evaluations} and {limits.min_train_logs}",
-                     'evaluate more often (eval_strategy = "steps" with eval_steps) and log more often '
-                     "(logging_steps), or train longer")
+    return Diagnosis(
+        "not_enough_evidence",
+        f"{evaluations} evaluation(s) and {logs} training-loss log(s): a verdict needs at least "
+        f"{limits.min_evaluations} and {limits.min_train_logs}",
+        'evaluate more often (eval_strategy = "steps" with eval_steps) and log more often '
+        "(logging_steps), or train longer",
+    )
 
 
 def _unstable(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
@@ -119,14 +131,22 @@ def _unstable(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
         before = statistics.median(value for _, value in train[:index])
         step, value = train[index]
         if before > 0 and value > limits.spike_factor * before:
-            return Diagnosis("unstable", f"the training loss jumped to {value:.3f} at step {step}, "
-                                         f"{value / before:.1f} times the median {before:.3f} of the logs before",
-                             "lower the learning rate, add warmup, or clip gradients (max_grad_norm)", step,
-                             {"spike": value, "median_before": before})
+            return Diagnosis(
+                "unstable",
+                f"the training loss jumped to {value:.3f} at step {step}, "
+                f"{value / before:.1f} times the median {before:.3f} of the logs before",
+                "lower the learning rate, add warmup, or clip gradients (max_grad_norm)",
+                step,
+                {"spike": value, "median_before": before},
+            )
     start, end = _start_and_end(train)
     if end > start * (1 + limits.diverge_rise):
-        return Diagnosis("unstable", f"the training loss rose from {start:.3f} to {end:.3f}: training diverged",
-                         "lower the learning rate or add warmup", numbers={"train_start": start, "train_end": end})
+        return Diagnosis(
+            "unstable",
+            f"the training loss rose from {start:.3f} to {end:.3f}: training diverged",
+            "lower the learning rate or add warmup",
+            numbers={"train_start": start, "train_end": end},
+        )
     return None
 
 
@@ -136,11 +156,19 @@ def _overfitting(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
     if len(eval_loss) >= 2:
         best_step, best = min(eval_loss, key=lambda point: point[1])
         last_step, last = eval_loss[-1]
-        if best_step < last_step and last > best * (1 + limits.overfit_rise) and _falls_after(curves.train_loss, best_step, limits):
-            return Diagnosis("overfitting", f"the validation loss rose from its best {best:.3f} (step {best_step}) to "
-                                            f"{last:.3f} (step {last_step}) while the training loss kept falling",
-                             _STOP_EARLIER.format(step=best_step), best_step,
-                             {"best_eval_loss": best, "last_eval_loss": last})
+        if (
+            best_step < last_step
+            and last > best * (1 + limits.overfit_rise)
+            and _falls_after(curves.train_loss, best_step, limits)
+        ):
+            return Diagnosis(
+                "overfitting",
+                f"the validation loss rose from its best {best:.3f} (step {best_step}) to "
+                f"{last:.3f} (step {last_step}) while the training loss kept falling",
+                _STOP_EARLIER.format(step=best_step),
+                best_step,
+                {"best_eval_loss": best, "last_eval_loss": last},
+            )
     for name in curves.metric_names():
         points = curves.metric(name)
         if len(points) < 2:
@@ -151,48 +179,67 @@ def _overfitting(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
         worse = best - last if higher else last - best
         if best_step < last_step and worse > limits.metric_drop and _falls_after(curves.train_loss, best_step, limits):
             shown = name.replace("eval_", "eval/", 1)
-            return Diagnosis("overfitting", f"{shown} fell from its best {best:.4f} (step {best_step}) to {last:.4f} "
-                                            f"(step {last_step}) while the training loss kept falling",
-                             _STOP_EARLIER.format(step=best_step), best_step, {f"best_{name}": best, name: last})
+            return Diagnosis(
+                "overfitting",
+                f"{shown} fell from its best {best:.4f} (step {best_step}) to {last:.4f} "
+                f"(step {last_step}) while the training loss kept falling",
+                _STOP_EARLIER.format(step=best_step),
+                best_step,
+                {f"best_{name}": best, name: last},
+            )
     return None
 
 
-_STOP_EARLIER = ("stop around step {step}: early stopping (early_stopping_patience = 2) or fewer epochs; "
-                 "more data, or more weight decay")
+_STOP_EARLIER = (
+    "stop around step {step}: early stopping (early_stopping_patience = 2) or fewer epochs; "
+    "more data, or more weight decay"
+)
 
 
 def _underfitting(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
     start, end = _start_and_end(evidence.curves.train_loss)
     drop = (start - end) / start if start > 0 else 0.0
     if drop < limits.flat_train_drop:
-        return Diagnosis("underfitting", f"the training loss barely fell ({start:.3f} to {end:.3f}, {drop:.1%})"
-                         + _one_class(evidence, limits),
-                         "raise the learning rate, train longer, or use a larger model",
-                         numbers={"train_start": start, "train_end": end})
+        return Diagnosis(
+            "underfitting",
+            f"the training loss barely fell ({start:.3f} to {end:.3f}, {drop:.1%})" + _one_class(evidence, limits),
+            "raise the learning rate, train longer, or use a larger model",
+            numbers={"train_start": start, "train_end": end},
+        )
     near = _near_baseline(evidence, limits)
     if near:
-        compared = ", ".join(f"{name.replace('eval_', 'eval/', 1)} {value:.4f} against {baseline:.4f}"
-                             for name, value, baseline in near)
-        return Diagnosis("underfitting", f"the validation metrics are no better than always predicting "
-                                         f"{evidence.trivial}: {compared}",
-                         "raise the learning rate, train longer, check that the labels match the text",
-                         numbers={name: value for name, value, _ in near})
+        compared = ", ".join(
+            f"{name.replace('eval_', 'eval/', 1)} {value:.4f} against {baseline:.4f}" for name, value, baseline in near
+        )
+        return Diagnosis(
+            "underfitting",
+            f"the validation metrics are no better than always predicting {evidence.trivial}: {compared}",
+            "raise the learning rate, train longer, check that the labels match the text",
+            numbers={name: value for name, value, _ in near},
+        )
     return None
 
 
 def _good_fit(evidence: Evidence) -> Diagnosis:
     start, end = _start_and_end(evidence.curves.train_loss)
     eval_loss = evidence.curves.eval_loss
-    reason = f"the training loss fell {(start - end) / start:.0%} ({start:.3f} to {end:.3f})" if start > 0 else \
-        "the training loss fell"
+    reason = (
+        f"the training loss fell {(start - end) / start:.0%} ({start:.3f} to {end:.3f})"
+        if start > 0
+        else "the training loss fell"
+    )
     if eval_loss:
         best_step, best = min(eval_loss, key=lambda point: point[1])
         reason += f" and the validation loss ended at {eval_loss[-1][1]:.3f} (best {best:.3f} at step {best_step})"
-    compared = [(name, value, evidence.baseline[name]) for name, value in _last_metrics(evidence).items()
-                if name in evidence.baseline]
+    compared = [
+        (name, value, evidence.baseline[name])
+        for name, value in _last_metrics(evidence).items()
+        if name in evidence.baseline
+    ]
     if compared:
-        reason += "; " + ", ".join(f"{name.replace('eval_', 'eval/', 1)} {value:.4f} (trivial {base:.4f})"
-                                   for name, value, base in compared)
+        reason += "; " + ", ".join(
+            f"{name.replace('eval_', 'eval/', 1)} {value:.4f} (trivial {base:.4f})" for name, value, base in compared
+        )
     return Diagnosis("good_fit", reason, "more epochs or a larger model may still help; compare runs to choose")
 
 
@@ -213,8 +260,11 @@ def _near_baseline(evidence: Evidence, limits: Thresholds) -> list[tuple[str, fl
 def _last_metrics(evidence: Evidence) -> dict[str, float]:
     if not evidence.curves.evaluations:
         return {}
-    return {name: value for name, value in evidence.curves.evaluations[-1][1].items()
-            if name.startswith("eval_") and name != "eval_loss" and finite(value)}
+    return {
+        name: value
+        for name, value in evidence.curves.evaluations[-1][1].items()
+        if name.startswith("eval_") and name != "eval_loss" and finite(value)
+    }
 
 
 def _falls_after(train: list[Point] | tuple, step: int, limits: Thresholds) -> bool:
@@ -241,7 +291,6 @@ def _one_class(evidence: Evidence, limits: Thresholds) -> str:
         return ""
     label = evidence.label_names[top] if evidence.label_names else str(top)
     return f', and it predicts "{label}" for {stats.class_shares[top]:.1%} of the validation rows'
-
 
 
 def _start_and_end(train: list[Point] | tuple) -> tuple[float, float]:

@@ -2,13 +2,15 @@
 cluster (`ray_tasks`), both started the same way: a module of xp (`python -m tracker.executors.worker`
 for an experiment, `python -m tracker.sweep.trial` for a trial) reading its order, one JSON
 document, on stdin and writing how it ended to a result file. A `Handle` follows one of them."""
+
 from __future__ import annotations
 
 import os
 import signal
 import threading
 import time
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 PARENT = "parent_pid"  # the order's key: the pid of the process that started the job
 
@@ -31,17 +33,24 @@ class Executor(Protocol):
     # Whether a job may print to this console (log None): it runs here, as a child of this process.
     shares_console: bool
 
-    def start(self, module: str, order: Mapping[str, Any], log: str | None = None, cpus: float | None = None,
-              gpus: float | None = None) -> Handle:
+    def start(
+        self,
+        module: str,
+        order: Mapping[str, Any],
+        log: str | None = None,
+        cpus: float | None = None,
+        gpus: float | None = None,
+    ) -> Handle:
         """Run `python -m module` with `order` on stdin, its console to the file `log` (None: this
         console), asking a scheduler for `cpus` and `gpus` (None: the executor's default)."""
 
     def close(self) -> None: ...
 
 
-def executor_named(name: str, address: str | None = None, cpus: float | None = None, gpus: float | None = None
-                   ) -> Executor:
-    """"local" or "ray" (connected to `address`, or a local Ray started now)."""
+def executor_named(
+    name: str, address: str | None = None, cpus: float | None = None, gpus: float | None = None
+) -> Executor:
+    """ "local" or "ray" (connected to `address`, or a local Ray started now)."""
     if name == "ray":
         from tracker.executors.ray_tasks import RayExecutor
 

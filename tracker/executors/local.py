@@ -1,4 +1,5 @@
 """Jobs as processes of this machine."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tracker.executors import PARENT
 
@@ -40,13 +42,24 @@ class LocalHandle:
 class LocalExecutor:
     shares_console = True
 
-    def start(self, module: str, order: Mapping[str, Any], log: str | None = None, cpus: float | None = None,
-              gpus: float | None = None) -> LocalHandle:
+    def start(
+        self,
+        module: str,
+        order: Mapping[str, Any],
+        log: str | None = None,
+        cpus: float | None = None,
+        gpus: float | None = None,
+    ) -> LocalHandle:
         """`cpus` and `gpus` are for a scheduler: here every job takes what the machine has."""
         output = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115 - closed when the job ends
         # Its own session: the terminal's Ctrl-C reaches xp, which stops its jobs itself.
-        process = subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=output,
-                                   stderr=subprocess.STDOUT if output else None, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            stdin=subprocess.PIPE,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+        )
         process.stdin.write(json.dumps({**order, PARENT: os.getpid()}).encode())
         process.stdin.close()
         return LocalHandle(process, output)

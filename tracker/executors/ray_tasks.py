@@ -5,11 +5,13 @@ same paths from every node (one machine, or a shared filesystem); the job runs i
 
 Ray is an optional extra (`pip install "xp-tracker[ray]"`); it is imported only here.
 """
+
 from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 INSTALL = 'the ray executor needs Ray: pip install "xp-tracker[ray]"'
 STOP_GRACE_SECONDS = 60.0  # a stopped job's time to end its run KILLED before it is killed
@@ -27,8 +29,14 @@ def _run_module(module: str, order: Mapping[str, Any], cwd: str, log: str | None
     import sys
 
     output = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE, cwd=cwd, stdout=output,
-                               stderr=subprocess.STDOUT if output else None, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", module],
+        stdin=subprocess.PIPE,
+        cwd=cwd,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+        start_new_session=True,
+    )
     process.stdin.write(json.dumps({**order, "parent_pid": os.getpid()}).encode())  # tracker.executors.PARENT
     process.stdin.close()
     try:
@@ -61,7 +69,7 @@ class RayHandle:
             self.ended = True
             try:
                 self.code = self.ray.get(self.ref)
-            except Exception:  # noqa: BLE001 - cancelled, or the node was lost: no exit code
+            except Exception:
                 self.code = -int(signal.SIGTERM)
         return True
 
@@ -85,18 +93,31 @@ class RayExecutor:
         try:
             if not ray.is_initialized():
                 # address None: a Ray of this machine, started for this command and gone after it
-                ray.init(address=address, include_dashboard=False, logging_level="warning", log_to_driver=True,
-                         configure_logging=True)
+                ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    logging_level="warning",
+                    log_to_driver=True,
+                    configure_logging=True,
+                )
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise RayUnavailable(f"cannot reach the Ray cluster at {address}: {error}") from None
         self.cpus, self.gpus = cpus, gpus  # from the command line: they win over each run's own
         self.task = ray.remote(_run_module)
 
-    def start(self, module: str, order: Mapping[str, Any], log: str | None = None, cpus: float | None = None,
-              gpus: float | None = None) -> RayHandle:
-        options = {"num_cpus": next(c for c in (self.cpus, cpus, 1) if c is not None),
-                   "num_gpus": next(g for g in (self.gpus, gpus, 0) if g is not None),
-                   "max_retries": 0}  # a failed run is reported, never run again behind the user's back
+    def start(
+        self,
+        module: str,
+        order: Mapping[str, Any],
+        log: str | None = None,
+        cpus: float | None = None,
+        gpus: float | None = None,
+    ) -> RayHandle:
+        options = {
+            "num_cpus": next(c for c in (self.cpus, cpus, 1) if c is not None),
+            "num_gpus": next(g for g in (self.gpus, gpus, 0) if g is not None),
+            "max_retries": 0,
+        }  # a failed run is reported, never run again behind the user's back
         return RayHandle(self.ray, self.task.options(**options).remote(module, dict(order), os.getcwd(), log))
 
     def close(self) -> None:

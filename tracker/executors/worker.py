@@ -1,13 +1,15 @@
 """One experiment of `xp run --executor ...`, in a process of its own: `python -m
 tracker.executors.worker` reads its order (the file, the command line's edits) on stdin, runs the
 experiment as `xp run` would, and writes how it ended to the result file the order names."""
+
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tracker.garbage_collection import collect_nothing_at_exit
 
@@ -22,24 +24,33 @@ def run_order(order: Mapping[str, Any]) -> dict[str, Any]:
     from tracker.tracking import start_run_with
 
     registry = load_registry()
-    experiments, problems = load_experiments([order["file"]], [parse_override(text) for text in order["overrides"]],
-                                             registry, [parse_unset(text) for text in order["unsets"]],
-                                             order["allow_code"])
+    experiments, problems = load_experiments(
+        [order["file"]],
+        [parse_override(text) for text in order["overrides"]],
+        registry,
+        [parse_unset(text) for text in order["unsets"]],
+        order["allow_code"],
+    )
     if problems:
         return {"status": "invalid", "seconds": 0.0, "error": "; ".join(str(p) for p in problems)}
     [experiment] = experiments
     console = Console(order["verbosity"])
     execute = lambda experiment, registry: run_experiment(  # noqa: E731
-        experiment, registry, start_run=start_run_with(registry, console), console=console)
+        experiment, registry, start_run=start_run_with(registry, console), console=console
+    )
     try:
         outcome = run_one(experiment, registry, execute, lambda text: print(text, file=sys.stderr))
     except KeyboardInterrupt:
         return {"status": "killed", "seconds": 0.0, "error": "stopped"}
     result = outcome.result
-    return {"status": outcome.status, "seconds": outcome.seconds, "error": outcome.error,
-            "summary": run_summary(outcome),
-            "eval_metrics": result.eval_metrics if result else {},
-            "tracked": asdict(result.tracked) if result is not None and result.tracked is not None else None}
+    return {
+        "status": outcome.status,
+        "seconds": outcome.seconds,
+        "error": outcome.error,
+        "summary": run_summary(outcome),
+        "eval_metrics": result.eval_metrics if result else {},
+        "tracked": asdict(result.tracked) if result is not None and result.tracked is not None else None,
+    }
 
 
 def main() -> int:

@@ -7,14 +7,16 @@ resolved config). The runner writes everything else in the folder: its own state
 A save is made in a hidden folder renamed into place once whole, so a crash in the middle of one
 never leaves a checkpoint that looks complete.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import shutil
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 CHECKPOINTS_TAG = "xp.checkpoints"  # the run's tag naming its checkpoints folder, for `xp resume`
 INFO_FILE = "xp-checkpoint.json"
@@ -38,7 +40,7 @@ class CheckpointInfo:
         (folder / INFO_FILE).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
 
     @classmethod
-    def read(cls, folder: Path) -> "CheckpointInfo":
+    def read(cls, folder: Path) -> CheckpointInfo:
         data = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
         return cls(**{**data, "overrides": tuple(data["overrides"])})
 
@@ -56,7 +58,7 @@ class Checkpoint:
 def saved_checkpoints(folder: Path) -> list[Checkpoint]:
     """The complete checkpoints in `folder`, oldest first."""
     found = []
-    for child in (folder.iterdir() if folder.is_dir() else ()):
+    for child in folder.iterdir() if folder.is_dir() else ():
         if child.is_dir() and not child.name.startswith(".") and (child / INFO_FILE).is_file():
             with contextlib.suppress(ValueError, TypeError, KeyError, OSError):  # unreadable: not a checkpoint
                 found.append(Checkpoint(child, CheckpointInfo.read(child)))
@@ -116,18 +118,30 @@ class CheckpointPlan:
 
     def prune(self, protect: Path | None = None) -> None:
         """Delete the checkpoints older than the newest `keep`, except `protect`."""
-        for old in saved_checkpoints(self.folder)[:-self.keep]:
+        for old in saved_checkpoints(self.folder)[: -self.keep]:
             if protect is None or old.folder.resolve() != protect.resolve():
                 shutil.rmtree(old.folder, ignore_errors=True)
 
 
-def checkpoint_plan(settings: Mapping[str, Any], run_folder: Path, run_id: str | None, identity: Mapping[str, Any],
-                    resume_from: Checkpoint | None = None, flush_logs: Callable[[], None] = lambda: None
-                    ) -> CheckpointPlan:
+def checkpoint_plan(
+    settings: Mapping[str, Any],
+    run_folder: Path,
+    run_id: str | None,
+    identity: Mapping[str, Any],
+    resume_from: Checkpoint | None = None,
+    flush_logs: Callable[[], None] = lambda: None,
+) -> CheckpointPlan:
     """The plan of a run from its `[checkpoint]` settings; a resumed run keeps its folder."""
     folder = resume_from.folder.parent if resume_from else run_folder / "checkpoints" / (run_id or UNTRACKED)
-    return CheckpointPlan(folder.resolve(), settings["every_steps"], settings["at_evaluation"], settings["keep"],
-                          {**identity, "run_id": run_id}, resume_from, flush_logs)
+    return CheckpointPlan(
+        folder.resolve(),
+        settings["every_steps"],
+        settings["at_evaluation"],
+        settings["keep"],
+        {**identity, "run_id": run_id},
+        resume_from,
+        flush_logs,
+    )
 
 
 @dataclass(frozen=True)

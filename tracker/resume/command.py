@@ -1,18 +1,21 @@
 """`xp resume RUN`: which stopped run, from which of its checkpoints, and its experiment built
 again exactly as it ran: the same file, the same command-line overrides, the same resolved config."""
+
 from __future__ import annotations
 
 import os
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tracker.errors import ExperimentError
 from tracker.heartbeat import PROCESS_TAG, is_stale, last_beat
 from tracker.redact import REDACTED
 from tracker.resume.checkpoints import CHECKPOINTS_TAG, CheckpointInfo, Resume, latest_checkpoint
 from tracker.stores import SHORT_ID, StoreError, experiment_ids, open_store, run_with_id, run_with_prefix, runs_named
+
 
 class ResumeError(Exception):
     """The run cannot be resumed: why, and what to do instead (exit code 2)."""
@@ -22,8 +25,9 @@ class NothingToResume(Exception):
     """The run ended well: there is nothing left to do (exit code 0)."""
 
 
-def find_resumable(selector: str, store: str, overrides: Sequence[Any], unsets: Sequence[Any], allow_code: bool,
-                   registry: Any) -> tuple[Any, Resume]:
+def find_resumable(
+    selector: str, store: str, overrides: Sequence[Any], unsets: Sequence[Any], allow_code: bool, registry: Any
+) -> tuple[Any, Resume]:
     """The experiment of the stopped run named by `selector` (run id, unique id prefix or run
     name), rebuilt, and where to resume it from. `overrides` may give again the values of
     overrides the run was started with that were secrets (never stored)."""
@@ -35,24 +39,31 @@ def find_resumable(selector: str, store: str, overrides: Sequence[Any], unsets: 
         raise NothingToResume(f"{shown} FINISHED at {ended}: nothing to resume")
     alive = _still_alive(run)
     if alive:
-        raise ResumeError(f"{shown} is still running ({alive}); stop it first, or, if its process is gone, "
-                          "wait until `xp runs` shows it stale")
+        raise ResumeError(
+            f"{shown} is still running ({alive}); stop it first, or, if its process is gone, "
+            "wait until `xp runs` shows it stale"
+        )
     folder = run.data.tags.get(CHECKPOINTS_TAG)
     if not folder:
-        raise ResumeError(f"{shown} saved no checkpoints (its experiment has no [checkpoint] every_steps or "
-                          f"at_evaluation): it can only run again from the start, with `xp run`")
+        raise ResumeError(
+            f"{shown} saved no checkpoints (its experiment has no [checkpoint] every_steps or "
+            f"at_evaluation): it can only run again from the start, with `xp run`"
+        )
     checkpoint = latest_checkpoint(Path(folder))
     if checkpoint is None:
-        raise ResumeError(f"{shown} stopped before its first checkpoint (none in {folder}): "
-                          "it can only run again from the start, with `xp run`")
+        raise ResumeError(
+            f"{shown} stopped before its first checkpoint (none in {folder}): "
+            "it can only run again from the start, with `xp run`"
+        )
     if checkpoint.info.run_id not in (None, run.info.run_id):  # None: saved while the store was away
         raise ResumeError(f"{shown}: the checkpoint in {checkpoint.folder} belongs to run {checkpoint.info.run_id}")
     experiment = rebuild_experiment(checkpoint.info, overrides, unsets, allow_code, registry)
     return experiment, Resume(run.info.run_id, store, checkpoint)
 
 
-def rebuild_experiment(info: CheckpointInfo, overrides: Sequence[Any], unsets: Sequence[Any], allow_code: bool,
-                       registry: Any) -> Any:
+def rebuild_experiment(
+    info: CheckpointInfo, overrides: Sequence[Any], unsets: Sequence[Any], allow_code: bool, registry: Any
+) -> Any:
     """The experiment the checkpoint was saved by: its file with the run's overrides (those given
     now replace them key by key); refused when the resolved config is not the same."""
     from tracker.api import load_experiments
@@ -61,27 +72,36 @@ def rebuild_experiment(info: CheckpointInfo, overrides: Sequence[Any], unsets: S
 
     given = {override.path for override in overrides} | {unset.path for unset in unsets}
     stored_overrides = [parse_override(text) for text in info.overrides if not text.startswith("--unset ")]
-    stored_unsets = [parse_unset(text.removeprefix("--unset ")) for text in info.overrides
-                     if text.startswith("--unset ")]
+    stored_unsets = [
+        parse_unset(text.removeprefix("--unset ")) for text in info.overrides if text.startswith("--unset ")
+    ]
     kept_overrides = [o for o in stored_overrides if o.path not in given]
     secret = [o.text.partition("=")[0] for o in kept_overrides if REDACTED in o.text]
     if secret:
         keys = ", ".join(secret)
-        raise ResumeError(f"the run was started with secret values for {keys}, which were not stored; "
-                          f"give them again: xp resume RUN {' '.join(f'--set {key}=...' for key in secret)}")
+        raise ResumeError(
+            f"the run was started with secret values for {keys}, which were not stored; "
+            f"give them again: xp resume RUN {' '.join(f'--set {key}=...' for key in secret)}"
+        )
     file = Path(info.experiment_file)
     if not file.is_file():
         raise ResumeError(f"the run's experiment file {file} is gone; resuming needs it, unchanged")
     experiments, problems = load_experiments(
-        [file], [*kept_overrides, *overrides], registry, [*(u for u in stored_unsets if u.path not in given), *unsets],
-        allow_code)
+        [file],
+        [*kept_overrides, *overrides],
+        registry,
+        [*(u for u in stored_unsets if u.path not in given), *unsets],
+        allow_code,
+    )
     if problems:
         raise ExperimentError(problems)
     [experiment] = experiments
     if config_digest(experiment) != info.config_digest:
-        raise ResumeError(f"{file} (with the run's overrides: {' '.join(info.overrides) or 'none'}) no longer "
-                          "resolves to the settings the run was started with; resuming needs the same settings. "
-                          "Put the file back as it was, or start a new run with `xp run`")
+        raise ResumeError(
+            f"{file} (with the run's overrides: {' '.join(info.overrides) or 'none'}) no longer "
+            "resolves to the settings the run was started with; resuming needs the same settings. "
+            "Put the file back as it was, or start a new run with `xp run`"
+        )
     return experiment
 
 

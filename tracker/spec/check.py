@@ -5,11 +5,13 @@ declared schema (types, bounds, choices, rules between its keys), then the rules
 sections: a best-model metric the metrics produce, and no key that would run code unless the
 user allowed it on the command line.
 """
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from tracker.errors import Problem, choices_text, did_you_mean
 from tracker.experiment import ComponentSpec, Experiment
@@ -17,12 +19,19 @@ from tracker.redact import Redactor
 from tracker.registry import Registry
 from tracker.spec.keys import SectionSpec, code_keys, metric_keys, run_rules, spec_of, toml_value_problem
 from tracker.spec.parse import RawExperiment
-from tracker.spec.sections import (COMPONENT_SECTIONS, FIXED_SECTIONS, MULTI_COMPONENT_SECTIONS, OPTIONAL_SECTIONS,
-                                   SECTION_ORDER)
+from tracker.spec.sections import (
+    COMPONENT_SECTIONS,
+    FIXED_SECTIONS,
+    MULTI_COMPONENT_SECTIONS,
+    OPTIONAL_SECTIONS,
+    SECTION_ORDER,
+)
 from tracker.spec.words import describe_value
 
-ALLOW_CODE_HINT = ("xp never runs code named by an experiment file unless you pass --allow-code on the "
-                   "command line (tracker.load(..., allow_code=True) from Python)")
+ALLOW_CODE_HINT = (
+    "xp never runs code named by an experiment file unless you pass --allow-code on the "
+    "command line (tracker.load(..., allow_code=True) from Python)"
+)
 
 
 @functools.cache
@@ -48,11 +57,15 @@ class _FileChecker:
             if name in SECTION_ORDER and not isinstance(value, dict):
                 self.problem(name, None, f"expected a section (a table), got {describe_value(value)}")
             elif name not in SECTION_ORDER and isinstance(value, dict):
-                self.problem(name, None, f"unknown section{did_you_mean(name, SECTION_ORDER)}. "
-                                         f"Valid sections: {', '.join(SECTION_ORDER)}")
+                self.problem(
+                    name,
+                    None,
+                    f"unknown section{did_you_mean(name, SECTION_ORDER)}. Valid sections: {', '.join(SECTION_ORDER)}",
+                )
             elif name not in SECTION_ORDER:
-                self.problem(None, name, "unknown top-level key: every key belongs in a section, "
-                                         "e.g. seed goes in [experiment]")
+                self.problem(
+                    None, name, "unknown top-level key: every key belongs in a section, e.g. seed goes in [experiment]"
+                )
         resolved: dict[str, Any] = {}
         for section in SECTION_ORDER:  # in the order sections are documented, so problems read top down
             kind = COMPONENT_SECTIONS.get(section)
@@ -62,8 +75,11 @@ class _FileChecker:
                 resolved[section] = self.options(section, self.table(section), fixed_spec(section))
             elif section not in self.raw.data:
                 several = " or several" if section in MULTI_COMPONENT_SECTIONS else ""
-                self.problem(section, None, f"missing section; add it with use = one{several} of: "
-                                            f"{choices_text(self.registry.names(kind))}")
+                self.problem(
+                    section,
+                    None,
+                    f"missing section; add it with use = one{several} of: {choices_text(self.registry.names(kind))}",
+                )
             elif not isinstance(self.raw.data[section], dict):
                 continue  # reported above; a missing `use` would only repeat it
             elif section in MULTI_COMPONENT_SECTIONS:
@@ -95,8 +111,11 @@ class _FileChecker:
     def component(self, section: str, kind: str, table: dict[str, Any]) -> ComponentSpec | None:
         use = table.get("use")
         if use is None:
-            self.problem(section, "use", f"missing required key: which {kind} to use. "
-                                         f"Valid choices: {choices_text(self.registry.names(kind))}")
+            self.problem(
+                section,
+                "use",
+                f"missing required key: which {kind} to use. Valid choices: {choices_text(self.registry.names(kind))}",
+            )
             return None
         if not isinstance(use, str):
             self.problem(section, "use", f"expected a {kind} name (a string), got {describe_value(use)}")
@@ -119,8 +138,12 @@ class _FileChecker:
         names = [use] if isinstance(use, str) else use
         if use is None or not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             got = "nothing" if use is None else describe_value(use)
-            self.problem(section, "use", f"expected a {kind} name or an array of names, got {got}. "
-                                         f"Valid choices: {choices_text(self.registry.names(kind))}")
+            self.problem(
+                section,
+                "use",
+                f"expected a {kind} name or an array of names, got {got}. "
+                f"Valid choices: {choices_text(self.registry.names(kind))}",
+            )
             return []
         if len(set(names)) < len(names):
             self.problem(section, "use", f"names a {kind} twice: {describe_value(names)}")
@@ -142,8 +165,11 @@ class _FileChecker:
             else:  # the table of a metric is named after it; a `use` inside would contradict that
                 options = table.get(name, {})
                 if "use" in options:
-                    self.problem(f"{section}.{name}", "use", f"unknown key; the table's name already says "
-                                                            f'which {kind} it configures ("{name}")')
+                    self.problem(
+                        f"{section}.{name}",
+                        "use",
+                        f'unknown key; the table\'s name already says which {kind} it configures ("{name}")',
+                    )
                 specs.append(self.component(f"{section}.{name}", kind, {**options, "use": name}))
         return specs
 
@@ -151,12 +177,18 @@ class _FileChecker:
         names = self.registry.names(kind)
         text = f'unknown {kind} "{name}"{did_you_mean(name, names)}. Valid choices: {choices_text(names)}'
         for broken in self.registry.broken:  # the name may belong to a plugin that failed to load
-            text += (f'. Note: plugin "{broken.source.name}" ({broken.source.distribution or "?"}) '
-                     f"failed to load and may provide it: {broken.error}")
+            text += (
+                f'. Note: plugin "{broken.source.name}" ({broken.source.distribution or "?"}) '
+                f"failed to load and may provide it: {broken.error}"
+            )
         return text
 
-    def check_between_sections(self, settings: Mapping[str, Mapping[str, Any]],
-                               components: Mapping[str, ComponentSpec], metrics: list[ComponentSpec]) -> None:
+    def check_between_sections(
+        self,
+        settings: Mapping[str, Mapping[str, Any]],
+        components: Mapping[str, ComponentSpec],
+        metrics: list[ComponentSpec],
+    ) -> None:
         """Each component's rules against the other sections."""
         sections = {**settings, **{name: {"use": spec.use, **spec.options} for name, spec in components.items()}}
         for spec in (*components.values(), *metrics):
@@ -167,8 +199,12 @@ class _FileChecker:
             for key, message in run_rules(fixed_spec(section).experiment_rules, options, sections):
                 self.problem(section, key, message)
 
-    def check_metric_names(self, settings: Mapping[str, Mapping[str, Any]], components: Mapping[str, ComponentSpec],
-                           metrics: list[ComponentSpec]) -> None:
+    def check_metric_names(
+        self,
+        settings: Mapping[str, Mapping[str, Any]],
+        components: Mapping[str, ComponentSpec],
+        metrics: list[ComponentSpec],
+    ) -> None:
         """Keys that name a metric (a best-model metric) must name one the metrics produce."""
         produced = {"loss"}
         for spec in metrics:
@@ -177,19 +213,22 @@ class _FileChecker:
                 return
             produced.update(outputs(spec.options))
         named = [(section, fixed_spec(section), options) for section, options in settings.items()]
-        named += [(section, self.registry.get(spec.kind, spec.use).spec, spec.options)
-                  for section, spec in components.items()]
+        named += [
+            (section, self.registry.get(spec.kind, spec.use).spec, spec.options) for section, spec in components.items()
+        ]
         for section, section_spec, options in named:
             for key in metric_keys(section_spec):
                 value = options.get(key)
                 if value is not None and value.removeprefix("eval/").removeprefix("eval_") not in produced:
                     valid = ", ".join(f"eval_{name}" for name in sorted(produced))
-                    self.problem(section, key, f'"{value}" is not a metric this experiment computes; '
-                                               f"expected one of {valid}")
+                    self.problem(
+                        section, key, f'"{value}" is not a metric this experiment computes; expected one of {valid}'
+                    )
 
 
-def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = False
-                     ) -> tuple[Experiment | None, list[Problem]]:
+def check_experiment(
+    raw: RawExperiment, registry: Registry, allow_code: bool = False
+) -> tuple[Experiment | None, list[Problem]]:
     """Resolve `raw` against the registry; an experiment only when there is no problem."""
     checker = _FileChecker(raw, registry, allow_code)
     resolved = checker.check()
@@ -203,8 +242,11 @@ def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = 
     sweep = raw.data.get("sweep")
     # The space is checked against the experiment without [sweep]: a problem in [sweep] itself
     # does not hide those of its space.
-    if isinstance(sweep, dict) and isinstance(sweep.get("space"), dict) and all(
-            problem.section == "sweep" for problem in checker.problems):
+    if (
+        isinstance(sweep, dict)
+        and isinstance(sweep.get("space"), dict)
+        and all(problem.section == "sweep" for problem in checker.problems)
+    ):
         space = _checked_space(raw, sweep, registry, allow_code, checker)
     if checker.problems:
         return None, checker.problems
@@ -224,8 +266,9 @@ def check_experiment(raw: RawExperiment, registry: Registry, allow_code: bool = 
     return experiment, []
 
 
-def _checked_space(raw: RawExperiment, sweep: Mapping[str, Any], registry: Registry, allow_code: bool,
-                   checker: _FileChecker) -> tuple:
+def _checked_space(
+    raw: RawExperiment, sweep: Mapping[str, Any], registry: Registry, allow_code: bool, checker: _FileChecker
+) -> tuple:
     """[sweep.space] read (`sweep` as written), each of its values checked as `--set` would check
     it on the experiment."""
     from tracker.spec.parse import Override, apply_overrides

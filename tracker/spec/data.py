@@ -1,5 +1,6 @@
 """Checks that need the loaded data: each component's declared data rules, run after the dataset
 is loaded and before the model is built or an MLflow run exists (`xp run`, `xp validate --data`)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -20,6 +20,7 @@ value against them before anything is built (`xp validate` and `xp run` alike), 
 - `@outputs("name", ...)` or `@outputs(function_of_options)` on a metric: the score names it
   produces, so a best-model metric can be checked before training.
 """
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -29,10 +30,23 @@ from pydantic import AfterValidator, Field
 from tracker.spec.markers import MetricName, RunsCode, data_rules, experiment_rules, outputs, rules
 
 __all__ = [
-    "Annotated", "AfterValidator", "Field", "RunsCode", "MetricName", "rules", "experiment_rules", "data_rules",
-    "outputs",
-    "PositiveInt", "NonNegativeInt", "PositiveFloat", "NonNegativeFloat", "Ratio", "Fraction", "Name",
+    "AfterValidator",
+    "Annotated",
+    "Field",
+    "Fraction",
+    "MetricName",
+    "Name",
+    "NonNegativeFloat",
+    "NonNegativeInt",
+    "PositiveFloat",
+    "PositiveInt",
+    "Ratio",
+    "RunsCode",
     "Seed",
+    "data_rules",
+    "experiment_rules",
+    "outputs",
+    "rules",
 ]
 
 # The shapes most keys take, named once.

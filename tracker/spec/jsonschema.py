@@ -4,6 +4,7 @@ Each section's keys come from the same declarations the checker uses: pydantic d
 key's schema (type, bounds, choices, default, description) from its annotation. A component
 section has one branch per `use` choice, so an editor completes the keys of the plugin named.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,9 +40,11 @@ def experiment_schema(registry: Registry) -> dict[str, Any]:
 
 def keys_schema(spec: SectionSpec) -> dict[str, Any]:
     """An object with exactly the section's keys."""
-    schema: dict[str, Any] = {"type": "object",
-                              "properties": {name: _without_titles(key.schema) for name, key in spec.keys.items()},
-                              "additionalProperties": False}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {name: _without_titles(key.schema) for name, key in spec.keys.items()},
+        "additionalProperties": False,
+    }
     required = [name for name, key in spec.keys.items() if key.required]
     if required:
         schema["required"] = required
@@ -58,18 +61,32 @@ def _one_component(registry: Registry, kind: str) -> dict[str, Any]:
         branch["description"] = component.summary
         branch["title"] = name
         branches.append(branch)
-    return {"type": "object", "description": f"The {kind}: `use` names it, the other keys are its options.",
-            "properties": {"use": {"enum": registry.names(kind)}}, "required": ["use"], "oneOf": branches}
+    return {
+        "type": "object",
+        "description": f"The {kind}: `use` names it, the other keys are its options.",
+        "properties": {"use": {"enum": registry.names(kind)}},
+        "required": ["use"],
+        "oneOf": branches,
+    }
 
 
 def _several_components(registry: Registry, kind: str) -> dict[str, Any]:
     names = registry.names(kind)
-    tables = {name: {**keys_schema(registry.get(kind, name).spec), "description": registry.get(kind, name).summary}
-              for name in names}
-    use = {"anyOf": [{"enum": names}, {"type": "array", "items": {"enum": names}, "minItems": 1, "uniqueItems": True}],
-           "description": f"one {kind} name or several; options of each go in their own table"}
-    return {"type": "object", "description": f"The {kind}s to compute at each evaluation.",
-            "properties": {"use": use, **tables}, "required": ["use"], "additionalProperties": False}
+    tables = {
+        name: {**keys_schema(registry.get(kind, name).spec), "description": registry.get(kind, name).summary}
+        for name in names
+    }
+    use = {
+        "anyOf": [{"enum": names}, {"type": "array", "items": {"enum": names}, "minItems": 1, "uniqueItems": True}],
+        "description": f"one {kind} name or several; options of each go in their own table",
+    }
+    return {
+        "type": "object",
+        "description": f"The {kind}s to compute at each evaluation.",
+        "properties": {"use": use, **tables},
+        "required": ["use"],
+        "additionalProperties": False,
+    }
 
 
 def _summary(factory: Any) -> str:

@@ -6,6 +6,7 @@ per factory does the checking, and its JSON Schema feeds `xp schema` and `xp plu
 Annotations are evaluated one by one, so a plugin may annotate its positional (runner-supplied)
 parameters with heavy types it never imports at run time.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -13,8 +14,9 @@ import inspect
 import json
 import sys
 import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from tracker.errors import did_you_mean
 from tracker.redact import REDACTED, is_secret_key
@@ -58,8 +60,11 @@ class Key:
 
 
 # The Trainer's own checkpoint keys, which earlier versions of its [runner] section took.
-MOVED_TO_CHECKPOINT = {"save_strategy": "every_steps = N or at_evaluation = true", "save_steps": "every_steps = N",
-                       "save_total_limit": "keep = K"}
+MOVED_TO_CHECKPOINT = {
+    "save_strategy": "every_steps = N or at_evaluation = true",
+    "save_steps": "every_steps = N",
+    "save_total_limit": "keep = K",
+}
 
 
 @dataclass(frozen=True)
@@ -83,16 +88,22 @@ class SectionSpec:
             if name not in self.keys:
                 valid = ", ".join(self.keys) or "none"
                 moved = MOVED_TO_CHECKPOINT.get(name)
-                hint = f"; checkpoints are set in [checkpoint] for every runner: {moved}" if moved else \
-                    did_you_mean(name, self.keys)
+                hint = (
+                    f"; checkpoints are set in [checkpoint] for every runner: {moved}"
+                    if moved
+                    else did_you_mean(name, self.keys)
+                )
                 problems.append((name, f"unknown key{hint}. Valid keys: {valid}"))
             elif name in errors:
                 problems.append((name, self._message(self.keys[name], value, errors[name])))
         for key in self.keys.values():
             if key.required and key.name not in table:
                 problems.append((key.name, f"missing required key (expected {key.type_text})"))
-        options = {name: converted.get(name, key.default) for name, key in self.keys.items()
-                   if name in converted or not key.required}
+        options = {
+            name: converted.get(name, key.default)
+            for name, key in self.keys.items()
+            if name in converted or not key.required
+        }
         if not problems:
             problems += run_rules(self.rules, options)
         return options, problems
@@ -112,8 +123,7 @@ class SectionSpec:
                 if item["loc"] and not (item["type"] == "missing" and len(item["loc"]) == 1):
                     errors.setdefault(str(item["loc"][0]), item)
             return {}, errors
-        return {name: getattr(validated, _field(index)) for index, name in enumerate(self.keys)
-                if name in table}, {}
+        return {name: getattr(validated, _field(index)) for index, name in enumerate(self.keys) if name in table}, {}
 
     @staticmethod
     def _message(key: Key, value: Any, error: dict) -> str:
@@ -145,7 +155,7 @@ def run_rules(checks: Iterable[Callable], *arguments: Any) -> list[tuple[str | N
     for check in checks:
         try:
             problems += [(key, message) for key, message in check(*arguments) or ()]
-        except Exception as error:  # noqa: BLE001 - a plugin's bug must not take xp down
+        except Exception as error:
             name = getattr(check, "__name__", check)
             problems.append((None, f"check {name} failed: {type(error).__name__}: {error}"))
     return problems
@@ -156,27 +166,37 @@ def spec_of(factory: Callable) -> SectionSpec:
     from pydantic import ConfigDict, Field, create_model
 
     try:
-        parameters = [p for p in inspect.signature(factory).parameters.values()
-                      if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        parameters = [
+            p for p in inspect.signature(factory).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
     except (TypeError, ValueError) as error:
         raise SpecError(f"cannot read the signature of {_name(factory)}: {error}") from None
     annotations = {p.name: _evaluate(p, factory) for p in parameters}
     # Fields get neutral names and the key as alias: a key may then be called "schema" or
     # "model_name" without clashing with pydantic's own attributes.
-    fields = {_field(index): (annotations[p.name], Field(... if p.default is REQUIRED else p.default, alias=p.name))
-              for index, p in enumerate(parameters)}
+    fields = {
+        _field(index): (annotations[p.name], Field(... if p.default is REQUIRED else p.default, alias=p.name))
+        for index, p in enumerate(parameters)
+    }
     config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, protected_namespaces=())
     try:
         model = create_model(f"{_name(factory)}_options", __config__=config, **fields)
         schema = model.model_json_schema(mode="validation")
-    except Exception as error:  # noqa: BLE001 - pydantic reports unusable annotations in several ways
+    except Exception as error:
         raise SpecError(f"{_name(factory)} has a key type xp cannot check: {error}") from None
     properties = schema.get("properties", {})
-    keys = {p.name: Key(p.name, annotations[p.name], p.default, _inline(properties.get(p.name, {}), schema))
-            for p in parameters}
-    return SectionSpec(keys, model, getattr(factory, "__xp_rules__", ()),
-                       getattr(factory, "__xp_experiment_rules__", ()), getattr(factory, "__xp_data_rules__", ()),
-                       getattr(factory, "__xp_outputs__", None))
+    keys = {
+        p.name: Key(p.name, annotations[p.name], p.default, _inline(properties.get(p.name, {}), schema))
+        for p in parameters
+    }
+    return SectionSpec(
+        keys,
+        model,
+        getattr(factory, "__xp_rules__", ()),
+        getattr(factory, "__xp_experiment_rules__", ()),
+        getattr(factory, "__xp_data_rules__", ()),
+        getattr(factory, "__xp_outputs__", None),
+    )
 
 
 def positional_names(factory: Callable) -> list[str]:
@@ -187,8 +207,11 @@ def positional_names(factory: Callable) -> list[str]:
 
 def code_keys(spec: SectionSpec, options: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(key, reason) for each key set to a value that would run code from outside the plugins."""
-    return [(key.name, key.marker(RunsCode).reason) for key in spec.keys.values()
-            if key.marker(RunsCode) is not None and options.get(key.name) not in (None, False, "", 0)]
+    return [
+        (key.name, key.marker(RunsCode).reason)
+        for key in spec.keys.values()
+        if key.marker(RunsCode) is not None and options.get(key.name) not in (None, False, "", 0)
+    ]
 
 
 def metric_keys(spec: SectionSpec) -> list[str]:
@@ -225,15 +248,19 @@ def _evaluate(parameter: inspect.Parameter, factory: Callable) -> Any:
         return annotation
     # A function's own globals; for a class (a dataclass used as a factory), the module of the
     # class that declares the field, which for an inherited field is the parent's.
-    owner = next((cls for cls in getattr(factory, "__mro__", ())
-                  if parameter.name in vars(cls).get("__annotations__", {})), factory)
+    owner = next(
+        (cls for cls in getattr(factory, "__mro__", ()) if parameter.name in vars(cls).get("__annotations__", {})),
+        factory,
+    )
     module = sys.modules.get(getattr(owner, "__module__", ""), None)
     namespace = {**vars(typing), **vars(module or typing), **getattr(inspect.unwrap(factory), "__globals__", {})}
     try:
-        return eval(annotation, namespace)  # noqa: S307 - a plugin's own annotation text
-    except Exception as error:  # noqa: BLE001
-        raise SpecError(f'the annotation of key "{parameter.name}" of {_name(factory)} cannot be resolved: '
-                        f"{annotation!r} ({type(error).__name__}: {error})") from None
+        return eval(annotation, namespace)
+    except Exception as error:
+        raise SpecError(
+            f'the annotation of key "{parameter.name}" of {_name(factory)} cannot be resolved: '
+            f"{annotation!r} ({type(error).__name__}: {error})"
+        ) from None
 
 
 def _inline(schema: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """The markers and decorators of `tracker.spec.declare`, without pydantic: what the checker reads
 back from a factory (importing this stays instant, so the registry can too)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 Problems = Iterable[tuple[str | None, str]]  # (key, message) pairs a rule yields
 Rule = Callable[[Mapping[str, Any]], Problems]
@@ -50,6 +52,7 @@ def data_rules(*checks: DataRule) -> Callable:
 
 def outputs(*names: str | Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable:
     """Declare the score names a metric produces: fixed names, or one function of its options."""
+
     def decorate(factory: Callable) -> Callable:
         if len(names) == 1 and callable(names[0]):
             factory.__xp_outputs__ = names[0]

@@ -3,12 +3,14 @@
 Pure and light: no plugin, no heavy import. Checking the dict against the plugins is
 `tracker.spec.check`'s job.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -101,8 +103,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[Override]) -> dict
     return result
 
 
-def read_experiment(path: Path, overrides: Iterable[Override] = (), unsets: Iterable[Unset] = ()
-                    ) -> tuple[RawExperiment | None, list[Problem]]:
+def read_experiment(
+    path: Path, overrides: Iterable[Override] = (), unsets: Iterable[Unset] = ()
+) -> tuple[RawExperiment | None, list[Problem]]:
     """Read and parse one file. A missing, huge, binary or malformed file is a problem, not an exception."""
     name = str(path)
     try:
@@ -115,8 +118,15 @@ def read_experiment(path: Path, overrides: Iterable[Override] = (), unsets: Iter
     except OSError as error:
         return None, [Problem(name, None, None, f"cannot read file: {error.strerror or error}")]
     if len(content) > MAX_FILE_BYTES:
-        return None, [Problem(name, None, None, f"larger than {MAX_FILE_BYTES // 1024} KiB: an experiment file "
-                                                "is a short text; data belongs in the dataset's files")]
+        return None, [
+            Problem(
+                name,
+                None,
+                None,
+                f"larger than {MAX_FILE_BYTES // 1024} KiB: an experiment file "
+                "is a short text; data belongs in the dataset's files",
+            )
+        ]
     if b"\0" in content:
         return None, [Problem(name, None, None, "binary content: expected a TOML text file")]
     try:
@@ -131,8 +141,10 @@ def read_experiment(path: Path, overrides: Iterable[Override] = (), unsets: Iter
         return None, [Problem(name, None, None, "invalid TOML: arrays or tables nested too deeply")]
     unsets, overrides = tuple(unsets), tuple(overrides)
     data, missing = apply_unsets(data, unsets)
-    problems = [Problem(name, unset.split(".")[0], ".".join(unset.split(".")[1:]),
-                        "--unset names a key this file does not set") for unset in missing]
+    problems = [
+        Problem(name, unset.split(".")[0], ".".join(unset.split(".")[1:]), "--unset names a key this file does not set")
+        for unset in missing
+    ]
     data = apply_overrides(data, overrides)
     applied = tuple(f"--unset {u.text}" for u in unsets) + tuple(o.text for o in overrides)
     return RawExperiment(path, text, data, applied), problems

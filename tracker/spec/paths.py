@@ -1,5 +1,6 @@
 """Key validators for things on this machine that can be checked without loading anything:
 folders xp will write to, and tracking URIs."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,9 @@ def tracking_uri(uri: str) -> str:
     shown = mask_uri(uri)
     if scheme not in TRACKING_SCHEMES:
         hint = ' (MLflow 3 has no file store: use "sqlite:///mlruns/mlflow.db")' if scheme in ("", "file") else ""
-        raise ValueError(f'unsupported tracking URI "{shown}"{hint}; expected one of the schemes '
-                         f"{', '.join(TRACKING_SCHEMES)}")
+        raise ValueError(
+            f'unsupported tracking URI "{shown}"{hint}; expected one of the schemes {", ".join(TRACKING_SCHEMES)}'
+        )
     if scheme == "sqlite":
         database = uri.split(":///", 1)[1] if ":///" in uri else ""
         if not database or database == ":memory:":

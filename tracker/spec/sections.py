@@ -3,12 +3,24 @@
 The fixed sections are described the way plugins are, by a function's keyword-only
 parameters, so one checker serves every section.
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from tracker.spec.declare import (AfterValidator, Annotated, Field, MetricName, Name, NonNegativeFloat,
-                                  NonNegativeInt, PositiveInt, Seed, experiment_rules, rules)
+from tracker.spec.declare import (
+    AfterValidator,
+    Annotated,
+    Field,
+    MetricName,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    Seed,
+    experiment_rules,
+    rules,
+)
 from tracker.spec.paths import tracking_uri, writable_folder
 
 # section name -> the plugin kind it names with `use = "..."`, in the order a run builds them
@@ -36,9 +48,11 @@ def experiment_section(
     seed: Annotated[Seed, Field(description="seeds Python, NumPy and torch, data order and sampling")] = 42,
     description: Annotated[str, Field(description="notes shown on the MLflow run")] = "",
     tags: Annotated[Tags | None, Field(description="string tags for MLflow")] = None,
-    output_dir: Annotated[Name, AfterValidator(writable_folder),
-                          Field(description="each run writes its model and predictions under <output_dir>/<run name>/")
-                          ] = "outputs",
+    output_dir: Annotated[
+        Name,
+        AfterValidator(writable_folder),
+        Field(description="each run writes its model and predictions under <output_dir>/<run name>/"),
+    ] = "outputs",
 ) -> None:
     """What the experiment is: MLflow experiment name (default: the file's stem), seed, notes, tags,
     and the folder under which each run writes its model and predictions."""
@@ -52,10 +66,12 @@ def _fp16_needs_a_gpu(options):
 @rules(_fp16_needs_a_gpu)
 def hardware_section(
     *,
-    device: Annotated[Literal["auto", "cpu", "cuda", "mps"], Field(description='"auto" picks a GPU when there is one')
-                      ] = "auto",
-    precision: Annotated[Literal["fp32", "fp16", "bf16"], Field(description="numeric precision; fp16 needs a GPU")
-                         ] = "fp32",
+    device: Annotated[
+        Literal["auto", "cpu", "cuda", "mps"], Field(description='"auto" picks a GPU when there is one')
+    ] = "auto",
+    precision: Annotated[
+        Literal["fp32", "fp16", "bf16"], Field(description="numeric precision; fp16 needs a GPU")
+    ] = "fp32",
     cpu_threads: Annotated[PositiveInt | None, Field(description="torch's intra-op CPU threads")] = None,
 ) -> None:
     """Where to train: device ("auto" picks a GPU when there is one), numeric precision, CPU threads."""
@@ -72,29 +88,37 @@ def _registering_needs_a_tracked_model(options, sections):
 
 def _usable_in_model_uris(name: str) -> str:
     if set(name) & set("/:%"):
-        raise ValueError(f'"{name}" cannot be a registered model name: "/", ":" and "%" would break '
-                         f'models:/<name>/<version> URIs')
+        raise ValueError(
+            f'"{name}" cannot be a registered model name: "/", ":" and "%" would break models:/<name>/<version> URIs'
+        )
     return name
 
 
-RegisteredModelName = Annotated[str, Field(min_length=1, max_length=256,
-                                           description="a Model Registry name; each run adds a version"),
-                                AfterValidator(_usable_in_model_uris)]
+RegisteredModelName = Annotated[
+    str,
+    Field(min_length=1, max_length=256, description="a Model Registry name; each run adds a version"),
+    AfterValidator(_usable_in_model_uris),
+]
 
 
 @experiment_rules(_registering_needs_a_tracked_model)
 def tracking_section(
     *,
     enabled: bool = True,
-    uri: Annotated[str | None, AfterValidator(lambda uri: uri if uri is None else tracking_uri(uri)),
-                   Field(description="MLflow tracking URI; default: MLFLOW_TRACKING_URI, "
-                                     "else sqlite:///mlruns/mlflow.db")
-                   ] = None,
+    uri: Annotated[
+        str | None,
+        AfterValidator(lambda uri: uri if uri is None else tracking_uri(uri)),
+        Field(description="MLflow tracking URI; default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db"),
+    ] = None,
     system_metrics: Annotated[bool, Field(description="log CPU, memory and GPU use as system/* metrics")] = True,
     register_as: RegisteredModelName | None = None,
-    wait_for_store: Annotated[NonNegativeFloat, Field(
-        description="at the end of a run, seconds to wait for an unreachable store before leaving the rest "
-                    "of the run's records for `xp sync`")] = 120.0,
+    wait_for_store: Annotated[
+        NonNegativeFloat,
+        Field(
+            description="at the end of a run, seconds to wait for an unreachable store before leaving the rest "
+            "of the run's records for `xp sync`"
+        ),
+    ] = 120.0,
 ) -> None:
     """Where runs are logged: MLflow tracking URI (default: MLFLOW_TRACKING_URI, else the local store),
     the Model Registry name under which each run's model is registered, and how long the end of a
@@ -120,27 +144,43 @@ def checkpoint_section(
 
 def diagnosis_section(
     *,
-    min_evaluations: Annotated[PositiveInt, Field(
-        description="fewer evaluations than this are not enough evidence for a verdict")] = 3,
-    min_train_logs: Annotated[PositiveInt, Field(
-        description="fewer training-loss logs than this are not enough evidence either")] = 5,
-    overfit_rise: Annotated[NonNegativeFloat, Field(
-        description="overfitting: validation loss this share above its best (0.1: 10%) while training loss falls")
-                            ] = 0.1,
-    metric_drop: Annotated[NonNegativeFloat, Field(
-        description="overfitting: a validation metric this much worse than its best (absolute)")] = 0.02,
-    flat_train_drop: Annotated[NonNegativeFloat, Field(
-        description="underfitting: training loss fell by less than this share from its start")] = 0.05,
-    baseline_margin: Annotated[NonNegativeFloat, Field(
-        description="underfitting: every metric within this of the trivial predictor's")] = 0.02,
-    spike_factor: Annotated[Annotated[float, Field(gt=1)], Field(
-        description="unstable: a training loss this many times the median of the logs before it")] = 3.0,
-    diverge_rise: Annotated[NonNegativeFloat, Field(
-        description="unstable: training loss ending this share above where it started (0.1: 10%)")] = 0.1,
-    single_class_share: Annotated[Annotated[float, Field(gt=0, le=1)], Field(
-        description="not learning: one class predicted for at least this share of the validation rows")] = 0.99,
-    constant_output_ratio: Annotated[NonNegativeFloat, Field(
-        description="not learning (regression): outputs spread less than this times the labels' spread")] = 0.01,
+    min_evaluations: Annotated[
+        PositiveInt, Field(description="fewer evaluations than this are not enough evidence for a verdict")
+    ] = 3,
+    min_train_logs: Annotated[
+        PositiveInt, Field(description="fewer training-loss logs than this are not enough evidence either")
+    ] = 5,
+    overfit_rise: Annotated[
+        NonNegativeFloat,
+        Field(
+            description="overfitting: validation loss this share above its best (0.1: 10%) while training loss falls"
+        ),
+    ] = 0.1,
+    metric_drop: Annotated[
+        NonNegativeFloat, Field(description="overfitting: a validation metric this much worse than its best (absolute)")
+    ] = 0.02,
+    flat_train_drop: Annotated[
+        NonNegativeFloat, Field(description="underfitting: training loss fell by less than this share from its start")
+    ] = 0.05,
+    baseline_margin: Annotated[
+        NonNegativeFloat, Field(description="underfitting: every metric within this of the trivial predictor's")
+    ] = 0.02,
+    spike_factor: Annotated[
+        Annotated[float, Field(gt=1)],
+        Field(description="unstable: a training loss this many times the median of the logs before it"),
+    ] = 3.0,
+    diverge_rise: Annotated[
+        NonNegativeFloat,
+        Field(description="unstable: training loss ending this share above where it started (0.1: 10%)"),
+    ] = 0.1,
+    single_class_share: Annotated[
+        Annotated[float, Field(gt=0, le=1)],
+        Field(description="not learning: one class predicted for at least this share of the validation rows"),
+    ] = 0.99,
+    constant_output_ratio: Annotated[
+        NonNegativeFloat,
+        Field(description="not learning (regression): outputs spread less than this times the labels' spread"),
+    ] = 0.01,
 ) -> None:
     """The thresholds of the learning-curve diagnosis (tracker.diagnosis): how much evidence a
     verdict needs, and what counts as overfitting, underfitting, unstable and not learning."""
@@ -153,38 +193,56 @@ def _trials_unless_grid(options):
 
 def _a_space(options):
     if not options["space"]:
-        yield "space", ('no keys to vary: add [sweep.space], e.g. "optimizer.lr" = { low = 1e-5, high = 1e-3, '
-                        'log = true }')
+        yield (
+            "space",
+            ('no keys to vary: add [sweep.space], e.g. "optimizer.lr" = { low = 1e-5, high = 1e-3, log = true }'),
+        )
 
 
 @rules(_trials_unless_grid, _a_space)
 def sweep_section(
     *,
-    method: Annotated[Literal["grid", "random", "tpe"], Field(
-        description='"grid": every combination; "random": independent samples; "tpe": Optuna\'s TPE sampler')
-                      ] = "tpe",
-    trials: Annotated[PositiveInt | None, Field(
-        description="trials of the study, those already run included; a grid runs every combination by default")
-                      ] = None,
+    method: Annotated[
+        Literal["grid", "random", "tpe"],
+        Field(description='"grid": every combination; "random": independent samples; "tpe": Optuna\'s TPE sampler'),
+    ] = "tpe",
+    trials: Annotated[
+        PositiveInt | None,
+        Field(description="trials of the study, those already run included; a grid runs every combination by default"),
+    ] = None,
     seed: Annotated[Seed | None, Field(description="the sampler's seed; default: [experiment] seed")] = None,
-    metric: Annotated[Name | None, MetricName(), Field(
-        description="what the study optimizes, as metric_for_best (f1, eval_f1); default: [runner] metric_for_best")
-                      ] = None,
-    direction: Annotated[Literal["maximize", "minimize"] | None, Field(
-        description="default: minimize a loss, maximize anything else")] = None,
+    metric: Annotated[
+        Name | None,
+        MetricName(),
+        Field(
+            description="what the study optimizes, as metric_for_best (f1, eval_f1); default: [runner] metric_for_best"
+        ),
+    ] = None,
+    direction: Annotated[
+        Literal["maximize", "minimize"] | None, Field(description="default: minimize a loss, maximize anything else")
+    ] = None,
     parallel: Annotated[PositiveInt, Field(description="trials at once on this machine, each its own process")] = 1,
-    pruner: Annotated[Literal["none", "median", "hyperband"], Field(
-        description="stop trials early whose evaluations fall behind the others")] = "none",
-    pruner_startup_trials: Annotated[NonNegativeInt, Field(
-        description="trials that run to the end before the median pruner prunes any")] = 5,
-    study: Annotated[Name | None, Field(
-        description="the Optuna study's name; default: the file's name and a hash of the experiment and space")
-                     ] = None,
-    storage: Annotated[str | None, Field(
-        description="where the Optuna study lives, an SQLAlchemy URL (postgresql://...); default: optuna.db "
-                    "next to a local MLflow store")] = None,
-    space: Annotated[dict[str, Any], Field(
-        description='the keys to vary: "section.key" = [values] or { low, high, log, step }')] = {},  # noqa: B006
+    pruner: Annotated[
+        Literal["none", "median", "hyperband"],
+        Field(description="stop trials early whose evaluations fall behind the others"),
+    ] = "none",
+    pruner_startup_trials: Annotated[
+        NonNegativeInt, Field(description="trials that run to the end before the median pruner prunes any")
+    ] = 5,
+    study: Annotated[
+        Name | None,
+        Field(description="the Optuna study's name; default: the file's name and a hash of the experiment and space"),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        Field(
+            description="where the Optuna study lives, an SQLAlchemy URL (postgresql://...); default: optuna.db "
+            "next to a local MLflow store"
+        ),
+    ] = None,
+    space: Annotated[
+        dict[str, Any], Field(description='the keys to vary: "section.key" = [values] or { low, high, log, step }')
+    ] = {},  # noqa: B006
 ) -> None:
     """A hyperparameter study for `xp sweep` (`xp run` ignores it): which keys vary and over what
     ([sweep.space]), how trials are chosen, what they optimize, how many run and how many at once."""

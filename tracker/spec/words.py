@@ -3,12 +3,19 @@
 Types are described from their JSON Schema (what pydantic derives from a key's annotation), so
 a bound declared once reads the same in an error, in the plugin list and in `xp schema`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-_TYPES = {"number": "a number", "integer": "an integer", "string": "a string", "boolean": "true or false",
-          "null": "nothing"}
+_TYPES = {
+    "number": "a number",
+    "integer": "an integer",
+    "string": "a string",
+    "boolean": "true or false",
+    "null": "nothing",
+}
 _BOUNDS = (("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"), ("maximum", "<="))
 
 
@@ -116,7 +123,7 @@ def _plural(text: str) -> str:
         return f"{_plural(container)} of {items}"
     for article in ("an ", "a "):
         if text.startswith(article):
-            words = text[len(article):].split(" ")
+            words = text[len(article) :].split(" ")
             for index, word in enumerate(words):  # "a non-empty string" -> "non-empty strings"
                 if word in _NOUNS:
                     words[index] = word + "s"

@@ -8,6 +8,7 @@ an MLflow run nested under the study's run.
 - `driver`: runs trials `parallel` at a time, keeps Optuna and MLflow in step, stops cleanly;
 - `plan`: `xp sweep --dry-run`.
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,11 +29,28 @@ def sweep_settings_of(experiment: Experiment) -> Any:
 
     file = str(experiment.path)
     if experiment.sweep is None:
-        raise ExperimentError([Problem(file, "sweep", None, 'no [sweep] section: add one, e.g. [sweep] method = "grid" '
-                                                            'and [sweep.space] "optimizer.lr" = [2e-5, 5e-5]')])
+        raise ExperimentError(
+            [
+                Problem(
+                    file,
+                    "sweep",
+                    None,
+                    'no [sweep] section: add one, e.g. [sweep] method = "grid" '
+                    'and [sweep.space] "optimizer.lr" = [2e-5, 5e-5]',
+                )
+            ]
+        )
     if not experiment.settings["tracking"]["enabled"]:
-        raise ExperimentError([Problem(file, "tracking", "enabled", "a sweep logs every trial as an MLflow run nested "
-                                                                    "under the study's run: set enabled = true")])
+        raise ExperimentError(
+            [
+                Problem(
+                    file,
+                    "tracking",
+                    "enabled",
+                    "a sweep logs every trial as an MLflow run nested under the study's run: set enabled = true",
+                )
+            ]
+        )
     return sweep_settings(experiment, tracking_uri(experiment.settings["tracking"]))
 
 
@@ -70,15 +88,22 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
     if wrong:
         raise ExperimentError([Problem(str(experiment.path), "sweep", "study", wrong)])
     stale = study.stale_trials()
-    console.say("sweep", f"{settings.study}: {settings.method}, {settings.trials} trials, {settings.parallel} at once, "
-                         f"pruner {settings.pruner}; {settings.direction} {settings.metric}")
+    console.say(
+        "sweep",
+        f"{settings.study}: {settings.method}, {settings.trials} trials, {settings.parallel} at once, "
+        f"pruner {settings.pruner}; {settings.direction} {settings.metric}",
+    )
     client = open_store_for_runs(patient_uri(uri))
     if not stale and study.remaining() == 0:
         done = study.counted()
-        console.write(f"nothing to run: the study {settings.study} has all its {settings.trials} trials "
-                      f"({counts_text(done)})")
-        if study.parent_run_id and client.get_run(study.parent_run_id).info.status != "FINISHED" and all(
-                trial.state.is_finished() for trial in done):  # its sweep stopped right after the last trial
+        console.write(
+            f"nothing to run: the study {settings.study} has all its {settings.trials} trials ({counts_text(done)})"
+        )
+        if (
+            study.parent_run_id
+            and client.get_run(study.parent_run_id).info.status != "FINISHED"
+            and all(trial.state.is_finished() for trial in done)
+        ):  # its sweep stopped right after the last trial
             parent = ParentRun.open(client, experiment, settings, study)
             _end_complete(parent, parent.summarize(study, settings))
         sys.stdout.write(trials_table(done, settings))
@@ -108,10 +133,14 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
         parent.heartbeat.stop()
     sys.stdout.write(trials_table(study.trials(), settings))
     if best is not None:
-        console.write(f"best       trial {best.number}: {settings.metric} {best.value:.4f} "
-                      f"({', '.join(f'{k}={v}' for k, v in best.params.items())})")
-    console.write(f"study run  {tracked.run_name} (id {tracked.run_id}); open the UI: {tracked.ui_command}, "
-                  f"then {tracked.run_url}")
+        console.write(
+            f"best       trial {best.number}: {settings.metric} {best.value:.4f} "
+            f"({', '.join(f'{k}={v}' for k, v in best.params.items())})"
+        )
+    console.write(
+        f"study run  {tracked.run_name} (id {tracked.run_id}); open the UI: {tracked.ui_command}, "
+        f"then {tracked.run_url}"
+    )
     if outcome.interrupted:
         console.write(f"stopped    {study.remaining()} trials left; continue with the same `xp sweep` command")
         return EXIT_INTERRUPTED

@@ -7,6 +7,7 @@ runs end KILLED), fails them as interrupted, and ends the study's run KILLED: `x
 continues with what is left. A trial that fails for a reason of its own is recorded with the
 reason, and the study goes on.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,10 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tracker.console import Console
 from tracker.executors.runs import resources_of
@@ -50,8 +52,16 @@ class SweepOutcome:
 
 
 class Sweep:
-    def __init__(self, experiment: Experiment, settings: SweepSettings, study: Study, parent: ParentRun,
-                 edits: Any, console: Console, executor: Any):
+    def __init__(
+        self,
+        experiment: Experiment,
+        settings: SweepSettings,
+        study: Study,
+        parent: ParentRun,
+        edits: Any,
+        console: Console,
+        executor: Any,
+    ):
         self.experiment, self.settings, self.study, self.parent = experiment, settings, study, parent
         self.edits, self.console, self.executor = edits, console, executor
         self.outcome = SweepOutcome()
@@ -63,8 +73,10 @@ class Sweep:
         self.logs = Path(experiment.settings["experiment"]["output_dir"]) / settings.study
 
     def run(self) -> SweepOutcome:
-        workers = [threading.Thread(target=self.work, name=f"xp-sweep-{index}", daemon=True)
-                   for index in range(self.settings.parallel)]
+        workers = [
+            threading.Thread(target=self.work, name=f"xp-sweep-{index}", daemon=True)
+            for index in range(self.settings.parallel)
+        ]
         previous = {signum: signal.signal(signum, self.stop) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             for worker in workers:
@@ -88,8 +100,12 @@ class Sweep:
             self.outcome.interrupted = True
             for job in self.jobs.values():
                 job.stop(kill=second)
-        self.console.say("stopping", "the running trials end their runs KILLED; `xp sweep` again continues the study"
-                         if not second else "killing the running trials")
+        self.console.say(
+            "stopping",
+            "the running trials end their runs KILLED; `xp sweep` again continues the study"
+            if not second
+            else "killing the running trials",
+        )
 
     def work(self) -> None:
         try:
@@ -99,7 +115,7 @@ class Sweep:
                     return
                 finished = self.run_trial(claimed)
                 self.record(claimed, finished)
-        except BaseException as failure:  # noqa: BLE001 - handed to the main thread, which raises it
+        except BaseException as failure:
             with self.lock:
                 self.failure = self.failure or failure
                 self.stopping.set()
@@ -109,11 +125,13 @@ class Sweep:
         self.console.say(f"trial {claimed.number}", values or "(the experiment as written)")
         result_path = self.scratch / f"trial-{claimed.number}.json"
         order = {
-            "file": str(self.experiment.path), "allow_code": self.edits.allow_code,
+            "file": str(self.experiment.path),
+            "allow_code": self.edits.allow_code,
             "overrides": [o.text for o in self.edits.overrides]
             + [override_text(key, value) for key, value in claimed.values.items()],
             "unsets": [u.text for u in self.edits.unsets],
-            "settings": asdict(self.settings), "trial_id": claimed.trial_id,
+            "settings": asdict(self.settings),
+            "trial_id": claimed.trial_id,
             "run_name": f"{self.settings.study}-trial-{claimed.number}",
             "tags": trial_tags(self.settings, self.parent.run_id, claimed.number),
             "result": str(result_path),
@@ -139,8 +157,7 @@ class Sweep:
         ended = json.loads(result_path.read_text()) if result_path.exists() else {}
         state = ended.get("state") or ("INTERRUPTED" if self.stopping.is_set() else "FAIL")
         reason = ended.get("reason") or ("" if state != "FAIL" else _death(job.returncode))
-        return Finished(claimed.number, claimed.values, state, ended.get("value"), reason, seconds,
-                        ended.get("run_id"))
+        return Finished(claimed.number, claimed.values, state, ended.get("value"), reason, seconds, ended.get("run_id"))
 
     def record(self, claimed: Claimed, finished: Finished) -> None:
         """Tell Optuna and tag the trial's run; say how it ended."""
@@ -194,16 +211,17 @@ def describe(finished: Finished, settings: SweepSettings) -> str:
     if finished.state == "COMPLETE":
         return f"complete: {metric} {finished.value:.4f} in {finished.seconds:.1f}s"
     if finished.state == "PRUNED":
-        return f"pruned after {finished.seconds:.1f}s" + (f" ({metric} {finished.value:.4f})"
-                                                         if finished.value is not None else "")
+        return f"pruned after {finished.seconds:.1f}s" + (
+            f" ({metric} {finished.value:.4f})" if finished.value is not None else ""
+        )
     if finished.state == "INTERRUPTED":
         return "interrupted: runs again when the sweep continues"
     return f"failed: {finished.reason}"
 
 
 def trials_table(trials: Sequence[Any], settings: SweepSettings) -> str:
-    from tracker.tables import render_table
     from tracker.sweep.study import INTERRUPTED
+    from tracker.tables import render_table
 
     rows = []
     for trial in sorted(trials, key=lambda t: t.number):

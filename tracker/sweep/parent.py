@@ -5,6 +5,7 @@ a table of all trials and Optuna's plots.
 The parent run is made once, by the process that created the study, and its id kept in the
 study: a sweep run again, or a second process on the same study, finds the same parent.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,9 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tracker.experiment import Experiment
 from tracker.heartbeat import PROCESS_TAG, Heartbeat
@@ -30,8 +32,7 @@ PARENT_WAIT_SECONDS = 30.0  # how long a second process waits for the first to m
 
 def trial_tags(settings: SweepSettings, parent_run_id: str, number: int) -> dict[str, str]:
     """The tags that nest a trial's run under its study's run."""
-    return {"mlflow.parentRunId": parent_run_id, ROLE_TAG: "trial", STUDY_TAG: settings.study,
-            TRIAL_TAG: str(number)}
+    return {"mlflow.parentRunId": parent_run_id, ROLE_TAG: "trial", STUDY_TAG: settings.study, TRIAL_TAG: str(number)}
 
 
 class ParentRun:
@@ -42,7 +43,7 @@ class ParentRun:
         self.heartbeat = Heartbeat(client, run_id).start()
 
     @classmethod
-    def open(cls, client: Any, experiment: Experiment, settings: SweepSettings, study: Study) -> "ParentRun":
+    def open(cls, client: Any, experiment: Experiment, settings: SweepSettings, study: Study) -> ParentRun:
         """The study's parent run, made if this process created the study, set RUNNING again."""
         from tracker.tracking.store_writer import experiment_named
 
@@ -65,9 +66,12 @@ class ParentRun:
     def find_trial_run(self, study_name: str, number: int) -> Any | None:
         from tracker.stores import quoted, search_runs
 
-        runs = search_runs(self.client, [self.experiment_id],
-                           f"tags.`{STUDY_TAG}` = '{quoted(study_name)}' and tags.`{TRIAL_TAG}` = '{number}'",
-                           newest_first=True)
+        runs = search_runs(
+            self.client,
+            [self.experiment_id],
+            f"tags.`{STUDY_TAG}` = '{quoted(study_name)}' and tags.`{TRIAL_TAG}` = '{number}'",
+            newest_first=True,
+        )
         return next(iter(runs), None)
 
     def summarize(self, study: Study, settings: SweepSettings) -> Any:
@@ -86,8 +90,9 @@ class ParentRun:
             for path in _plots(study.study, folder, settings):
                 self.client.log_artifact(self.run_id, str(path), "plots")
         if best is not None:
-            self.client.log_metric(self.run_id, f"best/{settings.metric.removeprefix('eval_')}", best.value,
-                                   step=len(done))
+            self.client.log_metric(
+                self.run_id, f"best/{settings.metric.removeprefix('eval_')}", best.value, step=len(done)
+            )
             self.client.set_tag(self.run_id, "xp.sweep.best_trial", str(best.number))
             run_id = best.user_attrs.get("xp.run_id")
             if run_id:
@@ -102,8 +107,9 @@ class ParentRun:
         from mlflow.entities import Param
 
         with contextlib.suppress(Exception):
-            self.client.log_batch(self.run_id, params=[Param(f"best.{key}", str(value))
-                                                       for key, value in best.params.items()])
+            self.client.log_batch(
+                self.run_id, params=[Param(f"best.{key}", str(value)) for key, value in best.params.items()]
+            )
 
     def end(self, status: str, error: str | None = None) -> None:
         self.heartbeat.stop()
@@ -117,8 +123,14 @@ def _create(client: Any, experiment_id: str, experiment: Experiment, settings: S
 
     space = {d.key: d.values.describe() for d in study.space}
     note = "Sweep of " + "; ".join(f"{key}: {text}" for key, text in space.items())
-    tags = {ROLE_TAG: "parent", STUDY_TAG: settings.study, "mlflow.source.name": str(experiment.path.resolve()),
-            "xp.file": str(experiment.path), "mlflow.note.content": note, "xp.sweep.method": settings.method}
+    tags = {
+        ROLE_TAG: "parent",
+        STUDY_TAG: settings.study,
+        "mlflow.source.name": str(experiment.path.resolve()),
+        "xp.file": str(experiment.path),
+        "mlflow.note.content": note,
+        "xp.sweep.method": settings.method,
+    }
     run = client.create_run(experiment_id, run_name=settings.study, tags=tags)
     run_id = run.info.run_id
     params = {f"sweep.{key}": value for key, value in settings.shown().items()}
@@ -128,8 +140,9 @@ def _create(client: Any, experiment_id: str, experiment: Experiment, settings: S
         folder = Path(scratch)
         (folder / experiment.path.name).write_text(experiment.shown_text, encoding="utf-8")
         client.log_artifact(run_id, str(folder / experiment.path.name), "config")
-        (folder / "space.json").write_text(json.dumps({"settings": settings.shown(), "space": space}, indent=2),
-                                           encoding="utf-8")
+        (folder / "space.json").write_text(
+            json.dumps({"settings": settings.shown(), "space": space}, indent=2), encoding="utf-8"
+        )
         client.log_artifact(run_id, str(folder / "space.json"), "sweep")
     return run_id
 
@@ -141,12 +154,23 @@ def _write_table(path: Path, trials: Sequence[Any], settings: SweepSettings) -> 
         writer.writerow(["trial", "state", settings.metric, *keys, "seconds", "run_id", "note"])
         for trial in sorted(trials, key=lambda t: t.number):
             state = "INTERRUPTED" if INTERRUPTED in trial.user_attrs else trial.state.name
-            seconds = (f"{(trial.datetime_complete - trial.datetime_start).total_seconds():.1f}"
-                       if trial.datetime_complete and trial.datetime_start else "")
+            seconds = (
+                f"{(trial.datetime_complete - trial.datetime_start).total_seconds():.1f}"
+                if trial.datetime_complete and trial.datetime_start
+                else ""
+            )
             note = trial.user_attrs.get(INTERRUPTED) or trial.user_attrs.get("xp.error", "")
-            writer.writerow([trial.number, state, "" if trial.value is None else trial.value,
-                             *(trial.params.get(key, "") for key in keys), seconds,
-                             trial.user_attrs.get("xp.run_id", ""), note])
+            writer.writerow(
+                [
+                    trial.number,
+                    state,
+                    "" if trial.value is None else trial.value,
+                    *(trial.params.get(key, "") for key in keys),
+                    seconds,
+                    trial.user_attrs.get("xp.run_id", ""),
+                    note,
+                ]
+            )
 
 
 def _plots(study: Any, folder: Path, settings: SweepSettings) -> list[Path]:
@@ -163,14 +187,16 @@ def _plots(study: Any, folder: Path, settings: SweepSettings) -> list[Path]:
     from optuna.visualization import matplotlib as plots
 
     made = []
-    for name, draw in (("optimization_history", plots.plot_optimization_history),
-                       ("param_importances", plots.plot_param_importances),
-                       ("parallel_coordinate", plots.plot_parallel_coordinate)):
+    for name, draw in (
+        ("optimization_history", plots.plot_optimization_history),
+        ("param_importances", plots.plot_param_importances),
+        ("parallel_coordinate", plots.plot_parallel_coordinate),
+    ):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 axes = draw(study, target_name=settings.metric)
-        except Exception:  # noqa: BLE001 - too few trials for this plot yet
+        except Exception:
             plt.close("all")
             continue
         figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure

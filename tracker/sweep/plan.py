@@ -1,15 +1,17 @@
 """`xp sweep --dry-run`: what a sweep would run, without running it: the study, its space, and for
 each trial (a grid) or over the space (samples) the effective batch size and training steps."""
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 from tracker.experiment import Experiment
+from tracker.redact import mask_uri
 from tracker.sweep.space import Choice, Dimension, grid_points, override_text
 from tracker.sweep.study import SweepSettings
-from tracker.redact import mask_uri
 
 # Runner keys that change how many optimizer steps a trial makes, or on how many rows each.
 STEP_KEYS = ("batch_size", "gradient_accumulation_steps", "num_epochs", "max_steps")
@@ -35,23 +37,29 @@ def plan_text(experiment: Experiment, registry: Any, settings: SweepSettings, ed
     from tracker.tables import render_table
 
     space = experiment.space
-    lines = [f"study      {settings.study} in {mask_uri(settings.storage)}",
-             f"method     {settings.method}, {settings.trials} trials, {settings.parallel} at once, "
-             f"pruner {settings.pruner}; {settings.direction} {settings.metric.replace('eval_', 'eval/', 1)}",
-             f"data       {train_rows} training rows", "space"]
+    lines = [
+        f"study      {settings.study} in {mask_uri(settings.storage)}",
+        f"method     {settings.method}, {settings.trials} trials, {settings.parallel} at once, "
+        f"pruner {settings.pruner}; {settings.direction} {settings.metric.replace('eval_', 'eval/', 1)}",
+        f"data       {train_rows} training rows",
+        "space",
+    ]
     lines += [f"  {dimension.key:<28} {dimension.values.describe()}" + _only_with(dimension) for dimension in space]
     if settings.method == "grid":
         rows = []
-        for number, point in enumerate(grid_points(space)[:settings.trials]):
+        for number, point in enumerate(grid_points(space)[: settings.trials]):
             batch, steps = _steps(trial_experiment(experiment, registry, point, edits), registry, train_rows)
             rows.append([str(number), ", ".join(override_text(k, v) for k, v in point.items()), str(batch), str(steps)])
         table = render_table(["trial", "values", "effective batch", "training steps"], rows)
     else:
-        plans = [_steps(trial_experiment(experiment, registry, corner, edits), registry, train_rows)
-                 for corner in _corners(space)]
+        plans = [
+            _steps(trial_experiment(experiment, registry, corner, edits), registry, train_rows)
+            for corner in _corners(space)
+        ]
         batches, steps = sorted({b for b, _ in plans}), sorted({s for _, s in plans})
-        table = (f"each trial: effective batch {_span(batches)}, training steps {_span(steps)} "
-                 f"(over the space's extremes)\n")
+        table = (
+            f"each trial: effective batch {_span(batches)}, training steps {_span(steps)} (over the space's extremes)\n"
+        )
     return "\n".join(lines) + "\n" + table
 
 

@@ -10,12 +10,14 @@ key of that section then applies to the trials whose plugin has it.
 Pure and light: nothing here imports Optuna; tracker.sweep.study turns dimensions into its
 distributions.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from tracker.errors import Problem, did_you_mean
 from tracker.spec.words import describe_value
@@ -88,8 +90,10 @@ def override_text(key: str, value: Any) -> str:
 def grid_points(space: Sequence[Dimension]) -> list[dict[str, Any]]:
     """Every combination of a grid, in order, each once: a key that does not apply to a
     combination's plugin is left out, and the combinations that become equal are one."""
-    axes = [dimension.values.values if isinstance(dimension.values, Choice) else dimension.values.grid()
-            for dimension in space]
+    axes = [
+        dimension.values.values if isinstance(dimension.values, Choice) else dimension.values.grid()
+        for dimension in space
+    ]
     points, seen = [], set()
     for combination in itertools.product(*axes):
         chosen: dict[str, Any] = {}
@@ -114,8 +118,15 @@ class SpaceChecker:
     `check_overrides(overrides)` checks the experiment with `--set`-style overrides (a list of
     (path, value)) and returns its problems: the same checks as any experiment file."""
 
-    def __init__(self, file: str, space: Mapping[str, Any], method: str, registry: Any, base: Mapping[str, Any],
-                 check_overrides: Any):
+    def __init__(
+        self,
+        file: str,
+        space: Mapping[str, Any],
+        method: str,
+        registry: Any,
+        base: Mapping[str, Any],
+        check_overrides: Any,
+    ):
         self.file, self.space, self.method, self.registry, self.base = file, space, method, registry, base
         self.check_overrides = check_overrides
         self.problems: list[Problem] = []
@@ -133,8 +144,11 @@ class SpaceChecker:
             if len(path) < 2 or not all(path):
                 self.problem(key, 'expected a dotted key "section.key", e.g. "optimizer.lr"')
             elif path[0] not in sections:
-                self.problem(key, f'"{path[0]}" is not a section a trial can vary{did_you_mean(path[0], sections)}. '
-                                  f"Valid sections: {', '.join(sections)}")
+                self.problem(
+                    key,
+                    f'"{path[0]}" is not a section a trial can vary{did_you_mean(path[0], sections)}. '
+                    f"Valid sections: {', '.join(sections)}",
+                )
             else:
                 values = self.values(key, written)
                 if values is not None:
@@ -159,20 +173,24 @@ class SpaceChecker:
                 return None
             odd = [value for value in written if not isinstance(value, (str, int, float, bool))]
             if odd:
-                self.problem(key, f"a value to try must be a string, a number or a boolean, got {describe_value(odd[0])}")
+                self.problem(
+                    key, f"a value to try must be a string, a number or a boolean, got {describe_value(odd[0])}"
+                )
                 return None
             if len({(isinstance(value, bool), value) for value in written}) < len(written):  # 1 and 1.0 alike
                 self.problem(key, f"lists a value twice: {describe_value(written)}")
                 return None
             return Choice(tuple(written))
         if not isinstance(written, dict):
-            self.problem(key, f"expected a list of values or a range {{ low = ..., high = ... }}, got "
-                              f"{describe_value(written)}")
+            self.problem(
+                key, f"expected a list of values or a range {{ low = ..., high = ... }}, got {describe_value(written)}"
+            )
             return None
         unknown = [name for name in written if name not in RANGE_KEYS]
         for name in unknown:
-            self.problem(key, f"unknown range key {name}{did_you_mean(name, RANGE_KEYS)}. Valid keys: "
-                              f"{', '.join(RANGE_KEYS)}")
+            self.problem(
+                key, f"unknown range key {name}{did_you_mean(name, RANGE_KEYS)}. Valid keys: {', '.join(RANGE_KEYS)}"
+            )
         missing = [name for name in ("low", "high") if name not in written]
         if missing:
             self.problem(key, f"a range needs {' and '.join(missing)}, e.g. {{ low = 1e-5, high = 1e-3 }}")
@@ -210,8 +228,10 @@ class SpaceChecker:
         if section in plugins and not dimension.chooses_plugin:
             only_with = tuple(name for name in plugins[section] if key in self.keys_of(section, name))
             if not only_with:
-                self.problem(dimension.key, f"none of the plugins of \"{section}.use\" ({', '.join(plugins[section])}) "
-                                            f"has a key {key}")
+                self.problem(
+                    dimension.key,
+                    f'none of the plugins of "{section}.use" ({", ".join(plugins[section])}) has a key {key}',
+                )
                 return None
         if isinstance(dimension.values, Range):
             if dimension.chooses_plugin:
@@ -226,12 +246,21 @@ class SpaceChecker:
                 if not all(float(v).is_integer() for v in (values.low, values.high, values.step or 1)):
                     self.problem(dimension.key, f"{key} takes integers: low, high and step must be integers")
                     return None
-                dimension = replace(dimension, values=replace(values, low=int(values.low), high=int(values.high),
-                                                              step=None if values.step is None else int(values.step),
-                                                              integer=True))
+                dimension = replace(
+                    dimension,
+                    values=replace(
+                        values,
+                        low=int(values.low),
+                        high=int(values.high),
+                        step=None if values.step is None else int(values.step),
+                        integer=True,
+                    ),
+                )
             elif schemas and "number" not in types:
-                self.problem(dimension.key, f"a range needs a number key; {key} takes "
-                                            f"{_describe_types(types)}: give a list of values instead")
+                self.problem(
+                    dimension.key,
+                    f"a range needs a number key; {key} takes {_describe_types(types)}: give a list of values instead",
+                )
                 return None
         return replace(dimension, only_with=only_with)
 
@@ -241,8 +270,9 @@ class SpaceChecker:
         component = self.registry.get(COMPONENT_SECTIONS[section], plugin)
         return component.spec.keys if component is not None else {}
 
-    def key_schemas(self, section: str, key: str, only_with: tuple[str, ...] | None,
-                    path: tuple[str, ...]) -> list[Mapping[str, Any]]:
+    def key_schemas(
+        self, section: str, key: str, only_with: tuple[str, ...] | None, path: tuple[str, ...]
+    ) -> list[Mapping[str, Any]]:
         """The key's declared JSON Schema in each plugin that has it; none when it is unknown
         (the value check says so)."""
         from tracker.spec.check import fixed_spec
@@ -255,8 +285,11 @@ class SpaceChecker:
             plugins = (path[1],) if len(path) == 3 else ()
         else:
             plugins = only_with or ((self.base.get(section) or {}).get("use"),)
-        return [self.keys_of(section, plugin)[key].schema for plugin in plugins
-                if isinstance(plugin, str) and key in self.keys_of(section, plugin)]
+        return [
+            self.keys_of(section, plugin)[key].schema
+            for plugin in plugins
+            if isinstance(plugin, str) and key in self.keys_of(section, plugin)
+        ]
 
     def values_accepted(self, dimension: Dimension, plugins: Mapping[str, tuple]) -> bool:
         """Each value (a range's ends) checked as `--set` would, with each plugin that has the key."""
@@ -282,15 +315,18 @@ class SpaceChecker:
         combination no key alone rules out is found too."""
         for dimension in dimensions:
             if isinstance(dimension.values, Range) and dimension.values.grid() is None:
-                self.problem(dimension.key, 'method = "grid" needs the values to try: a list, or a range with '
-                                            "step (and no log)")
+                self.problem(
+                    dimension.key, 'method = "grid" needs the values to try: a list, or a range with step (and no log)'
+                )
         if self.problems:
             return
         size = grid_size(dimensions)
         if size > MAX_GRID_POINTS:
-            self.problem(", ".join(d.key for d in dimensions),
-                         f"a grid of {size} combinations (more than {MAX_GRID_POINTS}): use fewer values, a coarser "
-                         'step, or method = "random" with trials')
+            self.problem(
+                ", ".join(d.key for d in dimensions),
+                f"a grid of {size} combinations (more than {MAX_GRID_POINTS}): use fewer values, a coarser "
+                'step, or method = "random" with trials',
+            )
             return
         if size > CHECKED_GRID_POINTS:
             return
@@ -298,8 +334,9 @@ class SpaceChecker:
             problems = self.check_overrides([(tuple(key.split(".")), value) for key, value in point.items()])
             for problem in problems[:1]:
                 combination = ", ".join(override_text(key, value) for key, value in point.items())
-                self.problems.append(Problem(self.file, SPACE, None, f"the combination {combination}: "
-                                                                     f"{_located(problem)}"))
+                self.problems.append(
+                    Problem(self.file, SPACE, None, f"the combination {combination}: {_located(problem)}")
+                )
 
 
 def trial_overrides(space: Sequence[Dimension], pick: Any) -> Iterator[tuple[Dimension, Any]]:

@@ -9,6 +9,7 @@ running or waiting; a trial stopped because its sweep stopped (Ctrl-C, SIGTERM, 
 sweep) is failed with `xp.interrupted` and its values are queued again, so the study runs them
 once more instead of losing that point.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,9 +21,10 @@ import socket
 import threading
 import time
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from tracker.experiment import Experiment
 from tracker.redact import mask_uri
@@ -55,10 +57,18 @@ class SweepSettings:
     digest: str
 
     def shown(self) -> dict[str, Any]:
-        return {"method": self.method, "trials": self.trials, "seed": self.seed, "metric": self.metric,
-                "direction": self.direction, "parallel": self.parallel, "pruner": self.pruner,
-                "pruner_startup_trials": self.pruner_startup_trials, "study": self.study,
-                "storage": mask_uri(self.storage)}
+        return {
+            "method": self.method,
+            "trials": self.trials,
+            "seed": self.seed,
+            "metric": self.metric,
+            "direction": self.direction,
+            "parallel": self.parallel,
+            "pruner": self.pruner,
+            "pruner_startup_trials": self.pruner_startup_trials,
+            "study": self.study,
+            "storage": mask_uri(self.storage),
+        }
 
 
 def sweep_settings(experiment: Experiment, tracking_uri: str) -> SweepSettings:
@@ -71,15 +81,30 @@ def sweep_settings(experiment: Experiment, tracking_uri: str) -> SweepSettings:
     seed = experiment.seed if sweep["seed"] is None else sweep["seed"]
     # The study is what is searched, how, and for what: more trials, more processes or another
     # pruner continue the same study.
-    identity = {"config": config_digest(experiment), "method": sweep["method"], "seed": seed, "metric": metric,
-                "direction": direction,
-                "space": {d.key: repr(d.values) for d in space}}
+    identity = {
+        "config": config_digest(experiment),
+        "method": sweep["method"],
+        "seed": seed,
+        "metric": metric,
+        "direction": direction,
+        "space": {d.key: repr(d.values) for d in space},
+    }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     points = len(grid_points(space)) if sweep["method"] == "grid" else None
     trials = min(sweep["trials"] or points, points) if points is not None else sweep["trials"]
-    return SweepSettings(sweep["method"], trials, seed, metric, direction, sweep["parallel"], sweep["pruner"],
-                         sweep["pruner_startup_trials"], sweep["study"] or f"{experiment.path.stem}-{digest[:8]}",
-                         sweep["storage"] or default_storage(tracking_uri), digest)
+    return SweepSettings(
+        sweep["method"],
+        trials,
+        seed,
+        metric,
+        direction,
+        sweep["parallel"],
+        sweep["pruner"],
+        sweep["pruner_startup_trials"],
+        sweep["study"] or f"{experiment.path.stem}-{digest[:8]}",
+        sweep["storage"] or default_storage(tracking_uri),
+        digest,
+    )
 
 
 def default_storage(tracking_uri: str) -> str:
@@ -146,20 +171,27 @@ class Study:
         self.lock = threading.Lock()
         self.created = False
         try:
-            self.study = optuna.create_study(storage=self.storage, study_name=settings.study,
-                                             direction=settings.direction, pruner=make_pruner(settings))
+            self.study = optuna.create_study(
+                storage=self.storage,
+                study_name=settings.study,
+                direction=settings.direction,
+                pruner=make_pruner(settings),
+            )
             self.study.set_user_attr(DIGEST, settings.digest)
             self.created = True
         except optuna.exceptions.DuplicatedStudyError:
-            self.study = optuna.load_study(storage=self.storage, study_name=settings.study,
-                                           pruner=make_pruner(settings))
+            self.study = optuna.load_study(
+                storage=self.storage, study_name=settings.study, pruner=make_pruner(settings)
+            )
 
     def belongs(self) -> str | None:
         """Why this study is not the one the sweep describes, or None."""
         digest = self.study.user_attrs.get(DIGEST)
         if digest is not None and digest != self.settings.digest:
-            return (f'the study "{self.settings.study}" in {mask_uri(self.settings.storage)} was made for another '
-                    "experiment or space; give this one another name ([sweep] study) or remove that study")
+            return (
+                f'the study "{self.settings.study}" in {mask_uri(self.settings.storage)} was made for another '
+                "experiment or space; give this one another name ([sweep] study) or remove that study"
+            )
         if self.study.direction.name.lower() != self.settings.direction:
             return f'the study "{self.settings.study}" {self.study.direction.name.lower()}s its metric'
         return None
@@ -177,8 +209,11 @@ class Study:
     def counted(self, trials: Sequence[Any] | None = None) -> list[Any]:
         from optuna.trial import TrialState
 
-        return [t for t in (self.trials() if trials is None else trials)
-                if t.state != TrialState.FAIL or INTERRUPTED not in t.user_attrs]
+        return [
+            t
+            for t in (self.trials() if trials is None else trials)
+            if t.state != TrialState.FAIL or INTERRUPTED not in t.user_attrs
+        ]
 
     def finished(self) -> list[Any]:
         return [t for t in self.counted() if t.state.is_finished()]
@@ -227,12 +262,19 @@ class Study:
                 if missing:
                     self.study.enqueue_trial(missing[0])
             grid = self.settings.method == "grid"
-            study = optuna.load_study(storage=self.storage, study_name=self.settings.study,
-                                      sampler=make_sampler(self.settings, len(trials)),
-                                      pruner=make_pruner(self.settings))
+            study = optuna.load_study(
+                storage=self.storage,
+                study_name=self.settings.study,
+                sampler=make_sampler(self.settings, len(trials)),
+                pruner=make_pruner(self.settings),
+            )
             trial = study.ask()
-            values = {dimension.key: value for dimension, value
-                      in trial_overrides(self.space, lambda dimension, chosen: _suggest(trial, dimension, grid))}
+            values = {
+                dimension.key: value
+                for dimension, value in trial_overrides(
+                    self.space, lambda dimension, chosen: _suggest(trial, dimension, grid)
+                )
+            }
             for key, value in {"xp.host": HOST, "xp.pid": os.getpid(), "xp.heartbeat": time.time()}.items():
                 trial.set_user_attr(key, value)
             return Claimed(trial.number, trial._trial_id, values)

@@ -6,13 +6,15 @@ overrides may hold secrets); the trial runs the experiment with its values as `-
 in an MLflow run nested under the study's, reports its metric to the pruner after each
 evaluation, and writes how it ended to the result file the order names.
 """
+
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tracker.garbage_collection import collect_nothing_at_exit
 
@@ -31,8 +33,9 @@ class Pruning:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         settings = SweepSettings(**order["settings"])
-        study = optuna.load_study(storage=open_storage(settings.storage), study_name=settings.study,
-                                  pruner=make_pruner(settings))
+        study = optuna.load_study(
+            storage=open_storage(settings.storage), study_name=settings.study, pruner=make_pruner(settings)
+        )
         self.trial = optuna.trial.Trial(study, order["trial_id"])
         self.metric, self.evaluations = settings.metric, 0
 
@@ -68,13 +71,18 @@ def run_trial(order: Mapping[str, Any]) -> dict[str, Any]:
     labels = RunLabels(order["run_name"], order["tags"])
     should_stop = Pruning(order) if order["settings"]["pruner"] != "none" else None
     try:
-        result = run_experiment(experiment, registry, start_run=start_run_with(registry, console, labels=labels),
-                                console=console, should_stop=should_stop)
+        result = run_experiment(
+            experiment,
+            registry,
+            start_run=start_run_with(registry, console, labels=labels),
+            console=console,
+            should_stop=should_stop,
+        )
     except ExperimentError as error:
         return {"state": "FAIL", "reason": experiment.redactor.text("; ".join(str(p) for p in error.problems))}
     except KeyboardInterrupt:
         return {"state": "INTERRUPTED", "reason": "stopped with its sweep"}
-    except Exception as error:  # noqa: BLE001 - the trial failed; the study goes on
+    except Exception as error:
         return {"state": "FAIL", "reason": experiment.redactor.text(f"{type(error).__name__}: {error}")}
     metric = order["settings"]["metric"]
     value = result.eval_metrics.get(metric)
@@ -93,7 +101,7 @@ def main() -> int:
     stop_with_parent(order)
     try:
         ended = run_trial(order)
-    except Exception as error:  # noqa: BLE001 - said in the result: the sweep records it and goes on
+    except Exception as error:
         ended = {"state": "FAIL", "reason": f"{type(error).__name__}: {error}"}
     Path(order["result"]).write_text(json.dumps(ended), encoding="utf-8")
     return EXIT_INTERRUPTED if ended["state"] == "INTERRUPTED" else 0 if ended["state"] != "FAIL" else 1

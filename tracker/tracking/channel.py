@@ -4,6 +4,7 @@ a pipe that never blocks training, answers come back on a thread of their own.
 Writing a record is a JSON line and a non-blocking write: a few microseconds. Should the pipe be
 full (the tracking process busy), the bytes wait in memory and go with the next record.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tracker.tracking.spool import decode, encode
 
@@ -35,11 +37,24 @@ class TrackingChannel:
         self.spool = spool
         self.log = tempfile.NamedTemporaryFile(prefix="xp-tracking-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tracker.tracking.service", "--uri", uri, "--spool", str(spool),
-             "--parent", str(os.getpid()), *(["--system-metrics"] if system_metrics else [])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None if verbose else self.log,
+            [
+                sys.executable,
+                "-m",
+                "tracker.tracking.service",
+                "--uri",
+                uri,
+                "--spool",
+                str(spool),
+                "--parent",
+                str(os.getpid()),
+                *(["--system-metrics"] if system_metrics else []),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if verbose else self.log,
             env={**os.environ, **SERVICE_ENVIRONMENT},
-            start_new_session=True)  # Ctrl-C in the terminal is for the training process alone
+            start_new_session=True,
+        )  # Ctrl-C in the terminal is for the training process alone
         self.pipe = self.process.stdin.fileno()
         os.set_blocking(self.pipe, False)
         self.unsent = bytearray()

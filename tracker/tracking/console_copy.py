@@ -1,10 +1,12 @@
 """The run's console, copied to a file (the `console.log` artifact) with its secrets masked."""
+
 from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tracker.redact import Redactor
 

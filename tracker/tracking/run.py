@@ -7,6 +7,7 @@ created only after every component was built (an invalid experiment creates no r
 the main process, and always ends FINISHED, FAILED or KILLED: by the records of this process, or,
 when this process dies without a word, by the tracking process.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,9 +15,10 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from tracker import tomlwrite
 from tracker.components import Parts, TrackedRun
@@ -52,8 +54,9 @@ class ServiceLogger:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         timestamp = int(time.time() * 1000)
-        self.channel.send("metrics", metrics=[[stored_name(key), float(value), timestamp, step]
-                                              for key, value in metrics.items()])
+        self.channel.send(
+            "metrics", metrics=[[stored_name(key), float(value), timestamp, step] for key, value in metrics.items()]
+        )
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.channel.send("artifact", path=str(Path(path).resolve()), folder=folder)
@@ -71,12 +74,23 @@ class ServiceLogger:
         from tracker.model_export import LoggedModel
 
         self.channel.answers.pop("model", None)
-        self.channel.send("model", folder=str(Path(folder).resolve()), example=example, step=step,
-                          register_as=self.register_as,
-                          card={"text_columns": list(card.text_columns), "max_length": card.max_length,
-                                "label_names": None if card.label_names is None else list(card.label_names)})
-        answer = self.channel.wait_for(lambda answers: answers.get("model") or answers.get("away")
-                                       or str(answers.get("refused", "")).startswith("model:"))
+        self.channel.send(
+            "model",
+            folder=str(Path(folder).resolve()),
+            example=example,
+            step=step,
+            register_as=self.register_as,
+            card={
+                "text_columns": list(card.text_columns),
+                "max_length": card.max_length,
+                "label_names": None if card.label_names is None else list(card.label_names),
+            },
+        )
+        answer = self.channel.wait_for(
+            lambda answers: (
+                answers.get("model") or answers.get("away") or str(answers.get("refused", "")).startswith("model:")
+            )
+        )
         model = answer if isinstance(answer, dict) else None
         return LoggedModel(model["uri"], model["uri"].rsplit("/", 1)[-1], model["registered"]) if model else None
 
@@ -88,8 +102,11 @@ class ServiceLogger:
         except ServiceGone:
             answer = self.channel.answers.get("run")
         run = answer if isinstance(answer, dict) else None
-        return tracked_run(run["run_id"], run["run_name"], self.experiment_name, run["experiment_id"],
-                           self.uri) if run else None
+        return (
+            tracked_run(run["run_id"], run["run_name"], self.experiment_name, run["experiment_id"], self.uri)
+            if run
+            else None
+        )
 
 
 @dataclass(frozen=True)
@@ -101,8 +118,9 @@ class RunLabels:
     tags: Mapping[str, str]
 
 
-def start_run_with(registry: Registry, console: Console = Console(), resume: Any = None,
-                   labels: RunLabels | None = None) -> "Tracking":
+def start_run_with(
+    registry: Registry, console: Console = Console(), resume: Any = None, labels: RunLabels | None = None
+) -> Tracking:
     """The recipe's `start_run` (with `prepare`): an MLflow run when tracking is on, for the main
     process only; with `resume` (tracker.resume.Resume), that stopped run, reopened."""
     return Tracking(registry, console, resume, labels)
@@ -127,9 +145,12 @@ class Tracking:
                 channel.close(grace=NO_RUN_GRACE_SECONDS)
 
     def launch(self, experiment: Experiment) -> TrackingChannel:
-        return TrackingChannel(self.uri(experiment), spool_folder(experiment),
-                               verbose=self.console.verbosity >= VERBOSE,
-                               system_metrics=experiment.settings["tracking"]["system_metrics"])
+        return TrackingChannel(
+            self.uri(experiment),
+            spool_folder(experiment),
+            verbose=self.console.verbosity >= VERBOSE,
+            system_metrics=experiment.settings["tracking"]["system_metrics"],
+        )
 
     def uri(self, experiment: Experiment) -> str:
         return self.resume.store if self.resume is not None else tracking_uri(experiment.settings["tracking"])
@@ -150,22 +171,32 @@ class Tracking:
     def _run(self, experiment: Experiment, parts: Parts, runner: Any, channel: TrackingChannel) -> Iterator[Any]:
         settings, redactor, resume = experiment.settings["tracking"], experiment.redactor, self.resume
         say = self.console.say
-        with stops_of_run(lambda text: say("stopping", text)) as stops, \
-                tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name:
+        with (
+            stops_of_run(lambda text: say("stopping", text)) as stops,
+            tempfile.TemporaryDirectory(prefix="xp-run-") as scratch_name,
+        ):
             scratch = Path(scratch_name)
             status, error = "FAILED", None
             with console_copy(scratch / "console.log", redactor) as console_log:
                 try:
                     git_tags, diff = git_state(experiment.path.resolve().parent)
                     labels = self.labels
-                    channel.send("start", experiment=experiment.name,
-                                 run_name=labels.name if labels else run_name(experiment),
-                                 tags={**_start_tags(experiment), **git_tags, **(labels.tags if labels else {})},
-                                 resume=resume.run_id if resume else None, system_metrics=settings["system_metrics"])
+                    channel.send(
+                        "start",
+                        experiment=experiment.name,
+                        run_name=labels.name if labels else run_name(experiment),
+                        tags={**_start_tags(experiment), **git_tags, **(labels.tags if labels else {})},
+                        resume=resume.run_id if resume else None,
+                        system_metrics=settings["system_metrics"],
+                    )
                     if resume is None:  # a resumed run has its params, inputs and provenance already
                         _log_start(channel, experiment, parts, runner, self.registry, scratch, git_tags, diff)
-                    yield FanOut([ConsoleLogger(self.console),
-                                  ServiceLogger(channel, self.uri(experiment), experiment.name, settings["register_as"])])
+                    yield FanOut(
+                        [
+                            ConsoleLogger(self.console),
+                            ServiceLogger(channel, self.uri(experiment), experiment.name, settings["register_as"]),
+                        ]
+                    )
                     status = "FINISHED"
                 except KeyboardInterrupt:
                     status = "KILLED"
@@ -183,21 +214,29 @@ class Tracking:
                 raise KeyboardInterrupt
             refusals = [note["refused"] for note in channel.notes if "refused" in note]
             if status == "FINISHED" and channel.answers.get("ended") == "FAILED" and refusals:
-                raise RunNotRecorded(f"the tracking store refused {refusals[0]}"
-                                     + (f" (and {len(refusals) - 1} more records)" if len(refusals) > 1 else ""))
+                raise RunNotRecorded(
+                    f"the tracking store refused {refusals[0]}"
+                    + (f" (and {len(refusals) - 1} more records)" if len(refusals) > 1 else "")
+                )
 
     def _close(self, channel: TrackingChannel, stops: Any, grace: float) -> None:
         """Wait up to `grace` seconds for the tracking process to store the run's end (a second
         Ctrl-C stops waiting); if the store is away, say where the records wait and how to send them."""
         if channel.answers.get("away"):
-            self.console.write(f"tracking   the store is unreachable ({channel.answers.get('store_error')}); "
-                               f"waiting up to {grace:.0f}s for it (Ctrl-C again: stop waiting)")
+            self.console.write(
+                f"tracking   the store is unreachable ({channel.answers.get('store_error')}); "
+                f"waiting up to {grace:.0f}s for it (Ctrl-C again: stop waiting)"
+            )
         stored = channel.close(grace, stops)
         if channel.process.returncode not in (0, None) and not stops.came and stored:
-            self.console.write(f"tracking   the tracking process failed: {channel.failure()} (its log: {channel.log.name})")
+            self.console.write(
+                f"tracking   the tracking process failed: {channel.failure()} (its log: {channel.log.name})"
+            )
         if (not stored or channel.answers.get("away")) and channel.spool.exists():
-            self.console.write(f"tracking   the store did not take all of the run; the rest waits in "
-                               f"{channel.spool}: `xp sync {channel.spool}` sends it")
+            self.console.write(
+                f"tracking   the store did not take all of the run; the rest waits in "
+                f"{channel.spool}: `xp sync {channel.spool}` sends it"
+            )
 
 
 def spool_folder(experiment: Experiment) -> Path:
@@ -221,8 +260,16 @@ def _start_tags(experiment: Experiment) -> dict[str, str]:
     return tags
 
 
-def _log_start(channel: TrackingChannel, experiment: Experiment, parts: Parts, runner: Any, registry: Registry,
-               scratch: Path, git_tags: Mapping[str, str], diff: str | None) -> None:
+def _log_start(
+    channel: TrackingChannel,
+    experiment: Experiment,
+    parts: Parts,
+    runner: Any,
+    registry: Registry,
+    scratch: Path,
+    git_tags: Mapping[str, str],
+    diff: str | None,
+) -> None:
     """Params, provenance tags, config and environment artifacts and dataset inputs."""
     from tracker.dataset_inputs import describe_inputs
     from tracker.params import as_params
@@ -233,15 +280,20 @@ def _log_start(channel: TrackingChannel, experiment: Experiment, parts: Parts, r
     channel.send("params", params=params)
     for key, value in overflow.items():
         channel.send("artifact", path=str(_write(scratch / "params" / f"{key}.txt", value)), folder="params")
-    tags = {**git_tags, **version_tags(experiment, registry), "xp.device": parts.hardware.device,
-            "xp.precision": parts.hardware.precision}
+    tags = {
+        **git_tags,
+        **version_tags(experiment, registry),
+        "xp.device": parts.hardware.device,
+        "xp.precision": parts.hardware.precision,
+    }
     channel.send("tags", tags=tags)
     if diff:  # the diff may hold the very file with its secrets
         channel.send("artifact", path=str(_write(scratch / "git.diff", redactor.text(diff))), folder="provenance")
     config = scratch / "config"
     channel.send("artifact", path=str(_write(config / experiment.path.name, experiment.shown_text)), folder="config")
-    channel.send("artifact", path=str(_write(config / "resolved.toml", tomlwrite.dumps(experiment.shown()))),
-                 folder="config")
+    channel.send(
+        "artifact", path=str(_write(config / "resolved.toml", tomlwrite.dumps(experiment.shown()))), folder="config"
+    )
     channel.send("environment")
     channel.send("inputs", inputs=describe_inputs(parts.task, redactor.text))
 
@@ -250,7 +302,8 @@ def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
     """Values that the config implies but does not say."""
     trainable = sum(p.numel() for p in parts.model.parameters() if p.requires_grad)
     derived = {
-        "effective_batch_size": getattr(runner, "batch_size", 0) * getattr(runner, "gradient_accumulation_steps", 1)
+        "effective_batch_size": getattr(runner, "batch_size", 0)
+        * getattr(runner, "gradient_accumulation_steps", 1)
         * int(os.environ.get("WORLD_SIZE", "1")),
         "total_optimizer_steps": parts.num_training_steps,
         "trainable_parameters": trainable,

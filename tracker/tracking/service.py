@@ -14,6 +14,7 @@ Answers go back to the training process as JSON lines on stdout: the run once cr
 `durable` for each flush record (every record before it is stored, or spooled with fsync), the
 logged model, store outages and their end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from tracker.redact import mask_uri
 from tracker.garbage_collection import collect_nothing_at_exit, collector_paused
+from tracker.redact import mask_uri
 from tracker.tracking.spool import Spool, decode, encode
 from tracker.tracking.store_writer import StoreUnavailable, StoreWriter, group, send_spool
 
@@ -48,8 +49,10 @@ _CLOSED = object()
 
 
 def died_without_ending(parent: int) -> str:
-    return (f"the xp process (pid {parent}) stopped without ending its run: killed (SIGKILL), out of memory, "
-            "or its machine stopped")
+    return (
+        f"the xp process (pid {parent}) stopped without ending its run: killed (SIGKILL), out of memory, "
+        "or its machine stopped"
+    )
 
 
 class Answers:
@@ -68,8 +71,9 @@ class Answers:
 
 
 class Service:
-    def __init__(self, uri: str, spool: Spool, answer: Answers, parent: int, scratch: Path,
-                 system_metrics: bool = False):
+    def __init__(
+        self, uri: str, spool: Spool, answer: Answers, parent: int, scratch: Path, system_metrics: bool = False
+    ):
         self.uri, self.spool, self.answer, self.parent, self.scratch = uri, spool, answer, parent, scratch
         self.system_metrics = system_metrics  # the run will sample them: warm up for it
         self.pending: collections.deque[dict[str, Any]] = collections.deque()  # in memory, not yet stored
@@ -109,7 +113,7 @@ class Service:
         while the training process loads data and model, not when it starts training."""
         try:
             self.writer = StoreWriter(_open_store(self.uri), self.uri, self.answer, self.scratch)
-        except Exception:  # noqa: BLE001 - the store is away: tried again when records come
+        except Exception:
             return
         self.writer.warm_up(self.system_metrics)
 
@@ -118,9 +122,14 @@ class Service:
         the end), metrics at most once a WRITE_INTERVAL_SECONDS; never before the next retry."""
         if not self.pending and not self.spooling:
             return float("inf")
-        urgent = self.spooling or self.closed_at is not None or any(
-            record["kind"] != "metrics" or any(point[0] == "eval/loss" for point in record["metrics"])
-            for record in self.pending)
+        urgent = (
+            self.spooling
+            or self.closed_at is not None
+            or any(
+                record["kind"] != "metrics" or any(point[0] == "eval/loss" for point in record["metrics"])
+                for record in self.pending
+            )
+        )
         return max(self.next_try, self.last_write + (0.0 if urgent else WRITE_INTERVAL_SECONDS))
 
     def take(self, records: list[Any]) -> None:
@@ -169,7 +178,7 @@ class Service:
         except StoreUnavailable as error:
             self._away(str(error))
             return
-        except Exception as error:  # noqa: BLE001 - opening the store failed: the same as away
+        except Exception as error:
             self._away(f"{type(error).__name__}: {error}")
             return
         if self.outage is not None:
@@ -191,7 +200,7 @@ class Service:
 
     def go_spooling(self) -> None:
         """From now on records go to the spool, those in memory first."""
-        if not self.pending and (self.spooling or self.writer is not None and self.writer.ended):
+        if not self.pending and (self.spooling or (self.writer is not None and self.writer.ended)):
             return  # nothing to keep, or all kept already
         try:
             self.spool.claim()
@@ -209,9 +218,13 @@ class Service:
     def state(self) -> dict[str, Any]:
         """What `xp sync` needs to go on where this process stopped."""
         writer = self.writer
-        return {"uri": mask_uri(self.uri), "parent": self.parent, "run": writer.run if writer else None,
-                "logged_until": writer.logged_until if writer else {},
-                "refusals": writer.refusals if writer else []}
+        return {
+            "uri": mask_uri(self.uri),
+            "parent": self.parent,
+            "run": writer.run if writer else None,
+            "logged_until": writer.logged_until if writer else {},
+            "refusals": writer.refusals if writer else [],
+        }
 
 
 def _open_store(uri: str) -> Any:

@@ -8,6 +8,7 @@ process fills it while the store is unreachable and empties it when the store is
 behind (the store never came back before the run ended) is sent by `xp sync`. Only one process
 sends a spool at a time (`lock`).
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -6,11 +6,13 @@ already stored is not stored twice, a param or tag gets the same value, an artif
 Only this module (and MLflow's own modules it calls) runs MLflow code; the training process
 never imports MLflow.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from tracker.heartbeat import Heartbeat
 from tracker.metric_names import runner_name
@@ -52,8 +54,9 @@ class StoreWriter:
     """Applies one run's records to the store at `uri` through `client`; `answer` tells the
     training process (or `xp sync`) what happened: the run created, the model logged, the end."""
 
-    def __init__(self, client: Any, uri: str, answer: Callable[[dict[str, Any]], None], scratch: Path,
-                 live: bool = True):
+    def __init__(
+        self, client: Any, uri: str, answer: Callable[[dict[str, Any]], None], scratch: Path, live: bool = True
+    ):
         """`live`: the run's process is training (the tracking process), so the run gets a
         heartbeat and system metrics; `xp sync` sends records of a run that is over."""
         self.client, self.uri, self.answer, self.scratch, self.live = client, uri, answer, scratch, live
@@ -78,7 +81,7 @@ class StoreWriter:
                 self._metrics([point for record in records for point in record["metrics"]])
             else:
                 getattr(self, f"_{kind}")(records[0])
-        except Exception as error:  # noqa: BLE001 - sorted into retry later, or report and skip
+        except Exception as error:
             if store_away(error):
                 raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
             self.refusals.append(f"{kind}: {type(error).__name__}: {error}")
@@ -94,8 +97,12 @@ class StoreWriter:
         else:
             experiment_id = self._experiment_id(record["experiment"])
             run = self.client.create_run(experiment_id, run_name=record["run_name"], tags=_start_tags(record["tags"]))
-        self.run = {"run_id": run.info.run_id, "run_name": run.info.run_name,
-                    "experiment_id": run.info.experiment_id, "experiment": record["experiment"]}
+        self.run = {
+            "run_id": run.info.run_id,
+            "run_name": run.info.run_name,
+            "experiment_id": run.info.experiment_id,
+            "experiment": record["experiment"],
+        }
         self.answer({"run": self.run})
         if self.live:
             self.heartbeat = Heartbeat(self.client, run.info.run_id).start()
@@ -111,8 +118,10 @@ class StoreWriter:
 
         run = self.client.get_run(run_id)
         self.load_history(run)
-        self.logged_until = {key: max((step for step, _ in self.history.get(runner_name(key), [])), default=-1)
-                             for key in run.data.metrics}
+        self.logged_until = {
+            key: max((step for step, _ in self.history.get(runner_name(key), [])), default=-1)
+            for key in run.data.metrics
+        }
         self.attempt = int(run.data.tags.get(ATTEMPT_TAG, "1")) + 1
         self.client.update_run(run_id, status="RUNNING")
         self.client.log_batch(run_id, tags=[RunTag(ATTEMPT_TAG, str(self.attempt))])
@@ -126,7 +135,7 @@ class StoreWriter:
 
         items = [Param(key, value) for key, value in record["params"].items()]
         for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=items[start:start + MAX_PARAMS_PER_BATCH])
+            self.client.log_batch(self.run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
 
     def _tags(self, record: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -143,7 +152,7 @@ class StoreWriter:
         fresh = [point for point in points if point[3] > self.logged_until.get(point[0], -1)]
         metrics = [Metric(key, float(value), int(timestamp), int(step)) for key, value, timestamp, step in fresh]
         for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[start:start + MAX_METRICS_PER_BATCH])
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
         evaluated = False
         for key, value, _, step in fresh:
             name = runner_name(key)
@@ -183,15 +192,25 @@ class StoreWriter:
         from tracker.model_export import ModelCard, log_transformers_model
         from tracker.stores import current_tracking_uri
 
-        card = ModelCard(tuple(record["card"]["text_columns"]), _optional_tuple(record["card"]["label_names"]),
-                         record["card"]["max_length"])
+        card = ModelCard(
+            tuple(record["card"]["text_columns"]),
+            _optional_tuple(record["card"]["label_names"]),
+            record["card"]["max_length"],
+        )
         folder = Path(record["folder"])
         model = AutoModelForSequenceClassification.from_pretrained(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         with current_tracking_uri(self.uri):
-            logged = log_transformers_model(model, tokenizer, card, record["example"],
-                                            experiment_id=self.run["experiment_id"], run_id=self.run_id,
-                                            step=record["step"], register_as=record.get("register_as"))
+            logged = log_transformers_model(
+                model,
+                tokenizer,
+                card,
+                record["example"],
+                experiment_id=self.run["experiment_id"],
+                run_id=self.run_id,
+                step=record["step"],
+                register_as=record.get("register_as"),
+            )
         self.answer({"model": {"uri": logged.model_uri, "registered": logged.registered}})
 
     def _environment(self, record: Mapping[str, Any]) -> None:
@@ -226,7 +245,7 @@ class StoreWriter:
         records would cost once (imports, MLflow's context tags and system-metrics probes, the
         environment listing), so they are quick to apply when training starts."""
         import matplotlib
-        import mlflow.data  # noqa: F401
+        import mlflow.data
         import mlflow.data.huggingface_dataset_source  # noqa: F401
         import pandas  # noqa: F401
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
@@ -235,7 +254,7 @@ class StoreWriter:
         from tracker.provenance import installed_packages
 
         matplotlib.use("Agg")  # as tracker.plots draws: no display
-        import matplotlib.pyplot  # noqa: F401
+        import matplotlib.pyplot
 
         resolve_tags({})
         if system_metrics:
@@ -286,8 +305,9 @@ class StoreWriter:
         verdict = since = None
         if self.diagnosis is not None:
             verdict, since = self.diagnosis[DIAGNOSIS_TAG], self.diagnosis.get(f"{DIAGNOSIS_TAG}.since_step")
-        for figure in loss_and_metric_figures(self.history, self.scratch / "curves", verdict,
-                                              int(since) if since else None):
+        for figure in loss_and_metric_figures(
+            self.history, self.scratch / "curves", verdict, int(since) if since else None
+        ):
             self.client.log_artifact(self.run_id, str(figure), "curves")
 
 
@@ -340,7 +360,7 @@ def send_spool(spool: Any, writer: StoreWriter, after_each: Callable[[], None] =
         spool.mark_sent(unsent[len(records) - 1][0])
         after_each()
         sent += len(records)
-        unsent = unsent[len(records):] or spool.unsent()  # records may have come in the meantime
+        unsent = unsent[len(records) :] or spool.unsent()  # records may have come in the meantime
     return sent
 
 

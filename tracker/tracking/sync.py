@@ -1,11 +1,12 @@
 """`xp sync`: send the spools runs left behind when their tracking store stayed away past their
 end, in order, each exactly once; a run whose records stop short of its end is ended FAILED."""
+
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from tracker.redact import REDACTED
 from tracker.stores import SHORT_ID, StoreError
@@ -45,21 +46,32 @@ def _sync(spool: Spool, uri: str | None) -> Synced:
     state = spool.state()
     store = uri or state.get("uri")
     if not store or REDACTED in store:
-        raise StoreError(f"{spool.folder}: its store's URI held a password, which is never stored; "
-                         "name the store with --uri")
+        raise StoreError(
+            f"{spool.folder}: its store's URI held a password, which is never stored; name the store with --uri"
+        )
     with tempfile.TemporaryDirectory(prefix="xp-sync-") as scratch:
         try:
-            writer = StoreWriter(open_store_for_runs(patient_uri(store)), store, lambda answer: None, Path(scratch),
-                                 live=False)
+            writer = StoreWriter(
+                open_store_for_runs(patient_uri(store)), store, lambda answer: None, Path(scratch), live=False
+            )
             writer.go_on(state)
             ended = any(record["kind"] == "end" for _, record in spool.unsent())
             sent = send_spool(spool, writer)
             if not ended and writer.run is not None:  # its processes died with it: the run ends here
-                writer.apply([{"seq": -1, "kind": "end", "status": "FAILED",
-                               "error": died_without_ending(state.get("parent", 0))}])
+                writer.apply(
+                    [
+                        {
+                            "seq": -1,
+                            "kind": "end",
+                            "status": "FAILED",
+                            "error": died_without_ending(state.get("parent", 0)),
+                        }
+                    ]
+                )
         except StoreUnavailable as error:
-            raise StoreError(f"{spool.folder}: the store is still unreachable ({error}); nothing is lost, "
-                             "try again later") from None
+            raise StoreError(
+                f"{spool.folder}: the store is still unreachable ({error}); nothing is lost, try again later"
+            ) from None
     spool.remove()
     run = writer.run
     return Synced(spool.folder.resolve(), f"{run['run_name']} ({run['run_id'][:SHORT_ID]})" if run else "", sent)

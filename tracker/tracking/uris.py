@@ -1,8 +1,10 @@
 """Where runs are tracked and how a person looks at them: the store's URI, the UI's address."""
+
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tracker.components import TrackedRun
 from tracker.redact import mask_uri
@@ -25,8 +27,13 @@ def tracked_run(run_id: str, run_name: str, experiment_name: str, experiment_id:
     shown_uri = mask_uri(uri)
     served = uri.startswith(("http://", "https://"))
     base = uri.rstrip("/") if served else UI_ADDRESS
-    ui_command = ("open it in a browser" if served else
-                  "xp ui" if uri == DEFAULT_STORE else f"xp ui --uri '{shown_uri}'")
-    return TrackedRun(run_id=run_id, run_name=run_name, experiment_name=experiment_name,
-                      experiment_id=experiment_id, tracking_uri=shown_uri, ui_command=ui_command,
-                      run_url=mask_uri(f"{base}/#/experiments/{experiment_id}/runs/{run_id}?{CLASSIC_VIEW}"))
+    ui_command = "open it in a browser" if served else "xp ui" if uri == DEFAULT_STORE else f"xp ui --uri '{shown_uri}'"
+    return TrackedRun(
+        run_id=run_id,
+        run_name=run_name,
+        experiment_name=experiment_name,
+        experiment_id=experiment_id,
+        tracking_uri=shown_uri,
+        ui_command=ui_command,
+        run_url=mask_uri(f"{base}/#/experiments/{experiment_id}/runs/{run_id}?{CLASSIC_VIEW}"),
+    )

@@ -3,6 +3,7 @@
 Registered through the `xp.plugins` entry point in pyproject.toml; nothing heavy is imported
 until a factory is called, so `xp plugins` and `xp validate` stay fast.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,14 @@ def radam(
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise BuildError(None, "the model has no trainable parameters")
-    return torch.optim.RAdam(parameters, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                             decoupled_weight_decay=decoupled_weight_decay)
+    return torch.optim.RAdam(
+        parameters,
+        lr=lr,
+        betas=betas,
+        eps=eps,
+        weight_decay=weight_decay,
+        decoupled_weight_decay=decoupled_weight_decay,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,9 @@ def _needs_classes(options, task):
 
 @outputs("balanced_accuracy")  # so `metric_for_best = "balanced_accuracy"` is checked before training
 @data_rules(_needs_classes)
-def balanced_accuracy(*, adjusted: Annotated[bool, Field(description="map chance level to 0")] = False
-                      ) -> BalancedAccuracy:
+def balanced_accuracy(
+    *, adjusted: Annotated[bool, Field(description="map chance level to 0")] = False
+) -> BalancedAccuracy:
     """Balanced accuracy (sklearn): mean recall over classes; adjusted = true maps chance to 0."""
     import sklearn.metrics  # noqa: F401 - fail while building, not after the first epoch
 
