@@ -7,7 +7,7 @@ only when an experiment is checked or built.
 from tracker.errors import BuildError, ExperimentError, Problem
 from tracker.hookspecs import hookimpl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["BuildError", "ExperimentError", "Problem", "__version__", "hookimpl", "load", "run"]
 
 
