@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.abc
+import itertools
 import json
 import os
 import resource
@@ -57,7 +58,7 @@ def _install_map_timer(arrow_dataset) -> None:
 
 
 def _write(out_path: str) -> None:
-    gaps = [b - a for a, b in zip(_step_times, _step_times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(_step_times)]
     record = {
         "steps": len(_step_times),
         "step_times": _step_times,

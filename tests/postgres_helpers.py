@@ -49,11 +49,12 @@ def require_postgres() -> Path:
 
 
 @contextmanager
-def postgres_server(databases: tuple[str, ...] = ("mlflow",)) -> Iterator[str]:
+def postgres_server(databases: tuple[str, ...] = ("mlflow",), passwords: dict[str, str] | None = None) -> Iterator[str]:
     """A PostgreSQL cluster with `databases` made; yields the server's URL without a database
-    (postgresql://postgres@127.0.0.1:PORT). The cluster lives in a folder of its own under the
-    system's temporary folder (the postgres user cannot enter a test's tmp_path, private to
-    root), removed at the end."""
+    (postgresql://postgres@127.0.0.1:PORT). `passwords`: roles made with these passwords, which
+    they must give over TCP (the postgres role needs none). The cluster lives in a folder of its
+    own under the system's temporary folder (the postgres user cannot enter a test's tmp_path,
+    private to root), removed at the end."""
     programs = require_postgres()
     folder = Path(tempfile.mkdtemp(prefix="xp-postgres-"))
     data, sockets = folder / "data", folder / "sockets"
@@ -84,6 +85,15 @@ def postgres_server(databases: tuple[str, ...] = ("mlflow",)) -> Iterator[str]:
     try:
         for database in databases:
             run(str(programs / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database)
+        if passwords:
+            psql = str(programs / "psql")
+            for role, password in passwords.items():
+                sql = f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"
+                run(psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", sql)
+            hba = data / "pg_hba.conf"  # the first line that matches decides
+            lines = [f"host all {role} 127.0.0.1/32 scram-sha-256" for role in passwords]
+            hba.write_text("\n".join(lines) + "\n" + hba.read_text())
+            run(str(programs / "pg_ctl"), "-D", str(data), "reload")
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
         subprocess.run(

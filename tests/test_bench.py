@@ -1,10 +1,12 @@
 """The benchmark scripts keep working: every suite runs in its smoke form (a tiny model, a few
-steps, one repetition) and the report renders every row of BENCHMARKS.md. No timing is checked
-here; the figures live in BENCHMARKS.md, measured by `python bench/run.py`."""
+steps, one repetition) on the MRPC slice the tests ship, and the report renders every row of
+BENCHMARKS.md. No timing is checked here; the figures live in BENCHMARKS.md, measured by
+`python bench/run.py` on the full data, which it finds only through XP_DATA (or --data)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,31 +14,47 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The benchmarks' own data setting is not the tests': they run on the slice, whatever the caller set.
+WITHOUT_XP_DATA = {name: value for name, value in os.environ.items() if name != "XP_DATA"}
+
+
+def bench(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """`python bench/run.py ARGS` from the repository root, XP_DATA only as given here."""
+    return subprocess.run(
+        [sys.executable, "bench/run.py", *args],
+        cwd=ROOT,
+        env={**WITHOUT_XP_DATA, **env},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory, tiny_checkpoint, mrpc_path) -> Path:
     results = tmp_path_factory.mktemp("bench-results")
-    finished = subprocess.run(
-        [
-            sys.executable,
-            "bench/run.py",
-            "all",
-            "--smoke",
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "--data",
-            str(mrpc_path),
-            "--results",
-            str(results),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
+    finished = bench(
+        "all", "--smoke", "--checkpoint", str(tiny_checkpoint), "--data", str(mrpc_path), "--results", str(results)
     )
     assert finished.returncode == 0, finished.stderr[-4000:]
     return results
+
+
+def test_without_the_full_data_a_suite_says_where_it_looked_and_exits_2(tmp_path):
+    results = tmp_path / "results"
+    empty = tmp_path / "data"
+    empty.mkdir()
+    for args, env, looked in (
+        (("speed",), {}, "XP_DATA is not set and no --data is given"),
+        (("speed",), {"XP_DATA": str(empty)}, f"in {empty / 'glue' / 'mrpc'} (XP_DATA={empty})"),
+        (("padding", "--data", str(empty)), {}, f"in {empty} (--data {empty})"),
+    ):
+        done = bench(*args, "--results", str(results), **env)
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()  # one line, no traceback
+        assert line.startswith("bench: the benchmarks need the full GLUE MRPC data") and looked in line, line
+        assert "Set XP_DATA to the folder holding glue/mrpc" in line and "or pass --data" in line
+        assert done.stdout == "" and not results.exists()  # stopped before anything ran
 
 
 def test_every_suite_writes_its_record(smoke_results):
@@ -115,7 +133,7 @@ def test_the_pruning_studies_try_the_same_trials_and_the_pruned_one_trains_no_mo
         for trial in study["trials"]:
             assert trial["run_state_tag"] == trial["state"]  # the MLflow tag says what Optuna says
             assert trial["steps"] > 0 and trial["evaluations"] >= 1 and trial["rows_trained"] > 0
-    for plain, pruned in zip(none["trials"], median["trials"]):
+    for plain, pruned in zip(none["trials"], median["trials"], strict=True):
         assert pruned["rows_trained"] <= plain["rows_trained"] and pruned["steps"] <= plain["steps"]
     assert 0.0 <= pruning["compute_saved"] < 1.0
 

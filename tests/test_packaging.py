@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 IMPORT_NAMES = {"tracker": "tracker", "plugins": "xp_plugins"}  # source folder -> import name
 # What the sdist carries besides the packages: the test suite and everything it reads.
 SDIST_FOLDERS = ("tracker", "plugins", "tests", "experiments", "docs", "bench", "examples")
-SDIST_FILES = ("LICENSE", "README.md", "BENCHMARKS.md", "pyproject.toml", "MANIFEST.in")
+SDIST_FILES = ("LICENSE", "README.md", "CHANGELOG.md", "BENCHMARKS.md", "pyproject.toml", "MANIFEST.in")
 # Made by building, installing or running; never source, never shipped (mirrors .gitignore).
 NOT_SOURCE = (
     ".git",
@@ -159,6 +159,7 @@ def test_sdist_holds_the_source_the_tests_need_and_nothing_made(built):
     missing = source_files(built.source, SDIST_FOLDERS) - shipped
     assert not missing, f"in the source but not in the sdist: {sorted(missing)}"
     assert "experiments/data/paraphrase/train.csv" in shipped  # the quickstart's data
+    assert {"tests/data/mrpc/train.parquet", "tests/data/README.md"} <= shipped  # the tests' data slices
     made = {
         name
         for name in shipped

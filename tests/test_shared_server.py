@@ -40,13 +40,15 @@ class Shared:
 def shared(tmp_path_factory) -> Iterator[Shared]:
     require_postgres()
     folder = tmp_path_factory.mktemp("shared-server")
-    with postgres_server(("mlflow", "optuna")) as postgres:
-        # The README's command: PostgreSQL for runs, params and metrics; the server stores and
-        # serves the artifacts, so clients need no access to its disk.
-        with mlflow_server(
+    # The README's command: PostgreSQL for runs, params and metrics; the server stores and
+    # serves the artifacts, so clients need no access to its disk.
+    with (
+        postgres_server(("mlflow", "optuna")) as postgres,
+        mlflow_server(
             f"{postgres}/mlflow", folder, 180, "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts")
-        ) as base:
-            yield Shared(folder, postgres, base)
+        ) as base,
+    ):
+        yield Shared(folder, postgres, base)
 
 
 def client_of(shared: Shared):

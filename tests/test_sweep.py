@@ -243,7 +243,7 @@ def test_an_interrupted_sweep_continues_with_its_remaining_trials_in_the_same_pa
         if process.poll() is None:
             process.kill()
         log.close()
-    first_parent, first_runs = sweep_runs(tmp_path)
+    first_parent, _ = sweep_runs(tmp_path)
     if stop == signal.SIGINT:  # stopped cleanly: the trial's run and the study's run end KILLED
         assert code == 130, (tmp_path / "first.log").read_text()[-3000:]
         assert first_parent.info.status == "KILLED"
@@ -274,7 +274,7 @@ def test_two_sweeps_on_one_study_share_its_trials(tmp_path, tiny_checkpoint):
     logs = [(tmp_path / f"sweep-{index}.log").open("w") for index in range(2)]
     processes = [
         subprocess.Popen(xp_command("sweep", str(file), *extra), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        for log, extra in zip(logs, [("--set", "sweep.parallel=2"), ()])
+        for log, extra in zip(logs, [("--set", "sweep.parallel=2"), ()], strict=True)
     ]
     codes = [process.wait(timeout=600) for process in processes]
     for log in logs:

@@ -2,7 +2,7 @@
 writes it. The reference xp's `loop` and `accelerate` runners are measured against.
 
 Differences from the course, each needed to run here and to compare like with like:
-- the data and checkpoint are arguments (no hub here: ../shared/data/glue/mrpc, packaged MiniLM);
+- the data and checkpoint are arguments (no hub here: the MRPC folder bench/run.py finds, packaged MiniLM);
 - `set_seed` and a seeded DataLoader generator, so a run is repeatable and sees the same
   batches as xp with the same seed;
 - `--max-steps` stops early, for timing;
@@ -27,7 +27,7 @@ from transformers import (
 )
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--data", default="../shared/data/glue/mrpc")
+parser.add_argument("--data", required=True, help="GLUE MRPC in hub layout (bench/run.py passes it)")
 parser.add_argument("--checkpoint", required=True)
 parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--max-steps", type=int, default=None)
@@ -75,7 +75,7 @@ model.to(device)
 progress_bar = tqdm(range(num_training_steps))
 step = 0
 model.train()
-for epoch in range(num_epochs):
+for _epoch in range(num_epochs):
     for batch in train_dataloader:
         batch = {k: v.to(device) for k, v in batch.items()}
         outputs = model(**batch)

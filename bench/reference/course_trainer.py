@@ -2,7 +2,7 @@
 writes it. The reference xp's `trainer` runner is measured against.
 
 Differences from the course, each needed to run here and to compare like with like:
-- the data and checkpoint are arguments (no hub here: ../shared/data/glue/mrpc, packaged MiniLM);
+- the data and checkpoint are arguments (no hub here: the MRPC folder bench/run.py finds, packaged MiniLM);
 - `seed`, `per_device_*_batch_size=8` and `num_train_epochs` spelled out (the Trainer's defaults);
 - `--max-steps` stops early, for timing; evaluation each epoch as in the course's second version;
 - accuracy and F1 come from scikit-learn: `evaluate.load("glue", "mrpc")` needs the hub.
@@ -23,7 +23,7 @@ from transformers import (
 )
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--data", default="../shared/data/glue/mrpc")
+parser.add_argument("--data", required=True, help="GLUE MRPC in hub layout (bench/run.py passes it)")
 parser.add_argument("--checkpoint", required=True)
 parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--max-steps", type=int, default=-1)

@@ -15,7 +15,8 @@ import csv
 import pytest
 
 from tests.experiment_files import write_experiment
-from tests.plugins.test_runners import PARAPHRASE, run, write_split
+from tests.plugins.paraphrase_splits import PARAPHRASE, write_split
+from tests.plugins.test_runners import run
 from tracker.diagnosis import Curves, Evidence, diagnose
 from tracker.diagnosis.baseline import majority_label, trivial_scores
 from tracker.registry import load_registry

@@ -10,7 +10,7 @@ import contextlib
 import pytest
 
 from tests.experiment_files import write_experiment
-from tests.plugins.test_trainer_short_runs import RecordingLogger, data, run  # noqa: F401 - data is a fixture
+from tests.plugins.test_trainer_short_runs import RecordingLogger, run
 from tracker.api import load
 from tracker.recipe import run_experiment
 from tracker.registry import load_registry
@@ -44,12 +44,12 @@ def resumed_from(path, checkpoint):
 @pytest.mark.parametrize("runner", ["loop", "accelerate"])
 @pytest.mark.parametrize("evaluation", [{"eval_strategy": "epoch"}, {"eval_strategy": "steps", "eval_steps": 2}])
 def test_resuming_from_any_checkpoint_repeats_the_uninterrupted_run(
-    tmp_path, tiny_checkpoint, data, runner, evaluation
+    tmp_path, tiny_checkpoint, short_run_data, runner, evaluation
 ):
     path = write_experiment(
         tmp_path / "exact.toml",
         tiny_checkpoint,
-        data,
+        short_run_data,
         runner={
             "use": runner,
             "num_epochs": 6,

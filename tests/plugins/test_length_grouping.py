@@ -26,7 +26,7 @@ def encoded_train(mrpc_path, tiny_checkpoint):
 
 
 def one_epoch(loader):
-    return [batch for batch in loader]
+    return list(loader)
 
 
 def pad_fraction(batches) -> float:
@@ -70,4 +70,4 @@ def test_evaluation_loaders_are_never_grouped(encoded_train):
     data, collator = encoded_train
     plain = one_epoch(make_loader(data, 8, collator, shuffle=False, seed=1))
     asked = one_epoch(make_loader(data, 8, collator, shuffle=False, seed=1, group_by_length=True))
-    assert all((a["input_ids"] == b["input_ids"]).all() for a, b in zip(plain, asked))
+    assert all((a["input_ids"] == b["input_ids"]).all() for a, b in zip(plain, asked, strict=True))

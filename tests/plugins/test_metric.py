@@ -124,7 +124,7 @@ def test_an_averaged_metric_fits_the_number_of_classes(name):
 
 
 @pytest.mark.parametrize(
-    "name, task, message",
+    ("name", "task", "message"),
     [
         ("accuracy", REGRESSION, NEEDS_CLASSES),
         ("f1", REGRESSION, NEEDS_CLASSES),
@@ -140,7 +140,7 @@ def test_a_metric_refuses_a_task_of_the_other_kind(name, task, message):
 
 
 @pytest.mark.parametrize(
-    "name, task",
+    ("name", "task"),
     [("accuracy", THREE), ("matthews_correlation", BINARY), ("pearson", REGRESSION), ("spearman", REGRESSION)],
 )
 def test_a_metric_takes_a_task_of_its_kind(name, task):
@@ -148,7 +148,7 @@ def test_a_metric_takes_a_task_of_its_kind(name, task):
 
 
 @pytest.mark.parametrize(
-    "task_name, data, problem",
+    ("task_name", "data", "problem"),
     [
         ("mrpc", BINARY, None),
         ("mnli", THREE, None),

@@ -153,7 +153,7 @@ def test_adamw_is_fused_by_default_and_fused_or_not_it_is_the_same_algorithm(mod
                 param.grad = torch.randn_like(param)
         for optimizer in optimizers.values():
             optimizer.step()
-    for (name, a), (_, b) in zip(fused.named_parameters(), plain.named_parameters()):
+    for (name, a), (_, b) in zip(fused.named_parameters(), plain.named_parameters(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.experiment_files import write_experiment
-from tests.plugins.test_trainer_short_runs import RUNNERS, data, run  # noqa: F401 - data is a fixture
+from tests.plugins.test_trainer_short_runs import RUNNERS, run
 from tracker.resume import saved_checkpoints
 
 
@@ -20,11 +20,11 @@ def checkpoints_of(result) -> list:
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_every_runner_checkpoints_every_n_steps_and_keeps_the_newest(tmp_path, tiny_checkpoint, data, runner):
+def test_every_runner_checkpoints_every_n_steps_and_keeps_the_newest(tmp_path, tiny_checkpoint, short_run_data, runner):
     path = write_experiment(
         tmp_path / "every.toml",
         tiny_checkpoint,
-        data,
+        short_run_data,
         runner={"use": runner, "max_steps": 7, "eval_strategy": "no"},
         checkpoint={"every_steps": 2, "keep": 2},
     )
@@ -39,11 +39,11 @@ def test_every_runner_checkpoints_every_n_steps_and_keeps_the_newest(tmp_path, t
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_every_runner_checkpoints_after_each_evaluation(tmp_path, tiny_checkpoint, data, runner):
+def test_every_runner_checkpoints_after_each_evaluation(tmp_path, tiny_checkpoint, short_run_data, runner):
     path = write_experiment(
         tmp_path / "at-eval.toml",
         tiny_checkpoint,
-        data,
+        short_run_data,
         runner={"use": runner, "max_steps": 7, "eval_strategy": "steps", "eval_steps": 3},
         checkpoint={"at_evaluation": True, "keep": 5},
     )
@@ -53,7 +53,9 @@ def test_every_runner_checkpoints_after_each_evaluation(tmp_path, tiny_checkpoin
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
-def test_without_a_checkpoint_section_nothing_is_saved(tmp_path, tiny_checkpoint, data, runner):
-    path = write_experiment(tmp_path / "none.toml", tiny_checkpoint, data, runner={"use": runner, "max_steps": 3})
+def test_without_a_checkpoint_section_nothing_is_saved(tmp_path, tiny_checkpoint, short_run_data, runner):
+    path = write_experiment(
+        tmp_path / "none.toml", tiny_checkpoint, short_run_data, runner={"use": runner, "max_steps": 3}
+    )
     result, _ = run(path)
     assert not (result.output_dir / "checkpoints").exists()

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.experiment_files import write_experiment
+from tests.plugins.paraphrase_splits import LABELS, write_split
 from tests.tables import table_rows
 from tracker.api import load
 from tracker.diagnosis import VERDICTS
@@ -31,9 +32,7 @@ from tracker.registry import load_registry
 from tracker.reporting import NullLogger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PARAPHRASE = REPO_ROOT / "experiments" / "data" / "paraphrase" / "train.csv"
 RUNNERS = ("trainer", "loop", "accelerate")
-LABELS = {"0": "different", "1": "paraphrase"}
 
 # What every runner logs, and when: training metrics at logging steps, evaluation metrics at
 # evaluation steps, test metrics once at the end when the test split has labels.
@@ -43,33 +42,6 @@ TEST_LOG = {"test_loss", "test_accuracy", "test_f1"}
 
 
 # -- experiments on disk -----------------------------------------------------------------------
-
-
-def write_split(path: Path, rows: list[dict[str, str]], label: str | None = None) -> str:
-    """A CSV split; `label` replaces every row's label (a name, or "-1" for a hidden label)."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["idx", "sentence1", "sentence2", "label"])
-        for row in rows:
-            writer.writerow([row["idx"], row["sentence1"], row["sentence2"], label or LABELS[row["label"]]])
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def paraphrase_rows() -> list[dict[str, str]]:
-    with PARAPHRASE.open(encoding="utf-8") as file:
-        return list(csv.DictReader(file))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory, paraphrase_rows) -> dict[str, str]:
-    """24 training rows, 16 validation rows and 11 labelled test rows (an odd count on purpose)."""
-    folder = tmp_path_factory.mktemp("paraphrase")
-    return {
-        "train": write_split(folder / "train.csv", paraphrase_rows[:24]),
-        "validation": write_split(folder / "validation.csv", paraphrase_rows[24:40]),
-        "test": write_split(folder / "test.csv", paraphrase_rows[40:51]),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +336,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path, tiny_check
         },
     )
     result, logger = run(path)
-    evals = dict(zip(logger.steps("eval_loss"), logger.values("eval_loss")))
+    evals = dict(zip(logger.steps("eval_loss"), logger.values("eval_loss"), strict=True))
     assert result.steps == 2 < 4 * 3
     assert result.best_step == 1
     assert evals[2] > evals[1] * 1.001
@@ -480,7 +452,7 @@ def test_cuda_without_a_gpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_
 
 
 @pytest.mark.parametrize(
-    "changes, where",
+    ("changes", "where"),
     [
         ({"dataset": {"text_columns": ["sentence1", "sentence3"]}}, ("dataset", "text_columns")),
         ({"model": {"num_labels": 3}}, ("model", "num_labels")),

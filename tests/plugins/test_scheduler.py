@@ -37,7 +37,7 @@ def trajectory(scheduler, optimizer, num_steps):
         lrs.append(scheduler.get_last_lr()[0])
         optimizer.step()
         scheduler.step()
-    return lrs + [scheduler.get_last_lr()[0]]
+    return [*lrs, scheduler.get_last_lr()[0]]
 
 
 def test_every_transformers_schedule_is_registered_under_its_name():

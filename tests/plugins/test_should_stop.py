@@ -9,7 +9,7 @@ import contextlib
 import pytest
 
 from tests.experiment_files import write_experiment
-from tests.plugins.test_runners import RUNNERS, RecordingLogger, data, paraphrase_rows  # noqa: F401 (fixtures)
+from tests.plugins.test_runners import RUNNERS, RecordingLogger
 from tracker.api import load
 from tracker.recipe import run_experiment
 from tracker.registry import load_registry
@@ -43,7 +43,7 @@ def test_should_stop_ends_training_after_the_evaluation_it_answers_true_without_
     result = run_experiment(load(path, (), registry), registry, start_run, should_stop=should_stop)
 
     assert [step for step, _ in asked] == [2, 4]
-    assert asked == list(zip(logger.steps("eval_f1"), logger.values("eval_f1")))
+    assert asked == list(zip(logger.steps("eval_f1"), logger.values("eval_f1"), strict=True))
     assert result.cut_short and result.steps == 4 < 4 * 3
     assert result.model_dir is None and result.predictions_path is None and not result.test_metrics
     assert max(logger.steps("train_loss")) == 4

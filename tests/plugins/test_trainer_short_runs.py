@@ -8,7 +8,6 @@ it holds checkpoints. Real runs of the tiny BERT on 24 rows in batches of 8 (3 s
 from __future__ import annotations
 
 import contextlib
-import csv
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from tracker.recipe import run_experiment
 from tracker.registry import load_registry
 from tracker.reporting import NullLogger
 
-PARAPHRASE = Path(__file__).resolve().parents[2] / "experiments" / "data" / "paraphrase" / "train.csv"
 RUNNERS = ("trainer", "loop", "accelerate")
 TRAIN_LOG = {"train_loss", "learning_rate", "grad_norm", "epoch", "train_samples_per_second", "train_tokens_per_second"}
 
@@ -49,37 +47,21 @@ def run(path: Path):
     return run_experiment(load(path, [], registry), registry, start_run), logger
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, str]:
-    """24 training rows and 8 validation rows of the paraphrase data."""
-    with PARAPHRASE.open(encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
-    folder = tmp_path_factory.mktemp("paraphrase")
-    files = {}
-    for split, chosen in (("train", rows[:24]), ("validation", rows[24:32])):
-        with (folder / f"{split}.csv").open("w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=["idx", "sentence1", "sentence2", "label"])
-            writer.writeheader()
-            writer.writerows({key: row[key] for key in writer.fieldnames} for row in chosen)
-        files[split] = str(folder / f"{split}.csv")
-    return files
-
-
 @pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize(
-    "max_steps, logging_steps, logged_at",
+    ("max_steps", "logging_steps", "logged_at"),
     [
         (3, 10, [3]),  # shorter than logging_steps: the last step logs anyway
         (5, 2, [2, 4, 5]),  # not a multiple of logging_steps: every second step, and the last
     ],
 )
 def test_the_last_step_always_logs_the_training_metrics(
-    tmp_path, tiny_checkpoint, data, runner, max_steps, logging_steps, logged_at
+    tmp_path, tiny_checkpoint, short_run_data, runner, max_steps, logging_steps, logged_at
 ):
     path = write_experiment(
         tmp_path / "short.toml",
         tiny_checkpoint,
-        data,
+        short_run_data,
         runner={"use": runner, "max_steps": max_steps, "logging_steps": logging_steps},
     )
     result, logger = run(path)
@@ -87,9 +69,12 @@ def test_the_last_step_always_logs_the_training_metrics(
     assert logger.training_logs() == [(step, TRAIN_LOG) for step in logged_at]
 
 
-def test_trainer_without_checkpoints_leaves_no_checkpoint_folder(tmp_path, tiny_checkpoint, data):
+def test_trainer_without_checkpoints_leaves_no_checkpoint_folder(tmp_path, tiny_checkpoint, short_run_data):
     path = write_experiment(
-        tmp_path / "no-save.toml", tiny_checkpoint, data, runner={"use": "trainer", "max_steps": 3, "save_model": True}
+        tmp_path / "no-save.toml",
+        tiny_checkpoint,
+        short_run_data,
+        runner={"use": "trainer", "max_steps": 3, "save_model": True},
     )
     result, _ = run(path)
     assert not (result.output_dir / "checkpoints").exists()

@@ -41,9 +41,14 @@ def test_a_save_cut_short_leaves_no_checkpoint_and_the_last_good_one_stays(tmp_p
     checkpoints = plan(tmp_path, every_steps=1)
     with checkpoints.writing(1):
         pass
-    with pytest.raises(OSError), checkpoints.writing(2) as folder:
-        (folder / "half").write_bytes(b"x")
-        raise OSError("No space left on device")
+
+    def cut_short() -> None:
+        with checkpoints.writing(2) as folder:
+            (folder / "half").write_bytes(b"x")
+            raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device"):
+        cut_short()
     assert [checkpoint.step for checkpoint in saved_checkpoints(tmp_path)] == [1]
     assert [path.name for path in tmp_path.iterdir()] == ["step-0000001"]  # nothing half-written left behind
 

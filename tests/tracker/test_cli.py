@@ -29,13 +29,15 @@ BROKEN = REPO_ROOT / "tests" / "fixtures" / "broken"
 HEAVY_MODULES = ("torch", "transformers", "datasets", "accelerate", "mlflow", "evaluate", "sklearn", "scipy")
 
 # The MRPC recipe, valid with the built-in plugins; the broken fixtures are this file plus mistakes.
+# Its data is the slice shipped in tests/data: a relative dataset path is read from the working
+# directory, so every `xp` here runs from the repository root.
 MRPC = """\
 [experiment]
 description = "BERT on GLUE MRPC"
 
 [dataset]
 use = "hf"
-path = "../shared/data/glue/mrpc"
+path = "tests/data/mrpc"
 text_columns = ["sentence1", "sentence2"]
 
 [tokenizer]
@@ -112,7 +114,9 @@ EXPECTED_PROBLEMS = {
 
 
 @pytest.fixture
-def cli():
+def cli(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)  # where "tests/data/mrpc" names the shipped slice, as python_m_tracker runs
+
     def invoke(*args: str):
         result = CliRunner().invoke(main, list(args))
         # A bad experiment ends in sys.exit(2); any other exception is a bug in xp.
@@ -216,8 +220,8 @@ def test_validate_as_a_process():
     assert result.returncode == 2
     assert result.stdout == ""
     assert (
-        'tests/fixtures/broken/wrong_type.toml: [optimizer] lr: expected a number > 0, got "5e-5" (a string: write it without quotes)'
-        in result.stderr
+        'tests/fixtures/broken/wrong_type.toml: [optimizer] lr: expected a number > 0, got "5e-5" '
+        "(a string: write it without quotes)" in result.stderr
     )
     assert "Traceback" not in result.stderr
 

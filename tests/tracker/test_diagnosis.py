@@ -20,7 +20,6 @@ from tracker.components import LabelSpec
 from tracker.diagnosis import VERDICTS, Curves, Evidence, PredictionStats, Thresholds, diagnose
 from tracker.diagnosis.baseline import majority_label, trivial_scores
 from tracker.diagnosis.report import tags_of, write_text
-from tracker.registry import load_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAPHRASE = REPO_ROOT / "experiments" / "data" / "paraphrase"
@@ -153,7 +152,7 @@ def test_one_metric_clearly_above_the_baseline_is_not_underfitting():
 
 
 @pytest.mark.parametrize(
-    "train, evals, said",
+    ("train", "evals", "said"),
     [
         (curve(1.0, 0.8, float("nan"), 0.5, 0.4), good_evals(), "the training loss became nan at step 30"),
         (
@@ -219,7 +218,7 @@ def test_unstable_the_training_loss_diverges():
 
 
 @pytest.mark.parametrize(
-    "train, evals, counts",
+    ("train", "evals", "counts"),
     [
         (FALLING, good_evals()[:2], "2 evaluation(s) and 10 training-loss log(s)"),
         (curve(1.0, 0.8, 0.6, 0.4), good_evals(), "3 evaluation(s) and 4 training-loss log(s)"),
@@ -313,7 +312,7 @@ def test_thresholds_of_a_section_override_the_defaults_and_ignore_other_keys():
 
 
 @pytest.mark.parametrize(
-    "section, evals, stats, default, overridden",
+    ("section", "evals", "stats", "default", "overridden"),
     [
         ({"overfit_rise": 0.5}, OVERFIT_BY_20_PERCENT, BALANCED, "overfitting", "good_fit"),
         ({"min_evaluations": 2}, good_evals()[:2], BALANCED, "not_enough_evidence", "good_fit"),
@@ -370,11 +369,6 @@ def fake_task(train: list, eval: list, names: tuple[str, ...] | None) -> SimpleN
     return SimpleNamespace(splits={"train": {"label": train}, "eval": {"label": eval}}, labels=LabelSpec(names))
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry()
-
-
 def test_trivial_scores_of_classification_predict_the_training_majority_on_the_validation_rows(registry):
     # Training rows are mostly "paraphrase" (1); validation rows mostly "different" (0).
     task = fake_task([1, 1, 1, 0], [0, 1, 1, 0, 0], NAMES)
@@ -399,7 +393,7 @@ class MeanSquaredError:
     greater_is_better = False
 
     def compute(self, predictions, references):
-        return {"mse": sum((p - r) ** 2 for p, r in zip(predictions, references)) / len(references)}
+        return {"mse": sum((p - r) ** 2 for p, r in zip(predictions, references, strict=True)) / len(references)}
 
 
 def test_trivial_scores_of_regression_predict_the_training_mean(registry):

@@ -11,7 +11,7 @@ def feed(stopper: EarlyStopping, *values: float) -> list[bool]:
 
 
 @pytest.mark.parametrize(
-    "metric, greater_is_better",
+    ("metric", "greater_is_better"),
     [
         ("eval_loss", False),
         ("eval_f1", True),

@@ -20,10 +20,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "examples" / "xp-example-plugin"
 
+# The data is the MRPC slice shipped in tests/data, relative to xp's working directory: REPO_ROOT.
 EXPERIMENT = """\
 [dataset]
 use = "hf"
-path = "../shared/data/glue/mrpc"
+path = "tests/data/mrpc"
 text_columns = ["sentence1", "sentence2"]
 
 [tokenizer]

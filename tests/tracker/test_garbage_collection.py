@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import weakref
+from typing import ClassVar
 
 import pytest
 
@@ -83,7 +84,7 @@ def test_garbage_left_by_an_earlier_run_is_collected_not_frozen():
 class ObservedRunner(LoopRunner):
     """The loop runner, noting the collector's state while the run is built and when it trains."""
 
-    seen: dict[str, tuple[bool, int]] = {}
+    seen: ClassVar[dict[str, tuple[bool, int]]] = {}
 
     def num_training_steps(self, train_rows: int) -> int:  # asked while the run is built
         ObservedRunner.seen["building"] = (gc.isenabled(), gc.get_freeze_count())
@@ -152,7 +153,7 @@ runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
 
 
 @pytest.mark.parametrize(
-    "module, args, stdin",
+    ("module", "args", "stdin"),
     [
         ("tracker", ["--version"], ""),
         ("tracker.tracking.service", ["--uri", "{store}", "--spool", "{folder}/spool", "--parent", "1"], ""),

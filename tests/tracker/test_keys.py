@@ -10,13 +10,16 @@ from __future__ import annotations
 import sys
 import types
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 from tracker.spec.declare import Annotated, Field, NonNegativeFloat, PositiveInt, Ratio, rules
 from tracker.spec.keys import REQUIRED, SpecError, positional_names, run_rules, spec_of
 from tracker.spec.words import describe_schema, describe_value
+
+if TYPE_CHECKING:  # for type checkers only, as plugins import torch: never imported when the tests run
+    import torch
 
 
 def fake_adam(
@@ -27,7 +30,7 @@ def fake_adam(
     schedule: Literal["constant", "linear"] = "constant",
     name: str,
 ):
-    """A factory whose positional parameter has a heavy annotation that is never imported."""
+    """A factory whose positional parameter has a heavy annotation that is never imported at run time."""
 
 
 @dataclass(kw_only=True)
@@ -146,7 +149,7 @@ def test_defaults_fill_in_and_values_convert_to_what_the_factory_expects():
 
 
 @pytest.mark.parametrize(
-    "table, key, message",
+    ("table", "key", "message"),
     [
         ({"batch_size": "8"}, "batch_size", 'expected an integer, got "8" (a string: write it without quotes)'),
         ({"batch_size": 8.0}, "batch_size", "expected an integer, got 8.0"),
@@ -254,7 +257,7 @@ def test_a_crashing_rule_is_reported_not_raised():
 
 
 @pytest.mark.parametrize(
-    "schema, words",
+    ("schema", "words"),
     [
         ({"type": "integer", "minimum": 1}, "an integer >= 1"),
         ({"type": "number", "exclusiveMinimum": 0}, "a number > 0"),

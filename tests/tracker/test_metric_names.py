@@ -6,7 +6,7 @@ from tracker.metric_names import stored_name
 
 
 @pytest.mark.parametrize(
-    "logged, stored",
+    ("logged", "stored"),
     [
         ("train_loss", "train/loss"),
         ("train_samples_per_second", "train/samples_per_second"),

@@ -74,10 +74,10 @@ def test_a_running_run_beats(killed_and_finished):
 
 
 def test_a_killed_run_is_listed_as_stale(killed_and_finished):
-    folder, store, client, run_id = killed_and_finished
+    folder, store, _, run_id = killed_and_finished
     done = xp(folder, "runs", "--uri", store, "--stale-after", "1")
     assert done.returncode == 0, done.stderr
-    header, rule, *rows = done.stdout.splitlines()
+    header, _, *rows = done.stdout.splitlines()
     assert header.split()[:3] == ["run", "id", "status"]
     by_id = {row.split()[1]: row for row in rows}
     assert "RUNNING (stale: silent" in by_id[run_id[:12]]

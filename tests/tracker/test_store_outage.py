@@ -133,7 +133,7 @@ def test_a_server_still_down_at_the_end_leaves_a_spool_that_xp_sync_sends(tmp_pa
         synced = subprocess.run(xp_command("sync"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert synced.returncode == 0, synced.stderr
         assert f"from {spool}" in synced.stderr
-        client, run = every_point_once(base)
+        _, run = every_point_once(base)
         assert run.info.status == "FINISHED"
         again = subprocess.run(xp_command("sync"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert again.returncode == 2 and "every run's records are stored" in again.stderr

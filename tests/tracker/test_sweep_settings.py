@@ -8,7 +8,7 @@ import re
 import pytest
 
 import tracker
-from tests.tracker.test_sweep_space import BASE, URI, VALID_SPACE, registry, with_runner, with_sweep, write  # noqa: F401
+from tests.tracker.test_sweep_space import BASE, URI, VALID_SPACE, with_runner, with_sweep, write
 from tests.tracker.test_validate import edit
 from tracker.sweep.study import default_storage, sweep_settings
 

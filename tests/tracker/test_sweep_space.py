@@ -16,22 +16,16 @@ import tracker
 from tests.tracker.test_validate import FILE, MRPC, edit, raw
 from tracker.cli import main
 from tracker.recipe import run_name
-from tracker.registry import load_registry
 from tracker.spec.check import check_experiment
 from tracker.sweep.space import Choice, Range, grid_points, grid_size, override_text, trial_overrides
 
 # The validation tests' MRPC experiment, on the hub dataset: no local folder needs to exist.
-BASE = edit(MRPC, 'path = "../shared/data/glue/mrpc"', 'path = "nyu-mll/glue"\nname = "mrpc"')
+BASE = edit(MRPC, 'path = "tests/data/mrpc"', 'path = "nyu-mll/glue"\nname = "mrpc"')
 SECTIONS = (
     "experiment, hardware, tracking, checkpoint, dataset, tokenizer, collator, model, optimizer, scheduler, "
     "metrics, runner"
 )
 URI = "sqlite:///mlruns/mlflow.db"
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry()
 
 
 def with_sweep(space: str, sweep: str = "trials = 12", base: str = BASE) -> str:
@@ -80,7 +74,7 @@ def test_a_valid_space_gives_its_dimensions_with_the_plugin_choice_first(registr
 
     # a trial picks its scheduler before that scheduler's keys; the other keys keep the order written
     assert [d.key for d in space] == ["scheduler.use", "optimizer.lr", "runner.num_epochs", "scheduler.num_cycles"]
-    use, lr, epochs, cycles = space
+    use, lr, _epochs, _cycles = space
     assert use.chooses_plugin and use.values == Choice(("linear", "cosine")) and use.only_with is None
     assert (use.path, lr.path) == (("scheduler", "use"), ("optimizer", "lr"))
 
@@ -620,7 +614,7 @@ def test_a_range_over_a_key_that_is_an_integer_for_one_chosen_plugin_draws_only_
     # whichever order the plugins are listed in.
     for plugins in ('["cosine", "cosine_with_restarts"]', '["cosine_with_restarts", "cosine"]'):
         text = with_sweep(f'"scheduler.use" = {plugins}\n"scheduler.num_cycles" = {{ low = 1, high = 3 }}')
-        experiment, problems = check_experiment(raw(text), registry)
+        experiment, _ = check_experiment(raw(text), registry)
         if experiment is not None:
             [cycles] = [d for d in experiment.space if d.key == "scheduler.num_cycles"]
             assert cycles.values.integer, f"{plugins}: a float range {cycles.values}"

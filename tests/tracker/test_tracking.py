@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -23,11 +24,6 @@ from tracker.recipe import run_experiment
 from tracker.registry import load_registry
 from tracker.tracking import start_run_with
 from xp_plugins.runner.loop import LoopRunner
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry()
 
 
 def track(registry, checkpoint, folder, *more, store=True):
@@ -59,13 +55,13 @@ def finished(registry, tiny_checkpoint, tmp_path_factory):
 
 
 def test_mlflow_tracking_uri_is_honoured_when_uri_is_unset(finished):
-    client, run, folder = finished
+    _, run, folder = finished
     assert run.data.params.get("tracking.uri") in (None, "")
     assert not (folder / "mlruns" / "mlflow.db").exists() and not (folder / "mlflow.db.default").exists()
 
 
 def test_successful_run_finishes_with_flattened_params(finished):
-    client, run, _ = finished
+    _, run, _ = finished
     assert run.info.status == "FINISHED"
     assert run.info.run_name.startswith("quickstart-")
     params = run.data.params
@@ -94,7 +90,7 @@ def test_curves_config_environment_and_console_artifacts(finished):
     assert "environment/requirements.txt" in names("environment")
     assert "console.log" in names()
     written = client.download_artifacts(run.info.run_id, "config/quickstart.toml")
-    assert open(written, encoding="utf-8").read() == QUICKSTART.read_text(encoding="utf-8")
+    assert Path(written).read_text(encoding="utf-8") == QUICKSTART.read_text(encoding="utf-8")
 
 
 def test_provenance_tags(finished):

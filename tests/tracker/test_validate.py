@@ -112,10 +112,11 @@ def registry() -> Registry:
     return build_registry(manager)
 
 
+# The data is the MRPC slice shipped in tests/data (the fake plugins never read it).
 MRPC = """\
 [dataset]
 use = "hf"
-path = "../shared/data/glue/mrpc"
+path = "tests/data/mrpc"
 text_columns = ["sentence1", "sentence2"]
 
 [tokenizer]
@@ -340,7 +341,7 @@ def test_use_must_be_a_string(registry):
 def test_wrong_type(registry):
     text = edit(MRPC, "lr = 5e-5", 'lr = "fast"')
 
-    experiment, problems = check_experiment(raw(text), registry)
+    _, problems = check_experiment(raw(text), registry)
 
     assert problems == [Problem(FILE, "optimizer", "lr", 'expected a number, got "fast"')]
     assert str(problems[0]) == f'{FILE}: [optimizer] lr: expected a number, got "fast"'
