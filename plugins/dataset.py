@@ -126,19 +126,18 @@ def hf(
     strings or integers (named by `label_names` when given), or regression for floats.
     """
     local = Path(path).expanduser()
-    load_args = dict(
-        path=str(local.resolve()) if local.exists() else path,
-        name=name,
-        data_files=data_files,
-        data_dir=data_dir,
-        revision=revision,
-        cache_dir=cache_dir,
-    )
-    available = _load(**load_args)
-    wanted = {"train": train_split, "eval": eval_split, "test": test_split}
-    splits = {
-        key: _split(load_args, available, spec, SPLIT_KEYS[key]) for key, spec in wanted.items() if spec is not None
+    load_args = {
+        "path": str(local.resolve()) if local.exists() else path,
+        "name": name,
+        "data_files": data_files,
+        "data_dir": data_dir,
+        "revision": revision,
+        "cache_dir": cache_dir,
     }
+    available = _load(**load_args)
+    requested = {"train": train_split, "eval": eval_split, "test": test_split}
+    wanted = {key: spec for key, spec in requested.items() if spec is not None}
+    splits = {key: _split(load_args, available, spec, SPLIT_KEYS[key]) for key, spec in wanted.items()}
 
     for key, split in splits.items():
         missing = [c for c in text_columns if c not in split.column_names]
@@ -158,7 +157,7 @@ def hf(
     test_has_labels = "test" in splits and any(v != HIDDEN_LABEL for v in splits["test"].unique("label"))
 
     # Sample after the label names are known, so a rare class cannot vanish from the names.
-    sampled = {key: n for key, n in (max_rows or {}).items() if key in splits and n < len(splits[key])}
+    sampled: dict[str, int] = {key: n for key, n in (max_rows or {}).items() if key in splits and n < len(splits[key])}
     for key, n in sampled.items():
         rows = sorted(random.Random(seed).sample(range(len(splits[key])), n))
         splits[key] = splits[key].select(rows)
@@ -339,7 +338,7 @@ def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: La
             f'{len(rows)} row(s) of the {name} split have no "{column}" '
             f"({_rows_text(rows)}); every training and validation row needs a label",
         )
-    if not labels.is_regression and len(labels.names) < 2:
+    if labels.names is not None and len(labels.names) < 2:
         raise BuildError(
             "label_column",
             f'"{column}" has a single class ({", ".join(labels.names) or "none"}); classification needs at least two',

@@ -114,7 +114,7 @@ def sequence_classification(
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     path = resolve_checkpoint(checkpoint)
-    if labels.is_regression:
+    if labels.names is None:  # regression
         head = {"num_labels": 1, "problem_type": "regression"}
     else:
         head = {

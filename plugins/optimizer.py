@@ -3,9 +3,14 @@
 Each can leave biases and normalisation weights out of weight decay, as BERT's recipe does.
 """
 
+from typing import TYPE_CHECKING
+
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
 from tracker.spec.declare import Annotated, Field, NonNegativeFloat, PositiveFloat, rules
+
+if TYPE_CHECKING:  # torch is imported when an optimizer is built
+    import torch
 
 Beta = Annotated[float, Field(ge=0, lt=1)]
 Betas = Annotated[tuple[Beta, Beta], Field(description="decay rates of the first and second moment estimates")]
@@ -34,7 +39,8 @@ def adamw(
     import torch
 
     groups = param_groups(model, weight_decay, exclude_bias_and_norm_from_decay)
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused)
+    beta1, beta2 = betas
+    return torch.optim.AdamW(groups, lr=lr, betas=(beta1, beta2), eps=eps, fused=fused)
 
 
 def _nesterov_needs_momentum(options):
@@ -113,7 +119,9 @@ def adafactor(
 def param_groups(model, weight_decay: float, exclude_bias_and_norm: bool) -> list[dict]:
     """The model's trainable parameters as optimizer groups: one decayed group, plus one with
     weight_decay 0 for biases and normalisation weights when `exclude_bias_and_norm`."""
-    decayed, not_decayed, seen = [], [], set()
+    decayed: list[torch.nn.Parameter] = []
+    not_decayed: list[torch.nn.Parameter] = []
+    seen: set[int] = set()
     for module_name, module in model.named_modules():
         for param_name, param in module.named_parameters(recurse=False):
             if not param.requires_grad or id(param) in seen:  # tied weights appear in two modules

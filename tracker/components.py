@@ -7,9 +7,10 @@ dataset, model or optimizer a plugin provides.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.console import Console
 
@@ -51,14 +52,14 @@ class DataSource:
         """The `datasets.load_dataset` keywords that read the split under `key` ("train", "eval",
         "test") again, before any `max_rows` sample."""
         split = self.splits[key]
-        files = self.data_files
         base = split.split("[", 1)[0]
-        if files is not None and base in files:
+        files: dict[str, list[str]] | None = None
+        if self.data_files is not None and base in self.data_files:
             # This split's files only: a packaged builder casts all its files to one schema, and
             # a test file may lack the label column the others have.
-            files = {base: list(files[base])}
-        elif files is not None:
-            files = {name: list(paths) for name, paths in files.items()}
+            files = {base: list(self.data_files[base])}
+        elif self.data_files is not None:
+            files = {name: list(paths) for name, paths in self.data_files.items()}
         return {
             "path": self.path,
             "name": self.name,
@@ -188,7 +189,7 @@ class Runner(Protocol):
     def is_main_process(self) -> bool:
         """Only the main process logs, prints progress and saves."""
 
-    def main_process_first(self) -> ContextManager[None]:
+    def main_process_first(self) -> AbstractContextManager[None]:
         """Data preparation runs under this, so the main process fills the cache for the others."""
 
     def num_training_steps(self, train_rows: int) -> int:

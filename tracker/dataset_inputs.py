@@ -37,11 +37,15 @@ def describe_inputs(task: TaskData, redact: Callable[[str], str]) -> list[dict[s
         if source is not None and key in source.sampled:
             # The source reads the whole split; the run used a seeded sample of it.
             tags["xp.sample"] = f"{source.sampled[key]} rows drawn with seed {source.seed} (max_rows)"
-        args = _redacted(source.load_args(key), redact) if source is not None else None
+        args: dict[str, Any] | None = None
+        name = f"dataset:{key}"
+        if source is not None:
+            args = _redacted(source.load_args(key), redact)
+            name = redact(f"{_title(source, args['split'])}:{args['split']}")
         described.append(
             {
                 "tags": tags,
-                "name": redact(f"{_title(source, args['split'])}:{args['split']}") if args else f"dataset:{key}",
+                "name": name,
                 "digest": rows_digest(split),
                 "source": args,
                 # The first rows, for MLflow to infer the schema from, as it would from the split.
@@ -60,9 +64,9 @@ def input_entities(described: list[dict[str, Any]]) -> list[Any]:
     """MLflow `DatasetInput`s from `describe_inputs`, built with MLflow's own dataset classes
     (their public `to_dict`): the schema inferred from the first rows, as MLflow infers it from a
     Hugging Face dataset, with the digest and profile of the whole split. No `datasets` here."""
-    import mlflow.data
     import pandas
     from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+    from mlflow.data.pandas_dataset import from_pandas  # mlflow.data.from_pandas, where it is defined
     from mlflow.entities import Dataset as DatasetEntity
     from mlflow.entities import DatasetInput, InputTag
 
@@ -87,9 +91,10 @@ def input_entities(described: list[dict[str, Any]]) -> list[Any]:
             # inference time: advice for model signatures, not for a record of training data.
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
             # Without a source (a dataset plugin that does not say), MLflow records the code that ran.
-            dataset = mlflow.data.from_pandas(
+            dataset = from_pandas(
                 sample,
-                source=source,
+                # None is its default, but MLflow annotates `source: str | DatasetSource = None`.
+                source=source,  # type: ignore[arg-type]
                 name=split["name"],
                 digest=split["digest"],
                 targets="label" if source is not None else None,

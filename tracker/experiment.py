@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ class Experiment:
     settings: Mapping[str, Mapping[str, Any]]  # experiment, hardware, tracking: every key resolved
     components: Mapping[str, ComponentSpec]  # single-component sections by section name
     metrics: tuple[ComponentSpec, ...]
-    redactor: Redactor = Redactor()  # the file's secrets, kept out of everything stored or printed
+    redactor: Redactor = field(default_factory=Redactor)  # the file's secrets, kept out of everything stored or printed
     space: tuple[Any, ...] = ()  # [sweep.space] checked: tracker.sweep.space.Dimension, one per key
 
     @property

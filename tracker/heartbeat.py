@@ -4,6 +4,7 @@ loss) is told apart from one still training: RUNNING, and no beat for far longer
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -35,10 +36,8 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stopped.is_set():
-            try:
+            with contextlib.suppress(Exception):
                 self.client.set_tag(self.run_id, TAG, f"{time.time():.0f}")
-            except Exception:
-                pass
             self._stopped.wait(self.interval)
 
 

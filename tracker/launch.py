@@ -1,6 +1,6 @@
 """`xp run --processes N`: the same command again under torchrun, N training processes on this
 machine, each running every experiment; only the first one logs and prints (RANK 0). Multi-node
-launches are torchrun's or accelerate's own (README, "Several processes")."""
+launches are torchrun's or accelerate's own (docs/scale-out.md)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def single_process_problems(experiments: Sequence[Any], registry: Any) -> list[P
     problems = []
     for experiment in experiments:
         use = experiment.components["runner"].use
-        factory = registry.get("runner", use).factory
+        factory = registry.find("runner", use).factory
         if not getattr(factory, "runs_on_several_processes", False):
             problems.append(
                 Problem(

@@ -15,7 +15,8 @@ def _origin(component: Component) -> str:
 
 
 def as_text(components: Sequence[Component], broken: Sequence[BrokenPlugin]) -> str:
-    lines, kind = [], None
+    lines: list[str] = []
+    kind = None
     for component in components:
         if component.kind != kind:
             kind = component.kind
@@ -78,8 +79,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def as_markdown(components: Sequence[Component]) -> str:
-    """A reference of every component and key, as embedded in the README."""
-    lines, kind = [], None
+    """A reference of every component and key, as embedded in docs/plugins-reference.md."""
+    lines: list[str] = []
+    kind = None
     for component in components:
         if component.kind != kind:
             kind = component.kind

@@ -124,7 +124,7 @@ def example_rows(card: ModelCard, task: TaskData) -> Any:
     columns = [rows[column] for column in card.text_columns]
     if len(columns) == 1:
         return list(columns[0])
-    return [{"text": first, "text_pair": second} for first, second in zip(columns[0], columns[1])]
+    return [{"text": first, "text_pair": second} for first, second in zip(columns[0], columns[1], strict=True)]
 
 
 def _pinned(packages: tuple[str, ...]) -> list[str]:

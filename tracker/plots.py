@@ -51,10 +51,11 @@ def plot_panels(
     )
     palette = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     colors = {name: palette(index % palette.N) for index, name in enumerate(names)}
-    for axis, (title, curves) in zip(axes.flat, panels.items()):
+    # The grid may have more axes than panels: those are hidden below.
+    for axis, (title, curves) in zip(axes.flat, panels.items(), strict=False):
         for name, points in curves.items():
             if points:
-                steps, values = zip(*points)
+                steps, values = zip(*points, strict=True)
                 axis.plot(steps, values, marker="o" if len(points) < 30 else None, label=name, color=colors[name])
         if since_step is not None:
             axis.axvline(

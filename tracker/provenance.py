@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterable
 from importlib import metadata
@@ -41,13 +42,11 @@ def version_tags(experiment: Experiment, registry: Registry) -> dict[str, str]:
     """xp's version, the libraries', and each plugin used with the distribution providing it."""
     tags = {"xp.version": __version__}
     for library in LIBRARIES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             tags[f"xp.version.{library}"] = metadata.version(library)
-        except metadata.PackageNotFoundError:
-            pass
     specs = [*experiment.components.values(), *experiment.metrics]
     for spec in specs:
-        source = registry.get(spec.kind, spec.use).source
+        source = registry.find(spec.kind, spec.use).source
         origin = f"{source.distribution} {source.version}" if source.distribution else source.name
         tags[f"xp.plugin.{spec.section}"] = f"{spec.use} ({origin})"
     return tags

@@ -9,6 +9,7 @@ artifacts, the console copy, error messages.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def is_secret_key(key: str) -> bool:
         neighbours = set(words[max(index - 1, 0) : index] + words[index + 1 : index + 2])
         if word in _SECRET_WORDS and not (word == "token" and neighbours & _NLP_TOKEN_NEIGHBOURS):
             return True
-    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 
 
 def mask_uri(text: str) -> str:

@@ -7,6 +7,7 @@ A plugin that fails to import is recorded as broken instead of breaking xp.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -97,6 +98,13 @@ class Registry:
 
     def get(self, kind: str, name: str) -> Component | None:
         return self.components.get(kind, {}).get(name)
+
+    def find(self, kind: str, name: str) -> Component:
+        """A component a checked experiment names: the check found it, so its absence is a bug."""
+        component = self.get(kind, name)
+        if component is None:
+            raise LookupError(f'no {kind} "{name}" is registered')
+        return component
 
     def all(self) -> list[Component]:
         return [self.components[kind][name] for kind in KINDS for name in self.names(kind)]
@@ -192,10 +200,12 @@ def build_registry(manager: PluginManager) -> Registry:
     """
     components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
     conflicts, broken = [], list(manager.broken)
-    for plugin_name, plugin in manager.hooks.list_name_plugin():
+    for plugin_name, _ in manager.hooks.list_name_plugin():
         source = manager.sources.get(plugin_name, PluginSource(plugin_name))
+        # partial, not a lambda: a thread left behind by a timeout must not see the next plugin's name.
+        registrations = functools.partial(_registrations, manager, plugin_name)
         try:
-            found = _within(manager.timeout, lambda: _registrations(manager, plugin_name), "registering factories")
+            found = _within(manager.timeout, registrations, "registering factories")
         except (Exception, SystemExit) as error:  # broken, like a plugin that fails to import
             broken.append(BrokenPlugin(plugin_name, source, _failure_text(error)))
             continue

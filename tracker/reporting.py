@@ -54,8 +54,8 @@ class NullLogger:
 class ConsoleLogger(NullLogger):
     """Prints each evaluation as one line; training metrics are the progress bar's job."""
 
-    def __init__(self, console: Console = Console()):
-        self.console = console
+    def __init__(self, console: Console | None = None):
+        self.console = console if console is not None else Console()
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         for split in ("eval", "test"):

@@ -44,7 +44,7 @@ def predict(
             losses = losses.expand(labels.shape[0])
             chunks.append(tuple(t.cpu() for t in backend.gather_for_metrics((predictions, scores, labels, losses))))
     model.train()
-    predictions, scores, references, losses = (torch.cat(parts).numpy() for parts in zip(*chunks))
+    predictions, scores, references, losses = (torch.cat(parts).numpy() for parts in zip(*chunks, strict=True))
     return Predictions(predictions, scores, references, float(losses.mean()) if has_labels else None)
 
 
@@ -66,7 +66,7 @@ def write_predictions(
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow([id_column, "label", "score"])
-        for row_id, prediction, row_score in zip(ids, result.predictions, result.scores):
+        for row_id, prediction, row_score in zip(ids, result.predictions, result.scores, strict=True):
             label = label_names[int(prediction)] if label_names else float(prediction)
             writer.writerow([row_id, label, f"{float(row_score):.6f}"])
     return path

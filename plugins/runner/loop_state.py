@@ -144,7 +144,9 @@ def _random_states() -> dict[str, Any]:
     import numpy as np
     import torch
 
-    bit_generator, key, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state = np.random.get_state(legacy=True)
+    assert isinstance(state, tuple)  # the legacy form of the global generator's state: an MT19937 is a tuple
+    bit_generator, key, pos, has_gauss, cached_gaussian = state
     return {
         "python": random.getstate(),
         "numpy": {

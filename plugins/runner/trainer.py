@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.components import Parts, RunResult
-from tracker.diagnosis import Curves
+from tracker.diagnosis import Curves, PredictionStats
 from xp_plugins.runner.evaluation import Predictions, score, write_predictions
 from xp_plugins.runner.settings import TrainingSettings
 from xp_plugins.runner.training_loop import save_model
@@ -55,6 +55,9 @@ class TrainerRunner(TrainingSettings):
             if self.group_by_length
             else {}
         )
+        # With "steps", a save at every evaluation is a save every eval_steps; "epoch" and "no" never
+        # read save_steps, which the Trainer then leaves at its default.
+        saving: dict[str, Any] = {"save_steps": self.eval_steps} if saves_at_evaluation and self.eval_steps else {}
         return TrainingArguments(
             output_dir=str(_checkpoint_folder(parts)),
             num_train_epochs=self.num_epochs,
@@ -68,7 +71,6 @@ class TrainerRunner(TrainingSettings):
             logging_strategy="steps",
             logging_steps=self.logging_steps,
             save_strategy=self.eval_strategy if saves_at_evaluation else "no",
-            save_steps=self.eval_steps if saves_at_evaluation else None,
             save_total_limit=keep,
             load_best_model_at_end=early_stopping,
             metric_for_best_model=self.metric_for_best if early_stopping else None,
@@ -82,6 +84,7 @@ class TrainerRunner(TrainingSettings):
             include_num_input_tokens_seen="non_padding",
             report_to="none",  # xp logs to MLflow itself; the Trainer's callback would log twice
             **sampling,
+            **saving,
         )
 
     def _draws_bars(self, parts: Parts) -> bool:
@@ -89,7 +92,7 @@ class TrainerRunner(TrainingSettings):
         return self.progress_bar and parts.console.shows_progress
 
     def run(self, parts: Parts, logger: Any) -> RunResult:
-        from transformers import EarlyStoppingCallback, Trainer
+        from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         from xp_plugins.runner.trainer_logs import CheckpointEvery, LogRelay, QuietProgress, StopWhenAsked
@@ -97,7 +100,7 @@ class TrainerRunner(TrainingSettings):
         is_regression = parts.task.labels.is_regression
         seen = _LastPredictions(parts.task.labels.num_labels)
         relay = LogRelay(logger, self.batch_size * self.gradient_accumulation_steps)
-        callbacks = [relay]
+        callbacks: list[TrainerCallback] = [relay]
         plan = parts.checkpoints
         if plan is not None and plan.saves:
             callbacks.append(CheckpointEvery(plan))
@@ -126,9 +129,9 @@ class TrainerRunner(TrainingSettings):
         try:
             trainer.train(resume_from_checkpoint=str(resume.folder) if resume else None)
         finally:
-            # The Trainer makes its output folder up front, checkpoints or not.
+            # The Trainer makes its output folder (output_dir) up front, checkpoints or not.
             if trainer.is_world_process_zero():
-                _remove_if_empty(Path(trainer.args.output_dir), parts.output_dir)
+                _remove_if_empty(_checkpoint_folder(parts), parts.output_dir)
         step = trainer.state.global_step
         best_model_loaded = self.early_stopping_patience is not None
         best_step = _step_of(trainer.state.best_model_checkpoint) if best_model_loaded else None
@@ -194,13 +197,12 @@ class _LastPredictions:
     """The statistics of the Trainer's last evaluation's predictions, for the diagnosis."""
 
     def __init__(self, num_labels: int):
-        self.num_labels, self.stats = num_labels, None
+        self.num_labels = num_labels
+        self.stats: PredictionStats | None = None
 
 
 def _compute_metrics(prediction: Any, metrics: Any, is_regression: bool, seen: _LastPredictions) -> dict[str, float]:
     import numpy as np
-
-    from tracker.diagnosis import PredictionStats
 
     predictions = _to_predictions(
         np.asarray(prediction.predictions, dtype=np.float64), is_regression, np.asarray(prediction.label_ids)

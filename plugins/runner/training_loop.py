@@ -176,7 +176,8 @@ class _Training:
             if settings.early_stopping_patience
             else None
         )
-        self.progress, self.window, self.best_state = LoopProgress(), _Window(), None
+        self.progress, self.window = LoopProgress(), _Window()
+        self.best_state: dict[str, Any] | None = None  # the best weights, with early stopping
         self.plan = parts.checkpoints if parts.checkpoints is not None and parts.checkpoints.saves else None
         self.shows_progress = settings.progress_bar and backend.is_main_process
         self.cut_short = False  # Parts.should_stop stopped training
@@ -223,6 +224,13 @@ class _Training:
 
     def logs_at(self, step: int) -> bool:
         return step % self.settings.logging_steps == 0 or step == self.total_steps
+
+    def evaluates_at(self, step: int) -> bool:
+        """As the Trainer does: every eval_steps, and at the last step."""
+        if self.settings.eval_strategy != "steps":
+            return False
+        assert self.settings.eval_steps is not None  # a rule of TrainingSettings: "steps" needs eval_steps
+        return step % self.settings.eval_steps == 0 or step >= self.total_steps
 
     def run(self) -> RunResult:
         settings, progress = self.settings, self.progress
@@ -291,16 +299,14 @@ class _Training:
                 if self.logs_at(progress.step):
                     with record_function("xp.logging"):
                         metrics = self.window.flush(backend)
+                        assert grad_norm is not None  # computed at this step's update: logs_at(step + 1) held
                         metrics.update(
                             learning_rate=learning_rate, grad_norm=float(grad_norm), epoch=progress.epochs_done
                         )
                         self.logger.log_metrics(metrics, progress.step)
                         progress.train_curve.append((progress.step, metrics["train_loss"]))
                         bar.set_postfix(loss=f"{metrics['train_loss']:.4f}")
-            # As the Trainer does: every eval_steps, and at the last step.
-            evaluated = settings.eval_strategy == "steps" and (
-                progress.step % settings.eval_steps == 0 or progress.step >= self.total_steps
-            )
+            evaluated = self.evaluates_at(progress.step)
             if evaluated:
                 self.evaluate_now()
             self.checkpoint_if_due(evaluated)
@@ -339,6 +345,7 @@ class _Training:
         step = progress.step
         if self.best_state is not None:
             backend.unwrap(self.model).load_state_dict(self.best_state)
+            assert progress.best_metrics is not None  # kept with the best weights (evaluate_now)
             final_metrics = progress.best_metrics
         elif progress.last_eval is not None and progress.last_eval[0] == step:
             final_metrics = progress.last_eval[1]
@@ -376,7 +383,8 @@ class _Training:
 def _stats(saved: dict[str, Any] | None) -> PredictionStats | None:
     if saved is None:
         return None
-    return PredictionStats(**{key: tuple(value) if isinstance(value, list) else value for key, value in saved.items()})
+    fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in saved.items()}
+    return PredictionStats(**fields)
 
 
 def _predict_test(

@@ -50,13 +50,13 @@ class PredictionStats:
     ) -> PredictionStats:
         import numpy as np
 
-        predictions, references = np.asarray(predictions), np.asarray(references)
+        predicted, labels = np.asarray(predictions), np.asarray(references)
         if is_regression:
-            return cls(output_std=float(np.std(predictions)), label_std=float(np.std(references)))
-        count = max(len(predictions), 1)
+            return cls(output_std=float(np.std(predicted)), label_std=float(np.std(labels)))
+        count = max(len(predicted), 1)
         return cls(
-            class_shares=tuple(float(np.sum(predictions == k)) / count for k in range(num_labels)),
-            label_shares=tuple(float(np.sum(references == k)) / max(len(references), 1) for k in range(num_labels)),
+            class_shares=tuple(float(np.sum(predicted == k)) / count for k in range(num_labels)),
+            label_shares=tuple(float(np.sum(labels == k)) / max(len(labels), 1) for k in range(num_labels)),
         )
 
 

@@ -19,7 +19,7 @@ Checked in this order, the first that holds is the verdict:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -87,9 +87,10 @@ def _not_learning(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
         return None
     # A model whose training loss never moved is still where it started, predicting whatever its
     # initial weights do: that is underfitting (raise the learning rate), not a collapse.
-    if stats.class_shares and not _flat(curves.train_loss, limits):
-        top = max(range(len(stats.class_shares)), key=lambda k: stats.class_shares[k])
-        share, natural = stats.class_shares[top], (stats.label_shares or (0.0,) * (top + 1))[top]
+    shares = stats.class_shares
+    if shares and not _flat(curves.train_loss, limits):
+        top = max(range(len(shares)), key=lambda k: shares[k])
+        share, natural = shares[top], (stats.label_shares or (0.0,) * (top + 1))[top]
         if share >= limits.single_class_share and natural < limits.single_class_share:
             label = evidence.label_names[top] if evidence.label_names else str(top)
             return Diagnosis(
@@ -267,7 +268,7 @@ def _last_metrics(evidence: Evidence) -> dict[str, float]:
     }
 
 
-def _falls_after(train: list[Point] | tuple, step: int, limits: Thresholds) -> bool:
+def _falls_after(train: Sequence[Point], step: int, limits: Thresholds) -> bool:
     """Whether the training loss ended at least `flat_train_drop` below where it was around
     `step`: noise around a flat loss is no fall."""
     before = [value for s, value in train if s <= step][-3:]
@@ -275,7 +276,7 @@ def _falls_after(train: list[Point] | tuple, step: int, limits: Thresholds) -> b
     return bool(before and after) and statistics.mean(after) < statistics.mean(before) * (1 - limits.flat_train_drop)
 
 
-def _flat(train: list[Point] | tuple, limits: Thresholds) -> bool:
+def _flat(train: Sequence[Point], limits: Thresholds) -> bool:
     """The training loss moved by less than `flat_train_drop` either way from start to end."""
     start, end = _start_and_end(train)
     return len(train) >= 2 and start > 0 and abs(start - end) / start < limits.flat_train_drop
@@ -284,16 +285,17 @@ def _flat(train: list[Point] | tuple, limits: Thresholds) -> bool:
 def _one_class(evidence: Evidence, limits: Thresholds) -> str:
     """`, and it predicts "x" for 100.0% of the validation rows` when it does."""
     stats = evidence.predictions
-    if stats is None or not stats.class_shares:
+    shares = stats.class_shares if stats is not None else None
+    if not shares:
         return ""
-    top = max(range(len(stats.class_shares)), key=lambda k: stats.class_shares[k])
-    if stats.class_shares[top] < limits.single_class_share:
+    top = max(range(len(shares)), key=lambda k: shares[k])
+    if shares[top] < limits.single_class_share:
         return ""
     label = evidence.label_names[top] if evidence.label_names else str(top)
-    return f', and it predicts "{label}" for {stats.class_shares[top]:.1%} of the validation rows'
+    return f', and it predicts "{label}" for {shares[top]:.1%} of the validation rows'
 
 
-def _start_and_end(train: list[Point] | tuple) -> tuple[float, float]:
+def _start_and_end(train: Sequence[Point]) -> tuple[float, float]:
     """The mean of the first and of the last fifth of the training-loss logs."""
     values = [value for _, value in train]
     if not values:

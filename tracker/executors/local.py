@@ -60,6 +60,7 @@ class LocalExecutor:
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,
         )
+        assert process.stdin is not None  # stdin=PIPE
         process.stdin.write(json.dumps({**order, PARENT: os.getpid()}).encode())
         process.stdin.close()
         return LocalHandle(process, output)

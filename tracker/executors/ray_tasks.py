@@ -8,6 +8,7 @@ Ray is an optional extra (`pip install "xp-tracker[ray]"`); it is imported only 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ def _run_module(module: str, order: Mapping[str, Any], cwd: str, log: str | None
         stderr=subprocess.STDOUT if output else None,
         start_new_session=True,
     )
+    assert process.stdin is not None  # stdin=PIPE
     process.stdin.write(json.dumps({**order, "parent_pid": os.getpid()}).encode())  # tracker.executors.PARENT
     process.stdin.close()
     try:
@@ -59,7 +61,8 @@ def _run_module(module: str, order: Mapping[str, Any], cwd: str, log: str | None
 
 class RayHandle:
     def __init__(self, ray: Any, ref: Any):
-        self.ray, self.ref, self.code, self.ended = ray, ref, None, False
+        self.ray, self.ref, self.ended = ray, ref, False
+        self.code: int | None = None
 
     def wait(self, timeout: float) -> bool:
         done, _ = self.ray.wait([self.ref], timeout=timeout)
@@ -96,7 +99,7 @@ class RayExecutor:
                 ray.init(
                     address=address,
                     include_dashboard=False,
-                    logging_level="warning",
+                    logging_level=logging.WARNING,
                     log_to_driver=True,
                     configure_logging=True,
                 )

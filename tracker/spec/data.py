@@ -15,7 +15,7 @@ def data_problems(experiment: Experiment, registry: Registry, task: Any) -> list
     """Every problem the components' data rules find with `task` (a `TaskData`)."""
     problems = []
     for spec in (*experiment.components.values(), *experiment.metrics):
-        rules = registry.get(spec.kind, spec.use).spec.data_rules
+        rules = registry.find(spec.kind, spec.use).spec.data_rules
         for key, message in run_rules(rules, spec.options, task):
             problems.append(Problem(str(experiment.path), spec.section, key, message))
     return problems

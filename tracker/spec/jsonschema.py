@@ -20,20 +20,19 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 def experiment_schema(registry: Registry) -> dict[str, Any]:
     properties = {}
     for section in SECTION_ORDER:
-        kind = COMPONENT_SECTIONS.get(section)
         if section in FIXED_SECTIONS:
             properties[section] = {**keys_schema(fixed_spec(section)), "description": _summary(FIXED_SECTIONS[section])}
         elif section in MULTI_COMPONENT_SECTIONS:
-            properties[section] = _several_components(registry, kind)
+            properties[section] = _several_components(registry, COMPONENT_SECTIONS[section])
         else:
-            properties[section] = _one_component(registry, kind)
+            properties[section] = _one_component(registry, COMPONENT_SECTIONS[section])
     return {
         "$schema": DIALECT,
         "title": "xp experiment",
         "description": "A fine-tuning experiment for xp: each section names a registered plugin with `use`.",
         "type": "object",
         "properties": properties,
-        "required": [section for section in COMPONENT_SECTIONS],
+        "required": list(COMPONENT_SECTIONS),
         "additionalProperties": False,
     }
 
@@ -54,7 +53,7 @@ def keys_schema(spec: SectionSpec) -> dict[str, Any]:
 def _one_component(registry: Registry, kind: str) -> dict[str, Any]:
     branches = []
     for name in registry.names(kind):
-        component = registry.get(kind, name)
+        component = registry.find(kind, name)
         branch = keys_schema(component.spec)
         branch["properties"] = {"use": {"const": name}, **branch["properties"]}
         branch["required"] = ["use", *branch.get("required", [])]
@@ -72,9 +71,9 @@ def _one_component(registry: Registry, kind: str) -> dict[str, Any]:
 
 def _several_components(registry: Registry, kind: str) -> dict[str, Any]:
     names = registry.names(kind)
+    components = [registry.find(kind, name) for name in names]
     tables = {
-        name: {**keys_schema(registry.get(kind, name).spec), "description": registry.get(kind, name).summary}
-        for name in names
+        component.name: {**keys_schema(component.spec), "description": component.summary} for component in components
     }
     use = {
         "anyOf": [{"enum": names}, {"type": "array", "items": {"enum": names}, "minItems": 1, "uniqueItems": True}],

@@ -16,12 +16,15 @@ import sys
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import did_you_mean
 from tracker.redact import REDACTED, is_secret_key
 from tracker.spec.markers import MetricName, RunsCode
 from tracker.spec.words import describe_schema, describe_value
+
+if TYPE_CHECKING:  # pydantic is imported when a section is checked, not with the registry
+    from pydantic_core import ErrorDetails
 
 REQUIRED = inspect.Parameter.empty
 
@@ -108,7 +111,7 @@ class SectionSpec:
             problems += run_rules(self.rules, options)
         return options, problems
 
-    def _validate(self, table: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict]]:
+    def _validate(self, table: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, ErrorDetails]]:
         from pydantic import ValidationError
 
         # Through JSON, in strict mode: TOML's types then mean what they say (an array fits a
@@ -117,7 +120,7 @@ class SectionSpec:
         try:
             validated = self.model.model_validate_json(text, strict=True)
         except ValidationError as error:
-            errors: dict[str, dict] = {}
+            errors: dict[str, ErrorDetails] = {}
             for item in error.errors():
                 # A missing key is reported by check() with its words; a missing array item is not.
                 if item["loc"] and not (item["type"] == "missing" and len(item["loc"]) == 1):
@@ -126,14 +129,14 @@ class SectionSpec:
         return {name: getattr(validated, _field(index)) for index, name in enumerate(self.keys) if name in table}, {}
 
     @staticmethod
-    def _message(key: Key, value: Any, error: dict) -> str:
+    def _message(key: Key, value: Any, error: ErrorDetails) -> str:
         if error["type"] == "value_error":  # a key's own validator (AfterValidator) says what is wrong
             return str(error.get("ctx", {}).get("error", error["msg"]))
         got = REDACTED if is_secret_key(key.name) else describe_value(value)
         return f"expected {key.type_text}, got {got}{_hint(value, error)}"
 
 
-def _hint(value: Any, error: dict) -> str:
+def _hint(value: Any, error: ErrorDetails) -> str:
     if error["type"] == "finite_number":
         return " (numbers must be finite)"
     if isinstance(value, str) and (value.strip() in ("true", "false") or _is_number(value)):
@@ -174,7 +177,7 @@ def spec_of(factory: Callable) -> SectionSpec:
     annotations = {p.name: _evaluate(p, factory) for p in parameters}
     # Fields get neutral names and the key as alias: a key may then be called "schema" or
     # "model_name" without clashing with pydantic's own attributes.
-    fields = {
+    fields: dict[str, Any] = {  # (annotation, FieldInfo) per field
         _field(index): (annotations[p.name], Field(... if p.default is REQUIRED else p.default, alias=p.name))
         for index, p in enumerate(parameters)
     }
@@ -263,8 +266,9 @@ def _evaluate(parameter: inspect.Parameter, factory: Callable) -> Any:
         ) from None
 
 
-def _inline(schema: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str, Any]:
-    """A key's JSON Schema with `$ref`s to the model's `$defs` replaced by what they point to."""
+def _inline(schema: Any, document: Mapping[str, Any]) -> Any:
+    """A key's JSON Schema (or any value inside one) with `$ref`s to the model's `$defs` replaced
+    by what they point to."""
     if isinstance(schema, dict):
         if "$ref" in schema:
             target = document.get("$defs", {}).get(schema["$ref"].rsplit("/", 1)[-1], {})

@@ -80,7 +80,7 @@ def apply_unsets(data: dict[str, Any], unsets: Iterable[Unset]) -> tuple[dict[st
     """A copy of `data` without the unset keys, and the paths that named no key of the file."""
     result, missing = _deep_copy(data), []
     for unset in unsets:
-        table = result
+        table: object = result  # a key on the way may hold a value, not a table
         for part in unset.path[:-1]:
             table = table.get(part) if isinstance(table, dict) else None
         if isinstance(table, dict) and unset.path[-1] in table:

@@ -1,4 +1,4 @@
-"""Words for schemas and values, as error messages, `xp plugins` and the README show them.
+"""Words for schemas and values, as error messages, `xp plugins` and the docs show them.
 
 Types are described from their JSON Schema (what pydantic derives from a key's annotation), so
 a bound declared once reads the same in an error, in the plugin list and in `xp schema`.
@@ -36,14 +36,14 @@ def describe_schema(schema: Mapping[str, Any]) -> str:
         return _table(schema)
     if kind not in _TYPES:
         return "any value"
-    words = _TYPES[kind]
+    noun = _TYPES[kind]
     if kind == "string" and schema.get("minLength") == 1:
-        words = "a non-empty string"
+        noun = "a non-empty string"
     bounds = [f"{sign} {format_value(schema[name])}" for name, sign in _BOUNDS if name in schema]
     if len(bounds) == 2 and bounds[0][0] == ">" and bounds[1][0] == "<":  # "in [0, 1)" reads better
         low, high = _BOUNDS_BY_SIGN[bounds[0].split()[0]], _BOUNDS_BY_SIGN[bounds[1].split()[0]]
-        return f"{words} in {low}{bounds[0].split()[1]}, {bounds[1].split()[1]}{high}"
-    return " ".join([words, *bounds]) if bounds else words
+        return f"{noun} in {low}{bounds[0].split()[1]}, {bounds[1].split()[1]}{high}"
+    return " ".join([noun, *bounds]) if bounds else noun
 
 
 _BOUNDS_BY_SIGN = {">": "(", ">=": "[", "<": ")", "<=": "]"}

@@ -258,18 +258,19 @@ def _choose(found: Source, splits: dict[str, Any], text_columns: list[str] | Non
     if test_name and any(column not in splits[test_name].column_names for column in text):
         notes.append(f"the {test_name} split lacks column(s) {', '.join(text)}: left out")
         test_name = None
-    missing = [c for c in (*text, label) if eval_name and c not in splits[eval_name].column_names]
-    if missing:  # the validation rows are scored: they need what the training rows have
-        raise InitError(
-            f'the {eval_name} split of "{found.shown}" has no column(s) {", ".join(missing)}; '
-            f"it has: {', '.join(splits[eval_name].column_names)}"
-        )
+    if eval_name:  # the validation rows are scored: they need what the training rows have
+        missing = [c for c in (*text, label) if c not in splits[eval_name].column_names]
+        if missing:
+            raise InitError(
+                f'the {eval_name} split of "{found.shown}" has no column(s) {", ".join(missing)}; '
+                f"it has: {', '.join(splits[eval_name].column_names)}"
+            )
     used = [name for name in (eval_name, test_name) if name]
 
     names = _label_names(found, [splits[n] for n in ("train", *used)], label)
     ids = _unnamed_ids(train.features[label], names)
     test_labelled = (
-        bool(test_name)
+        test_name is not None
         and label in splits[test_name].column_names
         and any(value not in (-1, None) for value in splits[test_name].unique(label))
     )

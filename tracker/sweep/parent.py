@@ -184,6 +184,7 @@ def _plots(study: Any, folder: Path, settings: SweepSettings) -> list[Path]:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # "no complete trials" is why a plot is left out
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from optuna.visualization import matplotlib as plots
 
     made = []
@@ -200,6 +201,7 @@ def _plots(study: Any, folder: Path, settings: SweepSettings) -> list[Path]:
             plt.close("all")
             continue
         figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+        assert isinstance(figure, Figure)  # Optuna draws on a figure of its own, not on a subfigure
         figure.set_size_inches(9, 5.5)
         figure.tight_layout()
         path = folder / f"{name}.png"

@@ -25,10 +25,12 @@ def trial_experiment(experiment: Experiment, registry: Any, values: Mapping[str,
 
     overrides = [*edits.overrides, *(parse_override(override_text(key, value)) for key, value in values.items())]
     raw, problems = read_experiment(experiment.path, overrides, edits.unsets)
+    checked = None
     if raw is not None:
         raw = replace(raw, data={name: value for name, value in raw.data.items() if name != "sweep"})
-        checked, problems = check_experiment(raw, registry, edits.allow_code)
-    if problems:
+        checked, check_problems = check_experiment(raw, registry, edits.allow_code)
+        problems += check_problems
+    if checked is None or problems:
         raise ExperimentError(problems)
     return checked
 
@@ -48,8 +50,9 @@ def plan_text(experiment: Experiment, registry: Any, settings: SweepSettings, ed
     if settings.method == "grid":
         rows = []
         for number, point in enumerate(grid_points(space)[: settings.trials]):
-            batch, steps = _steps(trial_experiment(experiment, registry, point, edits), registry, train_rows)
-            rows.append([str(number), ", ".join(override_text(k, v) for k, v in point.items()), str(batch), str(steps)])
+            batch, trial_steps = _steps(trial_experiment(experiment, registry, point, edits), registry, train_rows)
+            values = ", ".join(override_text(k, v) for k, v in point.items())
+            rows.append([str(number), values, str(batch), str(trial_steps)])
         table = render_table(["trial", "values", "effective batch", "training steps"], rows)
     else:
         plans = [
@@ -65,7 +68,7 @@ def plan_text(experiment: Experiment, registry: Any, settings: SweepSettings, ed
 
 def _steps(experiment: Experiment, registry: Any, train_rows: int) -> tuple[int, int]:
     spec = experiment.components["runner"]
-    runner = registry.get("runner", spec.use).factory(**spec.options)
+    runner = registry.find("runner", spec.use).factory(**spec.options)
     return runner.batch_size * runner.gradient_accumulation_steps, runner.num_training_steps(train_rows)
 
 

@@ -52,9 +52,9 @@ class Range:
         if self.log or (self.step is None and not self.integer):
             return None
         step = self.step or 1
-        count = int(math.floor((self.high - self.low) / step + 1e-9)) + 1
+        count = math.floor((self.high - self.low) / step + 1e-9) + 1
         values = [self.low + index * step for index in range(count)]
-        return tuple(int(round(v)) for v in values) if self.integer else tuple(round(v, 12) for v in values)
+        return tuple(round(v) for v in values) if self.integer else tuple(round(v, 12) for v in values)
 
     def describe(self) -> str:
         kind = "integers" if self.integer else "numbers"
@@ -87,17 +87,24 @@ def override_text(key: str, value: Any) -> str:
     return f"{key}={_toml(value)}"
 
 
+def grid_axis(dimension: Dimension) -> tuple[Any, ...]:
+    """The values a grid tries for `dimension`: a range's steps (check_grid refuses a range
+    without them)."""
+    if isinstance(dimension.values, Choice):
+        return dimension.values.values
+    steps = dimension.values.grid()
+    if steps is None:
+        raise ValueError(f'"{dimension.key}" is a range without a step, or on a log scale: no grid')
+    return steps
+
+
 def grid_points(space: Sequence[Dimension]) -> list[dict[str, Any]]:
     """Every combination of a grid, in order, each once: a key that does not apply to a
     combination's plugin is left out, and the combinations that become equal are one."""
-    axes = [
-        dimension.values.values if isinstance(dimension.values, Choice) else dimension.values.grid()
-        for dimension in space
-    ]
     points, seen = [], set()
-    for combination in itertools.product(*axes):
+    for combination in itertools.product(*(grid_axis(dimension) for dimension in space)):
         chosen: dict[str, Any] = {}
-        for dimension, value in zip(space, combination):
+        for dimension, value in zip(space, combination, strict=True):
             if dimension.applies(chosen):
                 chosen[dimension.key] = value
         identity = tuple(sorted((key, repr(value)) for key, value in chosen.items()))
@@ -158,9 +165,9 @@ class SpaceChecker:
         plugins = {d.path[0]: d.values.values for d in read if d.chooses_plugin and isinstance(d.values, Choice)}
         dimensions = []
         for dimension in read:
-            dimension = self.typed(dimension, plugins)
-            if dimension is not None and self.values_accepted(dimension, plugins):
-                dimensions.append(dimension)
+            typed = self.typed(dimension, plugins)
+            if typed is not None and self.values_accepted(typed, plugins):
+                dimensions.append(typed)
         if len(dimensions) == len(read) and self.method == "grid":
             self.check_grid(dimensions)
         return tuple(dimensions)
@@ -281,6 +288,7 @@ class SpaceChecker:
         if section not in COMPONENT_SECTIONS:
             found = fixed_spec(section).keys.get(key)
             return [found.schema] if found is not None and len(path) == 2 else []
+        plugins: tuple[object, ...]  # the base's `use` is whatever the file says, checked elsewhere
         if section in MULTI_COMPONENT_SECTIONS:
             plugins = (path[1],) if len(path) == 3 else ()
         else:
@@ -306,8 +314,8 @@ class SpaceChecker:
             for problem in self.check_overrides(overrides):
                 found.setdefault(_located(problem), []).append(f"{_toml(value)}{also}")
         tried = len(probes) * len(with_plugins)
-        for located, values in found.items():  # a problem every value has is the key's: said once
-            self.problem(dimension.key, located if len(values) == tried > 1 else f"{', '.join(values)}: {located}")
+        for located, having in found.items():  # a problem every value has is the key's: said once
+            self.problem(dimension.key, located if len(having) == tried > 1 else f"{', '.join(having)}: {located}")
         return not found
 
     def check_grid(self, dimensions: Sequence[Dimension]) -> None:

@@ -62,10 +62,12 @@ def run_trial(order: Mapping[str, Any]) -> dict[str, Any]:
     registry = load_registry()
     overrides = [parse_override(text) for text in order["overrides"]]
     raw, problems = read_experiment(Path(order["file"]), overrides, [parse_unset(text) for text in order["unsets"]])
+    experiment = None
     if raw is not None:  # the trial is the experiment its values make; [sweep] was checked by the sweep
         raw = replace(raw, data={name: value for name, value in raw.data.items() if name != "sweep"})
-        experiment, problems = check_experiment(raw, registry, order["allow_code"])
-    if problems:
+        experiment, check_problems = check_experiment(raw, registry, order["allow_code"])
+        problems += check_problems
+    if experiment is None or problems:
         return {"state": "FAIL", "reason": "; ".join(str(problem) for problem in problems)}
     console = Console(order["verbosity"])
     labels = RunLabels(order["run_name"], order["tags"])

@@ -35,27 +35,34 @@ class TrackingChannel:
         """`verbose`: the process's own output (MLflow's logs) goes to this console, not to its log
         file; `system_metrics`: the run will sample them."""
         self.spool = spool
-        self.log = tempfile.NamedTemporaryFile(prefix="xp-tracking-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tracker.tracking.service",
-                "--uri",
-                uri,
-                "--spool",
-                str(spool),
-                "--parent",
-                str(os.getpid()),
-                *(["--system-metrics"] if system_metrics else []),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=None if verbose else self.log,
-            env={**os.environ, **SERVICE_ENVIRONMENT},
-            start_new_session=True,
-        )  # Ctrl-C in the terminal is for the training process alone
-        self.pipe = self.process.stdin.fileno()
+        log, log_path = tempfile.mkstemp(prefix="xp-tracking-", suffix=".log")
+        self.log_path = Path(log_path)
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tracker.tracking.service",
+                    "--uri",
+                    uri,
+                    "--spool",
+                    str(spool),
+                    "--parent",
+                    str(os.getpid()),
+                    *(["--system-metrics"] if system_metrics else []),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None if verbose else log,
+                env={**os.environ, **SERVICE_ENVIRONMENT},
+                start_new_session=True,
+            )  # Ctrl-C in the terminal is for the training process alone
+        finally:
+            os.close(log)  # the process writes to a copy of its own
+        # Both are pipes (subprocess.PIPE above), never None.
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.records, self.replies = self.process.stdin, self.process.stdout
+        self.pipe = self.records.fileno()
         os.set_blocking(self.pipe, False)
         self.unsent = bytearray()
         self.seq = 0
@@ -111,7 +118,7 @@ class TrackingChannel:
         """No more records; wait up to `grace` seconds for the process to send everything and
         exit. False when it did not (the store is away): it is told to keep the rest on disk."""
         self.push()
-        self.process.stdin.close()
+        self.records.close()
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and self.process.poll() is None:
             if stops is not None and len(stops.came) > 1:  # asked again to stop: the spool is safe on disk
@@ -121,20 +128,18 @@ class TrackingChannel:
         if not done:
             self.process.terminate()
             self.process.wait()
-        self.process.stdout.close()
-        self.log.close()
+        self.replies.close()
         if done and self.process.returncode == 0:  # its log is kept when something went wrong
-            os.unlink(self.log.name)
+            self.log_path.unlink()
         return done
 
     def failure(self) -> str:
         """Why the process ended early, from its own log."""
-        self.log.flush()
-        text = Path(self.log.name).read_text(errors="replace").strip().splitlines()
+        text = self.log_path.read_text(errors="replace").strip().splitlines()
         return text[-1] if text else f"the tracking process ended (exit code {self.process.poll()})"
 
     def _listen(self) -> None:
-        for line in self.process.stdout:
+        for line in self.replies:
             try:
                 answer = decode(line)
             except ValueError:  # not an answer: nothing but answers should come, but never stop listening

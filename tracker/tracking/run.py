@@ -36,8 +36,8 @@ from tracker.tracking.console_copy import console_copy
 from tracker.tracking.spool import SPOOLS
 from tracker.tracking.uris import tracked_run, tracking_uri
 
-FLUSH_SECONDS = 120.0
-NO_RUN_GRACE_SECONDS = 10.0  # for a tracking process whose run never started to notice and exit  # how long a checkpoint waits for the run's logs to be stored or spooled
+FLUSH_SECONDS = 120.0  # how long a checkpoint waits for the run's logs to be stored or spooled
+NO_RUN_GRACE_SECONDS = 10.0  # for a tracking process whose run never started to notice and exit
 
 
 class RunNotRecorded(Exception):
@@ -119,11 +119,11 @@ class RunLabels:
 
 
 def start_run_with(
-    registry: Registry, console: Console = Console(), resume: Any = None, labels: RunLabels | None = None
+    registry: Registry, console: Console | None = None, resume: Any = None, labels: RunLabels | None = None
 ) -> Tracking:
     """The recipe's `start_run` (with `prepare`): an MLflow run when tracking is on, for the main
     process only; with `resume` (tracker.resume.Resume), that stopped run, reopened."""
-    return Tracking(registry, console, resume, labels)
+    return Tracking(registry, console if console is not None else Console(), resume, labels)
 
 
 class Tracking:
@@ -230,7 +230,7 @@ class Tracking:
         stored = channel.close(grace, stops)
         if channel.process.returncode not in (0, None) and not stops.came and stored:
             self.console.write(
-                f"tracking   the tracking process failed: {channel.failure()} (its log: {channel.log.name})"
+                f"tracking   the tracking process failed: {channel.failure()} (its log: {channel.log_path})"
             )
         if (not stored or channel.answers.get("away")) and channel.spool.exists():
             self.console.write(

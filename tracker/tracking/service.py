@@ -169,7 +169,7 @@ class Service:
             if self.writer is None:
                 self.writer = StoreWriter(_open_store(self.uri), self.uri, self.answer, self.scratch)
             if self.spooling:
-                self._send_spool()
+                self._send_spool(self.writer)
             while self.pending:
                 records = group(self.pending)
                 self.writer.apply(records)
@@ -185,8 +185,8 @@ class Service:
             self.outage, self.failures = None, 0
             self.answer({"store_back": True})
 
-    def _send_spool(self) -> None:
-        send_spool(self.spool, self.writer, lambda: self.spool.save_state(self.state()))
+    def _send_spool(self, writer: StoreWriter) -> None:
+        send_spool(self.spool, writer, lambda: self.spool.save_state(self.state()))
         self.spool.remove()
         self.spooling = False
 

@@ -206,7 +206,7 @@ class StoreWriter:
                 tokenizer,
                 card,
                 record["example"],
-                experiment_id=self.run["experiment_id"],
+                experiment_id=self.started["experiment_id"],
                 run_id=self.run_id,
                 step=record["step"],
                 register_as=record.get("register_as"),
@@ -277,10 +277,15 @@ class StoreWriter:
                 self.history[runner_name(key)] = sorted((point.step, point.value) for point in points)
 
     @property
-    def run_id(self) -> str:
+    def started(self) -> dict[str, str]:
+        """The run's ids; NoRun before its start record."""
         if self.run is None:
             raise NoRun("a record came before the run's start record")
-        return self.run["run_id"]
+        return self.run
+
+    @property
+    def run_id(self) -> str:
+        return self.started["run_id"]
 
     def stop_helpers(self) -> None:
         """The heartbeat and the system-metrics sampler stop: the run is ending."""
@@ -293,7 +298,7 @@ class StoreWriter:
             self.monitor = None
 
     def tracked(self) -> Any:
-        run = self.run
+        run = self.started
         return tracked_run(run["run_id"], run["run_name"], run["experiment"], run["experiment_id"], self.uri)
 
     def _experiment_id(self, name: str) -> str:
@@ -341,7 +346,7 @@ def group(pending: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     first = pending[0]
     if first["kind"] != "metrics":
         return [first]
-    found = []
+    found: list[dict[str, Any]] = []
     for record in pending:
         if record["kind"] != "metrics" or len(found) >= MAX_RECORDS_PER_WRITE:
             break

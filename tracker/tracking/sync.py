@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.redact import REDACTED
-from tracker.stores import SHORT_ID, StoreError
+from tracker.stores import SHORT_ID, StoreError, store_uri
 from tracker.tracking.service import died_without_ending
 from tracker.tracking.spool import Spool, SpoolBusy, spools_under
 from tracker.tracking.store_writer import StoreUnavailable, StoreWriter, send_spool
@@ -24,8 +24,11 @@ class Synced:
 
 def sync_spools(folders: list[Path], uri: str | None, say: Callable[[str], None]) -> list[Synced]:
     """Send every spool in `folders` to its store (`uri` when given: a store whose URI held a
-    password must be named again). StoreError for what cannot be sent now; a spool that its run's
-    tracking process is still sending is left to it."""
+    password must be named again; any spelling tracker.stores takes, and never created here).
+    StoreError for what cannot be sent now; a spool that its run's tracking process is still
+    sending is left to it."""
+    if uri is not None:
+        uri = store_uri(uri)
     spools = [spool for folder in folders for spool in spools_under(folder)]
     if not spools:
         raise StoreError(f"no tracking spool in {', '.join(map(str, folders))}: every run's records are stored")
