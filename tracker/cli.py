@@ -22,6 +22,7 @@ from tracker.cli_options import (
     registry_or_exit,
     store_option,
     verbosity_options,
+    writable_output_or_exit,
 )
 from tracker.errors import EXIT_BAD_INPUT
 from tracker.garbage_collection import collect_nothing_at_exit
@@ -74,11 +75,12 @@ def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
         return
     from tracker.errors import ExperimentError
     from tracker.recipe import check_machine, load_task
+    from tracker.sweep import storage_of
 
     failed = 0
     for experiment in experiments:
         try:
-            check_machine(experiment)
+            check_machine(experiment, storage_of(experiment))
             load_task(experiment, registry)
         except ExperimentError as error:
             failed += 1
@@ -266,6 +268,8 @@ def schema(output: Path | None) -> None:
     """The JSON Schema (draft 2020-12) of experiment files for the installed plugins, for editors."""
     from tracker.spec.jsonschema import experiment_schema
 
+    if output is not None:
+        writable_output_or_exit("-o", output)
     text = json.dumps(experiment_schema(registry_or_exit()), indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -277,7 +281,7 @@ def schema(output: Path | None) -> None:
 @main.command()
 @click.option("--kind", type=click.Choice(KINDS), help="Only plugins of this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--markdown", "as_markdown", is_flag=True, help="A Markdown reference (as in the README).")
+@click.option("--markdown", "as_markdown", is_flag=True, help="A Markdown reference (as in docs/plugins-reference.md).")
 def plugins(kind: str | None, as_json: bool, as_markdown: bool) -> None:
     """List every registered plugin with its keys, and plugins that failed to load."""
     from tracker import listing

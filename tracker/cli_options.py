@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
@@ -88,6 +89,17 @@ def registry_or_exit() -> Registry:
         return load_registry()
     except RegistryError as error:
         click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def writable_output_or_exit(option: str, path: Path) -> None:
+    """Every -o/--output/--png: a missing folder is created, as xp creates every folder it writes
+    to; a file that cannot be written is one line and exit 2, before the command's work."""
+    from tracker.preflight import output_file_problem
+
+    problem = output_file_problem(path)
+    if problem:
+        click.echo(f"error: {option} {path}: {problem}", err=True)
         sys.exit(EXIT_BAD_INPUT)
 
 

@@ -8,31 +8,37 @@ from pathlib import Path
 
 import click
 
-from tracker.cli_options import comma_list, store_option, uri_option
+from tracker.cli_options import comma_list, store_option, writable_output_or_exit
 from tracker.errors import EXIT_BAD_INPUT
 from tracker.redact import Redactor
 
 
 @click.command()
-@uri_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
-@click.option("--port", default=5000, show_default=True, type=int)
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 exposes it.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 def ui(uri: str | None, host: str, port: int) -> None:
-    """Start the MLflow UI on the tracking store and print its URL."""
-    import subprocess
+    """Start the MLflow UI on the tracking store and print its URL once it answers; Ctrl-C,
+    SIGTERM or SIGHUP stops it, every process of it."""
+    from tracker.stores import StoreError, store_uri
+    from tracker.ui_server import UIError, serve
 
-    from tracker.tracking import CLASSIC_VIEW, DEFAULT_STORE, tracking_uri
-
-    store = tracking_uri({"uri": uri})
-    if store == DEFAULT_STORE:
-        Path("mlruns").mkdir(exist_ok=True)
-    address = f"http://{host}:{port}/#/experiments?{CLASSIC_VIEW}"
-    click.echo(f"MLflow UI: {address}  (store: {store}; Ctrl-C stops it)", err=True)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]
     try:
-        sys.exit(subprocess.call(command))
-    except KeyboardInterrupt:
-        sys.exit(0)
+        store = store_uri(uri)
+    except StoreError as error:
+        click.echo(f"error: {Redactor().text(str(error))}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if store.startswith(("http://", "https://")):  # a server shows its own UI: nothing to start
+        from tracker.tracking import CLASSIC_VIEW
+
+        shown = Redactor().text(store.rstrip("/"))
+        click.echo(f"MLflow UI: {shown}/#/experiments?{CLASSIC_VIEW}  (the store is a server: open it)", err=True)
+        return
+    try:
+        serve(store, host, port, lambda text: click.echo(text, err=True))
+    except UIError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT if error.bad_input else 1)
 
 
 @click.command()
@@ -59,6 +65,8 @@ def compare(selectors: Sequence[str], uri: str | None, png: Path, no_png: bool) 
 
     try:
         store = store_uri(uri)
+        if not no_png:
+            writable_output_or_exit("--png", png)
         client = open_store(store)
         found = comparison(client, find_runs(client, selectors, store))
     except StoreError as error:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tracker.preflight import output_file_problem
 from tracker.redact import mask_uri
 from tracker.stores import (
     StoreError,
@@ -91,6 +92,9 @@ def predict_file(
             raise PredictError(f"--output {output}: is the input file; choose another name")
     if not input_path.is_file():
         raise PredictError(f"--input {input_path}: no such file")
+    unwritable = None if output == STDOUT else output_file_problem(Path(output))
+    if unwritable:  # found before the model loads and predicts
+        raise PredictError(f"--output {output}: {unwritable}")
     frame = read_table(input_path, input_format)
     with tempfile.TemporaryDirectory(prefix="xp-predict-") as scratch:
         source = resolve_model(model, uri, Path(scratch), say)

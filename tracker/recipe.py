@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 from tracker import tomlwrite
 from tracker.components import Parts, RunResult
@@ -26,7 +27,7 @@ from tracker.reporting import ConsoleLogger
 from tracker.resume import CHECKPOINTS_TAG, checkpoint_plan
 
 # start_run(experiment, parts, runner) -> a context manager yielding the run's logger
-StartRun = Callable[[Experiment, Parts, Any], ContextManager[Any]]
+StartRun = Callable[[Experiment, Parts, Any], contextlib.AbstractContextManager[Any]]
 
 
 class Builder:
@@ -37,7 +38,7 @@ class Builder:
         self.registry = registry
 
     def build(self, spec: ComponentSpec, *positional: Any) -> Any:
-        component = self.registry.get(spec.kind, spec.use)
+        component = self.registry.find(spec.kind, spec.use)
         with self.blame(spec.section):
             return component.factory(*positional, **spec.options)
 
@@ -86,23 +87,36 @@ def console_only(experiment: Experiment, parts: Parts, runner: Any) -> Iterator[
     yield ConsoleLogger(parts.console)
 
 
-def check_machine(experiment: Experiment) -> Any:
-    """The hardware this machine can give the experiment, after checking that it can, and that
-    the tracking store is reachable: seconds, before any data or model loads."""
+def check_machine(experiment: Experiment, study_storage: str | None = None) -> Any:
+    """The hardware this machine can give the experiment, after checking that it can, that the
+    output folder can really be written (it is made now), that the tracking store (and the
+    study's database, for a sweep) is reachable, takes the credentials and is what it is named
+    as: seconds, before any data or model loads and before any run."""
+    from tracker.preflight import folder_problem
+
     problems = []
     try:
         hardware = resolve_hardware(experiment.settings["hardware"])
     except BuildError as error:
         hardware = None
         problems.append(Problem(str(experiment.path), "hardware", error.key, error.message))
+    unwritable = folder_problem(Path(experiment.settings["experiment"]["output_dir"]))
+    if unwritable:
+        problems.append(Problem(str(experiment.path), "experiment", "output_dir", unwritable))
     tracking = experiment.settings["tracking"]
     if tracking["enabled"]:
         from tracker.preflight import check_tracking
         from tracker.spec.paths import tracking_uri as checked_tracking_uri
-        from tracker.tracking import tracking_uri
+        from tracker.tracking import DEFAULT_STORE, tracking_uri
 
         uri = tracking_uri(tracking)
-        origin = "uri" if tracking["uri"] else "uri (from MLFLOW_TRACKING_URI)"
+        origin = (
+            "uri"
+            if tracking["uri"]
+            else "uri (from MLFLOW_TRACKING_URI)"
+            if os.environ.get("MLFLOW_TRACKING_URI")
+            else f"uri (default: {DEFAULT_STORE})"
+        )
         try:  # a URI from the environment has not been through the file's checks
             checked_tracking_uri(uri)
             unreachable = check_tracking(uri)
@@ -110,6 +124,14 @@ def check_machine(experiment: Experiment) -> Any:
             unreachable = str(error)
         if unreachable:
             problems.append(Problem(str(experiment.path), "tracking", origin, unreachable))
+    if study_storage is not None:
+        from tracker.preflight import check_storage
+
+        unusable = check_storage(study_storage)
+        if unusable:
+            given = experiment.sweep is not None and experiment.sweep["storage"]
+            key = "storage" if given else "storage (default: optuna.db beside the tracking store)"
+            problems.append(Problem(str(experiment.path), "sweep", key, unusable))
     if problems:
         raise ExperimentError(problems)
     return hardware
@@ -131,13 +153,15 @@ def run_experiment(
     experiment: Experiment,
     registry: Registry,
     start_run: StartRun = console_only,
-    console: Console = Console(),
+    console: Console | None = None,
     resume: Any = None,
     should_stop: Any = None,
 ) -> RunResult:
     """Build every component of `experiment` and hand them to its runner; `resume`
     (tracker.resume.Resume) continues a stopped run from its checkpoint; `should_stop` is asked
     after each evaluation (Parts.should_stop)."""
+    if console is None:
+        console = Console()
     build = Builder(experiment, registry)
     runner = build.section("runner")
     # What takes time in tracking (the tracking process importing MLflow, opening the store)
@@ -240,6 +264,7 @@ def report_diagnosis(experiment: Experiment, task: Any, metrics: Any, result: Ru
     made = diagnosis_of(task, metrics, result, experiment.settings.get("diagnosis"))
     if made is None:
         return
+    assert result.output_dir is not None  # set by _build_and_run before the diagnosis
     result.diagnosis, evidence, thresholds = made
     logger.set_tags(tags_of(result.diagnosis))
     logger.log_artifact(write_text(result.output_dir / "diagnosis.txt", result.diagnosis, evidence, thresholds))

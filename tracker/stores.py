@@ -30,14 +30,27 @@ def open_store_for_runs(uri: str) -> Any:
     MLflow creates and migrates a SQLite store the first time a process opens it, with no lock:
     runs started at the same moment on a new store collide ("duplicate column", "table
     alembic_version already exists") and can leave it half migrated. Here one process at a time
-    opens it, under an exclusive lock on `<database>.lock`; the others then find it ready."""
+    opens it, under an exclusive lock on `<database>.lock`; the others then find it ready.
+    A StoreError when the file exists but is no MLflow store (an Optuna study, a text file): it
+    stays as it is."""
     from mlflow import MlflowClient
+
+    from tracker.preflight import DEFAULT_PORTS, MLFLOW_STORE, check_tracking, not_the_store
+    from tracker.redact import mask_uri
+    from tracker.spec.paths import uri_scheme
 
     database = sqlite_database(uri)
     if database is None:  # a server or another database: it migrates itself, or refuses
+        # MLflow retries a database that is down or refuses the password for minutes: asked first.
+        problem = check_tracking(uri) if uri_scheme(uri) in DEFAULT_PORTS else None
+        if problem:
+            raise StoreError(problem)
         return MlflowClient(uri)
     database.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(database.with_name(database.name + ".lock")):
+        other = not_the_store(database, MLFLOW_STORE, mask_uri(uri), "tracking store") if database.exists() else None
+        if other:
+            raise StoreError(other)
         client = MlflowClient(uri)
         client.search_experiments(max_results=1)  # MLflow creates and migrates the store on first use
     return client
@@ -70,8 +83,10 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
 
 def store_uri(spelling: str | None) -> str:
     """`--uri` as typed, else MLFLOW_TRACKING_URI, else ./mlruns: a folder (its mlflow.db), a .db
-    file, or any URI MLflow takes (sqlite:///, http(s)://, ...). A SQLite store must exist: reading
-    never creates one, and a server must answer (MLflow would retry a dead one for minutes)."""
+    file, or any URI MLflow takes (sqlite:///, http(s)://, ...). A SQLite store must exist and be
+    one: reading never creates a store, nor writes into a file of another kind (an Optuna study, a
+    text file); a server must answer (MLflow would retry a dead one for minutes) and a database
+    take the credentials (tracker.preflight). StoreError, one line, for anything else."""
     from tracker.preflight import check_tracking
     from tracker.redact import mask_uri
     from tracker.tracking import DEFAULT_STORE
@@ -85,10 +100,7 @@ def store_uri(spelling: str | None) -> str:
         if environment
         else f"the default store {DEFAULT_STORE} (give --uri or set MLFLOW_TRACKING_URI)"
     )
-    if "://" in given or given == "databricks":
-        uri = given
-    else:
-        uri = f"sqlite:///{Path(given).expanduser().resolve()}"
+    uri = given if "://" in given or given == "databricks" else f"sqlite:///{Path(given).expanduser().resolve()}"
     database = sqlite_database(uri)
     if database is not None:
         folder = database.is_dir()
@@ -138,7 +150,8 @@ def current_tracking_uri(uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(None if chosen == environment else chosen)
+        # None unsets it, as MLflow's code does and its annotation (`str | Path`) does not say.
+        mlflow.set_tracking_uri(None if chosen == environment else chosen)  # type: ignore[arg-type]
         if environment is not None:
             os.environ["MLFLOW_TRACKING_URI"] = environment
 

@@ -66,11 +66,19 @@ def test_a_database_that_is_not_running_is_reported_quickly_with_the_password_ma
         assert "hunter2pw" not in problem
 
 
-def test_a_listening_database_port_is_enough():
+def test_a_listening_port_is_not_enough_for_postgresql_which_must_log_in():
+    """Something listens, but it never answers as PostgreSQL (tests/tracker/test_credentials.py
+    logs in to a real one)."""
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
-        assert check_tracking(f"postgresql://xp:pw@127.0.0.1:{listening.getsockname()[1]}/mlflow") is None
+        port = listening.getsockname()[1]
+        problem, seconds = timed(f"postgresql://xp:hunter2pw@127.0.0.1:{port}/mlflow")
+    assert seconds < 10
+    assert problem == (
+        f"cannot log in to the tracking database at postgresql://xp:{REDACTED}@127.0.0.1:{port}/mlflow "
+        "(connection timeout expired)"
+    )
 
 
 def test_a_real_mlflow_server_answers(tmp_path):
@@ -107,6 +115,8 @@ def test_a_server_that_answers_an_error_is_reported():
     assert problem.startswith(f"the MLflow tracking server at http://{address}/mlflow answered HTTP 503")
 
 
-def test_sqlite_and_local_stores_need_no_server(tmp_path):
+def test_sqlite_stores_need_no_server_and_mlflow_3_has_no_file_store(tmp_path):
     assert check_tracking(sqlite_store(tmp_path)) is None  # MLflow creates it
-    assert check_tracking(f"file://{tmp_path}/mlruns") is None
+    assert check_tracking(f"file://{tmp_path}/mlruns").startswith(
+        f'unsupported tracking URI "file://{tmp_path}/mlruns" (MLflow 3 has no file store'
+    )

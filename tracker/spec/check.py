@@ -68,12 +68,13 @@ class _FileChecker:
                 )
         resolved: dict[str, Any] = {}
         for section in SECTION_ORDER:  # in the order sections are documented, so problems read top down
-            kind = COMPONENT_SECTIONS.get(section)
             if section in OPTIONAL_SECTIONS and section not in self.raw.data:
                 continue
             if section in FIXED_SECTIONS:
                 resolved[section] = self.options(section, self.table(section), fixed_spec(section))
-            elif section not in self.raw.data:
+                continue
+            kind = COMPONENT_SECTIONS[section]  # every other section names a component
+            if section not in self.raw.data:
                 several = " or several" if section in MULTI_COMPONENT_SECTIONS else ""
                 self.problem(
                     section,
@@ -101,8 +102,8 @@ class _FileChecker:
         if any(troubles.values()):
             return {}
         options, problems = spec.check(table)
-        for key, message in problems:
-            self.problem(section, key, message)
+        for problem_key, message in problems:  # None: the section as a whole
+            self.problem(section, problem_key, message)
         if not problems and not self.allow_code:
             for key, reason in code_keys(spec, options):
                 self.problem(section, key, f"{reason}; refused: {ALLOW_CODE_HINT}")
@@ -157,7 +158,7 @@ class _FileChecker:
                 owners = [c.name for c in used if c is not None and key in c.spec.keys]
                 hint = f"; options of a {kind} go in its own table, e.g. [{section}.{(owners or names)[0]}]"
             self.problem(section, key, f"unknown key{hint}")
-        specs = []
+        specs: list[ComponentSpec | None] = []
         for name in dict.fromkeys(names):
             if self.registry.get(kind, name) is None:  # reported where it was written: [metrics] use
                 self.problem(section, "use", self.unknown_name_text(kind, name))
@@ -192,7 +193,7 @@ class _FileChecker:
         """Each component's rules against the other sections."""
         sections = {**settings, **{name: {"use": spec.use, **spec.options} for name, spec in components.items()}}
         for spec in (*components.values(), *metrics):
-            rules = self.registry.get(spec.kind, spec.use).spec.experiment_rules
+            rules = self.registry.find(spec.kind, spec.use).spec.experiment_rules
             for key, message in run_rules(rules, spec.options, sections):
                 self.problem(spec.section, key, message)
         for section, options in settings.items():
@@ -208,13 +209,14 @@ class _FileChecker:
         """Keys that name a metric (a best-model metric) must name one the metrics produce."""
         produced = {"loss"}
         for spec in metrics:
-            outputs = self.registry.get("metric", spec.use).spec.outputs
+            outputs = self.registry.find("metric", spec.use).spec.outputs
             if outputs is None:  # a metric that does not say what it produces: nothing to check against
                 return
             produced.update(outputs(spec.options))
         named = [(section, fixed_spec(section), options) for section, options in settings.items()]
         named += [
-            (section, self.registry.get(spec.kind, spec.use).spec, spec.options) for section, spec in components.items()
+            (section, self.registry.find(spec.kind, spec.use).spec, spec.options)
+            for section, spec in components.items()
         ]
         for section, section_spec, options in named:
             for key in metric_keys(section_spec):

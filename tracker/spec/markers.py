@@ -50,15 +50,19 @@ def data_rules(*checks: DataRule) -> Callable:
     return _append("__xp_data_rules__", checks)
 
 
+_OUTPUTS = "__xp_outputs__"
+
+
 def outputs(*names: str | Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable:
     """Declare the score names a metric produces: fixed names, or one function of its options."""
 
     def decorate(factory: Callable) -> Callable:
+        # setattr, as in _append: a Callable declares no such attribute.
         if len(names) == 1 and callable(names[0]):
-            factory.__xp_outputs__ = names[0]
+            setattr(factory, _OUTPUTS, names[0])
         else:
             fixed = tuple(names)
-            factory.__xp_outputs__ = lambda options: fixed
+            setattr(factory, _OUTPUTS, lambda options: fixed)
         return factory
 
     return decorate

@@ -21,7 +21,7 @@ from tracker.spec.declare import (
     experiment_rules,
     rules,
 )
-from tracker.spec.paths import tracking_uri, writable_folder
+from tracker.spec.paths import study_storage, tracking_uri, writable_folder
 
 # section name -> the plugin kind it names with `use = "..."`, in the order a run builds them
 COMPONENT_SECTIONS = {
@@ -235,6 +235,7 @@ def sweep_section(
     ] = None,
     storage: Annotated[
         str | None,
+        AfterValidator(lambda uri: uri if uri is None else study_storage(uri)),
         Field(
             description="where the Optuna study lives, an SQLAlchemy URL (postgresql://...); default: optuna.db "
             "next to a local MLflow store"

@@ -170,7 +170,7 @@ def _dataset(document: tomlkit.TOMLDocument, task: Task) -> None:
     rows.append(("text_columns", list(task.text_columns), what + others))
     classes = "numbers: regression" if task.label_names is None else task.label_summary.split(", ", 1)[1]
     rows.append(("label_column", task.label_column, classes))
-    if task.labels_are_ids and len(task.label_names) <= NAMED_IDS_AT_MOST:
+    if task.labels_are_ids and task.label_names is not None and len(task.label_names) <= NAMED_IDS_AT_MOST:
         placeholders = ", ".join(f'"name of {i}"' for i in range(len(task.label_names)))
         rows.append(("#", f"label_names = [{placeholders}]", "name the class ids: predictions then say the names"))
     if task.test_split:
@@ -215,15 +215,21 @@ def _table(rows: list[Row], about: str | None = None) -> Table:
     table = tomlkit.table()
     if about:
         table.add(tomlkit.comment(about))
-    written = [
+    written: list[Row] = [
         (key, value if key == "#" or isinstance(value, Item) else item(value), comment) for key, value, comment in rows
     ]
     widths = [
         len(f"# {value}" if key == "#" else f"{tomlkit.key(key).as_string()} = {value.as_string()}")
         for key, value, _ in written
     ]
-    column = max((width for width, (_, _, comment) in zip(widths, written) if comment and width <= 44), default=0) + 2
-    for width, (key, value, comment) in zip(widths, written):
+    column = (
+        max(
+            (width for width, (_, _, comment) in zip(widths, written, strict=True) if comment and width <= 44),
+            default=0,
+        )
+        + 2
+    )
+    for width, (key, value, comment) in zip(widths, written, strict=True):
         gap = " " * max(column - width, 2)
         if key == "#":
             table.add(tomlkit.comment(value + (f"{gap}# {comment}" if comment else "")))
@@ -236,11 +242,17 @@ def _table(rows: list[Row], about: str | None = None) -> Table:
 
 
 def check_writable(path: Path, force: bool) -> None:
-    """Never over an existing file unless `force`; checked before the data is read, and again at writing."""
+    """Never over an existing file unless `force`, and into a folder that can be written (made when
+    missing); checked before the data is read, and again at writing."""
+    from tracker.preflight import output_file_problem
+
     if path.is_dir():
         raise InitError(f"{path} is a folder; -o wants the experiment file to write, e.g. {path / 'name.toml'}")
     if path.exists() and not force:
         raise InitError(f"{path} already exists; pass --force to overwrite it, or -o another file")
+    problem = output_file_problem(path)
+    if problem:
+        raise InitError(f"-o {path}: {problem}")
 
 
 def write_starter(path: Path, text: str, force: bool) -> None:

@@ -54,6 +54,16 @@ def sweep_settings_of(experiment: Experiment) -> Any:
     return sweep_settings(experiment, tracking_uri(experiment.settings["tracking"]))
 
 
+def storage_of(experiment: Experiment) -> str | None:
+    """Where the study of the experiment's [sweep] lives, or None without one."""
+    from tracker.sweep.study import default_storage
+    from tracker.tracking import tracking_uri
+
+    if experiment.sweep is None:
+        return None
+    return experiment.sweep["storage"] or default_storage(tracking_uri(experiment.settings["tracking"]))
+
+
 def dry_run(experiment: Experiment, registry: Any, edits: Any) -> str:
     from tracker.recipe import load_task
     from tracker.sweep.plan import plan_text
@@ -81,7 +91,7 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
     from tracker.tracking.uris import tracked_run
 
     settings = sweep_settings_of(experiment)
-    check_machine(experiment)  # the store answers, the hardware exists: before any trial
+    check_machine(experiment, settings.storage)  # the stores answer, the hardware exists: before any trial
     uri = tracking_uri(experiment.settings["tracking"])
     study = Study(settings, experiment.space)
     wrong = study.belongs()
@@ -113,9 +123,9 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
     tracked = tracked_run(parent.run_id, parent_run.info.run_name, experiment.name, parent.experiment_id, uri)
     console.say("study run", f"{tracked.run_name} (id {tracked.run_id})")
     retire_stale_trials(study, parent, console.say)
-    done = len(study.finished())
-    if done:
-        console.say("continuing", f"{done} of {settings.trials} trials done; {study.remaining()} to run")
+    already = len(study.finished())
+    if already:
+        console.say("continuing", f"{already} of {settings.trials} trials done; {study.remaining()} to run")
     jobs = executor.open_or_exit()
     try:
         outcome = Sweep(experiment, settings, study, parent, edits, console, jobs).run()

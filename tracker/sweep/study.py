@@ -24,12 +24,12 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tracker.experiment import Experiment
 from tracker.redact import mask_uri
-from tracker.stores import sqlite_database
-from tracker.sweep.space import Choice, Dimension, Range, grid_points, trial_overrides
+from tracker.stores import StoreError, sqlite_database
+from tracker.sweep.space import Choice, Dimension, Range, grid_axis, grid_points, trial_overrides
 
 HOST = socket.gethostname()
 # A running trial of another machine whose sweep has not beaten for this long is taken as stopped.
@@ -48,7 +48,7 @@ class SweepSettings:
     trials: int
     seed: int
     metric: str  # "eval_f1"
-    direction: str  # "maximize" | "minimize"
+    direction: Literal["maximize", "minimize"]
     parallel: int
     pruner: str
     pruner_startup_trials: int
@@ -75,9 +75,12 @@ def sweep_settings(experiment: Experiment, tracking_uri: str) -> SweepSettings:
     from tracker.recipe import config_digest
 
     sweep, space = experiment.sweep, experiment.space
+    assert sweep is not None  # sweep_settings_of refuses an experiment without [sweep]
     runner_metric = experiment.components["runner"].options.get("metric_for_best") or "eval_loss"
     metric = "eval_" + (sweep["metric"] or runner_metric).removeprefix("eval/").removeprefix("eval_")
-    direction = sweep["direction"] or ("minimize" if metric.endswith("loss") else "maximize")
+    direction: Literal["maximize", "minimize"] = sweep["direction"] or (
+        "minimize" if metric.endswith("loss") else "maximize"
+    )
     seed = experiment.seed if sweep["seed"] is None else sweep["seed"]
     # The study is what is searched, how, and for what: more trials, more processes or another
     # pruner continue the same study.
@@ -137,14 +140,20 @@ def make_sampler(settings: SweepSettings, trial_number: int) -> Any:
 
 def open_storage(url: str) -> Any:
     """Optuna's RDB storage on `url`; a new SQLite database is created under a file lock, so
-    sweeps started together do not race to create its tables."""
+    sweeps started together do not race to create its tables. A StoreError when the file exists
+    but is no Optuna study database (an MLflow store, a text file): it stays as it is."""
     import optuna
+
+    from tracker.preflight import OPTUNA_STUDY, not_the_store
 
     database = sqlite_database(url)
     if database is None:
         return optuna.storages.RDBStorage(url)
     database.parent.mkdir(parents=True, exist_ok=True)
     with _locked(database.with_name(database.name + ".lock")):
+        other = not_the_store(database, OPTUNA_STUDY, mask_uri(url), "study storage") if database.exists() else None
+        if other:
+            raise StoreError(other)
         # Waits for a busy database rather than failing at once: several processes share it.
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
 
@@ -311,7 +320,7 @@ def _suggest(trial: Any, dimension: Dimension, grid: bool) -> Any:
         return trial.suggest_categorical(dimension.key, list(values.values))
     assert isinstance(values, Range)
     if grid:  # a grid's range is the list of its steps
-        return trial.suggest_categorical(dimension.key, list(values.grid()))
+        return trial.suggest_categorical(dimension.key, list(grid_axis(dimension)))
     if values.integer:
         return trial.suggest_int(dimension.key, values.low, values.high, step=values.step or 1, log=values.log)
     return trial.suggest_float(dimension.key, values.low, values.high, step=values.step, log=values.log)
