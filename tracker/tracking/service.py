@@ -200,8 +200,8 @@ class Service:
 
     def go_spooling(self) -> None:
         """From now on records go to the spool, those in memory first."""
-        if not self.pending and (self.spooling or (self.writer is not None and self.writer.ended)):
-            return  # nothing to keep, or all kept already
+        if not self.pending and (self.spooling or self.writer is None or self.writer.ended):
+            return  # nothing to keep (no record yet, or the run's end stored), or all kept already
         try:
             self.spool.claim()
             self.spool.save_state(self.state())
