@@ -120,24 +120,28 @@ def folder_problem(folder: Path, *, keep: bool = False) -> str | None:
     missing parents) and a file in it. Permission bits would not do: root passes them everywhere,
     under /proc too. The probe file goes, and so do the folders it made unless `keep` (a command
     about to write there): a run whose check fails leaves nothing half-written."""
-    made = [] if keep else [parent for parent in (folder, *folder.parents) if not parent.exists()]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        return f"cannot create the folder {folder}: a file is in the way"
-    except OSError as error:
-        return f"cannot create the folder {folder} ({_reason(error)})"
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".xp-write-probe-", dir=folder)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        return f"cannot write files in the folder {folder} ({_reason(error)})"
-    finally:
-        for created in made:  # deepest first; one that something else filled meanwhile stays
-            with contextlib.suppress(OSError):
-                created.rmdir()
-    return None
+    for _ in range(5):  # runs started together on a new folder: another probe may remove it under ours
+        made = [] if keep else [parent for parent in (folder, *folder.parents) if not parent.exists()]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            return f"cannot create the folder {folder}: a file is in the way"
+        except OSError as error:
+            return f"cannot create the folder {folder} ({_reason(error)})"
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".xp-write-probe-", dir=folder)
+            os.close(handle)
+            os.unlink(probe)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            return f"cannot write files in the folder {folder} ({_reason(error)})"
+        finally:
+            for created in made:  # deepest first; one that something else filled meanwhile stays
+                with contextlib.suppress(OSError):
+                    created.rmdir()
+        return None
+    return f"cannot write files in the folder {folder} (it disappeared each time it was made)"
 
 
 def output_file_problem(path: Path) -> str | None:

@@ -1,8 +1,8 @@
 """Every folder a command writes to is checked by really writing there, before the work.
 
-- `[experiment] output_dir` is made at `xp run` (and `xp validate --data`) before any data or
-  model loads; one that cannot be made, even by root (under /proc), is a problem of the file:
-  exit code 2 and no MLflow run, where the run used to start and then fail.
+- `[experiment] output_dir` is checked at `xp run` (and `xp validate --data`) by really making
+  it, before any data or model loads; one that cannot be made, even by root (under /proc), is a
+  problem of the file: exit code 2 and no MLflow run, where the run used to start and then fail.
 - Every option naming a file to write behaves the same in every command (`xp schema -o`,
   `xp init -o`, `xp predict --output`, `xp compare --png`): a missing folder is made, as xp makes
   every folder it writes to; a folder that cannot be made is one line and exit code 2, before
