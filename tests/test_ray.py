@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -158,6 +159,90 @@ def test_ctrl_c_cancels_the_waiting_tasks_and_ends_the_running_runs_killed(tmp_p
     [run] = runs_of(tmp_path)  # the two waiting tasks never started
     assert run.info.status == "KILLED"
     assert output.count("killed") >= 3  # every experiment's row in the table says so
+
+
+def sweep_experiment(folder: Path, checkpoint: Path) -> Path:
+    return experiment(
+        folder,
+        checkpoint,
+        "sweep",
+        sweep={"method": "grid", "study": "unreached", "space": {"optimizer.lr": [1e-4, 1e-3]}},
+    )
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_an_address_where_nothing_listens_ends_the_command_at_once_with_no_run(tmp_path, tiny_checkpoint, command):
+    file = sweep_experiment(tmp_path, tiny_checkpoint)
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+
+    started = time.monotonic()
+    done = xp(tmp_path, command, str(file), "--executor", "ray", "--address", address, timeout=120)
+
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert time.monotonic() - started < 60  # today's Ray would wait for good; a loaded machine starts slowly
+    assert (
+        done.stderr.strip().splitlines()[-1] == f"error: cannot reach the Ray cluster at {address}: Connection refused"
+    )
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists() or not runs_of(tmp_path)
+
+
+@pytest.fixture
+def deaf_port() -> Iterator[tuple[str, socket.socket]]:
+    """A port that accepts connections and never answers, as a service other than Ray's head would."""
+    listener = socket.create_server(("0.0.0.0", 0))
+    listener.settimeout(60)
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", listener
+    finally:
+        listener.close()
+
+
+def test_an_address_that_is_not_a_ray_head_fails_within_the_limit_with_no_run(tmp_path, tiny_checkpoint, deaf_port):
+    from tracker.executors.ray_tasks import ANSWER_SECONDS
+
+    address, _ = deaf_port
+    file = sweep_experiment(tmp_path, tiny_checkpoint)
+
+    started = time.monotonic()
+    done = xp(tmp_path, "sweep", str(file), "--executor", "ray", "--address", address, timeout=120)
+
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert ANSWER_SECONDS <= time.monotonic() - started < ANSWER_SECONDS + 40  # not for good, as ray.init would
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: cannot reach the Ray cluster at {address}: its port is open, but no Ray head")
+    assert "Traceback" not in done.stderr and "rpc_client" not in done.stderr  # Ray's own complaints kept out
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists() or not runs_of(tmp_path)
+
+
+def test_ctrl_c_while_waiting_for_the_cluster_stops_at_once(tmp_path, tiny_checkpoint, deaf_port):
+    address, listener = deaf_port
+    file = sweep_experiment(tmp_path, tiny_checkpoint)
+    process = subprocess.Popen(
+        xp_command("sweep", str(file), "--executor", "ray", "--address", address),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=RAY_ENV,
+    )
+    try:
+        connections = [listener.accept()[0] for _ in range(2)]  # the port tried, then Ray's client asking
+        process.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        _, stderr = process.communicate(timeout=30)
+        waited = time.monotonic() - stopped
+    finally:
+        if process.poll() is None:
+            process.kill()
+    for connection in connections:
+        connection.close()
+
+    assert process.returncode == 130, stderr[-3000:]
+    assert waited < 15  # at once, not after the cluster's time is up
+    assert stderr.strip().splitlines()[-1] == f"stopped    before the Ray cluster at {address} answered"
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists() or not runs_of(tmp_path)
 
 
 def test_without_ray_the_executor_says_how_to_install_it(tmp_path, tiny_checkpoint):

@@ -24,7 +24,7 @@ from tracker.cli_options import (
     verbosity_options,
     writable_output_or_exit,
 )
-from tracker.errors import EXIT_BAD_INPUT
+from tracker.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from tracker.garbage_collection import collect_nothing_at_exit
 from tracker.redact import Redactor
 from tracker.registry import KINDS, Registry
@@ -126,9 +126,8 @@ def _run_on_executor_and_exit(experiments: Sequence, edits: Edits, choice: Execu
     )
     click.echo(summary_table(outcomes), nl=False)
     statuses = {outcome.status for outcome in outcomes}
-    sys.exit(
-        130 if stopped else 1 if statuses & {"failed", "killed"} else EXIT_BAD_INPUT if "invalid" in statuses else 0
-    )
+    failed = statuses & {"failed", "killed"}
+    sys.exit(EXIT_INTERRUPTED if stopped else 1 if failed else EXIT_BAD_INPUT if "invalid" in statuses else 0)
 
 
 @main.command()

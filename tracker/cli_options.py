@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from tracker.errors import EXIT_BAD_INPUT
+from tracker.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from tracker.registry import Registry, RegistryError, load_registry
 from tracker.spec.parse import Override, Unset, parse_override, parse_unset
 
@@ -142,6 +142,9 @@ class ExecutorChoice:
 
         try:
             return executor_named(self.name, self.address, self.cpus, self.gpus)
+        except KeyboardInterrupt:  # while waiting for the cluster: nothing was started yet
+            click.echo(f"stopped    before the Ray cluster at {self.address or 'this machine'} answered", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as error:
             if type(error).__name__ != "RayUnavailable":
                 raise

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 # Exit code for a bad experiment (click uses 2 for bad usage too); 1 is for failed runs.
 EXIT_BAD_INPUT = 2
+# Exit code of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True, order=True)

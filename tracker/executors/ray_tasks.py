@@ -11,11 +11,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
 INSTALL = 'the ray executor needs Ray: pip install "xp-tracker[ray]"'
 STOP_GRACE_SECONDS = 60.0  # a stopped job's time to end its run KILLED before it is killed
+ANSWER_SECONDS = 20.0  # how long a cluster gets to answer before the command gives up on it
 
 
 class RayUnavailable(Exception):
@@ -84,6 +89,65 @@ class RayHandle:
         return self.code
 
 
+def _wait_for_answer(address: str | None) -> None:
+    """Return once the cluster at `address` answers; RayUnavailable if it does not within
+    ANSWER_SECONDS. ray.init alone would wait for good where nothing answers, deaf to Ctrl-C (it
+    waits in Ray's C++ client): so the head's port is tried here, then its GCS from a process that
+    can be ended."""
+    deadline = time.monotonic() + ANSWER_SECONDS
+    client = address is not None and address.startswith("ray://")
+    head = address.removeprefix("ray://") if client and address else _head_of(address)
+    if head is None:  # a Ray started on this machine for this command
+        return
+    shown = address or head  # as the user wrote it: Ray turns 127.0.0.1 into this machine's address
+    host, _, port = head.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=min(5.0, ANSWER_SECONDS)).close()
+    except (OSError, ValueError) as error:
+        reason = "no answer" if isinstance(error, TimeoutError) else getattr(error, "strerror", None) or error
+        raise RayUnavailable(f"cannot reach the Ray cluster at {shown}: {reason}") from None
+    if client:  # the Ray Client server: ray.init's own connection gives up after its retries
+        return
+    # Ray's client logs each failed try to this console from C++: the question goes to a process
+    # of its own, whose output is kept, and which is ended when the time is up or on Ctrl-C.
+    asking = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from ray._raylet import GcsClient; GcsClient(address=sys.argv[1])", head],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, said = asking.communicate(timeout=max(deadline - time.monotonic(), 1.0))
+    except subprocess.TimeoutExpired:
+        raise RayUnavailable(
+            f"cannot reach the Ray cluster at {shown}: its port is open, but no Ray head answered within "
+            f"{ANSWER_SECONDS:.0f} s (is it the head's GCS port, 6379 unless `ray start --port` said otherwise?)"
+        ) from None
+    finally:
+        if asking.poll() is None:
+            asking.kill()
+            asking.wait()
+    if asking.returncode != 0:
+        last = said.strip().splitlines()[-1] if said.strip() else f"exit code {asking.returncode}"
+        raise RayUnavailable(f"cannot reach the Ray cluster at {shown}: {last}")
+
+
+def _head_of(address: str | None) -> str | None:
+    """HOST:PORT of the cluster's head as ray.init finds it (RAY_ADDRESS, "auto": the cluster this
+    machine started last); None: ray.init starts a Ray here."""
+    address = address or os.environ.get("RAY_ADDRESS") or None  # ray.init reads it too
+    if address is None:
+        return None
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:  # a Ray that moved it: ray.init finds the head alone
+        return None if address in ("auto", "local") else address
+    try:
+        return canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError) as error:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address}: {error}") from None
+
+
 class RayExecutor:
     shares_console = False  # a task's output would come back through Ray's log stream, interleaved
 
@@ -95,6 +159,7 @@ class RayExecutor:
         self.ray = ray
         try:
             if not ray.is_initialized():
+                _wait_for_answer(address)
                 # address None: a Ray of this machine, started for this command and gone after it
                 ray.init(
                     address=address,

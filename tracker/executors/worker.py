@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tracker.errors import EXIT_INTERRUPTED
 from tracker.garbage_collection import collect_nothing_at_exit
 
 
@@ -60,7 +61,7 @@ def main() -> int:
     stop_with_parent(order)
     ended = run_order(order)
     Path(order["result"]).write_text(json.dumps(ended), encoding="utf-8")
-    return {"finished": 0, "invalid": 2, "killed": 130}.get(ended["status"], 1)
+    return {"finished": 0, "invalid": 2, "killed": EXIT_INTERRUPTED}.get(ended["status"], 1)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ an MLflow run nested under the study's run.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
 from tracker.console import Console
-from tracker.errors import ExperimentError, Problem
+from tracker.errors import EXIT_INTERRUPTED, ExperimentError, Problem
 from tracker.experiment import Experiment
-
-EXIT_INTERRUPTED = 130
 
 
 def sweep_settings_of(experiment: Experiment) -> Any:
@@ -118,19 +117,17 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
             _end_complete(parent, parent.summarize(study, settings))
         sys.stdout.write(trials_table(done, settings))
         return 0
-    parent = ParentRun.open(client, experiment, settings, study)
-    parent_run = client.get_run(parent.run_id)
-    tracked = tracked_run(parent.run_id, parent_run.info.run_name, experiment.name, parent.experiment_id, uri)
-    console.say("study run", f"{tracked.run_name} (id {tracked.run_id})")
-    retire_stale_trials(study, parent, console.say)
-    already = len(study.finished())
-    if already:
-        console.say("continuing", f"{already} of {settings.trials} trials done; {study.remaining()} to run")
-    jobs = executor.open_or_exit()
-    try:
+    # A cluster that does not answer ends the sweep here, before the study's run exists.
+    with contextlib.closing(executor.open_or_exit()) as jobs:
+        parent = ParentRun.open(client, experiment, settings, study)
+        parent_run = client.get_run(parent.run_id)
+        tracked = tracked_run(parent.run_id, parent_run.info.run_name, experiment.name, parent.experiment_id, uri)
+        console.say("study run", f"{tracked.run_name} (id {tracked.run_id})")
+        retire_stale_trials(study, parent, console.say)
+        already = len(study.finished())
+        if already:
+            console.say("continuing", f"{already} of {settings.trials} trials done; {study.remaining()} to run")
         outcome = Sweep(experiment, settings, study, parent, edits, console, jobs).run()
-    finally:
-        jobs.close()
 
     best = parent.summarize(study, settings)
     running = [t for t in study.trials() if t.state.name == "RUNNING"]

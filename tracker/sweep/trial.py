@@ -16,9 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tracker.errors import EXIT_INTERRUPTED
 from tracker.garbage_collection import collect_nothing_at_exit
-
-EXIT_INTERRUPTED = 130
 
 
 class Pruning:
