@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tracker.components import DataSource, LabelSpec, TaskData
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
+from tracker.hub import why_not_loaded
 from tracker.spec.declare import AfterValidator, Annotated, Field, Name, PositiveInt, rules
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ def _load(**load_args: Any) -> DatasetDict:
     except ConnectionError as error:  # datasets raises the builtin one, offline or not
         raise BuildError(
             "path",
-            f'cannot reach the Hugging Face hub for "{path}" (offline?): {error}. '
+            f'cannot load "{path}" from the Hugging Face hub: {why_not_loaded(path, error)}. '
             'Point at local files instead: path = "a local folder" in hub layout, or '
             'path = "csv" with data_files = {train = "train.csv", validation = "dev.csv"}',
         ) from None

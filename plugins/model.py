@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.errors import BuildError, did_you_mean
 from tracker.hookspecs import hookimpl
+from tracker.hub import why_not_loaded
 from tracker.spec.declare import Annotated, Field, Name, PositiveInt, RunsCode, data_rules
 from xp_plugins.checkpoint import Checkpoint, resolve_checkpoint
 
@@ -128,8 +129,8 @@ def sequence_classification(
     except (OSError, ValueError) as error:  # missing/unreachable checkpoint, or a folder without a config
         raise BuildError(
             "checkpoint",
-            f'cannot load a model config from "{checkpoint}": {error} For offline '
-            'use give a local folder or "pkg:<package>/<folder>".',
+            f'cannot load a model config from "{checkpoint}": {why_not_loaded(checkpoint, error)}. For '
+            'offline use give a local folder or "pkg:<package>/<folder>".',
         ) from None
 
     for name, value in (config_overrides or {}).items():  # checked against the config by the data rules

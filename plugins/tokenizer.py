@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tracker.errors import BuildError
 from tracker.hookspecs import hookimpl
+from tracker.hub import why_not_loaded
 from tracker.spec.declare import Annotated, Field, Name, PositiveInt, RunsCode
 from xp_plugins.checkpoint import Checkpoint, resolve_checkpoint
 
@@ -156,7 +157,7 @@ def auto(
     except OSError as error:  # transformers reports a missing or unreachable checkpoint this way
         raise BuildError(
             "checkpoint",
-            f'cannot load a tokenizer from "{spec}": {error} For offline use '
+            f'cannot load a tokenizer from "{spec}": {why_not_loaded(spec, error)}. For offline use '
             'give a local folder or "pkg:<package>/<folder>".',
         ) from None
     except ValueError as error:  # e.g. a checkpoint whose tokenizer is custom code

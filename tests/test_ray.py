@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.experiment_files import write_experiment
-from tests.mlflow_helpers import DATA, free_port, xp_command
+from tests.mlflow_helpers import DATA, free_port, runs_in, xp_command
 
 if not os.environ.get("CI"):
     pytest.importorskip("ray", reason='Ray is an optional extra: pip install "xp-tracker[ray]"')
@@ -75,10 +74,7 @@ def experiment(folder: Path, checkpoint: Path, name: str, epochs: int = 2, **sec
 
 
 def runs_of(folder: Path) -> list:
-    from tracker.stores import open_store_for_runs
-
-    client = open_store_for_runs(f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
-    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return runs_in(f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
 
 
 def xp(folder: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -185,17 +181,6 @@ def test_an_address_where_nothing_listens_ends_the_command_at_once_with_no_run(t
     )
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "mlruns" / "mlflow.db").exists() or not runs_of(tmp_path)
-
-
-@pytest.fixture
-def deaf_port() -> Iterator[tuple[str, socket.socket]]:
-    """A port that accepts connections and never answers, as a service other than Ray's head would."""
-    listener = socket.create_server(("0.0.0.0", 0))
-    listener.settimeout(60)
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}", listener
-    finally:
-        listener.close()
 
 
 def test_an_address_that_is_not_a_ray_head_fails_within_the_limit_with_no_run(tmp_path, tiny_checkpoint, deaf_port):

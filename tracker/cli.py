@@ -26,6 +26,7 @@ from tracker.cli_options import (
 )
 from tracker.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from tracker.garbage_collection import collect_nothing_at_exit
+from tracker.hub import offline_unless_the_hub_answers
 from tracker.redact import Redactor
 from tracker.registry import KINDS, Registry
 
@@ -67,6 +68,8 @@ def main() -> None:
 )
 def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
     """Check experiment files without training: every problem of every file at once."""
+    if data:
+        offline_unless_the_hub_answers()
     registry = registry_or_exit()
     experiments = _load_or_exit(files, edits, registry)
     if not data:
@@ -146,6 +149,7 @@ def _run_on_executor_and_exit(experiments: Sequence, edits: Edits, choice: Execu
 def run(files: Sequence[str], edits: Edits, processes: int, executor: ExecutorChoice, console) -> None:
     """Validate every file, then run the experiments one by one and print a summary. With
     --executor ray, every experiment at once as a Ray task."""
+    offline_unless_the_hub_answers()
     registry = registry_or_exit()
     experiments = _load_or_exit(files, edits, registry)
     if executor.name == "ray":
@@ -188,6 +192,7 @@ def resume(selector: str, uri: str | None, edits: Edits, console) -> None:
     from tracker.resume.command import NothingToResume, ResumeError, find_resumable
     from tracker.stores import StoreError, store_uri
 
+    offline_unless_the_hub_answers()
     registry = registry_or_exit()
     try:
         experiment, where = find_resumable(
@@ -228,6 +233,7 @@ def sweep(file: str, edits: Edits, dry_run: bool, executor: ExecutorChoice, cons
     from tracker.sweep import dry_run as plan
     from tracker.sweep import run_sweep
 
+    offline_unless_the_hub_answers()
     registry = registry_or_exit()
     [experiment] = _load_or_exit([file], edits, registry)
     try:
@@ -339,6 +345,7 @@ def init(
         write_starter,
     )
 
+    offline_unless_the_hub_answers()
     name = experiment_name(source, config_name)
     path = None if output == "-" else Path(output) if output else default_output(name)
     checkpoint = default_checkpoint()

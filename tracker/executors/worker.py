@@ -56,7 +56,9 @@ def run_order(order: Mapping[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     from tracker.executors import stop_with_parent
+    from tracker.hub import offline_unless_the_hub_answers
 
+    offline_unless_the_hub_answers()  # a Ray task's process: the command's answer stayed on its machine
     order = json.loads(sys.stdin.read())
     stop_with_parent(order)
     ended = run_order(order)
