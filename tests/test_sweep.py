@@ -17,9 +17,11 @@ from tests.mlflow_helpers import DATA, xp_command
 STUDY = "study"
 
 
-def sweep_file(folder: Path, checkpoint: Path, space: dict, epochs: int = 2, **sweep) -> Path:
+def sweep_file(
+    folder: Path, checkpoint: Path, space: dict, epochs: int = 2, saves_every: int | None = None, **sweep
+) -> Path:
     """The tiny BERT on 32 rows (4 steps an epoch), tracked into `folder`'s store, with a study
-    named "study" over `space`."""
+    named "study" over `space`; a checkpoint every `saves_every` steps."""
     return write_experiment(
         folder / "sweep.toml",
         checkpoint,
@@ -28,6 +30,7 @@ def sweep_file(folder: Path, checkpoint: Path, space: dict, epochs: int = 2, **s
         runner={"num_epochs": epochs, "metric_for_best": "f1"},
         tracking={"enabled": True, "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", "system_metrics": False},
         sweep={"method": "grid", "study": STUDY, **sweep, "space": space},
+        **({"checkpoint": {"every_steps": saves_every}} if saves_every else {}),
     )
 
 
@@ -58,7 +61,9 @@ def sweep_runs(folder: Path) -> tuple[object, list]:
 
 
 def states(trials) -> list[str]:
-    return ["INTERRUPTED" if "xp.interrupted" in t.user_attrs else t.state.name for t in trials]
+    from tracker.sweep.study import state_of
+
+    return [state_of(trial) for trial in trials]
 
 
 def started_trial(folder: Path, process: subprocess.Popen, number: int, timeout: float = 240) -> None:
@@ -123,6 +128,54 @@ def test_a_grid_of_two_learning_rates_is_a_parent_run_with_two_nested_trial_runs
     assert sweep_runs(tmp_path)[0].info.run_id == parent.info.run_id
     assert len(sweep_runs(tmp_path)[1]) == 2
     assert len(study(tmp_path).trials) == 2
+
+
+def test_keys_that_vary_together_are_one_choice_of_the_study_and_each_trial_sets_its_table(tmp_path, tiny_checkpoint):
+    # eval_steps means something only with eval_strategy = "steps": the two vary together
+    tables = [{"runner.eval_strategy": "steps", "runner.eval_steps": 2}, {"runner.eval_strategy": "epoch"}]
+    file = sweep_file(tmp_path, tiny_checkpoint, {"evaluation": tables})
+
+    result = xp(tmp_path, "sweep", str(file))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert states(study(tmp_path).trials) == ["COMPLETE", "COMPLETE"]
+    assert [t.params["evaluation"] for t in study(tmp_path).trials] == [
+        'runner.eval_strategy="steps", runner.eval_steps=2',
+        'runner.eval_strategy="epoch"',
+    ]
+    parent, (by_steps, by_epoch) = sweep_runs(tmp_path)
+    assert (by_steps.data.params["runner.eval_strategy"], by_steps.data.params["runner.eval_steps"]) == ("steps", "2")
+    assert by_epoch.data.params["runner.eval_strategy"] == "epoch"
+    client = store(tmp_path)
+    evaluations = [len(client.get_metric_history(run.info.run_id, "eval/f1")) for run in (by_steps, by_epoch)]
+    assert evaluations == [4, 2]  # 8 steps: every 2nd step, or at each of the 2 epochs
+    assert parent.data.params["space.evaluation"] == (
+        '{ runner.eval_strategy = "steps", runner.eval_steps = 2 } | { runner.eval_strategy = "epoch" }'
+    )
+
+
+def test_a_sampled_combination_that_makes_an_invalid_experiment_is_recorded_invalid_without_a_run(
+    tmp_path, tiny_checkpoint
+):
+    # Each value is fine alone, so the file is valid; a sample of "no" with a patience is not.
+    space = {"runner.eval_strategy": ["epoch", "no"], "runner.early_stopping_patience": [2]}
+    file = sweep_file(tmp_path, tiny_checkpoint, space, epochs=1, method="random", trials=4, seed=3)
+
+    result = xp(tmp_path, "sweep", str(file))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = study(tmp_path).trials
+    invalid = [t for t in trials if t.params["runner.eval_strategy"] == "no"]
+    assert invalid and len(invalid) < len(trials)  # this seed samples both
+    assert states(trials) == ["INVALID" if t in invalid else "COMPLETE" for t in trials]
+    assert {t.state.name for t in invalid} == {"FAIL"}  # to Optuna, a failure
+    assert {t.user_attrs["xp.invalid"] for t in invalid} == {
+        '[runner] early_stopping_patience: early stopping needs evaluations; set eval_strategy to "epoch" or "steps"'
+    }
+    assert "invalid: its values make an experiment that fails the checks" in result.stderr
+    assert " invalid " in result.stdout  # the trials table
+    _, runs = sweep_runs(tmp_path)
+    assert len(runs) == len(trials) - len(invalid)  # no run for an experiment that cannot run
 
 
 def test_a_bad_space_exits_2_with_every_problem_before_any_trial(tmp_path, tiny_checkpoint):
@@ -265,6 +318,42 @@ def test_an_interrupted_sweep_continues_with_its_remaining_trials_in_the_same_pa
     killed = [run for run in runs if run.info.status == "KILLED"]
     assert len(killed) == 1 and killed[0].data.tags["xp.sweep.state"] == "INTERRUPTED"
     assert "1 of 3 trials done; 2 to run" in result.stderr
+
+
+def test_an_interrupted_trial_that_saved_a_checkpoint_continues_from_it_in_the_same_run(tmp_path, tiny_checkpoint):
+    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-3]}, epochs=40, saves_every=5)
+    log = (tmp_path / "first.log").open("w")
+    process = subprocess.Popen(xp_command("sweep", str(file)), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(tmp_path.glob("outputs/*/checkpoints/*/*/xp-checkpoint.json")):
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()[-3000:]
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    assert code == 130, (tmp_path / "first.log").read_text()[-3000:]
+    [stopped] = sweep_runs(tmp_path)[1]
+    assert stopped.info.status == "KILLED"
+
+    result = xp(tmp_path, "sweep", str(file))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent, [run] = sweep_runs(tmp_path)  # no second run: the trial went on in the one it had
+    assert run.info.run_id == stopped.info.run_id and run.info.status == "FINISHED"
+    assert run.data.tags["xp.attempt"] == "2" and run.data.tags["xp.sweep.trial"] == "1"
+    assert run.data.tags["xp.sweep.state"] == "COMPLETE" and parent.info.status == "FINISHED"
+    interrupted, continued = study(tmp_path).trials
+    assert states([interrupted, continued]) == ["INTERRUPTED", "COMPLETE"]
+    assert interrupted.user_attrs["xp.run_id"] == continued.user_attrs["xp.run_id"] == run.info.run_id
+    assert continued.user_attrs["xp.continues"] == run.info.run_id
+    # every one of the 160 steps logged once: from the checkpoint on, not from the start again
+    steps = [point.step for point in store(tmp_path).get_metric_history(run.info.run_id, "train/loss")]
+    assert sorted(steps) == list(range(1, 161))
+    assert "continues the run of the interrupted trial" in result.stderr
 
 
 def test_two_sweeps_on_one_study_share_its_trials(tmp_path, tiny_checkpoint):

@@ -17,7 +17,7 @@ from tests.tracker.test_validate import FILE, MRPC, edit, raw
 from tracker.cli import main
 from tracker.recipe import run_name
 from tracker.spec.check import check_experiment
-from tracker.sweep.space import Choice, Range, grid_points, grid_size, override_text, trial_overrides
+from tracker.sweep.space import Choice, Range, grid_points, grid_size, override_text, settings_of, trial_overrides
 
 # The validation tests' MRPC experiment, on the hub dataset: no local folder needs to exist.
 BASE = edit(MRPC, 'path = "tests/data/mrpc"', 'path = "nyu-mll/glue"\nname = "mrpc"')
@@ -142,7 +142,10 @@ def test_keys_of_every_kind_of_section_can_vary(registry):
             id="the-sweep-itself",
         ),
         pytest.param(
-            '"lr" = [1e-5]', "lr", 'expected a dotted key "section.key", e.g. "optimizer.lr"', id="not-dotted"
+            '"lr" = [1e-5]',
+            "lr",
+            'expected a dotted key "section.key", e.g. "optimizer.lr", or a list of tables of keys that vary together',
+            id="not-dotted",
         ),
         pytest.param(
             '"runner.batch_size" = [0, 8]',
@@ -538,6 +541,134 @@ def test_a_grid_combination_that_breaks_a_rule_between_keys_is_reported(registry
         ]
     else:  # each value is fine alone: only the combination is wrong
         assert problems == [f"{FILE}: [sweep.space]: {message}"]
+
+
+# --- keys that vary together ------------------------------------------------------------------
+
+EVALUATION = """\
+evaluation = [
+    { "runner.eval_strategy" = "steps", "runner.eval_steps" = 50 },
+    { runner.eval_strategy = "epoch" },
+]
+"optimizer.lr" = [1e-5, 3e-5]
+"""
+
+
+def test_keys_that_only_make_sense_together_vary_together_as_tables(registry):
+    # eval_steps alone, or eval_strategy = "steps" alone, breaks a rule of the runner: together they do not
+    evaluation, lr = space_of(registry, with_sweep(EVALUATION, sweep='method = "grid"'))
+
+    assert evaluation.key == "evaluation" and not evaluation.chooses_plugin
+    assert evaluation.values.values == (
+        'runner.eval_strategy="steps", runner.eval_steps=50',
+        'runner.eval_strategy="epoch"',
+    )
+    assert evaluation.sets('runner.eval_strategy="epoch"') == (("runner.eval_strategy", "epoch"),)
+    assert grid_points((evaluation, lr)) == [
+        {"evaluation": 'runner.eval_strategy="steps", runner.eval_steps=50', "optimizer.lr": 1e-5},
+        {"evaluation": 'runner.eval_strategy="steps", runner.eval_steps=50', "optimizer.lr": 3e-5},
+        {"evaluation": 'runner.eval_strategy="epoch"', "optimizer.lr": 1e-5},
+        {"evaluation": 'runner.eval_strategy="epoch"', "optimizer.lr": 3e-5},
+    ]
+    assert settings_of((evaluation, lr), grid_points((evaluation, lr))[0]) == {
+        "runner.eval_strategy": "steps",
+        "runner.eval_steps": 50,
+        "optimizer.lr": 1e-5,
+    }
+
+
+def test_a_table_may_choose_a_plugin_with_its_keys_and_the_section_s_other_keys_follow_it(registry):
+    space = space_of(
+        registry,
+        with_sweep(
+            'schedule = [{ "scheduler.use" = "cosine", "scheduler.num_cycles" = 0.5 },'
+            ' { "scheduler.use" = "linear" }]\n"scheduler.warmup_ratio" = [0.0, 0.1]',
+            sweep='method = "grid"',
+        ),
+    )
+
+    assert [d.key for d in space] == ["schedule", "scheduler.warmup_ratio"]
+    assert space[0].chooses_plugin and space[1].only_with == ("cosine", "linear")
+    assert len(grid_points(space)) == 4
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        pytest.param(
+            'evaluation = [{ "runner.eval_strategy" = "steps" }, { "runner.eval_strategy" = "epoch" }]',
+            'table 1: [runner] eval_steps: eval_strategy = "steps" needs eval_steps, e.g. eval_steps = 100',
+            id="a-table-checked-whole",
+        ),
+        pytest.param(
+            'evaluation = [{ "runner.eval_strategy" = "epoch" }, {}]',
+            "table 2 is empty: give the keys it sets",
+            id="empty-table",
+        ),
+        pytest.param(
+            'evaluation = [{ "runner.eval_strategy" = "epoch" }, { "runner.eval_strategy" = "epoch" }]',
+            "lists a table twice",
+            id="table-twice",
+        ),
+        pytest.param(
+            'evaluation = [{ "runner.eval_stratgy" = "epoch" }]',
+            'table 1: [runner] eval_stratgy: unknown key (did you mean "eval_strategy"?). Valid keys:',
+            id="unknown-key",
+        ),
+        pytest.param(
+            'evaluation = [{ "eval_strategy" = "epoch" }]',
+            'eval_strategy: expected a dotted key "section.key", e.g. "optimizer.lr"',
+            id="key-not-dotted",
+        ),
+        pytest.param(
+            'evaluation = [{ "runner.eval_strategy" = ["epoch"] }]',
+            'runner.eval_strategy: a value to try must be a string, a number or a boolean, got an array ["epoch"]',
+            id="value-not-scalar",
+        ),
+        pytest.param(
+            '"runner.evaluation" = [{ "runner.eval_strategy" = "epoch" }]',
+            "a list of tables sets several keys together: name it with a word of your own, e.g. evaluation = ",
+            id="dotted-name",
+        ),
+        pytest.param(
+            'schedule = [{ "scheduler.use" = "cosine" }, { "scheduler.warmup_ratio" = 0.1 }]',
+            "a plugin one table chooses (section.use) must be chosen by every table",
+            id="plugin-chosen-by-some-tables",
+        ),
+        pytest.param(
+            '"scheduler.use" = ["linear", "cosine"]\nschedule = [{ "scheduler.warmup_ratio" = 0.1 }]',
+            'sets keys of [scheduler], whose plugin "scheduler.use" varies on its own: '
+            "choose scheduler.use in each table instead",
+            id="plugin-varied-elsewhere",
+        ),
+        pytest.param(
+            '"runner.num_epochs" = [3, 4]\nevaluation = [{ "runner.num_epochs" = 2 }]',
+            'runner.num_epochs is varied by "runner.num_epochs" too: vary it in one place',
+            id="varied-twice",
+        ),
+    ],
+)
+def test_a_mistake_in_keys_that_vary_together_is_one_problem(registry, space, message):
+    [problem] = problems_of(registry, with_sweep(space))
+
+    entry = space.splitlines()[-1].split(" = ")[0].strip('"')  # the entry at fault: the last one written
+    assert problem.startswith(in_space(entry, message))
+
+
+def test_a_grid_checks_every_combination_of_tables_with_the_other_keys(registry):
+    problems = problems_of(
+        registry,
+        with_sweep(
+            'evaluation = [{ "runner.eval_strategy" = "epoch" }, { "runner.eval_strategy" = "no" }]\n'
+            '"runner.early_stopping_patience" = [2]',
+            sweep='method = "grid"',
+        ),
+    )
+
+    assert problems == [
+        f'{FILE}: [sweep.space]: the combination runner.eval_strategy="no", runner.early_stopping_patience=2: '
+        '[runner] early_stopping_patience: early stopping needs evaluations; set eval_strategy to "epoch" or "steps"'
+    ]
 
 
 # --- what a trial sets -------------------------------------------------------------------------

@@ -127,7 +127,7 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
         already = len(study.finished())
         if already:
             console.say("continuing", f"{already} of {settings.trials} trials done; {study.remaining()} to run")
-        outcome = Sweep(experiment, settings, study, parent, edits, console, jobs).run()
+        outcome = Sweep(experiment, registry, settings, study, parent, edits, console, jobs).run()
 
     best = parent.summarize(study, settings)
     running = [t for t in study.trials() if t.state.name == "RUNNING"]
@@ -152,7 +152,7 @@ def _run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Conso
         console.write(f"stopped    {study.remaining()} trials left; continue with the same `xp sweep` command")
         return EXIT_INTERRUPTED
     finished = outcome.finished
-    return 1 if finished and all(f.state == "FAIL" for f in finished) else 0
+    return 1 if finished and all(f.state in ("FAIL", "INVALID") for f in finished) else 0
 
 
 def _end_complete(parent: Any, best: Any) -> None:

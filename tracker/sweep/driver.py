@@ -23,9 +23,9 @@ from typing import Any
 from tracker.console import Console
 from tracker.executors.runs import resources_of
 from tracker.experiment import Experiment
-from tracker.sweep.parent import STATE_TAG, ParentRun, trial_states, trial_tags
+from tracker.sweep.parent import STATE_TAG, TRIAL_TAG, ParentRun, trial_states, trial_tags
 from tracker.sweep.space import override_text
-from tracker.sweep.study import HEARTBEAT_SECONDS, Claimed, Study, SweepSettings
+from tracker.sweep.study import HEARTBEAT_SECONDS, INVALID, RUN_ID, Claimed, Study, SweepSettings, state_of
 
 STOP_GRACE_SECONDS = 60.0  # how long stopped trials get to end their runs before they are killed
 
@@ -36,7 +36,7 @@ class Finished:
 
     number: int
     values: dict[str, Any]
-    state: str  # COMPLETE, PRUNED, FAIL, INTERRUPTED
+    state: str  # COMPLETE, PRUNED, FAIL, INTERRUPTED, INVALID (its values make an invalid experiment)
     value: float | None = None
     reason: str = ""
     seconds: float = 0.0
@@ -55,6 +55,7 @@ class Sweep:
     def __init__(
         self,
         experiment: Experiment,
+        registry: Any,
         settings: SweepSettings,
         study: Study,
         parent: ParentRun,
@@ -62,8 +63,8 @@ class Sweep:
         console: Console,
         executor: Any,
     ):
-        self.experiment, self.settings, self.study, self.parent = experiment, settings, study, parent
-        self.edits, self.console, self.executor = edits, console, executor
+        self.experiment, self.registry, self.settings, self.study = experiment, registry, settings, study
+        self.parent, self.edits, self.console, self.executor = parent, edits, console, executor
         self.outcome = SweepOutcome()
         self.stopping = threading.Event()
         self.failure: BaseException | None = None  # a worker's own failure (the store, the study): the sweep stops
@@ -122,7 +123,11 @@ class Sweep:
 
     def run_trial(self, claimed: Claimed) -> Finished:
         values = ", ".join(override_text(key, value) for key, value in claimed.values.items())
-        self.console.say(f"trial {claimed.number}", values or "(the experiment as written)")
+        continuing = " (continues the run of the interrupted trial with these values)" if claimed.continues else ""
+        self.console.say(f"trial {claimed.number}", (values or "(the experiment as written)") + continuing)
+        invalid = self.invalid(claimed)
+        if invalid:
+            return Finished(claimed.number, claimed.values, "INVALID", reason=invalid)
         result_path = self.scratch / f"trial-{claimed.number}.json"
         order = {
             "file": str(self.experiment.path),
@@ -132,6 +137,7 @@ class Sweep:
             "unsets": [u.text for u in self.edits.unsets],
             "settings": asdict(self.settings),
             "trial_id": claimed.trial_id,
+            "continues": claimed.continues,
             "run_name": f"{self.settings.study}-trial-{claimed.number}",
             "tags": trial_tags(self.settings, self.parent.run_id, claimed.number),
             "result": str(result_path),
@@ -159,6 +165,19 @@ class Sweep:
         reason = ended.get("reason") or ("" if state != "FAIL" else _death(job.returncode))
         return Finished(claimed.number, claimed.values, state, ended.get("value"), reason, seconds, ended.get("run_id"))
 
+    def invalid(self, claimed: Claimed) -> str | None:
+        """Why the experiment the trial's values make fails the checks (a sample no key alone rules
+        out: a grid's points were all checked with the file, a sample's only now), or None."""
+        from tracker.errors import ExperimentError
+        from tracker.sweep.plan import trial_experiment
+
+        try:
+            trial_experiment(self.experiment, self.registry, claimed.values, self.edits)
+        except ExperimentError as error:
+            located = (f"[{p.section}] {p.key}: {p.message}" if p.key else p.message for p in error.problems)
+            return self.experiment.redactor.text("; ".join(located))
+        return None
+
     def record(self, claimed: Claimed, finished: Finished) -> None:
         """Tell Optuna and tag the trial's run; say how it ended."""
         run_id = finished.run_id
@@ -170,14 +189,18 @@ class Sweep:
             self.study.interrupt(_frozen(self.study, claimed), finished.reason or "stopped with its sweep", run_id)
             self.end_stranded_run(run_id, "KILLED", "the sweep was stopped")
         else:
-            attrs = {"xp.run_id": run_id} if run_id else {}
+            attrs = {RUN_ID: run_id} if run_id else {}
             if finished.reason:
                 attrs["xp.error"] = finished.reason
-            self.study.tell(claimed, finished.state, finished.value, attrs)
+            if finished.state == "INVALID":  # a failure to Optuna, told apart by xp
+                attrs[INVALID] = finished.reason
+            state = "FAIL" if finished.state == "INVALID" else finished.state
+            self.study.tell(claimed, state, finished.value, attrs)
             if finished.state == "FAIL":
                 self.end_stranded_run(run_id, "FAILED", finished.reason)
         if run_id:
             self.parent.client.set_tag(run_id, STATE_TAG, finished.state)
+            self.parent.client.set_tag(run_id, TRIAL_TAG, str(claimed.number))  # a continued run: its trial now
         with self.lock:
             self.outcome.finished.append(finished)
         self.console.say(f"trial {claimed.number}", describe(finished, self.settings))
@@ -216,19 +239,20 @@ def describe(finished: Finished, settings: SweepSettings) -> str:
         )
     if finished.state == "INTERRUPTED":
         return "interrupted: runs again when the sweep continues"
+    if finished.state == "INVALID":
+        return f"invalid: its values make an experiment that fails the checks: {finished.reason}"
     return f"failed: {finished.reason}"
 
 
 def trials_table(trials: Sequence[Any], settings: SweepSettings) -> str:
-    from tracker.sweep.study import INTERRUPTED
     from tracker.tables import render_table
 
     rows = []
     for trial in sorted(trials, key=lambda t: t.number):
-        state = "INTERRUPTED" if INTERRUPTED in trial.user_attrs else trial.state.name
+        state = state_of(trial)
         value = "" if trial.value is None else f"{trial.value:.4f}"
         values = ", ".join(override_text(key, value) for key, value in trial.params.items())
-        rows.append([str(trial.number), state.lower(), value, values, trial.user_attrs.get("xp.run_id", "-")[:12]])
+        rows.append([str(trial.number), state.lower(), value, values, trial.user_attrs.get(RUN_ID, "-")[:12]])
     return render_table(["trial", "state", settings.metric.replace("eval_", "eval/", 1), "values", "run id"], rows)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from tracker.experiment import Experiment
 from tracker.heartbeat import PROCESS_TAG, Heartbeat
-from tracker.sweep.study import INTERRUPTED, Study, SweepSettings
+from tracker.sweep.study import INTERRUPTED, RUN_ID, Study, SweepSettings, state_of
 
 ROLE_TAG = "xp.sweep"  # "parent" on the study's run, "trial" on each trial's run
 STUDY_TAG = "xp.sweep.study"
@@ -94,7 +94,7 @@ class ParentRun:
                 self.run_id, f"best/{settings.metric.removeprefix('eval_')}", best.value, step=len(done)
             )
             self.client.set_tag(self.run_id, "xp.sweep.best_trial", str(best.number))
-            run_id = best.user_attrs.get("xp.run_id")
+            run_id = best.user_attrs.get(RUN_ID)
             if run_id:
                 self.client.set_tag(self.run_id, "xp.sweep.best_run", run_id)
             for key, value in best.params.items():
@@ -153,7 +153,7 @@ def _write_table(path: Path, trials: Sequence[Any], settings: SweepSettings) -> 
         writer = csv.writer(file)
         writer.writerow(["trial", "state", settings.metric, *keys, "seconds", "run_id", "note"])
         for trial in sorted(trials, key=lambda t: t.number):
-            state = "INTERRUPTED" if INTERRUPTED in trial.user_attrs else trial.state.name
+            state = state_of(trial)
             seconds = (
                 f"{(trial.datetime_complete - trial.datetime_start).total_seconds():.1f}"
                 if trial.datetime_complete and trial.datetime_start
@@ -167,7 +167,7 @@ def _write_table(path: Path, trials: Sequence[Any], settings: SweepSettings) -> 
                     "" if trial.value is None else trial.value,
                     *(trial.params.get(key, "") for key in keys),
                     seconds,
-                    trial.user_attrs.get("xp.run_id", ""),
+                    trial.user_attrs.get(RUN_ID, ""),
                     note,
                 ]
             )
@@ -214,6 +214,6 @@ def _plots(study: Any, folder: Path, settings: SweepSettings) -> list[Path]:
 def trial_states(trials: Sequence[Any]) -> Mapping[str, int]:
     counts: dict[str, int] = {}
     for trial in trials:
-        state = "INTERRUPTED" if INTERRUPTED in trial.user_attrs else trial.state.name
+        state = state_of(trial)
         counts[state] = counts.get(state, 0) + 1
     return counts

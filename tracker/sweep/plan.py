@@ -10,7 +10,7 @@ from typing import Any
 
 from tracker.experiment import Experiment
 from tracker.redact import mask_uri
-from tracker.sweep.space import Choice, Dimension, grid_points, override_text
+from tracker.sweep.space import Choice, Dimension, grid_points, override_text, settings_of
 from tracker.sweep.study import SweepSettings
 
 # Runner keys that change how many optimizer steps a trial makes, or on how many rows each.
@@ -50,8 +50,9 @@ def plan_text(experiment: Experiment, registry: Any, settings: SweepSettings, ed
     if settings.method == "grid":
         rows = []
         for number, point in enumerate(grid_points(space)[: settings.trials]):
-            batch, trial_steps = _steps(trial_experiment(experiment, registry, point, edits), registry, train_rows)
-            values = ", ".join(override_text(k, v) for k, v in point.items())
+            keys = settings_of(space, point)
+            batch, trial_steps = _steps(trial_experiment(experiment, registry, keys, edits), registry, train_rows)
+            values = ", ".join(override_text(k, v) for k, v in keys.items())
             rows.append([str(number), values, str(batch), str(trial_steps)])
         table = render_table(["trial", "values", "effective batch", "training steps"], rows)
     else:
@@ -73,14 +74,23 @@ def _steps(experiment: Experiment, registry: Any, train_rows: int) -> tuple[int,
 
 
 def _corners(space: tuple[Dimension, ...]) -> list[dict[str, Any]]:
-    """The combinations of the extreme values of the keys that change a trial's steps."""
-    axes = []
+    """The combinations of the extreme values of the keys that change a trial's steps (every
+    table of keys that vary together, when one of its keys does)."""
+    axes: list[list[tuple[tuple[str, Any], ...]]] = []
     for dimension in space:
-        if dimension.path[0] == "runner" and dimension.path[-1] in STEP_KEYS and dimension.only_with is None:
+        if dimension.tables is not None:
+            if any(_changes_steps(key) for table in dimension.tables for key, _ in table):
+                axes.append(list(dimension.tables))
+        elif _changes_steps(dimension.key) and dimension.only_with is None:
             values = dimension.values
             ends = (min(values.values), max(values.values)) if isinstance(values, Choice) else (values.low, values.high)
-            axes.append([(dimension.key, end) for end in dict.fromkeys(ends)])
-    return [dict(combination) for combination in itertools.product(*axes)] or [{}]
+            axes.append([((dimension.key, end),) for end in dict.fromkeys(ends)])
+    return [dict(pair for pairs in combination for pair in pairs) for combination in itertools.product(*axes)] or [{}]
+
+
+def _changes_steps(key: str) -> bool:
+    section, _, name = key.partition(".")
+    return section == "runner" and name in STEP_KEYS
 
 
 def _span(values: list[int]) -> str:

@@ -7,6 +7,11 @@ check it, so each key's constraints stay declared once, where the key is declare
 over a section's plugin (`"scheduler.use" = ["linear", "cosine"]`) brings that plugin's keys: a
 key of that section then applies to the trials whose plugin has it.
 
+Keys that only make sense together vary together: `name = [{ "section.key" = value, ... }, ...]`
+is a choice between tables, each setting every key it names (`evaluation = [{ "runner.eval_strategy"
+= "steps", "runner.eval_steps" = 50 }, { "runner.eval_strategy" = "epoch" }]`), each checked whole.
+Optuna chooses between the tables' labels (`runner.eval_strategy="steps", runner.eval_steps=50`).
+
 Pure and light: nothing here imports Optuna; tracker.sweep.study turns dimensions into its
 distributions.
 """
@@ -33,8 +38,13 @@ CHECKED_GRID_POINTS = 500
 @dataclass(frozen=True)
 class Choice:
     values: tuple[Any, ...]
+    # A choice between tables of keys that vary together: for each value (the table's label), the
+    # (dotted key, value) pairs it sets. None: a choice of one key's values.
+    tables: tuple[tuple[tuple[str, Any], ...], ...] | None = None
 
     def describe(self) -> str:
+        if self.tables is not None:
+            return " | ".join("{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in table) + " }" for table in self.tables)
         return " | ".join(_toml(value) for value in self.values)
 
 
@@ -74,12 +84,27 @@ class Dimension:
     only_with: tuple[str, ...] | None = None
 
     @property
+    def tables(self) -> tuple[tuple[tuple[str, Any], ...], ...] | None:
+        """The tables of keys that vary together, when this dimension is a choice between them."""
+        return self.values.tables if isinstance(self.values, Choice) else None
+
+    @property
     def chooses_plugin(self) -> bool:
+        if self.tables is not None:
+            return any(key.endswith(".use") for key, _ in self.tables[0])
         return self.path[-1] == "use"
 
     def applies(self, chosen: Mapping[str, Any]) -> bool:
-        """Whether a trial that chose `chosen` (dotted key -> value so far) sets this key."""
+        """Whether a trial that set `chosen` (dotted key -> value so far) sets this key."""
         return self.only_with is None or chosen.get(f"{self.path[0]}.use") in self.only_with
+
+    def sets(self, value: Any) -> tuple[tuple[str, Any], ...]:
+        """The (dotted key, value) pairs a trial sets when this dimension takes `value`."""
+        tables = self.tables
+        if tables is None:
+            return ((self.key, value),)
+        assert isinstance(self.values, Choice)
+        return tables[self.values.values.index(value)]
 
 
 def override_text(key: str, value: Any) -> str:
@@ -99,19 +124,24 @@ def grid_axis(dimension: Dimension) -> tuple[Any, ...]:
 
 
 def grid_points(space: Sequence[Dimension]) -> list[dict[str, Any]]:
-    """Every combination of a grid, in order, each once: a key that does not apply to a
-    combination's plugin is left out, and the combinations that become equal are one."""
+    """Every combination of a grid, in order, each once, as the study's values (dimension ->
+    value): a key that does not apply to a combination's plugin is left out, and the combinations
+    that become equal are one."""
     points, seen = [], set()
     for combination in itertools.product(*(grid_axis(dimension) for dimension in space)):
-        chosen: dict[str, Any] = {}
-        for dimension, value in zip(space, combination, strict=True):
-            if dimension.applies(chosen):
-                chosen[dimension.key] = value
-        identity = tuple(sorted((key, repr(value)) for key, value in chosen.items()))
+        picked = {dimension.key: value for dimension, value in zip(space, combination, strict=True)}
+        point = dict(trial_overrides(space, _given(picked)))
+        identity = tuple(sorted((dimension.key, repr(value)) for dimension, value in point.items()))
         if identity not in seen:
             seen.add(identity)
-            points.append(chosen)
+            points.append({dimension.key: value for dimension, value in point.items()})
     return points
+
+
+def settings_of(space: Sequence[Dimension], point: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys a trial with the study's values `point` sets (dotted key -> value), in order."""
+    chosen = [dimension.sets(point[dimension.key]) for dimension in space if dimension.key in point]
+    return {key: value for pairs in chosen for key, value in pairs}
 
 
 def grid_size(space: Sequence[Dimension]) -> int:
@@ -142,35 +172,99 @@ class SpaceChecker:
         self.problems.append(Problem(self.file, SPACE, f'"{key}"', message))
 
     def check(self) -> tuple[Dimension, ...]:
-        from tracker.spec.sections import COMPONENT_SECTIONS, FIXED_SECTIONS, OPTIONAL_SECTIONS
 
-        sections = [*(s for s in FIXED_SECTIONS if s not in OPTIONAL_SECTIONS), *COMPONENT_SECTIONS]
         read = []
         for key, written in self.space.items():
-            path = tuple(key.split("."))
-            if len(path) < 2 or not all(path):
-                self.problem(key, 'expected a dotted key "section.key", e.g. "optimizer.lr"')
-            elif path[0] not in sections:
-                self.problem(
-                    key,
-                    f'"{path[0]}" is not a section a trial can vary{did_you_mean(path[0], sections)}. '
-                    f"Valid sections: {', '.join(sections)}",
-                )
+            if isinstance(written, list) and written and all(isinstance(table, dict) for table in written):
+                tables = self.tables(key, written)
+                if tables is not None:
+                    read.append(Dimension(key, (key,), tables))
+            elif self.key_problem(key, key):
+                continue
             else:
                 values = self.values(key, written)
                 if values is not None:
-                    read.append(Dimension(key, path, values))
+                    read.append(Dimension(key, tuple(key.split(".")), values))
         # A plugin choice first: a trial picks its plugin before that plugin's keys.
         read.sort(key=lambda dimension: not dimension.chooses_plugin)
-        plugins = {d.path[0]: d.values.values for d in read if d.chooses_plugin and isinstance(d.values, Choice)}
+        plugins = _plugin_choices(read)
         dimensions = []
         for dimension in read:
             typed = self.typed(dimension, plugins)
             if typed is not None and self.values_accepted(typed, plugins):
                 dimensions.append(typed)
+        self.check_varied_once(read)
         if len(dimensions) == len(read) and self.method == "grid":
             self.check_grid(dimensions)
         return tuple(dimensions)
+
+    def key_problem(self, entry: str, key: str) -> bool:
+        """Whether `key` (of the space's `entry`) is no "section.key" a trial can vary; says why."""
+        from tracker.spec.sections import COMPONENT_SECTIONS, FIXED_SECTIONS, OPTIONAL_SECTIONS
+
+        sections = [*(s for s in FIXED_SECTIONS if s not in OPTIONAL_SECTIONS), *COMPONENT_SECTIONS]
+        path = key.split(".")
+        inside = f"{key}: " if key != entry else ""
+        if len(path) < 2 or not all(path):
+            self.problem(
+                entry,
+                f'{inside}expected a dotted key "section.key", e.g. "optimizer.lr"'
+                + ("" if inside else ", or a list of tables of keys that vary together"),
+            )
+        elif path[0] not in sections:
+            self.problem(
+                entry,
+                f'{inside}"{path[0]}" is not a section a trial can vary{did_you_mean(path[0], sections)}. '
+                f"Valid sections: {', '.join(sections)}",
+            )
+        else:
+            return False
+        return True
+
+    def tables(self, name: str, written: list[dict[str, Any]]) -> Choice | None:
+        """A choice between tables of keys that vary together, checked for shape; each table whole
+        is checked with the experiment by values_accepted."""
+        if "." in name:
+            self.problem(
+                name,
+                "a list of tables sets several keys together: name it with a word of your own, e.g. "
+                'evaluation = [{ "runner.eval_strategy" = "steps", "runner.eval_steps" = 50 }, '
+                '{ "runner.eval_strategy" = "epoch" }]',
+            )
+            return None
+        tables, known = [], len(self.problems)
+        for number, written_table in enumerate(written, 1):
+            table = tuple(_flattened(written_table))
+            if not table:
+                self.problem(name, f"table {number} is empty: give the keys it sets")
+            for key, value in table:
+                if not self.key_problem(name, key) and not isinstance(value, (str, int, float, bool)):
+                    self.problem(
+                        name,
+                        f"{key}: a value to try must be a string, a number or a boolean, got {describe_value(value)}",
+                    )
+            tables.append(table)
+        if len(self.problems) > known:
+            return None
+        labels = tuple(", ".join(override_text(key, value) for key, value in table) for table in tables)
+        if len(set(labels)) < len(labels):
+            self.problem(name, "lists a table twice")
+            return None
+        chosen_plugins = [{key for key, _ in table if key.endswith(".use")} for table in tables]
+        if any(keys != chosen_plugins[0] for keys in chosen_plugins):
+            self.problem(name, "a plugin one table chooses (section.use) must be chosen by every table")
+            return None
+        return Choice(labels, tuple(tables))
+
+    def check_varied_once(self, dimensions: Sequence[Dimension]) -> None:
+        """A key varied by two entries would have two values in a trial."""
+        varied_by: dict[str, str] = {}
+        for dimension in dimensions:
+            keys = {key for table in dimension.tables for key, _ in table} if dimension.tables else {dimension.key}
+            for key in sorted(keys):
+                if key in varied_by:
+                    self.problem(dimension.key, f'{key} is varied by "{varied_by[key]}" too: vary it in one place')
+                varied_by.setdefault(key, dimension.key)
 
     def values(self, key: str, written: Any) -> Choice | Range | None:
         """The dimension's values as written, checked for shape only."""
@@ -230,6 +324,17 @@ class SpaceChecker:
         from the key's declared type."""
         from dataclasses import replace
 
+        if dimension.tables is not None:  # its keys' sections must not have a plugin varied elsewhere
+            own = {key.removesuffix(".use") for key, _ in dimension.tables[0] if key.endswith(".use")}
+            sections = {key.split(".")[0] for table in dimension.tables for key, _ in table}
+            for section in sorted(sections & set(plugins) - own):
+                self.problem(
+                    dimension.key,
+                    f'sets keys of [{section}], whose plugin "{section}.use" varies on its own: '
+                    f"choose {section}.use in each table instead",
+                )
+                return None
+            return dimension
         section, key = dimension.path[0], dimension.path[-1]
         only_with = None
         if section in plugins and not dimension.chooses_plugin:
@@ -302,6 +407,12 @@ class SpaceChecker:
     def values_accepted(self, dimension: Dimension, plugins: Mapping[str, tuple]) -> bool:
         """Each value (a range's ends) checked as `--set` would, with each plugin that has the key."""
         values = dimension.values
+        if dimension.tables is not None:  # each table whole: its keys only make sense together
+            known = len(self.problems)
+            for number, table in enumerate(dimension.tables, 1):
+                for problem in self.check_overrides([(tuple(key.split(".")), value) for key, value in table]):
+                    self.problem(dimension.key, f"table {number}: {_located(problem)}")
+            return len(self.problems) == known
         probes = values.values if isinstance(values, Choice) else (values.low, values.high)
         section = dimension.path[0]
         with_plugins = dimension.only_with or (None,)
@@ -339,21 +450,53 @@ class SpaceChecker:
         if size > CHECKED_GRID_POINTS:
             return
         for point in grid_points(dimensions):
-            problems = self.check_overrides([(tuple(key.split(".")), value) for key, value in point.items()])
+            settings = settings_of(dimensions, point)
+            problems = self.check_overrides([(tuple(key.split(".")), value) for key, value in settings.items()])
             for problem in problems[:1]:
-                combination = ", ".join(override_text(key, value) for key, value in point.items())
+                combination = ", ".join(override_text(key, value) for key, value in settings.items())
                 self.problems.append(
                     Problem(self.file, SPACE, None, f"the combination {combination}: {_located(problem)}")
                 )
 
 
 def trial_overrides(space: Sequence[Dimension], pick: Any) -> Iterator[tuple[Dimension, Any]]:
-    """The value of each dimension a trial sets, in order: `pick(dimension, chosen)` chooses it."""
+    """The value of each dimension a trial sets, in order: `pick(dimension, chosen)` chooses it,
+    `chosen` being the keys set so far (dotted key -> value)."""
     chosen: dict[str, Any] = {}
     for dimension in space:
         if dimension.applies(chosen):
-            chosen[dimension.key] = pick(dimension, chosen)
-            yield dimension, chosen[dimension.key]
+            value = pick(dimension, chosen)
+            chosen.update(dimension.sets(value))
+            yield dimension, value
+
+
+def _given(values: Mapping[str, Any]) -> Any:
+    """A `pick` for trial_overrides that takes each dimension's value from `values`."""
+    return lambda dimension, chosen: values[dimension.key]
+
+
+def _plugin_choices(dimensions: Sequence[Dimension]) -> dict[str, tuple[str, ...]]:
+    """Section -> the plugins a trial may choose for it, for the sections whose plugin varies."""
+    plugins: dict[str, tuple[str, ...]] = {}
+    for dimension in dimensions:
+        if dimension.tables is not None:
+            for key, _ in dimension.tables[0]:
+                if key.endswith(".use"):
+                    chosen = (dict(table)[key] for table in dimension.tables)
+                    plugins[key.removesuffix(".use")] = tuple(dict.fromkeys(chosen))
+        elif dimension.chooses_plugin and isinstance(dimension.values, Choice):
+            plugins[dimension.path[0]] = dimension.values.values
+    return plugins
+
+
+def _flattened(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) pairs of a table as TOML reads it: `{ runner.eval_steps = 50 }` is the
+    nested table {"runner": {"eval_steps": 50}}, `{ "runner.eval_steps" = 50 }` one dotted key."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _flattened(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def _located(problem: Problem) -> str:

@@ -36,6 +36,9 @@ HOST = socket.gethostname()
 STALE_AFTER_SECONDS = 120.0
 HEARTBEAT_SECONDS = 15.0
 INTERRUPTED = "xp.interrupted"  # user attr of a trial its sweep stopped: not counted, run again
+INVALID = "xp.invalid"  # user attr of a failed trial whose values make an invalid experiment: why
+RUN_ID = "xp.run_id"  # user attr: the trial's MLflow run
+CONTINUES = "xp.continues"  # user attr: the run of an interrupted trial with the same values this one continues
 PARENT_RUN = "xp.parent_run_id"  # study user attr: the MLflow run the trials nest under
 DIGEST = "xp.digest"  # study user attr: what the study was created for
 
@@ -164,7 +167,10 @@ class Claimed:
 
     number: int
     trial_id: int
-    values: dict[str, Any]  # dotted key -> value, in the order of the space
+    values: dict[str, Any]  # dotted key -> value, in the order of the space (tables of keys spelled out)
+    # The run of the interrupted trial with these values, which this one continues from its newest
+    # checkpoint (when it saved any); None: a new run.
+    continues: str | None = None
 
 
 class Study:
@@ -252,7 +258,7 @@ class Study:
         with self.lock, self._claim_lock():
             self.storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, reason)
             if run_id is not None:
-                self.storage.set_trial_user_attr(trial._trial_id, "xp.run_id", run_id)
+                self.storage.set_trial_user_attr(trial._trial_id, RUN_ID, run_id)
             self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             if self.settings.method != "grid":  # a grid finds its missing points by itself
                 self.study.enqueue_trial(dict(trial.params), user_attrs={"xp.retry_of": trial.number})
@@ -279,14 +285,18 @@ class Study:
             )
             trial = study.ask()
             values = {
-                dimension.key: value
-                for dimension, value in trial_overrides(
+                key: value
+                for dimension, suggested in trial_overrides(
                     self.space, lambda dimension, chosen: _suggest(trial, dimension, grid)
                 )
+                for key, value in dimension.sets(suggested)
             }
-            for key, value in {"xp.host": HOST, "xp.pid": os.getpid(), "xp.heartbeat": time.time()}.items():
-                trial.set_user_attr(key, value)
-            return Claimed(trial.number, trial._trial_id, values)
+            continues = _run_to_continue(trials, trial.params)
+            attrs = {"xp.host": HOST, "xp.pid": os.getpid(), "xp.heartbeat": time.time(), CONTINUES: continues}
+            for key, value in attrs.items():
+                if value is not None:
+                    trial.set_user_attr(key, value)
+            return Claimed(trial.number, trial._trial_id, values, continues)
 
     def beat(self, claimed: Claimed) -> None:
         with contextlib.suppress(Exception):  # a busy database: the next beat tries again
@@ -311,6 +321,24 @@ class Study:
             return
         with _locked(database.with_name(f"{database.name}.{self.settings.study}.claim.lock")):
             yield
+
+
+def _run_to_continue(trials: Sequence[Any], params: Mapping[str, Any]) -> str | None:
+    """The run of the newest interrupted trial with `params`, unless a running trial continues it."""
+    from optuna.trial import TrialState
+
+    taken = {t.user_attrs.get(CONTINUES) for t in trials if t.state == TrialState.RUNNING}
+    interrupted = [t for t in trials if INTERRUPTED in t.user_attrs and t.params == params and RUN_ID in t.user_attrs]
+    newest = max(interrupted, key=lambda t: t.number, default=None)
+    return newest.user_attrs[RUN_ID] if newest is not None and newest.user_attrs[RUN_ID] not in taken else None
+
+
+def state_of(trial: Any) -> str:
+    """How a trial ended, as xp says it: Optuna's state, or INTERRUPTED (its sweep stopped it) or
+    INVALID (its values make an experiment that fails the checks), both failures to Optuna."""
+    if INTERRUPTED in trial.user_attrs:
+        return "INTERRUPTED"
+    return "INVALID" if INVALID in trial.user_attrs else trial.state.name
 
 
 def _suggest(trial: Any, dimension: Dimension, grid: bool) -> Any:

@@ -25,7 +25,8 @@ class Pruning:
     and asks its pruner. Evaluations are numbered 1, 2, ...: trials that evaluate at different
     steps (other batch sizes) are compared evaluation for evaluation."""
 
-    def __init__(self, order: Mapping[str, Any]):
+    def __init__(self, order: Mapping[str, Any], evaluated: int = 0):
+        """`evaluated`: the evaluations a continued run made before its checkpoint."""
         import optuna
 
         from tracker.sweep.study import SweepSettings, make_pruner, open_storage
@@ -36,7 +37,7 @@ class Pruning:
             storage=open_storage(settings.storage), study_name=settings.study, pruner=make_pruner(settings)
         )
         self.trial = optuna.trial.Trial(study, order["trial_id"])
-        self.metric, self.evaluations = settings.metric, 0
+        self.metric, self.evaluations = settings.metric, evaluated
 
     def __call__(self, step: int, metrics: Mapping[str, float]) -> bool:
         self.evaluations += 1
@@ -70,13 +71,18 @@ def run_trial(order: Mapping[str, Any]) -> dict[str, Any]:
         return {"state": "FAIL", "reason": "; ".join(str(problem) for problem in problems)}
     console = Console(order["verbosity"])
     labels = RunLabels(order["run_name"], order["tags"])
-    should_stop = Pruning(order) if order["settings"]["pruner"] != "none" else None
+    resume = _checkpoint_to_continue(order, experiment, registry)
+    if resume is not None:
+        console.say("continues", f"run {resume.run_id} from its checkpoint at step {resume.checkpoint.info.step}")
+    evaluated = _evaluations_before(resume, order["settings"]["metric"]) if resume else 0
+    should_stop = Pruning(order, evaluated) if order["settings"]["pruner"] != "none" else None
     try:
         result = run_experiment(
             experiment,
             registry,
-            start_run=start_run_with(registry, console, labels=labels),
+            start_run=start_run_with(registry, console, resume=resume, labels=labels),
             console=console,
+            resume=resume,
             should_stop=should_stop,
         )
     except ExperimentError as error:
@@ -93,6 +99,38 @@ def run_trial(order: Mapping[str, Any]) -> dict[str, Any]:
     if value is None:
         return {**ended, "state": "FAIL", "reason": f"the run computed no {metric}"}
     return {**ended, "state": "COMPLETE", "value": float(value)}
+
+
+def _checkpoint_to_continue(order: Mapping[str, Any], experiment: Any, registry: Any) -> Any:
+    """Where the interrupted trial's run this one continues left off (tracker.resume.Resume), the
+    same settings checked; None when there is none, or it saved no checkpoint: a new run."""
+    if order.get("continues") is None:
+        return None
+    from tracker.errors import ExperimentError
+    from tracker.resume.command import NothingToResume, ResumeError, find_resumable
+    from tracker.spec.parse import parse_override, parse_unset
+    from tracker.stores import StoreError
+    from tracker.tracking import tracking_uri
+
+    # The trial's own overrides, given again: a value that is a secret was stored masked.
+    overrides = [parse_override(text) for text in order["overrides"]]
+    unsets = [parse_unset(text) for text in order["unsets"]]
+    uri = tracking_uri(experiment.settings["tracking"])
+    try:
+        _, where = find_resumable(order["continues"], uri, overrides, unsets, order["allow_code"], registry)
+    except (NothingToResume, ResumeError, StoreError, ExperimentError):
+        return None
+    return where
+
+
+def _evaluations_before(resume: Any, metric: str) -> int:
+    """How many times the continued run evaluated up to its checkpoint: its next evaluation is
+    the pruner's next step."""
+    from tracker.stores import open_store
+
+    key = metric.replace("eval_", "eval/", 1)
+    history = open_store(resume.store).get_metric_history(resume.run_id, key)
+    return sum(1 for point in history if point.step <= resume.checkpoint.info.step)
 
 
 def main() -> int:
