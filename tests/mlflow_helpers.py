@@ -53,6 +53,16 @@ def quickstart_overrides(checkpoint: Path, folder: Path, store: str | None = Non
     return overrides
 
 
+def run_quickstart(
+    folder: Path, checkpoint: Path, store: str | None = None, *more: str, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    """`xp run -q` of the quickstart on the tiny checkpoint, in `folder`, into `store`, with the
+    overrides `more`; its output captured."""
+    overrides = quickstart_overrides(checkpoint, folder, store, *more)
+    command = xp_command("run", "-q", str(QUICKSTART), *as_set_options(overrides))
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=timeout)
+
+
 def as_set_options(overrides: list[str]) -> list[str]:
     return [part for override in overrides for part in ("--set", override)]
 

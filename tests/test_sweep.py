@@ -321,7 +321,7 @@ def test_an_interrupted_sweep_continues_with_its_remaining_trials_in_the_same_pa
 
 
 def test_an_interrupted_trial_that_saved_a_checkpoint_continues_from_it_in_the_same_run(tmp_path, tiny_checkpoint):
-    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-3]}, epochs=40, saves_every=5)
+    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-3]}, epochs=40, saves_every=20)
     log = (tmp_path / "first.log").open("w")
     process = subprocess.Popen(xp_command("sweep", str(file)), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -7,7 +7,6 @@ A real PostgreSQL cluster whose role `xp` must give its password over TCP (tests
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.experiment_files import write_experiment
-from tests.mlflow_helpers import DATA, QUICKSTART, as_set_options, quickstart_overrides, xp_command
+from tests.mlflow_helpers import DATA, run_quickstart
 from tests.postgres_helpers import postgres_server
 from tracker.cli import main
 from tracker.preflight import check_storage, check_tracking
@@ -113,15 +112,7 @@ def test_xp_validate_data_reports_a_refused_password_for_the_store_and_the_study
 def test_xp_run_with_a_wrong_password_exits_2_before_any_run(server, tmp_path, tiny_checkpoint):
     import psycopg
 
-    overrides = quickstart_overrides(tiny_checkpoint, tmp_path, f"postgresql://xp:{WRONG}@{server}/mlflow")
-
-    result = subprocess.run(
-        xp_command("run", str(QUICKSTART), *as_set_options(overrides)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_quickstart(tmp_path, tiny_checkpoint, f"postgresql://xp:{WRONG}@{server}/mlflow")
 
     assert result.returncode == 2, result.stderr[-3000:]
     assert (

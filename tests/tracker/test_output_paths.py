@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.experiment_files import write_experiment
-from tests.mlflow_helpers import DATA, QUICKSTART, as_set_options, quickstart_overrides, xp_command
+from tests.mlflow_helpers import DATA, run_quickstart
 from tracker.cli import main
 
 UNMAKEABLE = Path("/proc/xp-nowhere")  # nothing can make a folder here, root included
@@ -32,17 +31,9 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs L
 
 def test_xp_run_with_an_output_dir_that_cannot_be_made_exits_2_and_starts_no_run(tmp_path, tiny_checkpoint):
     store = tmp_path / "mlruns" / "mlflow.db"
-    overrides = quickstart_overrides(
-        tiny_checkpoint, tmp_path, f"sqlite:///{store}", f'experiment.output_dir="{UNMAKEABLE / "outputs"}"'
-    )
+    output_dir = f'experiment.output_dir="{UNMAKEABLE / "outputs"}"'
 
-    result = subprocess.run(
-        xp_command("run", "-q", str(QUICKSTART), *as_set_options(overrides)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_quickstart(tmp_path, tiny_checkpoint, f"sqlite:///{store}", output_dir)
 
     assert result.returncode == 2, result.stderr[-3000:]
     assert (

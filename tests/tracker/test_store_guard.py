@@ -22,7 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 from tests.experiment_files import write_experiment
-from tests.mlflow_helpers import DATA, QUICKSTART, as_set_options, free_port, quickstart_overrides, xp_command
+from tests.mlflow_helpers import (
+    DATA,
+    free_port,
+    run_quickstart,
+    xp_command,
+)
 from tracker.cli import main
 from tracker.redact import REDACTED
 
@@ -118,15 +123,8 @@ def test_xp_run_refuses_a_tracking_uri_that_is_no_mlflow_store_and_leaves_it_as_
 ):
     study = copied(templates, "optuna.db", tmp_path / "mlruns")
     before = study.read_bytes()
-    overrides = quickstart_overrides(tiny_checkpoint, tmp_path, f"sqlite:///{study}")
 
-    result = subprocess.run(
-        xp_command("run", "-q", str(QUICKSTART), *as_set_options(overrides)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_quickstart(tmp_path, tiny_checkpoint, f"sqlite:///{study}")
 
     assert result.returncode == 2, result.stderr[-3000:]
     assert (
