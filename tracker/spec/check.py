@@ -274,7 +274,7 @@ def _checked_space(
     """[sweep.space] read (`sweep` as written), each of its values checked as `--set` would check
     it on the experiment."""
     from tracker.spec.parse import Override, apply_overrides
-    from tracker.sweep.space import SpaceChecker
+    from tracker.sweep.space_check import SpaceChecker
 
     base = {name: value for name, value in raw.data.items() if name != "sweep"}
 
