@@ -200,8 +200,11 @@ class Service:
 
     def go_spooling(self) -> None:
         """From now on records go to the spool, those in memory first."""
-        if not self.pending and (self.spooling or self.writer is None or self.writer.ended):
-            return  # nothing to keep (no record yet, or the run's end stored), or all kept already
+        writer = self.writer
+        if not self.pending and (self.spooling or writer is None or writer.run is None or writer.ended):
+            # Nothing to keep (no record yet: the store may be open, but no run was started, as
+            # when the run's data check failed; or the run's end stored), or all kept already.
+            return
         try:
             self.spool.claim()
             self.spool.save_state(self.state())
