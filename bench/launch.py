@@ -1,5 +1,5 @@
-"""The one way the suites start a command: from the repository root, offline, its console to a
-log file, timed; a failure stops the benchmark with the end of that log."""
+"""The one way the suites start a command: from the repository root (unless told otherwise),
+offline, its console to a log file, timed; a failure stops the benchmark with the end of that log."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from variants import ROOT
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
-def timed_run(command: list[str], log_path: Path, what: str, env: dict[str, str] | None = None) -> float:
-    """Wall seconds of `command`, run to its end; `what` names it if it fails."""
+def timed_run(
+    command: list[str], log_path: Path, what: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> float:
+    """Wall seconds of `command`, run to its end in `cwd`; `what` names it if it fails."""
     with log_path.open("w") as log:
         started = time.perf_counter()
         finished = subprocess.run(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             check=False,

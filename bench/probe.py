@@ -7,9 +7,12 @@ The probes see only what every variant has in common, so none of them needs inst
 - a global optimizer post-step hook (torch.optim) stamps the time of every optimizer step,
   whether the loop, the Trainer or Accelerate calls `step()`;
 - `datasets.Dataset.map` is timed, the tokenization of all three recipes;
+- global torch module forward hooks stamp the end of the first forward pass of a whole model
+  (the outermost module called: a prediction's first batch), then remove themselves;
 - at exit: the peak resident memory of the process.
 `BENCH_LAUNCHED_AT` (time.time() when the harness started the process) gives the time from
-launch to the first optimizer step, interpreter start-up included.
+launch to the first optimizer step and to the end of the first forward pass, interpreter start-up
+included.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 _launched_at = float(os.environ.get("BENCH_LAUNCHED_AT", time.time()))
 _step_times: list[float] = []  # time.perf_counter() after each optimizer step
 _first_step_wall: list[float] = []  # time.time() of the first step
+_first_forward_wall: list[float] = []  # time.time() at the end of the first outermost forward pass
 _map_seconds = [0.0]
 _map_depth = [0]
 
@@ -39,6 +43,24 @@ def _after_optimizer_step(optimizer, args, kwargs) -> None:
 
 def _install_step_hook(optim) -> None:
     optim.register_optimizer_step_post_hook(_after_optimizer_step)
+
+
+def _install_forward_stamp(module) -> None:
+    """Hooks on every module's forward: a pre-hook counts the calls under way, and when the
+    outermost one (the model) returns, its end is stamped and both hooks are removed."""
+    depth = [0]
+
+    def before(_module, _args) -> None:
+        depth[0] += 1
+
+    def after(_module, _args, _output) -> None:
+        depth[0] -= 1
+        if depth[0] == 0 and not _first_forward_wall:
+            _first_forward_wall.append(time.time())
+            for handle in handles:
+                handle.remove()
+
+    handles = [module.register_module_forward_pre_hook(before), module.register_module_forward_hook(after)]
 
 
 def _install_map_timer(arrow_dataset) -> None:
@@ -64,6 +86,7 @@ def _write(out_path: str) -> None:
         "step_times": _step_times,
         "step_gaps": gaps,
         "launch_to_first_step": _first_step_wall[0] - _launched_at if _first_step_wall else None,
+        "launch_to_first_forward": _first_forward_wall[0] - _launched_at if _first_forward_wall else None,
         "map_seconds": _map_seconds[0],
         # ru_maxrss is in KiB on Linux
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -109,7 +132,14 @@ class _WhenImported(importlib.abc.MetaPathFinder):
 def main() -> None:
     out_path, target, *rest = sys.argv[1:]
     sys.meta_path.insert(
-        0, _WhenImported({"torch.optim.optimizer": _install_step_hook, "datasets.arrow_dataset": _install_map_timer})
+        0,
+        _WhenImported(
+            {
+                "torch.optim.optimizer": _install_step_hook,
+                "torch.nn.modules.module": _install_forward_stamp,
+                "datasets.arrow_dataset": _install_map_timer,
+            }
+        ),
     )
     atexit.register(_write, out_path)
     if target == "-m":

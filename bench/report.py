@@ -320,6 +320,55 @@ def scaleout_table(results: dict[str, dict]) -> list[str]:
     ]
 
 
+def predict_table(results: dict[str, dict]) -> list[str]:
+    """`xp predict` against the course's `pipeline(...)` script, on the same model and rows."""
+    if "predict" not in results:
+        return []
+    predict = results["predict"]
+    first, wall = predict["first_batch"], predict["wall"]
+    rows = f"MRPC {predict['split']}, batches of {predict['batch_size']}"
+    return [
+        f"| figure | median ratio (range over {predict['reps']} repetitions) | absolute, median | target | |",
+        "| --- | --- | --- | --- | --- |",
+        ratio_row(
+            "time from launch to the first batch predicted: `xp predict RUN` (the model found through its run "
+            "in MLflow) / `pipeline(...)` script on the run's model folder",
+            first["xp predict RUN / pipeline"],
+            None,
+            "s",
+            "{:.2f}",
+        ),
+        ratio_row(
+            "same, `xp predict FOLDER` (the run's model folder, no store) / `pipeline(...)` script",
+            first["xp predict FOLDER / pipeline"],
+            None,
+            "s",
+            "{:.2f}",
+        ),
+        ratio_row(
+            f"launch to exit ({rows}, written out): `xp predict RUN` / `pipeline(...)` script",
+            wall["xp predict RUN / pipeline"],
+            None,
+            "s",
+            "{:.2f}",
+        ),
+        ratio_row(
+            "same, `xp predict FOLDER` / `pipeline(...)` script",
+            wall["xp predict FOLDER / pipeline"],
+            None,
+            "s",
+            "{:.2f}",
+        ),
+        ratio_row(
+            "peak resident memory: `xp predict RUN` / `pipeline(...)` script",
+            predict["peak_rss"]["xp predict RUN / pipeline"],
+            None,
+            "MiB",
+            "{:.0f}",
+        ),
+    ]
+
+
 def trial_counts(study: dict) -> str:
     return f"{study['complete']} / {study['pruned']} / {study['failed']}"
 
@@ -350,6 +399,7 @@ def main() -> None:
         profile_table(results),
         pruning_table(results),
         scaleout_table(results),
+        predict_table(results),
         [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()],
     ]
     print("\n\n".join("\n".join(section) for section in sections if section))

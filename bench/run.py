@@ -15,6 +15,7 @@ ship, tests/data/mrpc, unless --data names another folder.
     python bench/run.py profile    # where one xp training step spends its time (torch.profiler)
     python bench/run.py pruning    # one MRPC `xp sweep`, pruner "none" and "median": compute saved, best F1
     python bench/run.py scaleout   # N experiments local vs --executor ray; 1 vs 2 training processes
+    python bench/run.py predict    # `xp predict` vs a `pipeline(...)` script: time to the first batch, wall time
     python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short, on the slice: CI's check
 
 Each suite writes `bench/results/<suite>.json` (or `--results DIR`); `python bench/report.py`
@@ -40,6 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from launch import OFFLINE, timed_run
+from predicting import suite_predict
 from pruning import suite_pruning
 from ratios import paired
 from scaleout import suite_scaleout
@@ -77,7 +79,7 @@ class Bench:
     def run(self, variant: Variant, length: Length, env: dict[str, str] | None = None) -> dict:
         """One fresh process of `variant`; the probe's record plus the run's accuracy and F1."""
         tag = f"{variant.name}-{time.monotonic_ns()}"
-        record_path, metrics_path = self.work / f"{tag}.probe.json", self.work / f"{tag}.metrics.json"
+        metrics_path = self.work / f"{tag}.metrics.json"
         argv = variant.argv(
             checkpoint=self.checkpoint,
             data=self.data,
@@ -86,15 +88,22 @@ class Bench:
             metrics_out=metrics_path,
             scratch=self.work / tag,
         )
-        command = [sys.executable, str(PROBE), str(record_path), *argv]
-        wall = timed_run(
-            command, self.work / f"{tag}.log", variant.name, {**(env or {}), "BENCH_LAUNCHED_AT": repr(time.time())}
-        )
-        record = json.loads(record_path.read_text())
-        record["wall_seconds"] = wall
+        record = self.probed(variant.name, argv, env, tag)
         record.update(self.final_metrics(variant, metrics_path))
         if self.verbose:
             print(f"  {variant.name}: {summary_line(record)}", file=sys.stderr)
+        return record
+
+    def probed(self, name: str, argv: list[str], env: dict[str, str] | None = None, tag: str | None = None) -> dict:
+        """`python bench/probe.py RECORD ARGV` as a fresh process (files named after `tag`), timed:
+        the probe's record and the wall seconds from launch to exit."""
+        tag = tag or f"{name}-{time.monotonic_ns()}"
+        record_path = self.work / f"{tag}.probe.json"
+        command = [sys.executable, str(PROBE), str(record_path), *argv]
+        launched = {**(env or {}), "BENCH_LAUNCHED_AT": repr(time.time())}
+        wall = timed_run(command, self.work / f"{tag}.log", name, launched)
+        record = json.loads(record_path.read_text())
+        record["wall_seconds"] = wall
         return record
 
     def final_metrics(self, variant: Variant, metrics_path: Path) -> dict:
@@ -470,6 +479,7 @@ SUITES = {
     "profile": suite_profile,
     "pruning": suite_pruning,
     "scaleout": suite_scaleout,
+    "predict": suite_predict,
 }
 
 

@@ -63,6 +63,7 @@ def test_every_suite_writes_its_record(smoke_results):
         "first_step",
         "grouping",
         "padding",
+        "predict",
         "profile",
         "pruning",
         "scaleout",
@@ -146,6 +147,19 @@ def test_the_scaleout_suite_measures_both_pairs_in_every_repetition(smoke_result
     assert len(scaleout["experiments_per_hour"]["ray / local"]["ratios"]) == scaleout["reps"]
 
 
+def test_xp_predict_and_the_pipeline_script_predict_the_same_and_are_stamped_alike(smoke_results):
+    """Same model, same rows, same batches: `xp predict` (through the run, and from the folder) and
+    the course's `pipeline(...)` give every row the same label; the probe stamps each one's first batch."""
+    predict = json.loads((smoke_results / "predict.json").read_text())
+    [repetition] = predict["runs"]
+    assert set(repetition) == {"xp_predict", "xp_predict_folder", "pipeline"}
+    for name, record in repetition.items():
+        assert 0 < record["launch_to_first_forward"] < record["wall_seconds"], name
+    for name, agreed in predict["agreement"].items():
+        assert agreed["rows"] == 100 and agreed["same_label"] == agreed["rows"], name  # the slice's validation split
+        assert agreed["max_score_difference"] < 1e-4, name
+
+
 def test_the_report_renders_every_row(smoke_results):
     report = subprocess.run(
         [sys.executable, "bench/report.py", str(smoke_results)], cwd=ROOT, capture_output=True, text=True, check=True
@@ -175,5 +189,9 @@ def test_the_report_renders_every_row(smoke_results):
         "`xp run --executor ray` / `xp run` one by one",
         "time to the first optimizer step alone",
         "`xp run --processes 2` / one process",
+        "the first batch predicted: `xp predict RUN`",
+        "`xp predict FOLDER` (the run's model folder, no store)",
+        "launch to exit (MRPC validation, batches of 32, written out): `xp predict RUN`",
+        "peak resident memory: `xp predict RUN`",
     ):
         assert figure in report, figure

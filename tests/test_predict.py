@@ -354,6 +354,62 @@ def test_regression_model_writes_the_value_as_score(models, tmp_path):
     assert "(regression)" in done.stderr
 
 
+def test_a_model_in_a_store_on_this_machine_is_read_where_it_is_not_copied(models, tmp_path):
+    from tracker.predict_model import resolve_model
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    source = resolve_model(models.run_id, models.store, scratch)
+
+    assert source.model_folder.is_relative_to(models.folder / "mlruns")  # the store's artifacts
+    assert list(scratch.iterdir()) == []
+
+
+# ---- start-up, as `xp run` starts (tracker.garbage_collection) -----------------------------------
+
+
+def test_the_collector_is_off_until_the_first_batch_is_out_then_start_up_is_frozen(models, tmp_path):
+    """Reading the rows, loading the model and predicting the first batch make nearly every object
+    the command will hold: Python's garbage collector is off meanwhile. From the second batch on it
+    is on, with what start-up made frozen out of its sight; afterwards all is as it was."""
+    import gc
+
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from tracker.predict import predict_file
+
+    seen = []  # (moment, collector on, objects frozen)
+
+    def note(moment: str) -> None:
+        seen.append((moment, gc.isenabled(), gc.get_freeze_count()))
+
+    def before_a_batch(module, args) -> None:  # every module's forward; the model's is a batch
+        if isinstance(module, BertForSequenceClassification):
+            note("batch")
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(before_a_batch)
+    try:
+        predict_file(
+            str(models.saved),
+            models.csv,
+            str(tmp_path / "predicted.csv"),
+            batch_size=25,
+            say=lambda text: text.startswith("model:") and note("model loaded"),  # said once it is
+        )
+    finally:
+        hook.remove()
+
+    assert [moment for moment, _, _ in seen] == ["model loaded", "batch", "batch", "batch"]  # 60 rows
+    loaded, first_batch, *later_batches = seen
+    for _, collector_on, frozen in (loaded, first_batch):
+        assert not collector_on and frozen == 0
+    for _, collector_on, frozen in later_batches:
+        assert collector_on and frozen > 100_000  # torch, transformers, the model: out of the collector's sight
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
 # ---- mistakes: one line, exit code 2, no traceback -----------------------------------------------
 
 
