@@ -61,10 +61,12 @@ def test_a_hub_with_a_server_error_nothing_listening_or_a_port_that_never_answer
     assert time.monotonic() - started < ANSWER_SECONDS + 2
 
 
-def unreachable_hub(tmp_path, address: str) -> dict[str, str]:
-    """The environment of a machine whose hub (HF_ENDPOINT) never answers, with an empty cache."""
+def xp_where_the_hub_never_answers(folder, address: str, *args: str) -> subprocess.CompletedProcess:
+    """`xp ARGS` in `folder` on a machine whose hub (HF_ENDPOINT, at `address`) never answers,
+    with an empty Hugging Face cache and no offline setting of the user's."""
     env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
-    return {**env, "HF_ENDPOINT": f"http://{address}", "HF_HOME": str(tmp_path / "hf-home")}
+    env |= {"HF_ENDPOINT": f"http://{address}", "HF_HOME": str(folder / "hf-home")}
+    return subprocess.run(xp_command(*args), cwd=folder, capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_a_hub_dataset_out_of_reach_fails_validation_in_seconds_with_one_line(tmp_path, tiny_checkpoint, deaf_port):
@@ -74,14 +76,7 @@ def test_a_hub_dataset_out_of_reach_fails_validation_in_seconds_with_one_line(tm
     )
 
     started = time.monotonic()
-    done = subprocess.run(
-        xp_command("validate", "--data", str(file)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=unreachable_hub(tmp_path, address),
-    )
+    done = xp_where_the_hub_never_answers(tmp_path, address, "validate", "--data", str(file))
 
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.splitlines()[0] == (
@@ -103,14 +98,7 @@ def test_a_hub_checkpoint_out_of_reach_ends_the_run_invalid_in_seconds_with_no_r
     )
 
     started = time.monotonic()
-    done = subprocess.run(
-        xp_command("run", str(file)),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=unreachable_hub(tmp_path, address),
-    )
+    done = xp_where_the_hub_never_answers(tmp_path, address, "run", str(file))
 
     assert done.returncode == 2, done.stderr[-3000:]
     assert (
