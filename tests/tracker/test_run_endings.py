@@ -1,12 +1,18 @@
 """However a tracked run stops, it ends in the store: Ctrl-C pressed again and again while it is
 being ended, or a disk that fills up, never leave it RUNNING. Real processes, real signals, a real
-full filesystem."""
+full filesystem; and, in a fraction of a second each, the rules by which the training process
+waits for its tracking process to store the run's end."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import os
+import queue
 import signal
 import subprocess
+import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -59,6 +65,94 @@ def test_ctrl_c_again_and_again_while_stopping_still_ends_the_run_killed(tiny_ch
     assert client.get_metric_history(run.info.run_id, "train/loss"), "what it logged is kept"
     assert "console.log" in [a.path for a in client.list_artifacts(run.info.run_id)], "the ending was completed"
     assert "ending the run in the store first" in output
+
+
+class Presses:
+    """The run's stop signals as tracker.interrupts.Stops counts them; `press_later` leans on Ctrl-C."""
+
+    def __init__(self, before: int = 0):
+        self.came = [signal.SIGINT] * before
+
+    def press_later(self, after: float, times: int = 20) -> threading.Thread:
+        def press() -> None:
+            time.sleep(after)
+            for _ in range(times):
+                self.came.append(signal.SIGINT)
+                time.sleep(0.01)
+
+        thread = threading.Thread(target=press, daemon=True)
+        thread.start()
+        return thread
+
+
+def channel_to(seconds: float, tmp_path: Path, **answers):
+    """A TrackingChannel whose tracking process is a stand-in that takes `seconds` to store the
+    run's end and exit; `answers` as if it had sent them."""
+    from tracker.tracking.channel import TrackingChannel
+
+    channel = TrackingChannel.__new__(TrackingChannel)
+    read, write = os.pipe()
+    channel.process = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
+    channel.records, channel.replies, channel.pipe = os.fdopen(write, "wb"), os.fdopen(read, "rb"), write
+    channel.unsent, channel.answers = bytearray(), dict(answers)
+    channel.log_path = tmp_path / "tracking.log"
+    channel.log_path.write_text("")
+    return channel
+
+
+def timed_close(channel, *args) -> tuple[bool, float]:
+    started = time.monotonic()
+    try:
+        return channel.close(*args), time.monotonic() - started
+    finally:
+        if channel.process.poll() is None:
+            channel.process.kill()
+            channel.process.wait()
+
+
+def test_while_the_store_answers_more_ctrl_c_only_wait_for_the_end_to_be_stored(tmp_path):
+    # The race that left runs RUNNING: a second Ctrl-C cut the wait short, and the tracking process,
+    # told to stop, spooled the end it was about to store. Grace 0 (`wait_for_store = 0`) did so always.
+    presses = Presses(before=30)
+    presses.press_later(0.1)
+    stored, seconds = timed_close(channel_to(1.5, tmp_path), 0.0, presses)
+    assert stored
+    assert seconds >= 1.4
+
+
+def test_a_store_that_is_away_is_waited_for_until_a_later_ctrl_c(tmp_path):
+    said = []
+    presses = Presses(before=30)  # those pressed before the wait for the store began do not end it
+    presses.press_later(1.0, times=1)
+    stored, seconds = timed_close(channel_to(60, tmp_path, away=True), 120.0, presses, lambda: said.append(1))
+    assert not stored
+    assert 0.9 < seconds < 20
+    assert said == [1], "the wait for the store is announced once"
+
+
+def test_a_store_that_is_away_is_waited_for_grace_seconds(tmp_path):
+    stored, seconds = timed_close(channel_to(60, tmp_path, away=True), 1.0, Presses(before=2))
+    assert not stored
+    assert 0.9 < seconds < 20
+
+
+def test_a_run_that_never_started_waits_grace_seconds_at_most(tmp_path):
+    stored, seconds = timed_close(channel_to(60, tmp_path), 1.0)
+    assert not stored
+    assert 0.9 < seconds < 20
+
+
+def test_a_record_written_twice_by_an_interrupted_write_is_read_once_and_reading_goes_on():
+    from tracker.tracking.service import _CLOSED, _read
+    from tracker.tracking.spool import encode
+
+    first, end = encode({"seq": 1, "kind": "metrics", "metrics": []}), encode({"seq": 2, "kind": "end"})
+    # Ctrl-C between writing the first bytes and forgetting them: they go down the pipe again.
+    stream = io.BytesIO(first[:9] + first + b"not a record\n" + end)
+    inbox: queue.Queue = queue.Queue()
+    _read(stream, inbox)
+    read = [inbox.get_nowait() for _ in range(inbox.qsize())]
+    assert read == [{"seq": 1, "kind": "metrics", "metrics": []}, {"seq": 2, "kind": "end"}, _CLOSED]
 
 
 @contextlib.contextmanager

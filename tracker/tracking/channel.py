@@ -114,15 +114,35 @@ class TrackingChannel:
                     return None
                 self.changed.wait(remaining if remaining is not None else 1.0)
 
-    def close(self, grace: float, stops: Any = None) -> bool:
-        """No more records; wait up to `grace` seconds for the process to send everything and
-        exit. False when it did not (the store is away): it is told to keep the rest on disk."""
+    def close(self, grace: float, stops: Any = None, waiting: Callable[[], None] | None = None) -> bool:
+        """No more records; wait for the process to send everything and exit. False when it did
+        not: it is told to keep the rest on disk.
+
+        Without `stops`, `grace` seconds bound the whole wait (a run that never started). With
+        `stops` (the run's stop signals, tracker.interrupts), the run's end is being stored: the
+        wait lasts while the store takes records, however many stop signals come, so a stopped
+        run never stays RUNNING because a second Ctrl-C cut its end short. Only a store that is
+        away is given up on: after `grace` seconds away, or at a stop signal that comes while
+        it is; `waiting()` is called once when that wait begins (to say so)."""
         self.push()
         self.records.close()
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and self.process.poll() is None:
-            if stops is not None and len(stops.came) > 1:  # asked again to stop: the spool is safe on disk
-                break
+        started = time.monotonic()
+        away_since: float | None = None  # when the store was seen away, during this wait
+        stops_then = 0  # the stop signals that had come by then: only later ones stop the wait
+        while self.process.poll() is None:
+            now = time.monotonic()
+            if stops is None:
+                if now - started >= grace:
+                    break
+            elif self.answers.get("away"):
+                if away_since is None:
+                    away_since, stops_then = now, len(stops.came)
+                    if waiting is not None:
+                        waiting()
+                if now - away_since >= grace or len(stops.came) > stops_then:
+                    break
+            else:  # the store answers: its records, the end among them, are on their way into it
+                away_since = None
             time.sleep(0.05)
         done = self.process.poll() is not None
         if not done:

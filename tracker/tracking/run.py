@@ -220,14 +220,17 @@ class Tracking:
                 )
 
     def _close(self, channel: TrackingChannel, stops: Any, grace: float) -> None:
-        """Wait up to `grace` seconds for the tracking process to store the run's end (a second
-        Ctrl-C stops waiting); if the store is away, say where the records wait and how to send them."""
-        if channel.answers.get("away"):
+        """Wait for the tracking process to store the run's end: while the store answers, for as
+        long as that takes (Ctrl-C only waits); for a store that is away, up to `grace` seconds (a
+        Ctrl-C then stops waiting), and say where the records wait and how to send them."""
+
+        def waiting() -> None:
             self.console.write(
                 f"tracking   the store is unreachable ({channel.answers.get('store_error')}); "
                 f"waiting up to {grace:.0f}s for it (Ctrl-C again: stop waiting)"
             )
-        stored = channel.close(grace, stops)
+
+        stored = channel.close(grace, stops, waiting)
         if channel.process.returncode not in (0, None) and not stops.came and stored:
             self.console.write(
                 f"tracking   the tracking process failed: {channel.failure()} (its log: {channel.log_path})"

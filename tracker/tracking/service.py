@@ -250,8 +250,26 @@ def _drain(inbox: queue.Queue, wait: float) -> list[Any]:
 def _read(stream: BinaryIO, inbox: queue.Queue) -> None:
     for line in stream:
         if line.endswith(b"\n"):
-            inbox.put(decode(line))
+            record = _record_in(line)
+            if record is not None:
+                inbox.put(record)
     inbox.put(_CLOSED)
+
+
+def _record_in(line: bytes) -> dict[str, Any] | None:
+    """The record a line holds, if any. A Ctrl-C can land in the training process after bytes
+    went down the pipe but before they left its buffer (tracker.tracking.channel): they are written
+    again, and a record the pipe took only part of runs into their copy on one line, whose last
+    record is whole and kept. A line that does not parse never stops the reading: the run's end
+    comes after it."""
+    try:
+        return decode(line)
+    except ValueError:
+        pass
+    try:
+        return decode(line[line.rfind(b'{"seq":') :])
+    except ValueError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
