@@ -53,6 +53,9 @@ def ray_head(tmp_path_factory) -> Iterator[str]:
         text=True,
         timeout=180,
         env=RAY_ENV,
+        # As from a shell's `ray start ... &`: the cluster's workers inherit SIGINT ignored, which
+        # Ray's own cancel (an interrupt of the task's main thread) does not get through unaided.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         yield f"127.0.0.1:{port}"

@@ -34,6 +34,13 @@ def _run_module(module: str, order: Mapping[str, Any], cwd: str, log: str | None
     import subprocess
     import sys
 
+    # ray.cancel stops this task with _thread.interrupt_main(), which does nothing while SIGINT is
+    # ignored, as it is in workers of a head started in the background (`ray start ... &` from a
+    # shell): the task would outlive its cancel and the driver would wait for it for good.
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the worker's main thread: Ray's cancel does not reach it either way
+        previous = None
     output = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", module],
@@ -62,6 +69,8 @@ def _run_module(module: str, order: Mapping[str, Any], cwd: str, log: str | None
     finally:
         if output is not None:
             output.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 class RayHandle:
