@@ -38,8 +38,8 @@ def resolve_hardware(settings: Mapping[str, Any]) -> Hardware:
     else:
         device = requested
     # The rules [hardware] declares (fp16 needs a GPU), now that "auto" has become a device.
-    from tracker.spec.check import fixed_spec
     from tracker.spec.keys import run_rules
+    from tracker.spec.sections import fixed_spec
 
     refused = run_rules(fixed_spec("hardware").rules, {**settings, "device": device})
     if refused:

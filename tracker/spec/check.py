@@ -8,7 +8,6 @@ user allowed it on the command line.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -17,7 +16,7 @@ from tracker.errors import Problem, choices_text, did_you_mean
 from tracker.experiment import ComponentSpec, Experiment
 from tracker.redact import Redactor
 from tracker.registry import Registry
-from tracker.spec.keys import SectionSpec, code_keys, metric_keys, run_rules, spec_of, toml_value_problem
+from tracker.spec.keys import SectionSpec, code_keys, metric_keys, run_rules, toml_value_problem
 from tracker.spec.parse import RawExperiment
 from tracker.spec.sections import (
     COMPONENT_SECTIONS,
@@ -25,6 +24,7 @@ from tracker.spec.sections import (
     MULTI_COMPONENT_SECTIONS,
     OPTIONAL_SECTIONS,
     SECTION_ORDER,
+    fixed_spec,
 )
 from tracker.spec.words import describe_value
 
@@ -32,11 +32,6 @@ ALLOW_CODE_HINT = (
     "xp never runs code named by an experiment file unless you pass --allow-code on the "
     "command line (tracker.load(..., allow_code=True) from Python)"
 )
-
-
-@functools.cache
-def fixed_spec(section: str) -> SectionSpec:
-    return spec_of(FIXED_SECTIONS[section])
 
 
 class _FileChecker:

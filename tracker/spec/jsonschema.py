@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from tracker.registry import Registry
-from tracker.spec.check import fixed_spec
 from tracker.spec.keys import SectionSpec
-from tracker.spec.sections import COMPONENT_SECTIONS, FIXED_SECTIONS, MULTI_COMPONENT_SECTIONS, SECTION_ORDER
+from tracker.spec.sections import (
+    COMPONENT_SECTIONS,
+    FIXED_SECTIONS,
+    MULTI_COMPONENT_SECTIONS,
+    SECTION_ORDER,
+    fixed_spec,
+)
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -6,6 +6,7 @@ parameters, so one checker serves every section.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from tracker.spec.declare import (
@@ -21,6 +22,7 @@ from tracker.spec.declare import (
     experiment_rules,
     rules,
 )
+from tracker.spec.keys import SectionSpec, spec_of
 from tracker.spec.paths import study_storage, tracking_uri, writable_folder
 
 # section name -> the plugin kind it names with `use = "..."`, in the order a run builds them
@@ -262,3 +264,9 @@ FIXED_SECTIONS = {
 OPTIONAL_SECTIONS = {"diagnosis", "sweep"}
 
 SECTION_ORDER = ("experiment", *COMPONENT_SECTIONS, "hardware", "tracking", "checkpoint", "diagnosis", "sweep")
+
+
+@functools.cache
+def fixed_spec(section: str) -> SectionSpec:
+    """A fixed section's keys and rules, read once from its function."""
+    return spec_of(FIXED_SECTIONS[section])

@@ -13,6 +13,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from tracker.errors import Problem, did_you_mean
+from tracker.spec.sections import (
+    COMPONENT_SECTIONS,
+    FIXED_SECTIONS,
+    MULTI_COMPONENT_SECTIONS,
+    OPTIONAL_SECTIONS,
+    fixed_spec,
+)
 from tracker.spec.words import describe_value
 from tracker.sweep.space import (
     CHECKED_GRID_POINTS,
@@ -80,8 +87,6 @@ class SpaceChecker:
 
     def key_problem(self, entry: str, key: str) -> bool:
         """Whether `key` (of the space's `entry`) is no "section.key" a trial can vary; says why."""
-        from tracker.spec.sections import COMPONENT_SECTIONS, FIXED_SECTIONS, OPTIONAL_SECTIONS
-
         sections = [*(s for s in FIXED_SECTIONS if s not in OPTIONAL_SECTIONS), *COMPONENT_SECTIONS]
         path = key.split(".")
         inside = f"{key}: " if key != entry else ""
@@ -257,8 +262,6 @@ class SpaceChecker:
         return replace(dimension, only_with=only_with)
 
     def keys_of(self, section: str, plugin: str) -> Mapping[str, Any]:
-        from tracker.spec.sections import COMPONENT_SECTIONS
-
         component = self.registry.get(COMPONENT_SECTIONS[section], plugin)
         return component.spec.keys if component is not None else {}
 
@@ -267,9 +270,6 @@ class SpaceChecker:
     ) -> list[Mapping[str, Any]]:
         """The key's declared JSON Schema in each plugin that has it; none when it is unknown
         (the value check says so)."""
-        from tracker.spec.check import fixed_spec
-        from tracker.spec.sections import COMPONENT_SECTIONS, MULTI_COMPONENT_SECTIONS
-
         if section not in COMPONENT_SECTIONS:
             found = fixed_spec(section).keys.get(key)
             return [found.schema] if found is not None and len(path) == 2 else []
