@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tracker.metric_names import stored_name
+from tracker.metric_names import TIMINGS, stored_name
 from tracker.stores import (
     SHORT_ID,
     StoreError,
@@ -23,8 +23,6 @@ from tracker.stores import (
 
 # Params every run has but that say nothing about the experiment's design.
 _NOISE_PARAMS = ("derived.trainable_parameters",)
-# Timings the Trainer logs beside its metrics: not something a run is better or worse at.
-_TIMINGS = ("runtime", "per_second", "epoch")
 
 Curve = list[tuple[int, float]]
 
@@ -132,7 +130,7 @@ def compared_metric(stored: str) -> str | None:
     `eval/accuracy`), or None for metrics not compared (system metrics, timings, learning rate)."""
     name = stored_name(stored)
     prefix, _, rest = name.partition("/")
-    if name == "train/loss" or (prefix in ("eval", "test") and not rest.endswith(_TIMINGS)):
+    if name == "train/loss" or (prefix in ("eval", "test") and not rest.endswith(TIMINGS)):
         return name
     return None
 

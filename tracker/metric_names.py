@@ -12,6 +12,9 @@ from __future__ import annotations
 PREFIXES = ("train", "eval", "test")
 # Training-time values that carry no prefix of their own in the Trainer's logs.
 _TRAINING_VALUES = {"learning_rate", "grad_norm", "epoch"}
+# What the Trainer logs beside an evaluation's scores (`eval_runtime`, `eval_samples_per_second`):
+# how long it took, not how good the model is.
+TIMINGS = ("runtime", "per_second", "epoch")
 
 
 def stored_name(name: str) -> str:
@@ -33,3 +36,9 @@ def runner_name(name: str) -> str:
     if prefix == "train" and rest in _TRAINING_VALUES:
         return rest
     return f"{prefix}_{rest}" if prefix in PREFIXES and rest else name
+
+
+def is_score(name: str) -> bool:
+    """Whether an evaluation's value (`eval_f1`, `eval/f1`) scores the model: not its loss, not a timing."""
+    prefix, _, rest = stored_name(name).partition("/")
+    return prefix in ("eval", "test") and rest != "loss" and not rest.endswith(TIMINGS)

@@ -11,7 +11,7 @@ from typing import Any
 from tracker.components import RunResult
 from tracker.errors import ExperimentError, Problem
 from tracker.experiment import Experiment
-from tracker.metric_names import stored_name
+from tracker.metric_names import is_score, stored_name
 from tracker.registry import Registry
 from tracker.tracking.run import RunNotRecorded
 
@@ -29,16 +29,13 @@ class Outcome:
 
     @property
     def main_metric(self) -> tuple[str, float] | None:
-        """The first configured metric on the validation split, else the validation loss."""
+        """The validation split's first score (runners compute the metrics in the order they are
+        configured), else its loss."""
         if self.result is None:
             return None
         metrics = self.result.eval_metrics
-        for spec in self.experiment.metrics:
-            for name, value in metrics.items():
-                if name.startswith(f"eval_{spec.use}") or (spec.use == "glue" and name != "eval_loss"):
-                    return name, value
-        named = [(k, v) for k, v in metrics.items() if k != "eval_loss"]
-        return named[0] if named else (("eval_loss", metrics["eval_loss"]) if "eval_loss" in metrics else None)
+        scores = [(name, value) for name, value in metrics.items() if is_score(name)]
+        return scores[0] if scores else (("eval_loss", metrics["eval_loss"]) if "eval_loss" in metrics else None)
 
 
 def run_one(
