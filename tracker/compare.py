@@ -15,9 +15,7 @@ from tracker.stores import (
     all_experiments,
     experiment_ids,
     quoted,
-    run_with_id,
-    run_with_prefix,
-    runs_named,
+    runs_selected,
     search_runs,
 )
 
@@ -100,18 +98,9 @@ def _file_of(run: Any) -> Path:
 
 
 def _runs_named(client: Any, experiments: list[str], selector: str, store: str) -> list[Any]:
-    found = run_with_id(client, selector)
-    if found is not None:
-        return [found]
-    named = runs_named(client, experiments, selector)
-    if named:
-        return named
-    experiment = client.get_experiment_by_name(selector)
-    if experiment is not None and experiment.lifecycle_stage == "active":
-        return list(search_runs(client, [experiment.experiment_id]))
-    found = run_with_prefix(client, experiments, selector)
-    if found is not None:
-        return [found]
+    found = runs_selected(client, experiments, selector, whole_experiments=True)
+    if found:
+        return sorted(found, key=lambda run: run.info.start_time or 0)  # oldest first, as the table reads
     from tracker.errors import did_you_mean
 
     names = {run.info.run_name for run in search_runs(client, experiments) if run.info.run_name}

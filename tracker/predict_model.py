@@ -17,9 +17,7 @@ from tracker.stores import (
     current_tracking_uri,
     experiment_ids,
     open_store,
-    run_with_id,
-    run_with_prefix,
-    runs_named,
+    runs_selected,
     store_uri,
 )
 
@@ -69,29 +67,22 @@ def resolve_model(spec: str, uri: str | None, scratch: Path, say=lambda text: No
 
 
 def find_run(client: Any, spec: str, uri: str, say) -> Any:
-    """The run whose id is `spec`, else whose name is `spec` (the newest of them that logged a model),
-    else the one run whose id starts with `spec`."""
-    found = run_with_id(client, spec)
-    if found is not None:
-        return found
-    experiments = experiment_ids(client)
-    named = runs_named(client, experiments, spec, newest_first=True)
-    if named:
-        with_model = [run for run in named if run.outputs and run.outputs.model_outputs] or named
-        chosen = with_model[0]
-        if len(named) > 1:
-            say(
-                f"note: {len(named)} runs are named {spec}; using the newest"
-                f"{' that logged a model' if with_model is not named else ''}, {chosen.info.run_id}"
-            )
-        return client.get_run(chosen.info.run_id)
+    """The run `spec` names (tracker.stores.runs_selected); of several runs of one name, the newest
+    that logged a model."""
     try:
-        found = run_with_prefix(client, experiments, spec)
+        runs = runs_selected(client, experiment_ids(client), spec)
     except StoreError as ambiguous:
         raise PredictError(f"MODEL {ambiguous}") from None
-    if found is None:
+    if not runs:
         raise PredictError(f"MODEL {spec}: no folder, and no run with this id, id prefix or name in {mask_uri(uri)}")
-    return client.get_run(found.info.run_id)
+    with_model = [run for run in runs if run.outputs and run.outputs.model_outputs] or runs
+    chosen = with_model[0]
+    if len(runs) > 1:
+        say(
+            f"note: {len(runs)} runs are named {spec}; using the newest"
+            f"{' that logged a model' if with_model is not runs else ''}, {chosen.info.run_id}"
+        )
+    return client.get_run(chosen.info.run_id)
 
 
 def run_model(client: Any, run: Any) -> tuple[str, Path | None]:

@@ -191,7 +191,27 @@ def search_runs(
             return
 
 
-def run_with_id(client: Any, selector: str) -> Any | None:
+def runs_selected(client: Any, experiment_ids: list[str], selector: str, whole_experiments: bool = False) -> list[Any]:
+    """The runs `selector` names, read the same way by every command that takes a run: the run with
+    that full id; else every run of that name, newest first; else, with `whole_experiments`, every
+    run of the experiment of that name; else the one run whose id starts with it. [] when nothing
+    matches; a StoreError when an id prefix matches several runs. What several runs of one name
+    mean is the caller's to say."""
+    found = _run_with_id(client, selector)
+    if found is not None:
+        return [found]
+    named = _runs_named(client, experiment_ids, selector, newest_first=True)
+    if named:
+        return named
+    if whole_experiments:
+        experiment = client.get_experiment_by_name(selector)
+        if experiment is not None and experiment.lifecycle_stage == "active":
+            return list(search_runs(client, [experiment.experiment_id]))
+    found = _run_with_prefix(client, experiment_ids, selector)
+    return [found] if found is not None else []
+
+
+def _run_with_id(client: Any, selector: str) -> Any | None:
     """The run whose full id is `selector`, if there is one."""
     from mlflow.exceptions import MlflowException
 
@@ -203,11 +223,11 @@ def run_with_id(client: Any, selector: str) -> Any | None:
         return None  # perhaps a run or experiment named like an id
 
 
-def runs_named(client: Any, experiment_ids: list[str], name: str, newest_first: bool = False) -> list[Any]:
+def _runs_named(client: Any, experiment_ids: list[str], name: str, newest_first: bool = False) -> list[Any]:
     return list(search_runs(client, experiment_ids, f"attributes.run_name = '{quoted(name)}'", newest_first))
 
 
-def run_with_prefix(client: Any, experiment_ids: list[str], selector: str) -> Any | None:
+def _run_with_prefix(client: Any, experiment_ids: list[str], selector: str) -> Any | None:
     """The one run whose id starts with `selector`; None when none does, StoreError when several do."""
     if not _HEX.fullmatch(selector) or len(selector) >= 32:
         return None

@@ -14,7 +14,7 @@ from tracker.errors import ExperimentError
 from tracker.heartbeat import PROCESS_TAG, is_stale, last_beat
 from tracker.redact import REDACTED
 from tracker.resume.checkpoints import CHECKPOINTS_TAG, CheckpointInfo, Resume, latest_checkpoint
-from tracker.stores import SHORT_ID, StoreError, experiment_ids, open_store, run_with_id, run_with_prefix, runs_named
+from tracker.stores import SHORT_ID, StoreError, experiment_ids, open_store, runs_selected
 
 
 class ResumeError(Exception):
@@ -106,23 +106,17 @@ def rebuild_experiment(
 
 
 def _find_run(client: Any, selector: str) -> Any:
-    found = run_with_id(client, selector)
-    if found is not None:
-        return found
-    experiments = experiment_ids(client)
-    named = runs_named(client, experiments, selector, newest_first=True)
-    if len(named) > 1:
-        listed = ", ".join(f"{run.info.run_id[:SHORT_ID]} ({run.info.status})" for run in named[:5])
-        raise ResumeError(f"{len(named)} runs are named {selector}: {listed}; give the run id")
-    if named:
-        return client.get_run(named[0].info.run_id)
+    """The run `selector` names (tracker.stores.runs_selected): one, or the user says which."""
     try:
-        found = run_with_prefix(client, experiments, selector)
+        runs = runs_selected(client, experiment_ids(client), selector)
     except StoreError as ambiguous:
         raise ResumeError(str(ambiguous)) from None
-    if found is None:
+    if not runs:
         raise ResumeError(f"{selector}: no run with this id, id prefix or name")
-    return client.get_run(found.info.run_id)
+    if len(runs) > 1:
+        listed = ", ".join(f"{run.info.run_id[:SHORT_ID]} ({run.info.status})" for run in runs[:5])
+        raise ResumeError(f"{len(runs)} runs are named {selector}: {listed}; give the run id")
+    return client.get_run(runs[0].info.run_id)
 
 
 def _still_alive(run: Any) -> str | None:
