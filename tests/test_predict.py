@@ -418,6 +418,15 @@ def _write(models: Models, name: str, text: str) -> str:
     return name
 
 
+def _with_card(models: Models, name: str, card_text: str) -> str:
+    """A copy of the saved model whose xp.json holds `card_text`."""
+    folder = models.folder / name
+    if not folder.exists():
+        shutil.copytree(models.saved, folder)
+    (folder / "xp.json").write_text(card_text, encoding="utf-8")
+    return str(folder)
+
+
 MISTAKES = {  # name -> (arguments after `xp predict`, fragments of the error line)
     "unknown run": (
         lambda m: ["no-such-run", "-i", m.csv.name],
@@ -488,6 +497,14 @@ MISTAKES = {  # name -> (arguments after `xp predict`, fragments of the error li
     "model that does not say its text columns": (
         lambda m: [str(m.plain), "-i", m.csv.name],
         ["does not record its text columns; name them with --text-columns", "has: idx, sentence1, sentence2, label"],
+    ),
+    "a card that is not JSON": (
+        lambda m: [_with_card(m, "torn-card", '{"text_columns": ['), "-i", m.csv.name],
+        ["xp.json is not valid JSON"],
+    ),
+    "a card xp did not write": (
+        lambda m: [_with_card(m, "odd-card", '{"text_columns": "sentence1"}'), "-i", m.csv.name],
+        ["recorded text_columns should be a list of strings, got 'sentence1'"],
     ),
     "probabilities of a regression model": (
         lambda m: [str(m.regression), "-i", m.csv.name, "--probabilities"],

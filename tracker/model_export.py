@@ -8,6 +8,7 @@ single-text task, rows of `text` and `text_pair` for a sentence-pair task.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +19,7 @@ from tracker.components import TaskData
 MODEL_NAME = "model"  # the Logged Model's name, so `runs:/<run id>/model` finds it
 TASK = "text-classification"
 XP_METADATA_FILE = "xp.json"  # beside a saved model: what `xp predict` needs to feed it
+_METADATA_PREFIX = "xp."  # the card's keys in an MLflow model's metadata
 # What a model needs at serving time; pinned to this machine's versions. Given explicitly, so
 # MLflow does not spend seconds in a subprocess inferring them (nor ask for torchvision).
 _SERVING_PACKAGES = ("transformers", "tokenizers", "torch", "accelerate")
@@ -26,9 +28,13 @@ _SERVING_PACKAGES = ("transformers", "tokenizers", "torch", "accelerate")
 @dataclass(frozen=True)
 class ModelCard:
     """What a saved model needs to be fed and read: the text columns it was trained on, in
-    order (one sentence or a pair), its label names (none for regression), its truncation."""
+    order (one sentence or a pair), its label names (none for regression), its truncation.
 
-    text_columns: tuple[str, ...]
+    Its one record, `as_record()`, is what xp.json beside a saved model holds, what the tracking
+    process is sent, and (each key prefixed `xp.`) the MLflow model's metadata; `from_record`
+    reads any of them back. A model saved without xp has no card: every field None."""
+
+    text_columns: tuple[str, ...] | None
     label_names: tuple[str, ...] | None
     max_length: int | None
 
@@ -36,28 +42,62 @@ class ModelCard:
     def of(cls, task: TaskData, max_length: int | None) -> ModelCard:
         return cls(tuple(task.text_columns), task.labels.names, max_length)
 
-    def as_metadata(self) -> dict[str, Any]:
+    def as_record(self) -> dict[str, Any]:
         return {
-            "xp.text_columns": list(self.text_columns),
-            "xp.label_names": None if self.label_names is None else list(self.label_names),
-            "xp.max_length": self.max_length,
+            "text_columns": None if self.text_columns is None else list(self.text_columns),
+            "label_names": None if self.label_names is None else list(self.label_names),
+            "max_length": self.max_length,
         }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ModelCard:
+        """The card a record holds; a ValueError naming the key whose value is not what xp writes."""
+
+        def strings(key: str) -> tuple[str, ...] | None:
+            value = record.get(key)
+            if value is None:
+                return None
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ValueError(f"recorded {key} should be a list of strings, got {value!r}")
+            return tuple(value)
+
+        max_length = record.get("max_length")
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
+            raise ValueError(f"recorded max_length should be an integer, got {max_length!r}")
+        return cls(strings("text_columns"), strings("label_names"), max_length)
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {f"{_METADATA_PREFIX}{key}": value for key, value in self.as_record().items()}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> ModelCard:
+        return cls.from_record(
+            {
+                key.removeprefix(_METADATA_PREFIX): value
+                for key, value in metadata.items()
+                if key.startswith(_METADATA_PREFIX)
+            }
+        )
 
     def write(self, folder: Path) -> Path:
         path = folder / XP_METADATA_FILE
-        path.write_text(
-            json.dumps(
-                {
-                    "text_columns": list(self.text_columns),
-                    "label_names": None if self.label_names is None else list(self.label_names),
-                    "max_length": self.max_length,
-                },
-                indent=2,
-            )
-            + "\n",
-            encoding="utf-8",
-        )
+        path.write_text(json.dumps(self.as_record(), indent=2) + "\n", encoding="utf-8")
         return path
+
+    @classmethod
+    def read(cls, folder: Path) -> ModelCard:
+        """The card beside a saved model (xp.json); an empty one when there is none. A ValueError
+        when the file is not one xp wrote."""
+        path = folder / XP_METADATA_FILE
+        if not path.is_file():
+            return cls(None, None, None)
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{XP_METADATA_FILE} is not valid JSON: {error}") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{XP_METADATA_FILE} should hold a JSON object, got {record!r}")
+        return cls.from_record(record)
 
 
 @dataclass(frozen=True)
@@ -111,6 +151,7 @@ def _signature(card: ModelCard) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
+    assert card.text_columns is not None  # a card made at training time names its columns
     if len(card.text_columns) == 1:
         inputs = Schema([ColSpec("string")])  # a plain list of sentences
     else:  # the pipeline's own names for a pair; the second is optional, as for the pipeline
@@ -121,7 +162,7 @@ def _signature(card: ModelCard) -> Any:
 def example_rows(card: ModelCard, task: TaskData) -> Any:
     """Two rows of the validation split, as the model takes them."""
     rows = task.splits["eval"].select(range(min(2, len(task.splits["eval"]))))
-    columns = [rows[column] for column in card.text_columns]
+    columns = [rows[column] for column in task.text_columns]
     if len(columns) == 1:
         return list(columns[0])
     return [{"text": first, "text_pair": second} for first, second in zip(columns[0], columns[1], strict=True)]

@@ -128,8 +128,8 @@ def is_regression(model: Any) -> bool:
 
 def label_names(model: Any, source: ModelSource) -> list[str]:
     """The names xp recorded, else the model's id2label (which xp fills from the dataset)."""
-    if source.label_names and len(source.label_names) == model.config.num_labels:
-        return list(source.label_names)
+    if source.card.label_names and len(source.card.label_names) == model.config.num_labels:
+        return list(source.card.label_names)
     return [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
 
 
@@ -159,7 +159,7 @@ def predict_frame(
         frame[name].map(lambda value: "" if value is None or value != value else str(value)).tolist()
         for name in text_columns
     ]  # None and NaN (missing cells) read as empty text
-    max_length = source.max_length or _model_max_length(model, tokenizer)
+    max_length = source.card.max_length or _model_max_length(model, tokenizer)
     model.to(device).eval()
     chunks = []
     with (

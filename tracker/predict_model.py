@@ -3,14 +3,15 @@ folder on local disk with what xp recorded about it when it was trained, and loa
 
 from __future__ import annotations
 
-import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tracker.model_export import ModelCard
 from tracker.redact import mask_uri
 from tracker.stores import (
     StoreError,
@@ -36,9 +37,7 @@ class ModelSource:
     description: str  # where it came from, for messages: "run 1a2b3c4d5e6f (quickstart-0a1b2c3d)"
     model_folder: Path  # save_pretrained layout: config.json + weights
     tokenizer_folder: Path
-    text_columns: tuple[str, ...] | None
-    label_names: tuple[str, ...] | None
-    max_length: int | None
+    card: ModelCard  # what xp recorded; every field None for a model saved without xp
 
 
 def resolve_model(spec: str, uri: str | None, scratch: Path, say=lambda text: None) -> ModelSource:
@@ -145,20 +144,7 @@ def from_folder(folder: Path, description: str) -> ModelSource:
         folder = folder / "model"  # the run's folder under outputs/, which holds model/
     if not (folder / "config.json").is_file():
         raise PredictError(f"MODEL {description}: not a model folder (it has neither MLmodel nor config.json)")
-    recorded = {}
-    if (folder / "xp.json").is_file():
-        try:
-            recorded = json.loads((folder / "xp.json").read_text(encoding="utf-8"))
-        except ValueError as error:
-            raise PredictError(f"MODEL {description}: xp.json is not valid JSON: {error}") from None
-    return _source(
-        description,
-        folder,
-        folder,
-        recorded.get("text_columns"),
-        recorded.get("label_names"),
-        recorded.get("max_length"),
-    )
+    return ModelSource(description, folder, folder, _card(description, ModelCard.read, folder))
 
 
 def _from_mlflow_folder(folder: Path, description: str) -> ModelSource:
@@ -175,37 +161,19 @@ def _from_mlflow_folder(folder: Path, description: str) -> ModelSource:
         raise PredictError(f"MODEL {description}: the MLflow model holds no weights (saved with save_pretrained=False)")
     if "tokenizer" not in flavor.get("components", []):
         raise PredictError(f"MODEL {description}: the MLflow model has no tokenizer")
-    metadata = mlmodel.metadata or {}
-    return _source(
+    return ModelSource(
         description,
         folder / flavor["model_binary"],
         folder / _MLFLOW_COMPONENTS / "tokenizer",
-        metadata.get("xp.text_columns"),
-        metadata.get("xp.label_names"),
-        metadata.get("xp.max_length"),
+        _card(description, ModelCard.from_metadata, mlmodel.metadata or {}),
     )
 
 
-def _source(
-    description: str, model_folder: Path, tokenizer_folder: Path, text_columns: Any, label_names: Any, max_length: Any
-) -> ModelSource:
-    def strings(value: Any, key: str) -> tuple[str, ...] | None:
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise PredictError(f"MODEL {description}: recorded {key} should be a list of strings, got {value!r}")
-        return tuple(value)
-
-    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
-        raise PredictError(f"MODEL {description}: recorded max_length should be an integer, got {max_length!r}")
-    return ModelSource(
-        description,
-        model_folder,
-        tokenizer_folder,
-        strings(text_columns, "text_columns"),
-        strings(label_names, "label_names"),
-        max_length,
-    )
+def _card(description: str, read: Callable[[Any], ModelCard], recorded: Any) -> ModelCard:
+    try:
+        return read(recorded)
+    except ValueError as error:
+        raise PredictError(f"MODEL {description}: {error}") from None
 
 
 def load_model(source: ModelSource) -> tuple[Any, Any]:

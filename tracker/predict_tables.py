@@ -53,14 +53,14 @@ def choose_text_columns(
     """--text-columns, else the columns the model was trained on, else a lone `text`/`sentence` column."""
     have = ", ".join(map(str, columns))
     if option:
-        if source.text_columns and len(option) != len(source.text_columns):
+        if source.card.text_columns and len(option) != len(source.card.text_columns):
             raise PredictError(
-                f"--text-columns {','.join(option)}: the model reads {len(source.text_columns)} "
-                f"text column(s) ({', '.join(source.text_columns)}), not {len(option)}"
+                f"--text-columns {','.join(option)}: the model reads {len(source.card.text_columns)} "
+                f"text column(s) ({', '.join(source.card.text_columns)}), not {len(option)}"
             )
         chosen = tuple(option)
-    elif source.text_columns:
-        chosen = source.text_columns
+    elif source.card.text_columns:
+        chosen = source.card.text_columns
     else:
         found = [name for name in SINGLE_TEXT_COLUMNS if name in columns]
         if len(found) != 1:

@@ -80,11 +80,7 @@ class ServiceLogger:
             example=example,
             step=step,
             register_as=self.register_as,
-            card={
-                "text_columns": list(card.text_columns),
-                "max_length": card.max_length,
-                "label_names": None if card.label_names is None else list(card.label_names),
-            },
+            card=card.as_record(),
         )
         answer = self.channel.wait_for(
             lambda answers: (

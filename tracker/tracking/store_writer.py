@@ -192,11 +192,7 @@ class StoreWriter:
         from tracker.model_export import ModelCard, log_transformers_model
         from tracker.stores import current_tracking_uri
 
-        card = ModelCard(
-            tuple(record["card"]["text_columns"]),
-            _optional_tuple(record["card"]["label_names"]),
-            record["card"]["max_length"],
-        )
+        card = ModelCard.from_record(record["card"])
         folder = Path(record["folder"])
         model = AutoModelForSequenceClassification.from_pretrained(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -335,10 +331,6 @@ def _system_metrics(run_id: str, uri: str, resumed: bool) -> Any:
     monitor = SystemMetricsMonitor(run_id, sampling_interval=10, tracking_uri=uri, resume_logging=resumed)
     monitor.start()
     return monitor
-
-
-def _optional_tuple(values: Any) -> tuple[str, ...] | None:
-    return None if values is None else tuple(values)
 
 
 def group(pending: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
