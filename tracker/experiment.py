@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,28 @@ class Experiment:
     @property
     def seed(self) -> int:
         return self.settings["experiment"]["seed"]
+
+    @cached_property
+    def config_digest(self) -> str:
+        """A hash of the resolved config: equal for equal settings, however the file spells them."""
+        from tracker import tomlwrite
+
+        return hashlib.sha256(tomlwrite.dumps(self.resolved()).encode()).hexdigest()
+
+    @property
+    def run_name(self) -> str:
+        """The file stem plus a short hash of the resolved config: equal configs share a name."""
+        return f"{self.path.stem}-{self.config_digest[:8]}"
+
+    @property
+    def output_dir(self) -> Path:
+        """The folder under which every run of the experiment writes ([experiment] output_dir)."""
+        return Path(self.settings["experiment"]["output_dir"])
+
+    @property
+    def run_folder(self) -> Path:
+        """Where a run of this config writes its model, predictions and checkpoints."""
+        return self.output_dir / self.run_name
 
     def resolved(self) -> dict[str, Any]:
         """The experiment as a TOML document, every default written out (what `xp show` prints)."""

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tracker import tomlwrite
 from tracker.components import Parts, RunResult
 from tracker.console import Console
 from tracker.errors import BuildError, ExperimentError, Problem
@@ -72,16 +70,6 @@ def build_tokenizer(build: Builder, experiment: Experiment) -> Any:
         raise
 
 
-def config_digest(experiment: Experiment) -> str:
-    """A hash of the resolved config: equal for equal settings, however the file spells them."""
-    return hashlib.sha256(tomlwrite.dumps(experiment.resolved()).encode()).hexdigest()
-
-
-def run_name(experiment: Experiment) -> str:
-    """The file stem plus a short hash of the resolved config: equal configs share a name."""
-    return f"{experiment.path.stem}-{config_digest(experiment)[:8]}"
-
-
 @contextlib.contextmanager
 def console_only(experiment: Experiment, parts: Parts, runner: Any) -> Iterator[Any]:
     yield ConsoleLogger(parts.console)
@@ -100,7 +88,7 @@ def check_machine(experiment: Experiment, study_storage: str | None = None) -> A
     except BuildError as error:
         hardware = None
         problems.append(Problem(str(experiment.path), "hardware", error.key, error.message))
-    unwritable = folder_problem(Path(experiment.settings["experiment"]["output_dir"]))
+    unwritable = folder_problem(experiment.output_dir)
     if unwritable:
         problems.append(Problem(str(experiment.path), "experiment", "output_dir", unwritable))
     tracking = experiment.settings["tracking"]
@@ -211,7 +199,7 @@ def _build_and_run(
     scheduler = build.section("scheduler", optimizer, num_training_steps)
     metrics = [build.build(spec) for spec in experiment.metrics]
 
-    output_dir = Path(experiment.settings["experiment"]["output_dir"]) / run_name(experiment)
+    output_dir = experiment.run_folder
     parts = Parts(
         task,
         encoder,
@@ -279,7 +267,7 @@ def checkpoint_plan_of(experiment: Experiment, output_dir: Path, logger: Any, re
     identity = {
         "experiment_file": str(experiment.path.resolve()),
         "overrides": tuple(experiment.redactor.text(text) for text in experiment.overrides),
-        "config_digest": config_digest(experiment),
+        "config_digest": experiment.config_digest,
         "runner": experiment.components["runner"].use,
     }
     return checkpoint_plan(

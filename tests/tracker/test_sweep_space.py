@@ -15,7 +15,6 @@ from click.testing import CliRunner
 import tracker
 from tests.tracker.test_validate import FILE, MRPC, edit, raw
 from tracker.cli import main
-from tracker.recipe import run_name
 from tracker.spec.check import check_experiment
 from tracker.sweep.space import Choice, Range, grid_points, grid_size, override_text, settings_of, trial_overrides
 
@@ -723,7 +722,7 @@ def test_the_sweep_changes_neither_the_config_nor_the_run_name(registry, tmp_pat
     swept = tracker.load(write(tmp_path / "swept", with_sweep(VALID_SPACE)), registry=registry)
 
     assert swept.resolved() == plain.resolved()
-    assert run_name(swept) == run_name(plain)
+    assert swept.run_name == plain.run_name
 
 
 def test_xp_show_prints_the_experiment_without_its_sweep(tmp_path):

@@ -67,7 +67,6 @@ def rebuild_experiment(
     """The experiment the checkpoint was saved by: its file with the run's overrides (those given
     now replace them key by key); refused when the resolved config is not the same."""
     from tracker.api import load_experiments
-    from tracker.recipe import config_digest
     from tracker.spec.parse import parse_override, parse_unset
 
     given = {override.path for override in overrides} | {unset.path for unset in unsets}
@@ -96,7 +95,7 @@ def rebuild_experiment(
     if problems:
         raise ExperimentError(problems)
     [experiment] = experiments
-    if config_digest(experiment) != info.config_digest:
+    if experiment.config_digest != info.config_digest:
         raise ResumeError(
             f"{file} (with the run's overrides: {' '.join(info.overrides) or 'none'}) no longer "
             "resolves to the settings the run was started with; resuming needs the same settings. "

@@ -71,7 +71,7 @@ class Sweep:
         self.jobs: dict[int, Any] = {}  # trial number -> its job (tracker.executors.Handle)
         self.lock = threading.Lock()
         self.scratch = Path(tempfile.mkdtemp(prefix="xp-sweep-"))
-        self.logs = Path(experiment.settings["experiment"]["output_dir"]) / settings.study
+        self.logs = experiment.output_dir / settings.study
 
     def run(self) -> SweepOutcome:
         workers = [

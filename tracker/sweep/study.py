@@ -75,7 +75,6 @@ class SweepSettings:
 
 
 def sweep_settings(experiment: Experiment, tracking_uri: str) -> SweepSettings:
-    from tracker.recipe import config_digest
 
     sweep, space = experiment.sweep, experiment.space
     assert sweep is not None  # sweep_settings_of refuses an experiment without [sweep]
@@ -88,7 +87,7 @@ def sweep_settings(experiment: Experiment, tracking_uri: str) -> SweepSettings:
     # The study is what is searched, how, and for what: more trials, more processes or another
     # pruner continue the same study.
     identity = {
-        "config": config_digest(experiment),
+        "config": experiment.config_digest,
         "method": sweep["method"],
         "seed": seed,
         "metric": metric,

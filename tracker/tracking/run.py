@@ -28,7 +28,6 @@ from tracker.heartbeat import PROCESS_TAG
 from tracker.interrupts import stops_of_run
 from tracker.metric_names import stored_name
 from tracker.provenance import git_state
-from tracker.recipe import run_name
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger, FanOut, NullLogger
 from tracker.tracking.channel import ServiceGone, TrackingChannel
@@ -180,7 +179,7 @@ class Tracking:
                     channel.send(
                         "start",
                         experiment=experiment.name,
-                        run_name=labels.name if labels else run_name(experiment),
+                        run_name=labels.name if labels else experiment.run_name,
                         tags={**_start_tags(experiment), **git_tags, **(labels.tags if labels else {})},
                         resume=resume.run_id if resume else None,
                         system_metrics=settings["system_metrics"],
@@ -241,7 +240,7 @@ class Tracking:
 def spool_folder(experiment: Experiment) -> Path:
     """Where the run's records wait while its store is away: under the run's output folder."""
     launch = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    return (Path(experiment.settings["experiment"]["output_dir"]) / run_name(experiment) / SPOOLS / launch).resolve()
+    return (experiment.run_folder / SPOOLS / launch).resolve()
 
 
 def _start_tags(experiment: Experiment) -> dict[str, str]:
