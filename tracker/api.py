@@ -65,10 +65,9 @@ def run(
 ):
     """Run one experiment (a checked `Experiment` or a file path) with MLflow tracking; returns
     the runner's `RunResult`. Raises `ExperimentError` for bad input, like `load`."""
-    from tracker.recipe import run_experiment
-    from tracker.tracking import start_run_with
+    from tracker.recipe import run_tracked
 
     registry = registry or load_registry()
     if not isinstance(experiment, Experiment):
         experiment = load(experiment, overrides, registry, allow_code=allow_code)
-    return run_experiment(experiment, registry, start_run=start_run_with(registry))
+    return run_tracked(experiment, registry)

@@ -99,16 +99,13 @@ def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
 def _run_and_exit(experiments: Sequence, registry: Registry, console, resume=None) -> None:
     """Run the experiments one by one, print a summary of each and the table; exit 1 when one
     failed, 2 when one was invalid."""
-    from tracker.recipe import run_experiment
+    from tracker.recipe import run_tracked
     from tracker.session import run_one, run_summary, summary_table
-    from tracker.tracking import start_run_with
 
     outcomes = []
     for experiment in experiments:
         console.say("experiment", f"{experiment.path} ({experiment.components['runner'].use} runner)")
-        execute = functools.partial(
-            run_experiment, start_run=start_run_with(registry, console, resume), console=console, resume=resume
-        )
+        execute = functools.partial(run_tracked, console=console, resume=resume)
         outcome = run_one(experiment, registry, execute, lambda text: click.echo(text, err=True))
         if main_process():
             click.echo(run_summary(outcome), err=True)

@@ -166,6 +166,29 @@ def run_experiment(
         return _build_and_run(experiment, registry, start_run, console, resume, build, runner, should_stop, start_up)
 
 
+def run_tracked(
+    experiment: Experiment,
+    registry: Registry,
+    console: Console | None = None,
+    resume: Any = None,
+    labels: Any = None,
+    should_stop: Any = None,
+) -> RunResult:
+    """A checked experiment to a tracked run (an MLflow run when [tracking] is on): the one path
+    `xp run`, `xp resume`, the Python API, an executor's worker and a sweep's trial all take.
+    `labels` (tracker.tracking.run.RunLabels) names the run and tags it, for a trial."""
+    from tracker.tracking import start_run_with
+
+    return run_experiment(
+        experiment,
+        registry,
+        start_run=start_run_with(registry, console, resume=resume, labels=labels),
+        console=console,
+        resume=resume,
+        should_stop=should_stop,
+    )
+
+
 def _build_and_run(
     experiment: Experiment,
     registry: Registry,

@@ -21,9 +21,9 @@ from tests.mlflow_helpers import QUICKSTART, quickstart_overrides, sqlite_store
 from tracker.api import load
 from tracker.garbage_collection import collector_paused
 from tracker.hookspecs import hookimpl
-from tracker.recipe import run_experiment
+from tracker.recipe import run_tracked
 from tracker.registry import load_registry
-from tracker.tracking import service, start_run_with
+from tracker.tracking import service
 from tracker.tracking.spool import Spool
 from xp_plugins.runner.loop import LoopRunner
 
@@ -110,7 +110,7 @@ def test_a_run_builds_with_the_collector_off_and_trains_with_its_start_up_frozen
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path)
-        run_experiment(experiment, registry, start_run=start_run_with(registry))
+        run_tracked(experiment, registry)
 
     assert ObservedRunner.seen["building"] == (False, 0)
     enabled, frozen = ObservedRunner.seen["training"]

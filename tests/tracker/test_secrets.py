@@ -19,11 +19,10 @@ from tests.experiment_files import write_experiment
 from tracker.api import load
 from tracker.hookspecs import hookimpl
 from tracker.params import MAX_VALUE_LENGTH
-from tracker.recipe import run_experiment
+from tracker.recipe import run_tracked
 from tracker.redact import REDACTED
 from tracker.registry import load_registry
 from tracker.session import run_one
-from tracker.tracking import start_run_with
 from xp_plugins.runner.loop import LoopRunner
 
 TAG_TOKEN = "tag-token-51e0c7"
@@ -104,9 +103,7 @@ def track(registry, path: Path, capsys):
     reported: list[str] = []
     with pytest.MonkeyPatch.context() as patch:  # an SQLite store keeps its artifacts under ./mlruns
         patch.chdir(path.parent)
-        outcome = run_one(
-            experiment, registry, lambda e, r: run_experiment(e, r, start_run=start_run_with(r)), reported.append
-        )
+        outcome = run_one(experiment, registry, run_tracked, reported.append)
     terminal = capsys.readouterr()
     return outcome, "\n".join(reported), terminal.out + terminal.err
 

@@ -1,4 +1,4 @@
-"""MLflow tracking of one run, in-process through `run_experiment(..., start_run_with(registry))`
+"""MLflow tracking of one run, in-process through `run_tracked(experiment, registry)`
 and as a real `xp run` process where the process matters (SIGTERM). Every store is temporary and
 every run works in a temporary folder (MLflow puts a SQLite store's artifacts under ./mlruns)."""
 
@@ -20,9 +20,8 @@ from tracker.api import load
 from tracker.cli import main
 from tracker.errors import ExperimentError
 from tracker.hookspecs import hookimpl
-from tracker.recipe import run_experiment
+from tracker.recipe import run_tracked
 from tracker.registry import load_registry
-from tracker.tracking import start_run_with
 from xp_plugins.runner.loop import LoopRunner
 
 
@@ -33,7 +32,7 @@ def track(registry, checkpoint, folder, *more, store=True):
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        return run_experiment(experiment, registry, start_run=start_run_with(registry))
+        return run_tracked(experiment, registry)
 
 
 def only_run(store):

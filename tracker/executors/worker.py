@@ -4,6 +4,7 @@ experiment as `xp run` would, and writes how it ended to the result file the ord
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Mapping
@@ -18,11 +19,10 @@ from tracker.garbage_collection import collect_nothing_at_exit
 def run_order(order: Mapping[str, Any]) -> dict[str, Any]:
     from tracker.api import load_experiments
     from tracker.console import Console
-    from tracker.recipe import run_experiment
+    from tracker.recipe import run_tracked
     from tracker.registry import load_registry
     from tracker.session import run_one, run_summary
     from tracker.spec.parse import parse_override, parse_unset
-    from tracker.tracking import start_run_with
 
     registry = load_registry()
     experiments, problems = load_experiments(
@@ -36,9 +36,7 @@ def run_order(order: Mapping[str, Any]) -> dict[str, Any]:
         return {"status": "invalid", "seconds": 0.0, "error": "; ".join(str(p) for p in problems)}
     [experiment] = experiments
     console = Console(order["verbosity"])
-    execute = lambda experiment, registry: run_experiment(  # noqa: E731
-        experiment, registry, start_run=start_run_with(registry, console), console=console
-    )
+    execute = functools.partial(run_tracked, console=console)
     try:
         outcome = run_one(experiment, registry, execute, lambda text: print(text, file=sys.stderr))
     except KeyboardInterrupt:

@@ -52,11 +52,10 @@ def run_trial(order: Mapping[str, Any]) -> dict[str, Any]:
     """Run the trial the order describes; how it ended, for the sweep."""
     from tracker.console import Console
     from tracker.errors import ExperimentError
-    from tracker.recipe import run_experiment
+    from tracker.recipe import run_tracked
     from tracker.registry import load_registry
     from tracker.spec.check import check_experiment
     from tracker.spec.parse import parse_override, parse_unset, read_experiment
-    from tracker.tracking import start_run_with
     from tracker.tracking.run import RunLabels
 
     registry = load_registry()
@@ -77,14 +76,7 @@ def run_trial(order: Mapping[str, Any]) -> dict[str, Any]:
     evaluated = _evaluations_before(resume, order["settings"]["metric"]) if resume else 0
     should_stop = Pruning(order, evaluated) if order["settings"]["pruner"] != "none" else None
     try:
-        result = run_experiment(
-            experiment,
-            registry,
-            start_run=start_run_with(registry, console, resume=resume, labels=labels),
-            console=console,
-            resume=resume,
-            should_stop=should_stop,
-        )
+        result = run_tracked(experiment, registry, console, resume, labels, should_stop)
     except ExperimentError as error:
         return {"state": "FAIL", "reason": experiment.redactor.text("; ".join(str(p) for p in error.problems))}
     except KeyboardInterrupt:
