@@ -66,6 +66,12 @@ def states(trials) -> list[str]:
     return [state_of(trial) for trial in trials]
 
 
+def long_only(learning_rates: list[float], long: float) -> list[dict]:
+    """A grid of learning rates (keys that vary together) in which only the trial that a test
+    stops or kills trains long enough (40 epochs) to be caught running; the others take 2."""
+    return [{"optimizer.lr": lr, "runner.num_epochs": 40 if lr == long else 2} for lr in learning_rates]
+
+
 def started_trial(folder: Path, process: subprocess.Popen, number: int, timeout: float = 240) -> None:
     """Wait until trial `number`'s run exists and has logged a training step."""
     deadline = time.monotonic() + timeout
@@ -256,7 +262,7 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_p
 
 
 def test_a_trial_killed_like_out_of_memory_fails_with_the_reason_and_the_study_goes_on(tmp_path, tiny_checkpoint):
-    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-4, 1e-3]}, epochs=40)
+    file = sweep_file(tmp_path, tiny_checkpoint, {"trial": long_only([1e-4, 1e-3], long=1e-4)})
     log = (tmp_path / "sweep.log").open("w")
     process = subprocess.Popen(xp_command("sweep", str(file)), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -285,7 +291,7 @@ def test_a_trial_killed_like_out_of_memory_fails_with_the_reason_and_the_study_g
 def test_an_interrupted_sweep_continues_with_its_remaining_trials_in_the_same_parent_run(
     tmp_path, tiny_checkpoint, stop
 ):
-    file = sweep_file(tmp_path, tiny_checkpoint, {"optimizer.lr": [1e-4, 3e-4, 1e-3]}, epochs=40)
+    file = sweep_file(tmp_path, tiny_checkpoint, {"trial": long_only([1e-4, 3e-4, 1e-3], long=3e-4)})
     log = (tmp_path / "first.log").open("w")
     process = subprocess.Popen(xp_command("sweep", str(file)), cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
