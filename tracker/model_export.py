@@ -159,7 +159,7 @@ def _signature(card: ModelCard) -> Any:
     return ModelSignature(inputs, Schema([ColSpec("string", "label"), ColSpec("double", "score")]))
 
 
-def example_rows(card: ModelCard, task: TaskData) -> Any:
+def example_rows(task: TaskData) -> Any:
     """Two rows of the validation split, as the model takes them."""
     rows = task.splits["eval"].select(range(min(2, len(task.splits["eval"]))))
     columns = [rows[column] for column in task.text_columns]

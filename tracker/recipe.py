@@ -262,7 +262,7 @@ def _build_and_run(
             card = ModelCard.of(task, encoder.max_length)
             say("saving", "model as an MLflow model" if result.tracked else f"model to {result.model_dir}")
             with console.hushed():
-                logged = logger.log_model(result.model_dir, card, example_rows(card, task), result.steps)
+                logged = logger.log_model(result.model_dir, card, example_rows(task), result.steps)
             if logged is not None:
                 result.model_uri, result.registered_model = logged.model_uri, logged.registered
         return result

@@ -200,7 +200,7 @@ def runs_selected(client: Any, experiment_ids: list[str], selector: str, whole_e
     found = _run_with_id(client, selector)
     if found is not None:
         return [found]
-    named = _runs_named(client, experiment_ids, selector, newest_first=True)
+    named = _runs_named(client, experiment_ids, selector)
     if named:
         return named
     if whole_experiments:
@@ -223,8 +223,9 @@ def _run_with_id(client: Any, selector: str) -> Any | None:
         return None  # perhaps a run or experiment named like an id
 
 
-def _runs_named(client: Any, experiment_ids: list[str], name: str, newest_first: bool = False) -> list[Any]:
-    return list(search_runs(client, experiment_ids, f"attributes.run_name = '{quoted(name)}'", newest_first))
+def _runs_named(client: Any, experiment_ids: list[str], name: str) -> list[Any]:
+    """Every run named `name`, newest first."""
+    return list(search_runs(client, experiment_ids, f"attributes.run_name = '{quoted(name)}'", newest_first=True))
 
 
 def _run_with_prefix(client: Any, experiment_ids: list[str], selector: str) -> Any | None:
