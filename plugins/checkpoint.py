@@ -9,8 +9,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from tracker.errors import BuildError
-from tracker.spec.declare import AfterValidator, Annotated, Field
+from tracker.plugin import AfterValidator, Annotated, BuildError, Field
 
 PACKAGE_PREFIX = "pkg:"
 _LOCAL_PREFIXES = ("/", "./", "../", "~")

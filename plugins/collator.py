@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracker.hookspecs import hookimpl
-from tracker.spec.declare import Annotated, Field, PositiveInt, experiment_rules
+from tracker.plugin import Annotated, Field, PositiveInt, experiment_rules, hookimpl
 
 
 def dynamic_padding(

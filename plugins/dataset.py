@@ -1,19 +1,30 @@
-"""Dataset plugins: load a text-classification task with `datasets.load_dataset`, as the HF course does."""
+"""Dataset plugins: load splits with `datasets.load_dataset`, as the HF course does; the task reads their targets."""
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tracker.components import DataSource, LabelSpec, TaskData
-from tracker.errors import BuildError
-from tracker.hookspecs import hookimpl
-from tracker.hub import why_not_loaded
-from tracker.spec.declare import AfterValidator, Annotated, Field, Name, PositiveInt, rules
+from tracker.plugin import (
+    AfterValidator,
+    Annotated,
+    BuildError,
+    DataSource,
+    Field,
+    Name,
+    PositiveInt,
+    Task,
+    TaskData,
+    hookimpl,
+    rules,
+    starter,
+    why_not_loaded,
+)
+from xp_plugins import dataset_starter
+from xp_plugins.tasks.labels import rows_text
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
@@ -21,7 +32,6 @@ if TYPE_CHECKING:
 SPLIT_KEYS = {"train": "train_split", "eval": "eval_split", "test": "test_split"}
 # A row id column kept, under its own name, in prediction files; the first one present wins.
 ID_COLUMNS = ("id", "idx", "guid", "uid", "row_id", "example_id")
-HIDDEN_LABEL = -1  # how GLUE marks the labels of its test splits
 _LOCAL_PREFIXES = ("/", "./", "../", "~")
 # `path` values that name one of datasets' packaged builders: their files come from data_files.
 PACKAGED_BUILDERS = ("csv", "json", "parquet", "text", "arrow", "pandas", "webdataset", "imagefolder", "audiofolder")
@@ -68,19 +78,28 @@ def _data_files_exist(options):
             yield "data_files", f'"{file}" does not exist (looked for {(base / file).resolve()})'
 
 
+def _as_columns(label_column: str | list[str]) -> list[str]:
+    return [label_column] if isinstance(label_column, str) else list(label_column)
+
+
 def _distinct_columns(options):
-    columns = options["text_columns"]
+    columns, labels = options["text_columns"], _as_columns(options["label_column"])
     if len(set(columns)) < len(columns):
         yield "text_columns", f"names a column twice: {columns}"
-    if options["label_column"] in columns:
-        yield "label_column", f'"{options["label_column"]}" is also a text column'
+    if len(set(labels)) < len(labels):
+        yield "label_column", f"names a column twice: {labels}"
+    for label in labels:
+        if label in columns:
+            yield "label_column", f'"{label}" is also a text column'
     names = options["label_names"] or []
     if len(set(names)) < len(names):
         yield "label_names", f"names a class twice: {names}"
 
 
 @rules(_data_files_exist, _distinct_columns)
+@starter(dataset_starter.starter)
 def hf(
+    task: Task,
     seed: int,
     *,
     path: Annotated[
@@ -105,7 +124,14 @@ def hf(
     text_columns: Annotated[
         list[Name], Field(min_length=1, max_length=2, description="one text column, or a sentence pair")
     ],
-    label_column: Name = "label",
+    label_column: Annotated[
+        Name | list[Name],
+        Field(
+            min_length=1,
+            description="the column of targets the task reads; several for a task that reads one column "
+            'per label (["toxic", "obscene"])',
+        ),
+    ] = "label",
     label_names: Annotated[
         list[Name] | None,
         Field(
@@ -135,6 +161,7 @@ def hf(
         "revision": revision,
         "cache_dir": cache_dir,
     }
+    label_columns = _as_columns(label_column)
     available = _load(**load_args)
     requested = {"train": train_split, "eval": eval_split, "test": test_split}
     wanted = {key: spec for key, spec in requested.items() if spec is not None}
@@ -148,14 +175,16 @@ def hf(
                 f"{wanted[key]} split has no column(s) {', '.join(missing)}; "
                 f"available: {', '.join(split.column_names)}",
             )
-        if label_column not in split.column_names and key != "test":
+        missing = [column for column in label_columns if column not in split.column_names]
+        if missing and key != "test":  # a test split without targets is predicted, not scored
             raise BuildError(
                 "label_column",
-                f'{wanted[key]} split has no column "{label_column}"; available: {", ".join(split.column_names)}',
+                f"{wanted[key]} split has no column(s) {', '.join(missing)}; "
+                f"available: {', '.join(split.column_names)}",
             )
 
-    labels, splits = _encode_labels(splits, label_column, label_names)
-    test_has_labels = "test" in splits and any(v != HIDDEN_LABEL for v in splits["test"].unique("label"))
+    task, splits = task.read_targets(splits, label_columns, label_names)
+    test_has_labels = "test" in splits and task.is_labelled(splits["test"])
 
     # Sample after the label names are known, so a rare class cannot vanish from the names.
     sampled: dict[str, int] = {key: n for key, n in (max_rows or {}).items() if key in splits and n < len(splits[key])}
@@ -165,13 +194,13 @@ def hf(
 
     # Checked on the rows that will be used, after sampling.
     for key in ("train", "eval"):
-        _check_every_row_labelled(splits[key], wanted[key], label_column, labels)
+        task.check_targets(splits[key], wanted[key], label_columns)
     for key, split in splits.items():
         _check_every_row_has_text(split, wanted[key], text_columns)
     return TaskData(
         splits=splits,
         text_columns=tuple(text_columns),
-        labels=labels,
+        task=task,
         source=_data_source(load_args, {key: wanted[key] for key in splits}, sampled, seed),
         test_has_labels=test_has_labels,
         ids={key: _row_ids(split) for key, split in splits.items()},
@@ -237,46 +266,6 @@ def _split(load_args: dict[str, Any], available: DatasetDict, spec: str, key: st
         raise BuildError(key, f'bad split slice "{spec}": {error}') from None
 
 
-def _encode_labels(
-    splits: dict[str, Dataset], column: str, names_of_ids: list[str] | None = None
-) -> tuple[LabelSpec, dict[str, Dataset]]:
-    """Rename the label column to `label` and encode it as class ids (or floats for regression);
-    `names_of_ids` names the ids of a column of integer class ids."""
-    from datasets import ClassLabel, Value
-
-    splits = {
-        key: split.rename_column(column, "label") if column != "label" and column in split.column_names else split
-        for key, split in splits.items()
-    }
-    if "test" in splits and "label" not in splits["test"].column_names:  # an unlabelled test file
-        splits["test"] = splits["test"].add_column("label", [HIDDEN_LABEL] * len(splits["test"]))
-
-    feature = splits["train"].features["label"]
-    dtype = getattr(feature, "dtype", None)
-    if names_of_ids is not None:
-        return _named_ids(splits, feature, dtype, names_of_ids)
-    if isinstance(feature, ClassLabel):
-        return LabelSpec(tuple(feature.names)), splits
-    if dtype is not None and dtype.startswith("float"):  # regression; float32 matches the model's logits
-        return LabelSpec(None), {k: s.cast_column("label", Value("float32")) for k, s in splits.items()}
-    if dtype is None or not ("string" in dtype or dtype == "bool" or "int" in dtype):  # also large_string
-        raise BuildError(
-            "label_column", f"cannot use labels of type {feature} (expected class names, integers or floats)"
-        )
-
-    # Strings or integers without names: the sorted distinct values become the class names.
-    values = sorted({v for split in splits.values() for v in split.unique("label")} - {None, HIDDEN_LABEL, ""})
-    names = tuple(str(v) for v in values)
-    if "int" in dtype and values == list(range(len(values))):  # already class ids
-        return LabelSpec(names), splits
-    ids = {v: i for i, v in enumerate(values)}
-    encode = lambda batch: {"label": [ids.get(v, HIDDEN_LABEL) for v in batch["label"]]}  # noqa: E731
-    features = {k: s.features.copy() for k, s in splits.items()}
-    for f in features.values():
-        f["label"] = Value("int64")
-    return LabelSpec(names), {k: s.map(encode, batched=True, features=features[k]) for k, s in splits.items()}
-
-
 def _check_every_row_has_text(split: Dataset, name: str, columns: list[str]) -> None:
     """A row whose text is missing (an empty CSV cell reads as null) would stop tokenization."""
     for column in columns:
@@ -287,63 +276,8 @@ def _check_every_row_has_text(split: Dataset, name: str, columns: list[str]) -> 
             raise BuildError(
                 "text_columns",
                 f'{len(rows)} row(s) of the {name} split have no "{column}" text '
-                f"({_rows_text(rows)}); fill or drop them",
+                f"({rows_text(rows)}); fill or drop them",
             )
-
-
-def _rows_text(rows: list[int]) -> str:
-    return "rows " + ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
-
-
-def _named_ids(
-    splits: dict[str, Dataset], feature: Any, dtype: str | None, names: list[str]
-) -> tuple[LabelSpec, dict[str, Dataset]]:
-    """`label_names` for a column of integer ids: every id must be one of 0..len(names)-1."""
-    from datasets import ClassLabel
-
-    if isinstance(feature, ClassLabel):
-        raise BuildError(
-            "label_names", f"the dataset names its classes already ({', '.join(feature.names)}); remove label_names"
-        )
-    if dtype is None or "int" not in dtype:
-        held = "text" if dtype and "string" in dtype else dtype or feature
-        raise BuildError(
-            "label_names",
-            f"names integer class ids, but the label column holds {held} values "
-            "(class names or scores already); remove label_names",
-        )
-    ids = sorted({v for split in splits.values() for v in split.unique("label")} - {None, HIDDEN_LABEL})
-    unnamed = [i for i in ids if not 0 <= i < len(names)]
-    if unnamed:
-        raise BuildError(
-            "label_names",
-            f"{len(names)} names for the class ids 0..{len(names) - 1}, but the "
-            f"data has the id(s) {', '.join(map(str, unnamed[:10]))}",
-        )
-    return LabelSpec(tuple(names)), splits
-
-
-def _check_every_row_labelled(split: Dataset, name: str, column: str, labels: LabelSpec) -> None:
-    """Training and validation rows without a label (empty, null, NaN) would be trained on as a
-    class or scored silently; name them instead."""
-
-    def unlabelled(value: Any) -> bool:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return True
-        return not labels.is_regression and value == HIDDEN_LABEL
-
-    rows = [row for row, value in enumerate(split["label"]) if unlabelled(value)]
-    if rows:
-        raise BuildError(
-            "label_column",
-            f'{len(rows)} row(s) of the {name} split have no "{column}" '
-            f"({_rows_text(rows)}); every training and validation row needs a label",
-        )
-    if labels.names is not None and len(labels.names) < 2:
-        raise BuildError(
-            "label_column",
-            f'"{column}" has a single class ({", ".join(labels.names) or "none"}); classification needs at least two',
-        )
 
 
 def _id_column(splits: dict[str, Dataset]) -> str:

@@ -12,9 +12,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from tracker.errors import BuildError
-from tracker.hookspecs import hookimpl
-from tracker.spec.declare import Annotated, Field, Name, NonNegativeInt, RunsCode, data_rules, outputs, rules
+from tracker.plugin import (
+    Annotated,
+    BuildError,
+    Field,
+    Name,
+    NonNegativeInt,
+    RunsCode,
+    data_rules,
+    hookimpl,
+    outputs,
+    rules,
+)
+from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 Average = Annotated[
     Literal["binary", "macro", "micro", "weighted"],
@@ -49,17 +59,28 @@ GLUE_CLASSES = {
 # --- what a metric needs from the task (data rules) -----------------------------------------------
 
 
-def _classes(task) -> str:
-    return f"{task.labels.num_labels} classes ({', '.join(task.labels.names)})"
+def _sequence_classes(data) -> SequenceClassification | None:
+    """The task, when it predicts one class (or value) per row: the targets these metrics score."""
+    return data.task if isinstance(data.task, SequenceClassification) else None
 
 
-def _needs_classes(options, task):
-    if task.labels.is_regression:
+def _classes(task: SequenceClassification) -> str:
+    return f"{task.num_labels} classes ({', '.join(task.label_names or ())})"
+
+
+def _needs_classes(options, data):
+    task = _sequence_classes(data)
+    if task is None:
+        yield None, f"scores one class per row (sequence classification), but the task predicts {data.task.describe()}"
+    elif task.is_regression:
         yield None, "needs class labels, but the labels are numbers (a regression task); use pearson or spearman"
 
 
-def _needs_numbers(options, task):
-    if not task.labels.is_regression:
+def _needs_numbers(options, data):
+    task = _sequence_classes(data)
+    if task is None:
+        yield None, f"scores one value per row (regression), but the task predicts {data.task.describe()}"
+    elif not task.is_regression:
         yield (
             None,
             (
@@ -69,25 +90,27 @@ def _needs_numbers(options, task):
         )
 
 
-def _average_fits_classes(options, task):
-    if task.labels.is_regression:
+def _average_fits_classes(options, data):
+    task = _sequence_classes(data)
+    if task is None or task.is_regression:
         return
-    if options["average"] == "binary" and task.labels.num_labels > 2:
+    if options["average"] == "binary" and task.num_labels > 2:
         yield (
             "average",
             (f'"binary" scores two classes, the task has {_classes(task)}; use "macro", "micro" or "weighted"'),
         )
-    elif options["pos_label"] >= task.labels.num_labels:
+    elif options["pos_label"] >= task.num_labels:
         yield "pos_label", f"{options['pos_label']} is not a class id of the task's {_classes(task)}"
 
 
-def _glue_task_fits(options, task):
-    name = options["task"]
-    if name == "stsb":
-        yield from (("task", message) for _, message in _needs_numbers(options, task))
-    elif task.labels.is_regression:
+def _glue_task_fits(options, data):
+    name, task = options["task"], _sequence_classes(data)
+    if name == "stsb" or task is None:
+        fits = _needs_numbers if name == "stsb" else _needs_classes
+        yield from (("task", message) for _, message in fits(options, data))
+    elif task.is_regression:
         yield "task", f'"{name}" is a classification task, but the labels are numbers (regression); use task = "stsb"'
-    elif task.labels.num_labels != GLUE_CLASSES[name]:
+    elif task.num_labels != GLUE_CLASSES[name]:
         yield "task", f'"{name}" has {GLUE_CLASSES[name]} classes, the data has {_classes(task)}'
 
 

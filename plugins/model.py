@@ -1,29 +1,34 @@
-"""Model plugins: a pretrained transformer with a sequence-classification head sized to the task's labels."""
+"""Model plugins: a pretrained transformer with the head the task asks for (tracker.components.Head)."""
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
-from tracker.errors import BuildError, did_you_mean
-from tracker.hookspecs import hookimpl
-from tracker.hub import why_not_loaded
-from tracker.spec.declare import Annotated, Field, Name, PositiveInt, RunsCode, data_rules
+from tracker.plugin import (
+    Annotated,
+    BuildError,
+    Field,
+    Name,
+    PositiveInt,
+    RunsCode,
+    data_rules,
+    did_you_mean,
+    hookimpl,
+    why_not_loaded,
+)
 from xp_plugins.checkpoint import Checkpoint, resolve_checkpoint
 
 if TYPE_CHECKING:
-    from tracker.components import LabelSpec
+    from tracker.plugin import Head
 
 
-def _labels_agree(options, task):
-    num_labels, labels = options["num_labels"], task.labels
-    if num_labels is not None and num_labels != labels.num_labels:
-        data = (
-            "is a regression task (1 output)"
-            if labels.is_regression
-            else f"has {labels.num_labels} labels: {', '.join(labels.names)}"
-        )
-        yield "num_labels", f"num_labels = {num_labels}, but the data {data}"
+def _labels_agree(options, data):
+    num_labels, head = options["num_labels"], data.task.head()
+    wanted = head.config.get("num_labels")
+    if num_labels is not None and wanted is not None and num_labels != wanted:
+        yield "num_labels", f"num_labels = {num_labels}, but the task needs {wanted} ({data.task.describe()})"
 
 
 def _overrides_fit_the_config(options, task):
@@ -79,23 +84,28 @@ def _same_kind(value: Any, current: Any) -> bool:
     return isinstance(value, type(current))
 
 
-def _buildable(config: Any, overrides: dict[str, Any], task: Any):
+def _buildable(config: Any, overrides: dict[str, Any], data: Any):
     import torch
-    from transformers import AutoModelForSequenceClassification
 
-    for name, value in overrides.items():
+    head = data.task.head()
+    for name, value in {**overrides, **head.config}.items():
         setattr(config, name, value)
-    config.num_labels = task.labels.num_labels
     try:
         with torch.device("meta"):
-            AutoModelForSequenceClassification.from_config(config)
+            _auto_class(head).from_config(config)
     except Exception as error:
         yield "config_overrides", f"the model cannot be built with these overrides: {type(error).__name__}: {error}"
 
 
+def _auto_class(head: Head) -> Any:
+    import transformers
+
+    return getattr(transformers, head.auto_class)
+
+
 @data_rules(_labels_agree, _overrides_fit_the_config)
-def sequence_classification(
-    labels: LabelSpec,
+def auto(
+    head: Head,
     *,
     checkpoint: Annotated[Checkpoint, Field(description='hub id, local folder, or "pkg:<python package>/<folder>"')],
     num_labels: Annotated[PositiveInt | None, Field(description="must agree with the data when given")] = None,
@@ -106,26 +116,19 @@ def sequence_classification(
     trust_remote_code: Annotated[bool, RunsCode("runs Python code shipped with the checkpoint")] = False,
     revision: Annotated[Name | None, Field(description="a hub branch, tag or commit")] = None,
 ) -> Any:
-    """AutoModelForSequenceClassification from a checkpoint, with the task's label names as id2label.
+    """A pretrained transformer from a checkpoint, with the head the task asks for ([task]).
 
-    `checkpoint` is a hub id, a local folder or "pkg:<package>/<folder>". `num_labels`, when
-    given, must agree with the data. `config_overrides` = {num_hidden_layers = 2} changes the
-    config before loading; `from_scratch` = true builds the architecture with random weights.
+    The task names the transformers Auto class and what it sets on the config (for sequence
+    classification: the label names as id2label, and the loss). `checkpoint` is a hub id, a local
+    folder or "pkg:<package>/<folder>". `num_labels`, when given, must agree with the task.
+    `config_overrides` = {num_hidden_layers = 2} changes the config before loading;
+    `from_scratch` = true builds the architecture with random weights.
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     path = resolve_checkpoint(checkpoint)
-    if labels.names is None:  # regression
-        head = {"num_labels": 1, "problem_type": "regression"}
-    else:
-        head = {
-            "num_labels": labels.num_labels,
-            "problem_type": "single_label_classification",
-            "id2label": dict(enumerate(labels.names)),
-            "label2id": {name: i for i, name in enumerate(labels.names)},
-        }
     try:
-        config = AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code, **head)
+        config = AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code, **head.config)
     except (OSError, ValueError) as error:  # missing/unreachable checkpoint, or a folder without a config
         raise BuildError(
             "checkpoint",
@@ -136,12 +139,11 @@ def sequence_classification(
     for name, value in (config_overrides or {}).items():  # checked against the config by the data rules
         setattr(config, name, value)
 
+    auto_class = _auto_class(head)
     if from_scratch:
-        return AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
+        return auto_class.from_config(config, trust_remote_code=trust_remote_code)
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            path, config=config, revision=revision, trust_remote_code=trust_remote_code
-        )
+        return auto_class.from_pretrained(path, config=config, revision=revision, trust_remote_code=trust_remote_code)
     except OSError as error:  # e.g. a folder with a config but no weights
         raise BuildError(
             "checkpoint",
@@ -150,6 +152,20 @@ def sequence_classification(
         ) from None
 
 
+@functools.wraps(auto)  # the same keys, rules and behaviour
+def sequence_classification(head: Head, **options: Any) -> Any:
+    return auto(head, **options)
+
+
+# Files written before tasks were plugins name the model plugin so; they keep working, under the
+# same run names (a file's run name hashes the plugin names it writes).
+sequence_classification.__doc__ = (
+    "`auto` under the name it had before tasks were plugins: files that name it run unchanged, under the "
+    "same run names."
+)
+
+
 @hookimpl
 def xp_register_models(register):
+    register("auto", auto)
     register("sequence_classification", sequence_classification)

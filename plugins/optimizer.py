@@ -5,9 +5,7 @@ Each can leave biases and normalisation weights out of weight decay, as BERT's r
 
 from typing import TYPE_CHECKING
 
-from tracker.errors import BuildError
-from tracker.hookspecs import hookimpl
-from tracker.spec.declare import Annotated, Field, NonNegativeFloat, PositiveFloat, rules
+from tracker.plugin import Annotated, BuildError, Field, NonNegativeFloat, PositiveFloat, hookimpl, rules
 
 if TYPE_CHECKING:  # torch is imported when an optimizer is built
     import torch

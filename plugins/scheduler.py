@@ -8,10 +8,9 @@ signature, which xp reads as the TOML schema, lists exactly the options its sche
 import math
 from typing import Literal
 
-from tracker.errors import BuildError
-from tracker.hookspecs import hookimpl
-from tracker.spec.declare import (
+from tracker.plugin import (
     Annotated,
+    BuildError,
     Field,
     Fraction,
     NonNegativeFloat,
@@ -19,6 +18,7 @@ from tracker.spec.declare import (
     PositiveFloat,
     PositiveInt,
     Ratio,
+    hookimpl,
     rules,
 )
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from tracker.errors import BuildError
-from tracker.hookspecs import hookimpl
-from tracker.hub import why_not_loaded
-from tracker.spec.declare import Annotated, Field, Name, PositiveInt, RunsCode
+from tracker.plugin import Annotated, BuildError, Field, Name, PositiveInt, RunsCode, hookimpl, why_not_loaded
 from xp_plugins.checkpoint import Checkpoint, resolve_checkpoint
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from tracker.components import TaskData
+    from tracker.plugin import TaskData
 
 # Bump when `encode` changes what it writes, so cached tokenized splits are not reused.
 ENCODING_VERSION = 1

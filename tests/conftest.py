@@ -94,8 +94,10 @@ def tiny_checkpoint(tmp_path_factory, minilm_path) -> Path:
 def mrpc_small(mrpc_path):
     """A small seeded sample of MRPC as the `hf` dataset plugin returns it (TaskData), test split included."""
     from xp_plugins.dataset import hf
+    from xp_plugins.tasks.sequence_classification import SequenceClassification
 
     return hf(
+        SequenceClassification(),
         0,
         path=str(mrpc_path),
         text_columns=["sentence1", "sentence2"],

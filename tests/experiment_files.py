@@ -23,7 +23,7 @@ def write_experiment(path: Path, checkpoint: Path, data_files: dict[str, str] | 
         },
         "tokenizer": {"use": "auto", "max_length": 64},
         "collator": {"use": "dynamic_padding"},
-        "model": {"use": "sequence_classification", "checkpoint": str(checkpoint)},
+        "model": {"use": "auto", "checkpoint": str(checkpoint)},
         "optimizer": {"use": "adamw", "lr": 1e-3},
         "scheduler": {"use": "linear"},
         "metrics": {"use": ["accuracy", "f1"]},

@@ -91,7 +91,7 @@ def test_a_folder_of_csv_files_gives_a_commented_experiment_that_validates_as_wr
         "data_files": {"train": "data/paraphrase/train.csv", "validation": "data/paraphrase/validation.csv"},
     }
     assert experiment["metrics"] == {"use": ["accuracy", "f1"]}  # two classes: binary F1
-    assert experiment["model"] == {"use": "sequence_classification", "checkpoint": MINILM}
+    assert experiment["model"] == {"use": "auto", "checkpoint": MINILM}
     assert list(experiment) == [
         "experiment",
         "dataset",
@@ -308,11 +308,11 @@ def test_named_columns_replace_the_guesses(tmp_path, paraphrase):
         ),
         ({"train.csv": "text,stars\na,0\nb,1\n"}, [], "no label column in the train split"),
         ({"train.csv": "n,label\n1,0\n2,1\n"}, [], "no text column in the train split"),
-        ({"train.csv": "text,label\na,0\nb,0\n"}, [], 'the label column "label" of "data" has 1 class(es) (0)'),
+        ({"train.csv": "text,label\na,0\nb,0\n"}, [], '"label" has 1 class(es) (0); classification needs at least two'),
         ({"validation.csv": "text,label\na,0\nb,1\n"}, [], '"data" has no train split'),
-        ({"train.csv": "text,label\na,0\nb,1\n"}, ["--text-columns", "body"], "--text-columns wants one or two"),
+        ({"train.csv": "text,label\na,0\nb,1\n"}, ["--text-columns", "body"], "--text-columns: wants one or two"),
         ({"train.csv": "text,label\na,0\nb,1\n"}, ["--label-column", "stars"], 'has no column "stars"'),
-        ({"train.csv": "text,label\na,0\nb,1\n"}, ["--config", "mrpc"], "--config names a config of a hub dataset"),
+        ({"train.csv": "text,label\na,0\nb,1\n"}, ["--config", "mrpc"], "--config: names a config of a hub dataset"),
     ],
 )
 def test_data_it_cannot_use_is_one_error_line_and_no_file(tmp_path, files, args, message):

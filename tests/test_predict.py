@@ -379,6 +379,7 @@ def test_the_collector_is_off_until_the_first_batch_is_out_then_start_up_is_froz
     from transformers import BertForSequenceClassification
 
     from tracker.predict import predict_file
+    from tracker.registry import load_registry
 
     seen = []  # (moment, collector on, objects frozen)
 
@@ -395,6 +396,7 @@ def test_the_collector_is_off_until_the_first_batch_is_out_then_start_up_is_froz
             str(models.saved),
             models.csv,
             str(tmp_path / "predicted.csv"),
+            registry=load_registry(),
             batch_size=25,
             say=lambda text: text.startswith("model:") and note("model loaded"),  # said once it is
         )

@@ -77,14 +77,14 @@ def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
             click.echo(f"ok: {experiment.path}")
         return
     from tracker.errors import ExperimentError
-    from tracker.recipe import check_machine, load_task
+    from tracker.recipe import check_machine, load_data
     from tracker.sweep import storage_of
 
     failed = 0
     for experiment in experiments:
         try:
             check_machine(experiment, storage_of(experiment))
-            load_task(experiment, registry)
+            load_data(experiment, registry)
         except ExperimentError as error:
             failed += 1
             for problem in error.problems:
@@ -312,6 +312,12 @@ def plugins(kind: str | None, as_json: bool, as_markdown: bool) -> None:
 )
 @click.option("--text-columns", metavar="A[,B]", callback=comma_list, help="The text column(s), instead of guessing.")
 @click.option("--label-column", metavar="NAME", help="The label column, instead of guessing.")
+@click.option(
+    "--task",
+    "task_name",
+    metavar="NAME",
+    help="The task to train (xp plugins --kind task) [default: the default task].",
+)
 @click.option("--force", is_flag=True, help="Overwrite the experiment file if it exists.")
 def init(
     source: str,
@@ -319,15 +325,17 @@ def init(
     config_name: str | None,
     text_columns: list[str] | None,
     label_column: str | None,
+    task_name: str | None,
     force: bool,
 ) -> None:
     """Write a commented starter experiment for a data folder, a data file or a hub dataset.
 
     FOLDER holds CSV, JSON Lines or Parquet files named by split, as a hub dataset lays them out
     (train.csv, validation.csv or dev.csv, test.csv). The rows are read to find the text column(s)
-    and the label column (class names, or numbers for regression); metrics and a model are chosen
-    to fit, and the file passes `xp validate --data` as written. A HUB_ID is read from the hub, or
-    from the local datasets cache when offline.
+    and what the task learns from (for the default task: the label column, class names or numbers
+    for regression); metrics and a model are chosen to fit, and the file passes `xp validate
+    --data` as written. A HUB_ID is read from the hub, or from the local datasets cache when
+    offline.
     """
     import shlex
 
@@ -337,35 +345,39 @@ def init(
         default_checkpoint,
         default_output,
         experiment_name,
-        inspect_data,
+        propose,
         starter_text,
+        task_of,
         write_starter,
     )
 
     offline_unless_the_hub_answers()
+    registry = registry_or_exit()
     name = experiment_name(source, config_name)
     path = None if output == "-" else Path(output) if output else default_output(name)
     checkpoint = default_checkpoint()
     try:
+        task_name, task = task_of(registry, task_name)
         if path is not None:
             check_writable(path, force)  # before the data is read, which may take a while
         click.echo(f"reading {source} ...", err=True)
-        task = inspect_data(source, config_name, text_columns, label_column)
+        found = propose(registry, source, task, config_name, text_columns, label_column)
         shown = shlex.quote(str(path)) if path else "FILE"
-        text = starter_text(task, path.stem if path else name, checkpoint, shown)
+        written_task = None if task_name == registry.defaults.get("task") else task_name
+        text = starter_text(source, found, written_task, path.stem if path else name, checkpoint, shown)
         if path is not None:
             write_starter(path, text, force)
     except InitError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    for note in task.notes:
+    for note in found.notes:
         click.echo(f"note: {note}", err=True)
     if path is None:
         click.echo(text, nl=False)
         return
     click.echo(
-        f"wrote {path}\n  rows: {task.rows_summary}\n  text: {task.text_summary}\n"
-        f"  label: {task.label_summary}\n  model: {checkpoint}"
+        f"wrote {path}\n  rows: {found.rows_summary}\n  text: {found.proposal.inputs}\n"
+        f"  label: {found.proposal.targets}\n  model: {checkpoint}"
     )
     click.echo(f"next: xp run {shown}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tracker.cli_options import comma_list, store_option, writable_output_or_exit
+from tracker.cli_options import comma_list, registry_or_exit, store_option, writable_output_or_exit
 from tracker.errors import EXIT_BAD_INPUT
 from tracker.redact import Redactor
 
@@ -185,20 +185,23 @@ def predict(
     device: str,
     uri: str | None,
 ) -> None:
-    """Predict labels for a table of texts with a trained model.
+    """Apply a trained model to a table of texts.
 
     MODEL is a run id (or a unique prefix of one), a run name, runs:/<run id>/model,
     models:/<name>/<version>, models:/<name>@<alias>, a Logged Model id (m-...), or a local folder.
-    Writes every input column plus label, label_id and score (the predicted value, for regression).
+    Writes every input column plus what the model's task predicts (a classifier: label, label_id
+    and score; regression: score, the value).
     """
     from tracker.predict import PredictError, predict_file
     from tracker.stores import StoreError
 
+    registry = registry_or_exit()
     try:
         outcome = predict_file(
             model,
             input_path,
             output,
+            registry=registry,
             uri=uri,
             text_columns=text_columns,
             probabilities=probabilities,

@@ -18,20 +18,132 @@ if TYPE_CHECKING:  # heavy types, for readers and type checkers only
     import numpy as np
     from datasets import Dataset
 
+    from tracker.diagnosis.evidence import PredictionStats
+
 
 @dataclass(frozen=True)
-class LabelSpec:
-    """The task's labels: class names for classification, or none for regression."""
+class Head:
+    """The model a task trains, as the model plugin builds it: a transformers Auto class, by name
+    (`AutoModelFor...`), and the config values the task sets on it (how many outputs, their
+    names, the loss)."""
 
-    names: tuple[str, ...] | None
+    auto_class: str
+    config: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_regression(self) -> bool:
-        return self.names is None
 
-    @property
-    def num_labels(self) -> int:
-        return 1 if self.names is None else len(self.names)
+@dataclass(frozen=True)
+class Baseline:
+    """What a trivial predictor predicts for every validation row (the diagnosis scores it with
+    the experiment's metrics), and what it predicts, in words: '"equivalent"'."""
+
+    predictions: Any  # numpy, shaped as the task's predictions
+    described: str
+
+
+@dataclass(frozen=True)
+class Export:
+    """How the model is saved as an MLflow transformers-flavor model: the pipeline task, the
+    signature (an mlflow.models.ModelSignature, as its dict), rows as the pipeline takes them,
+    and the pipeline's call options (MLflow's `model_config`: {"top_k": None, ...})."""
+
+    pipeline_task: str
+    signature: Mapping[str, Any]
+    input_example: Any
+    model_config: Mapping[str, Any] | None = None
+
+
+# One line of a section `xp init` writes: (key, value, comment); key "#" makes the value a
+# commented-out line, a hint for a key left unset.
+Row = tuple[str, Any, "str | None"]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a task proposes for `xp init`, having seen the rows (`Task.propose`)."""
+
+    text_columns: tuple[str, ...]  # the inputs
+    columns: tuple[str, ...]  # every column a validation row needs: inputs and targets
+    dataset: tuple[Row, ...]  # the [dataset] lines that name them
+    test_labelled: bool  # the test split has targets to score
+    inputs: str  # the inputs in a few words: "sentence1 + sentence2 (a sentence pair)"
+    targets: str  # the targets in a few words: "label, 2 classes (no, yes)"
+    metrics: tuple[Row, ...]  # the [metrics] section
+    metric_tables: Mapping[str, tuple[str, tuple[Row, ...]]] = field(default_factory=dict)  # name -> (about, rows)
+    model: str = "The pretrained model, with the head the task needs."  # the [model] section's comment
+
+
+@dataclass(frozen=True)
+class Starter:
+    """What a dataset plugin writes for `xp init` (the `xp_starter_dataset` hook): its section,
+    having read the rows and asked the task which columns to use."""
+
+    use: str  # the dataset plugin's registered name
+    about: str  # the section's first comment
+    rows: tuple[Row, ...]
+    tables: Mapping[str, tuple[str, tuple[Row, ...]]]  # subtables: name -> (about, rows)
+    rows_summary: str  # "240 train, 60 validation"
+    proposal: Proposal
+    notes: tuple[str, ...] = ()
+
+
+class Task(Protocol):
+    """A task plugin's result: everything that differs from one task to the next, asked by the
+    dataset (targets), the model (head), the runners (predictions), the diagnosis, the export and
+    `xp predict`. Immutable: `read_targets` and `of_model` hand back the task with its targets known.
+    """
+
+    # Names of the target ids (classes, entity tags); None before the targets are read, and for
+    # targets that have none (values, spans, text).
+    label_names: tuple[str, ...] | None
+
+    def read_targets(
+        self, splits: dict[str, Dataset], columns: Sequence[str], names_of_ids: Sequence[str] | None
+    ) -> tuple[Task, dict[str, Dataset]]:
+        """The splits with their targets (read from `columns`, as the dataset names them) encoded
+        in a `label` column, and the task that knows them; a BuildError on the dataset key to fix
+        (`label_column`, `label_names`). Reads every row, before sampling; a test split without
+        the columns gets targets marked as hidden."""
+
+    def check_targets(self, split: Dataset, split_name: str, columns: Sequence[str]) -> None:
+        """A BuildError when a training or validation row has no usable target."""
+
+    def is_labelled(self, split: Dataset) -> bool:
+        """Whether a test split has targets to score (or only rows to predict)."""
+
+    def describe(self) -> str:
+        """The targets in a few words, for the console: `2 labels: no, yes`."""
+
+    def of_model(self, label_names: Sequence[str] | None, config: Any) -> Task:
+        """The task of a saved model, from the names its model card recorded (None for a model
+        saved without xp) and its transformers config."""
+
+    def head(self) -> Head:
+        """The model head to build."""
+
+    def decode(self, logits: Any) -> tuple[Any, Any]:
+        """A batch's logits (a torch tensor) to its predictions and their scores, one per row (of
+        any shape beyond the row); runners pad them with -100 to gather and concatenate."""
+
+    def prediction_columns(self, predictions: Any, scores: Any) -> dict[str, Sequence[Any]]:
+        """The predictions file's columns besides the row id, from gathered `decode` results."""
+
+    def prediction_table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
+        """`xp predict`'s output columns for a batch's logits (numpy); a ValueError when
+        `probabilities` makes no sense for the task."""
+
+    def prediction_stats(self, predictions: Any, references: Any) -> PredictionStats | None:
+        """The diagnosis's look at the last validation predictions (None: the curves only)."""
+
+    def baseline(self, data: TaskData) -> Baseline | None:
+        """What a trivial predictor predicts, for the diagnosis (None: no baseline)."""
+
+    def export(self, data: TaskData, max_length: int | None) -> Export:
+        """How the trained model is saved to MLflow."""
+
+    def propose(self, splits: Mapping[str, Dataset | None], text_columns: Any, label_column: Any) -> Proposal:
+        """For `xp init`: the columns, metrics and words for rows under "train", "eval" (None when
+        the data has no validation split) and maybe "test"; `text_columns` and `label_column` as
+        the person gave them, or None. A BuildError whose key is the option to fix."""
 
 
 @dataclass(frozen=True)
@@ -86,13 +198,13 @@ class DataSource:
 class TaskData:
     """A dataset plugin's result: splits under the fixed keys "train", "eval" and maybe "test".
 
-    Every split has the `text_columns` and an encoded `label` column (class ids, or floats for
-    regression; -1 where a test split hides its labels).
+    Every split has the `text_columns` and a `label` column of targets as the task encoded them
+    (`Task.read_targets`).
     """
 
     splits: dict[str, Dataset]
     text_columns: tuple[str, ...]
-    labels: LabelSpec
+    task: Task  # with its targets read
     source: DataSource | None = None  # where the rows came from, to log and reload them
     test_has_labels: bool = False
     ids: dict[str, Sequence[Any]] = field(default_factory=dict)  # row ids per split, for predictions
@@ -120,7 +232,7 @@ class Metric(Protocol):
 class Parts:
     """Everything the recipe built for a runner, in the order it was built."""
 
-    task: TaskData
+    data: TaskData
     encoder: TextEncoder
     encoded: dict[str, Dataset]  # tokenized splits: "train", "eval", maybe "test"
     collator: Any
@@ -139,6 +251,11 @@ class Parts:
     # there (a sweep's pruner giving up on its trial). The runner then skips test predictions and
     # the model, and says so in RunResult.cut_short.
     should_stop: Callable[[int, Mapping[str, float]], bool] | None = None
+
+    @property
+    def task(self) -> Task:
+        """The task, its targets read: how model outputs become predictions."""
+        return self.data.task
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ class ComponentSpec:
     kind: str
     use: str
     options: Mapping[str, Any]  # every key of the factory's schema, defaults included
+    # The section means what leaving it out means (a [task] naming the default task with its
+    # defaults): the config digest leaves it out, so run names do not depend on writing it.
+    is_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,12 @@ class Experiment:
         """A hash of the resolved config: equal for equal settings, however the file spells them."""
         from tracker import tomlwrite
 
-        return hashlib.sha256(tomlwrite.dumps(self.resolved()).encode()).hexdigest()
+        document = {
+            section: value
+            for section, value in self.resolved().items()
+            if not (section in self.components and self.components[section].is_default)
+        }
+        return hashlib.sha256(tomlwrite.dumps(document).encode()).hexdigest()
 
     @property
     def run_name(self) -> str:

@@ -12,8 +12,20 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
+def xp_register_tasks(register):
+    """Register task factories: `factory(**options)` returns a `Task` (tracker.components), which
+    every other component asks what the task needs: targets, model head, predictions, export."""
+
+
+@hookspec(firstresult=True)
+def xp_default_task():
+    """The name of the task a file without a [task] section means (xp's own plugins answer)."""
+
+
+@hookspec
 def xp_register_datasets(register):
-    """Register dataset factories: `register(name, factory)`; a factory returns a `TaskData`."""
+    """Register dataset factories: `factory(task, seed, **options)` returns a `TaskData`, its
+    targets read by `task.read_targets`."""
 
 
 @hookspec
@@ -28,7 +40,8 @@ def xp_register_collators(register):
 
 @hookspec
 def xp_register_models(register):
-    """Register model factories: `factory(labels, **options)` returns a `torch.nn.Module`."""
+    """Register model factories: `factory(head, **options)` returns a `torch.nn.Module` with the
+    task's `Head`."""
 
 
 @hookspec

@@ -1,8 +1,7 @@
 """The trained model as an MLflow model: transformers flavor, a Logged Model of its run linked
-to the run's final metrics, optionally a Model Registry version.
-
-`mlflow.pyfunc.load_model(uri).predict(...)` then returns label names: a list of sentences for a
-single-text task, rows of `text` and `text_pair` for a sentence-pair task.
+to the run's final metrics, optionally a Model Registry version. The task says which pipeline
+serves it, with which signature (tracker.components.Export); `mlflow.pyfunc.load_model(uri)
+.predict(...)` then answers as that pipeline does.
 """
 
 from __future__ import annotations
@@ -12,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracker.components import TaskData
+from tracker.components import Export, TaskData
+
+if TYPE_CHECKING:
+    from tracker.experiment import ComponentSpec
 
 MODEL_NAME = "model"  # the Logged Model's name, so `runs:/<run id>/model` finds it
-TASK = "text-classification"
 XP_METADATA_FILE = "xp.json"  # beside a saved model: what `xp predict` needs to feed it
 _METADATA_PREFIX = "xp."  # the card's keys in an MLflow model's metadata
 # What a model needs at serving time; pinned to this machine's versions. Given explicitly, so
@@ -27,23 +28,42 @@ _SERVING_PACKAGES = ("transformers", "tokenizers", "torch", "accelerate")
 
 @dataclass(frozen=True)
 class ModelCard:
-    """What a saved model needs to be fed and read: the text columns it was trained on, in
-    order (one sentence or a pair), its label names (none for regression), its truncation.
+    """What a saved model needs to be loaded, fed and read: the task that trained it (its
+    registered name) and the transformers Auto class of its head, the text columns it was
+    trained on, in order (one text or a pair), the names of its target ids (classes, tags; none
+    for regression), its truncation.
 
     Its one record, `as_record()`, is what xp.json beside a saved model holds, what the tracking
     process is sent, and (each key prefixed `xp.`) the MLflow model's metadata; `from_record`
     reads any of them back. A model saved without xp has no card: every field None."""
 
+    task: str | None
+    task_options: Mapping[str, Any]  # the [task] section's keys, to build the task again
+    model_class: str | None
     text_columns: tuple[str, ...] | None
     label_names: tuple[str, ...] | None
     max_length: int | None
 
     @classmethod
-    def of(cls, task: TaskData, max_length: int | None) -> ModelCard:
-        return cls(tuple(task.text_columns), task.labels.names, max_length)
+    def of(cls, task: ComponentSpec, data: TaskData, max_length: int | None) -> ModelCard:
+        return cls(
+            task.use,
+            dict(task.options),
+            data.task.head().auto_class,
+            tuple(data.text_columns),
+            data.task.label_names,
+            max_length,
+        )
+
+    @classmethod
+    def unknown(cls) -> ModelCard:
+        return cls(None, {}, None, None, None, None)
 
     def as_record(self) -> dict[str, Any]:
         return {
+            "task": self.task,
+            "task_options": dict(self.task_options),
+            "model_class": self.model_class,
             "text_columns": None if self.text_columns is None else list(self.text_columns),
             "label_names": None if self.label_names is None else list(self.label_names),
             "max_length": self.max_length,
@@ -61,10 +81,21 @@ class ModelCard:
                 raise ValueError(f"recorded {key} should be a list of strings, got {value!r}")
             return tuple(value)
 
+        def string(key: str) -> str | None:
+            value = record.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"recorded {key} should be a string, got {value!r}")
+            return value
+
         max_length = record.get("max_length")
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
             raise ValueError(f"recorded max_length should be an integer, got {max_length!r}")
-        return cls(strings("text_columns"), strings("label_names"), max_length)
+        options = record.get("task_options") or {}
+        if not isinstance(options, dict):
+            raise ValueError(f"recorded task_options should be a JSON object, got {options!r}")
+        return cls(
+            string("task"), options, string("model_class"), strings("text_columns"), strings("label_names"), max_length
+        )
 
     def as_metadata(self) -> dict[str, Any]:
         return {f"{_METADATA_PREFIX}{key}": value for key, value in self.as_record().items()}
@@ -90,7 +121,7 @@ class ModelCard:
         when the file is not one xp wrote."""
         path = folder / XP_METADATA_FILE
         if not path.is_file():
-            return cls(None, None, None)
+            return cls.unknown()
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as error:
@@ -111,34 +142,38 @@ def log_transformers_model(
     model: Any,
     tokenizer: Any,
     card: ModelCard,
-    input_example: Any,
+    export: Export,
     *,
     experiment_id: str,
     run_id: str,
     step: int,
     register_as: str | None,
 ) -> LoggedModel:
-    """Log `model` and `tokenizer` as the run's Logged Model. The metrics the run logged at
-    `step` (its final evaluation) are linked to the model, so the UI shows them on it.
-    `input_example`: rows as the model takes them (`example_rows`).
+    """Log `model` and `tokenizer` as the run's Logged Model, served by the pipeline `export`
+    names. The metrics the run logged at `step` (its final evaluation) are linked to the model,
+    so the UI shows them on it.
 
     The tracking URI is MLflow's current one: the caller sets it for the run.
     """
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.models import ModelSignature
 
     client = MlflowClient()
     # Created here, in the run's experiment: MLflow would otherwise put a model logged without
     # an active run into the default experiment.
-    logged = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id, model_type=TASK)
+    logged = client.create_logged_model(
+        experiment_id, name=MODEL_NAME, source_run_id=run_id, model_type=export.pipeline_task
+    )
     info = mlflow.transformers.log_model(
         transformers_model={"model": model, "tokenizer": tokenizer},
-        task=TASK,
+        task=export.pipeline_task,
         model_id=logged.model_id,
         run_id=run_id,
         step=step,
-        signature=_signature(card),
-        input_example=input_example,
+        signature=ModelSignature.from_dict(dict(export.signature)),
+        input_example=export.input_example,
+        model_config=dict(export.model_config) if export.model_config else None,
         metadata=card.as_metadata(),
         pip_requirements=_pinned(_SERVING_PACKAGES),
         registered_model_name=register_as,
@@ -147,25 +182,12 @@ def log_transformers_model(
     return LoggedModel(info.model_uri, logged.model_id, registered)
 
 
-def _signature(card: ModelCard) -> Any:
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+def load_saved(model_class: str, folder: Path) -> Any:
+    """The model saved in `folder` (save_pretrained layout) as the transformers Auto class named
+    (a model card's `model_class`), without running code from the folder."""
+    import transformers
 
-    assert card.text_columns is not None  # a card made at training time names its columns
-    if len(card.text_columns) == 1:
-        inputs = Schema([ColSpec("string")])  # a plain list of sentences
-    else:  # the pipeline's own names for a pair; the second is optional, as for the pipeline
-        inputs = Schema([ColSpec("string", "text"), ColSpec("string", "text_pair", required=False)])
-    return ModelSignature(inputs, Schema([ColSpec("string", "label"), ColSpec("double", "score")]))
-
-
-def example_rows(task: TaskData) -> Any:
-    """Two rows of the validation split, as the model takes them."""
-    rows = task.splits["eval"].select(range(min(2, len(task.splits["eval"]))))
-    columns = [rows[column] for column in task.text_columns]
-    if len(columns) == 1:
-        return list(columns[0])
-    return [{"text": first, "text_pair": second} for first, second in zip(columns[0], columns[1], strict=True)]
+    return getattr(transformers, model_class).from_pretrained(folder)
 
 
 def _pinned(packages: tuple[str, ...]) -> list[str]:

@@ -1,5 +1,6 @@
 """`xp predict`: a trained model (a run, a registered version, a Logged Model or a folder) applied to
-a table of texts, written back as the same rows plus the predicted label, label id and score.
+a table of texts, written back as the same rows plus the columns the model's task predicts (for a
+classifier: the label, label id and score).
 
 The model is found and loaded by tracker.predict_model, the table read and written by
 tracker.predict_tables; here they meet, and the rows are predicted in batches. It starts as `xp
@@ -21,6 +22,7 @@ from tracker.garbage_collection import collector_paused
 from tracker.predict_model import ModelSource, PredictError, load_model, resolve_model
 from tracker.predict_tables import STDOUT, choose_text_columns, read_table, table_format, write_table
 from tracker.preflight import output_file_problem
+from tracker.registry import Registry
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Tokenizers that know no limit report this huge `model_max_length` (transformers' VERY_LARGE_INTEGER).
@@ -43,6 +45,7 @@ def predict_file(
     input_path: Path,
     output: str | None = None,
     *,
+    registry: Registry,
     uri: str | None = None,
     text_columns: Sequence[str] | None = None,
     probabilities: bool = False,
@@ -77,15 +80,17 @@ def predict_file(
         source = resolve_model(model, uri, Path(scratch), say)
         columns = choose_text_columns(source, text_columns, list(frame.columns), input_path)
         device = pick_device(device)
-        loaded, tokenizer = load_model(source)
-        kind = "regression" if is_regression(loaded) else f"labels: {', '.join(label_names(loaded, source))}"
-        say(f"model: {source.description} ({kind})")
+        task = task_of(source, registry)
+        loaded, tokenizer = load_model(source, source.card.model_class or task.head().auto_class)
+        task = task.of_model(source.card.label_names, loaded.config)
+        say(f"model: {source.description} ({task.describe()})")
         say(f"input: {input_path} ({len(frame)} rows; text columns: {', '.join(columns)}); device: {device}")
         predictions = predict_frame(
             frame,
             columns,
             loaded,
             tokenizer,
+            task,
             source,
             probabilities=probabilities,
             batch_size=batch_size,
@@ -122,15 +127,21 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-def is_regression(model: Any) -> bool:
-    return model.config.problem_type == "regression" or model.config.num_labels == 1
-
-
-def label_names(model: Any, source: ModelSource) -> list[str]:
-    """The names xp recorded, else the model's id2label (which xp fills from the dataset)."""
-    if source.card.label_names and len(source.card.label_names) == model.config.num_labels:
-        return list(source.card.label_names)
-    return [str(model.config.id2label[i]) for i in range(model.config.num_labels)]
+def task_of(source: ModelSource, registry: Registry) -> Any:
+    """The task that trained the model, built from its model card; the default task for a model
+    saved without xp."""
+    name = source.card.task or registry.defaults.get("task")
+    component = registry.get("task", name) if name is not None else None
+    if component is None:
+        installed = ", ".join(registry.names("task")) or "none"
+        raise PredictError(
+            f'MODEL {source.description}: trained for the task "{name}", which no installed plugin '
+            f"provides (installed tasks: {installed}); install the plugin that trained it"
+        )
+    try:
+        return component.factory(**source.card.task_options)
+    except (TypeError, ValueError) as error:  # the plugin changed its keys since the model was trained
+        raise PredictError(f'MODEL {source.description}: cannot build its task "{name}": {error}') from None
 
 
 def predict_frame(
@@ -138,6 +149,7 @@ def predict_frame(
     text_columns: Sequence[str],
     model: Any,
     tokenizer: Any,
+    task: Any,
     source: ModelSource,
     *,
     probabilities: bool,
@@ -145,16 +157,13 @@ def predict_frame(
     device: str,
     after_first_batch: Callable[[], None] = lambda: None,
 ) -> Any:
-    """One row per input row: `label`, `label_id`, `score` (probability of the label) and, on
-    request, `prob_<label>` per class; for regression only `score`, the predicted value.
+    """One row per input row, the columns the task gives (for sequence classification: `label`,
+    `label_id`, `score` and, on request, `prob_<label>` per class; for regression `score`).
     `after_first_batch` is called once the first batch is predicted (start-up is over)."""
     import pandas as pd
     import torch
     from tqdm.auto import tqdm
 
-    regression = is_regression(model)
-    if regression and probabilities:
-        raise PredictError(f"--probabilities: MODEL {source.description} is a regression model; it has no classes")
     texts = [
         frame[name].map(lambda value: "" if value is None or value != value else str(value)).tolist()
         for name in text_columns
@@ -173,16 +182,12 @@ def predict_frame(
             if start == 0:
                 after_first_batch()
             bar.update(len(batch[0]))
-    logits = torch.cat(chunks)
-    if regression:
-        return pd.DataFrame({"score": logits[:, 0].numpy()})
-    probs = torch.softmax(logits, dim=-1)
-    scores, ids = probs.max(dim=-1)
-    names = label_names(model, source)
-    columns = {"label": [names[i] for i in ids.tolist()], "label_id": ids.numpy(), "score": scores.numpy()}
-    if probabilities:
-        columns |= {f"prob_{name}": probs[:, i].numpy() for i, name in enumerate(names)}
-    return pd.DataFrame(columns)
+    try:
+        return pd.DataFrame(task.prediction_table(torch.cat(chunks).numpy(), probabilities))
+    except ValueError as error:
+        raise PredictError(
+            f"--probabilities: MODEL {source.description} is a {task.describe()} model: {error}"
+        ) from None
 
 
 def _model_max_length(model: Any, tokenizer: Any) -> int | None:

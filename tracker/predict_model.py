@@ -176,10 +176,13 @@ def _card(description: str, read: Callable[[Any], ModelCard], recorded: Any) -> 
         raise PredictError(f"MODEL {description}: {error}") from None
 
 
-def load_model(source: ModelSource) -> tuple[Any, Any]:
-    """The sequence-classification model and its tokenizer, without running code from the folder."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_model(source: ModelSource, model_class: str) -> tuple[Any, Any]:
+    """The model, as the transformers Auto class named, and its tokenizer, without running code
+    from the folder."""
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    from tracker.model_export import load_saved
 
     # The load report, conversion notices and weight-loading bar are not the user's business.
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
@@ -187,7 +190,7 @@ def load_model(source: ModelSource) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.tokenizer_folder)
-        model = AutoModelForSequenceClassification.from_pretrained(source.model_folder)
+        model = load_saved(model_class, source.model_folder)
     except (OSError, ValueError) as error:
         raise PredictError(f"MODEL {source.description}: cannot load it: {error}") from None
     finally:

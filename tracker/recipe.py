@@ -125,16 +125,17 @@ def check_machine(experiment: Experiment, study_storage: str | None = None) -> A
     return hardware
 
 
-def load_task(experiment: Experiment, registry: Registry, build: Builder | None = None) -> Any:
-    """The dataset, checked against every component's data rules (metric against task, model
-    config overrides, ...)."""
+def load_data(experiment: Experiment, registry: Registry, build: Builder | None = None) -> Any:
+    """The task, then the dataset (its targets read by the task), checked against every
+    component's data rules (metric against task, model config overrides, ...)."""
     from tracker.spec.data import data_problems
 
-    task = (build or Builder(experiment, registry)).section("dataset", experiment.seed)
-    problems = data_problems(experiment, registry, task)
+    build = build or Builder(experiment, registry)
+    data = build.section("dataset", build.section("task"), experiment.seed)
+    problems = data_problems(experiment, registry, data)
     if problems:
         raise ExperimentError(problems)
-    return task
+    return data
 
 
 def run_experiment(
@@ -208,13 +209,13 @@ def _build_and_run(
     say = console.say if runner.is_main_process else (lambda phase, text: None)
 
     with runner.main_process_first():
-        task = load_task(experiment, registry, build)
-        say("data", describe_data(task))
+        data = load_data(experiment, registry, build)
+        say("data", describe_data(data))
         encoder = build_tokenizer(build, experiment)
         with build.blame("tokenizer"):
-            encoded = encoder.encode(task)
+            encoded = encoder.encode(data)
     collator = build.section("collator", encoder.tokenizer)
-    model = build.section("model", task.labels)
+    model = build.section("model", data.task.head())
     say("model", describe_model(experiment, model, hardware))
     optimizer = build.section("optimizer", model)
     with build.blame("runner"):
@@ -224,7 +225,7 @@ def _build_and_run(
 
     output_dir = experiment.run_folder
     parts = Parts(
-        task,
+        data,
         encoder,
         encoded,
         collator,
@@ -255,14 +256,17 @@ def _build_and_run(
             raise
         result.output_dir, result.tracked = output_dir, logger.tracked_run
         if runner.is_main_process:
-            report_diagnosis(experiment, task, metrics, result, logger)
+            report_diagnosis(experiment, data, metrics, result, logger)
         if result.model_dir is not None:
-            from tracker.model_export import ModelCard, example_rows
+            from tracker.model_export import ModelCard
 
-            card = ModelCard.of(task, encoder.max_length)
+            # Beside the saved model: what `xp predict` needs to load, feed and read it.
+            card = ModelCard.of(experiment.components["task"], data, encoder.max_length)
+            card.write(result.model_dir)
             say("saving", "model as an MLflow model" if result.tracked else f"model to {result.model_dir}")
             with console.hushed():
-                logged = logger.log_model(result.model_dir, card, example_rows(task), result.steps)
+                export = data.task.export(data, encoder.max_length)
+                logged = logger.log_model(result.model_dir, card, export, result.steps)
             if logged is not None:
                 result.model_uri, result.registered_model = logged.model_uri, logged.registered
         return result
@@ -315,15 +319,10 @@ def how_to_resume(plan: Any, tracked: Any) -> str:
     return f"stopped    at or after step {saved.step}; continue from there with: xp resume {tracked.run_id[:12]}"
 
 
-def describe_data(task: Any) -> str:
-    """`240 train, 60 eval rows; 2 labels: not_equivalent, equivalent`."""
-    rows = ", ".join(f"{len(rows)} {split}" for split, rows in task.splits.items())
-    labels = (
-        "regression"
-        if task.labels.is_regression
-        else f"{task.labels.num_labels} labels: {', '.join(task.labels.names)}"
-    )
-    return f"{rows} rows; {labels}; text: {', '.join(task.text_columns)}"
+def describe_data(data: Any) -> str:
+    """`240 train, 60 eval rows; 2 labels: not_equivalent, equivalent; text: sentence1, sentence2`."""
+    rows = ", ".join(f"{len(rows)} {split}" for split, rows in data.splits.items())
+    return f"{rows} rows; {data.task.describe()}; text: {', '.join(data.text_columns)}"
 
 
 def describe_model(experiment: Experiment, model: Any, hardware: Any) -> str:

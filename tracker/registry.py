@@ -34,6 +34,7 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 
 # kind -> the hook that registers it
 KIND_HOOKS = {
+    "task": "xp_register_tasks",
     "dataset": "xp_register_datasets",
     "tokenizer": "xp_register_tokenizers",
     "collator": "xp_register_collators",
@@ -92,6 +93,8 @@ class RegistryError(Exception):
 class Registry:
     components: Mapping[str, Mapping[str, Component]]  # kind -> name -> component
     broken: tuple[BrokenPlugin, ...] = ()
+    # kind -> the name a file that leaves its section out means (only "task": xp_default_task)
+    defaults: Mapping[str, str] = field(default_factory=dict)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.components.get(kind, {}))
@@ -223,7 +226,16 @@ def build_registry(manager: PluginManager) -> Registry:
     if conflicts:
         raise RegistryError("\n".join(conflicts))
     frozen = {kind: MappingProxyType(named) for kind, named in components.items()}
-    return Registry(MappingProxyType(frozen), tuple(broken))
+    return Registry(MappingProxyType(frozen), tuple(broken), _defaults(manager, frozen))
+
+
+def _defaults(manager: PluginManager, components: Mapping[str, Mapping[str, Component]]) -> Mapping[str, str]:
+    """The task a file without [task] means, when a plugin names one that is registered."""
+    try:
+        task = _within(manager.timeout, manager.hooks.hook.xp_default_task, "naming the default task")
+    except (Exception, SystemExit):  # the plugins' registrations stand; files then name their task
+        task = None
+    return MappingProxyType({"task": task} if isinstance(task, str) and task in components["task"] else {})
 
 
 def _registrations(manager: PluginManager, plugin_name: str) -> list[tuple[str, str, Callable[..., Any]]]:

@@ -22,9 +22,9 @@ class RunLogger(Protocol):
     def flush(self) -> None:
         """Return once everything logged so far is stored: a checkpoint counts only after this."""
 
-    def log_model(self, folder: Path, card: Any, example: Any, step: int) -> Any:
-        """Log the model saved in `folder` (tracker.model_export); its LoggedModel, or None when
-        not tracked."""
+    def log_model(self, folder: Path, card: Any, export: Any, step: int) -> Any:
+        """Log the model saved in `folder` as `export` (tracker.components.Export) says; its
+        LoggedModel (tracker.model_export), or None when not tracked."""
 
     @property
     def tracked_run(self) -> TrackedRun | None: ...
@@ -47,7 +47,7 @@ class NullLogger:
     def flush(self) -> None:
         pass
 
-    def log_model(self, folder: Path, card: Any, example: Any, step: int) -> Any:
+    def log_model(self, folder: Path, card: Any, export: Any, step: int) -> Any:
         return None
 
 
@@ -89,8 +89,8 @@ class FanOut:
         for logger in self.loggers:
             logger.flush()
 
-    def log_model(self, folder: Path, card: Any, example: Any, step: int) -> Any:
-        logged = [logger.log_model(folder, card, example, step) for logger in self.loggers]
+    def log_model(self, folder: Path, card: Any, export: Any, step: int) -> Any:
+        logged = [logger.log_model(folder, card, export, step) for logger in self.loggers]
         return next((model for model in logged if model is not None), None)
 
     @property

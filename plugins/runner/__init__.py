@@ -4,7 +4,7 @@ Each runner is a dataclass of its settings (the keys of `[runner]`) with a `run`
 dataclass itself is the registered factory, so its fields are the section's schema.
 """
 
-from tracker.hookspecs import hookimpl
+from tracker.plugin import hookimpl
 from xp_plugins.runner.accelerated import AccelerateRunner
 from xp_plugins.runner.loop import LoopRunner
 from xp_plugins.runner.trainer import TrainerRunner

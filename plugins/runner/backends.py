@@ -81,6 +81,9 @@ class PlainBackend:
     def gather_for_metrics(self, tensors: Any) -> Any:
         return tensors
 
+    def pad_across_processes(self, tensor: Any, pad_index: int) -> Any:
+        return tensor
+
     def reduce(self, tensor: Any, reduction: str) -> Any:
         return tensor
 
@@ -138,6 +141,13 @@ class AccelerateBackend:
 
     def gather_for_metrics(self, tensors: Any) -> Any:
         return self.accelerator.gather_for_metrics(tensors)
+
+    def pad_across_processes(self, tensor: Any, pad_index: int) -> Any:
+        """Rows of different lengths in each process (per-token outputs) padded to the longest,
+        so that they can be gathered."""
+        if tensor.ndim < 2:
+            return tensor
+        return self.accelerator.pad_across_processes(tensor, dim=1, pad_index=pad_index)
 
     def reduce(self, tensor: Any, reduction: str) -> Any:
         return self.accelerator.reduce(tensor, reduction)

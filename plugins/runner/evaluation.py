@@ -8,20 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Pads rows of per-token (or per-step) outputs to one length, across batches and processes;
+# a metric skips it: nothing padded is scored.
+PAD = -100
+
 
 @dataclass
 class Predictions:
-    predictions: Any  # numpy: class ids, or values for regression
-    scores: Any  # numpy: probability of the predicted class, or the value for regression
-    references: Any  # numpy labels (-1 where hidden)
+    predictions: Any  # numpy, one per row (of any shape beyond the row), as the task decodes them
+    scores: Any  # numpy, the score of each prediction
+    references: Any  # numpy labels (PAD where a split has none)
     loss: float | None
 
 
 def predict(
-    model: Any, loader: Any, backend: Any, is_regression: bool, has_labels: bool = True, progress: Any = None
+    model: Any, loader: Any, backend: Any, task: Any, has_labels: bool = True, progress: Any = None
 ) -> Predictions:
-    """Run `model` over `loader` without gradients and gather every process's rows, in order;
-    `progress` (a tqdm bar) advances a batch at a time."""
+    """Run `model` over `loader` without gradients, decode its outputs as the task says and
+    gather every process's rows, in order; `progress` (a tqdm bar) advances a batch at a time."""
     import torch
 
     model.eval()
@@ -31,21 +35,33 @@ def predict(
             if progress is not None:
                 progress.update(1)
             # A test split with hidden labels arrives without a labels column: predictions only.
-            labels = batch["labels"] if has_labels else torch.full_like(batch["input_ids"][:, 0], -1)
+            labels = batch["labels"] if has_labels else torch.full_like(batch["input_ids"][:, 0], PAD)
             with backend.autocast():
                 outputs = model(**batch)
-            logits = outputs.logits.float()
-            if is_regression:
-                predictions = scores = logits.squeeze(-1)
-            else:
-                scores, predictions = torch.softmax(logits, dim=-1).max(dim=-1)
+            predictions, scores = task.decode(outputs.logits)
             # One copy of the batch loss per row: after gathering, the mean is weighted by rows.
-            losses = outputs.loss.detach().float() if has_labels else torch.zeros((), device=logits.device)
+            losses = outputs.loss.detach().float() if has_labels else torch.zeros((), device=labels.device)
             losses = losses.expand(labels.shape[0])
-            chunks.append(tuple(t.cpu() for t in backend.gather_for_metrics((predictions, scores, labels, losses))))
+            rows = tuple(backend.pad_across_processes(t, PAD) for t in (predictions, scores, labels))
+            chunks.append(tuple(t.cpu() for t in backend.gather_for_metrics((*rows, losses))))
     model.train()
-    predictions, scores, references, losses = (torch.cat(parts).numpy() for parts in zip(*chunks, strict=True))
+    predictions, scores, references, losses = (concatenated(parts).numpy() for parts in zip(*chunks, strict=True))
     return Predictions(predictions, scores, references, float(losses.mean()) if has_labels else None)
+
+
+def concatenated(tensors: Sequence[Any]) -> Any:
+    """Batches of rows joined; rows of different lengths (per-token outputs) padded with PAD."""
+    import torch
+
+    widest = [max(sizes) for sizes in zip(*(t.shape[1:] for t in tensors), strict=True)]
+    padded = []
+    for tensor in tensors:
+        missing = [size - have for size, have in zip(widest, tensor.shape[1:], strict=True)]
+        if any(missing):
+            pads = [amount for gap in reversed(missing) for amount in (0, gap)]
+            tensor = torch.nn.functional.pad(tensor, pads, value=PAD)
+        padded.append(tensor)
+    return torch.cat(padded)
 
 
 def score(result: Predictions, metrics: Sequence[Any], prefix: str) -> dict[str, float]:
@@ -57,16 +73,14 @@ def score(result: Predictions, metrics: Sequence[Any], prefix: str) -> dict[str,
     return values
 
 
-def write_predictions(
-    result: Predictions, ids: Sequence[Any], label_names: Sequence[str] | None, id_column: str, path: Path
-) -> Path:
-    """A CSV with the row id (under the data's own id column name), predicted label name (or value
-    for regression) and score, one row per test row."""
+def write_predictions(result: Predictions, ids: Sequence[Any], task: Any, id_column: str, path: Path) -> Path:
+    """A CSV with the row id (under the data's own id column name) and the task's prediction
+    columns (for sequence classification: the label name, or value, and its score)."""
+    columns = task.prediction_columns(result.predictions, result.scores)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow([id_column, "label", "score"])
-        for row_id, prediction, row_score in zip(ids, result.predictions, result.scores, strict=True):
-            label = label_names[int(prediction)] if label_names else float(prediction)
-            writer.writerow([row_id, label, f"{float(row_score):.6f}"])
+        writer.writerow([id_column, *columns])
+        for row_id, *values in zip(ids, *columns.values(), strict=True):
+            writer.writerow([row_id, *values])
     return path

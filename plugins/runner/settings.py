@@ -9,16 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tracker.spec.declare import (
-    Annotated,
-    Field,
-    MetricName,
-    Name,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveInt,
-    rules,
-)
+from tracker.plugin import Annotated, Field, MetricName, Name, NonNegativeFloat, NonNegativeInt, PositiveInt, rules
 
 
 def every_n_steps(strategy_key: str, steps_key: str, example: int):
@@ -115,7 +106,7 @@ class TrainingSettings:
 
     def runs_test_split(self, parts: Any) -> bool:
         """Predict the test split only when its labels give test metrics or predictions are wanted."""
-        return "test" in parts.encoded and (parts.task.test_has_labels or self.predict)
+        return "test" in parts.encoded and (parts.data.test_has_labels or self.predict)
 
     def num_training_steps(self, train_rows: int) -> int:
         if self.max_steps is not None:

@@ -7,10 +7,9 @@ import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from tracker.components import Parts, RunResult
-from tracker.diagnosis import Curves, PredictionStats
+from tracker.plugin import Curves, Parts, PredictionStats, RunResult
 from xp_plugins.runner.evaluation import Predictions, score, write_predictions
 from xp_plugins.runner.settings import TrainingSettings
 from xp_plugins.runner.training_loop import save_model
@@ -97,8 +96,7 @@ class TrainerRunner(TrainingSettings):
 
         from xp_plugins.runner.trainer_logs import CheckpointEvery, LogRelay, QuietProgress, StopWhenAsked
 
-        is_regression = parts.task.labels.is_regression
-        seen = _LastPredictions(parts.task.labels.num_labels)
+        seen = _LastPredictions()
         relay = LogRelay(logger, self.batch_size * self.gradient_accumulation_steps)
         callbacks: list[TrainerCallback] = [relay]
         plan = parts.checkpoints
@@ -117,7 +115,11 @@ class TrainerRunner(TrainingSettings):
             eval_dataset=parts.encoded["eval"],
             processing_class=parts.encoder.tokenizer,
             optimizers=(parts.optimizer, parts.scheduler),
-            compute_metrics=lambda prediction: _compute_metrics(prediction, parts.metrics, is_regression, seen),
+            compute_metrics=lambda prediction: _compute_metrics(prediction, parts, seen),
+            # Each batch's logits decoded on its device, as the loop runners do: the Trainer then
+            # pads and gathers predictions and scores, never the logits. (Its annotation says a
+            # tensor; it takes tuples of tensors, as model outputs often are.)
+            preprocess_logits_for_metrics=cast(Any, lambda logits, labels: parts.task.decode(logits)),
             callbacks=callbacks,
         )
         # xp prints evaluation results itself; the Trainer's printers would repeat them as dicts.
@@ -161,11 +163,9 @@ class TrainerRunner(TrainingSettings):
         return result
 
     def _predict_test(self, trainer: Any, parts: Parts, logger: Any, result: RunResult) -> None:
-        import numpy as np
-
-        task = parts.task
+        data = parts.data
         output = trainer.predict(parts.encoded["test"], metric_key_prefix="test")
-        if task.test_has_labels:
+        if data.test_has_labels:
             result.test_metrics = {
                 k: v
                 for k, v in output.metrics.items()
@@ -173,43 +173,36 @@ class TrainerRunner(TrainingSettings):
             }
             logger.log_metrics(result.test_metrics, result.steps)
         if self.predict and trainer.is_world_process_zero():
-            logits = np.asarray(output.predictions, dtype=np.float64)
-            predictions = _to_predictions(logits, task.labels.is_regression, references=None)
-            ids = task.ids.get("test") or range(len(logits))
+            predictions = _decoded(output.predictions, references=None)
+            ids = data.ids.get("test") or range(len(predictions.predictions))
             result.predictions_path = write_predictions(
-                predictions, ids, task.labels.names, task.id_column, parts.output_dir / "predictions.csv"
+                predictions, ids, parts.task, data.id_column, parts.output_dir / "predictions.csv"
             )
             logger.log_artifact(result.predictions_path)
 
 
-def _to_predictions(logits: Any, is_regression: bool, references: Any) -> Predictions:
+def _decoded(outputs: Any, references: Any) -> Predictions:
+    """The Trainer's gathered (predictions, scores), as the loop runners hold them."""
     import numpy as np
 
-    if is_regression:
-        values = logits.reshape(-1)
-        return Predictions(values, values, references, None)
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
-    return Predictions(probabilities.argmax(-1), probabilities.max(-1), references, None)
+    predictions, scores = (np.asarray(values) for values in outputs)
+    return Predictions(predictions, scores, references, None)
 
 
 class _LastPredictions:
     """The statistics of the Trainer's last evaluation's predictions, for the diagnosis."""
 
-    def __init__(self, num_labels: int):
-        self.num_labels = num_labels
+    def __init__(self) -> None:
         self.stats: PredictionStats | None = None
 
 
-def _compute_metrics(prediction: Any, metrics: Any, is_regression: bool, seen: _LastPredictions) -> dict[str, float]:
+def _compute_metrics(prediction: Any, parts: Parts, seen: _LastPredictions) -> dict[str, float]:
     import numpy as np
 
-    predictions = _to_predictions(
-        np.asarray(prediction.predictions, dtype=np.float64), is_regression, np.asarray(prediction.label_ids)
-    )
-    seen.stats = PredictionStats.of(predictions.predictions, predictions.references, is_regression, seen.num_labels)
+    predictions = _decoded(prediction.predictions, np.asarray(prediction.label_ids))
+    seen.stats = parts.task.prediction_stats(predictions.predictions, predictions.references)
     # The Trainer adds the "eval_"/"test_" prefix itself.
-    return {name[len("x_") :]: value for name, value in score(predictions, metrics, "x").items()}
+    return {name[len("x_") :]: value for name, value in score(predictions, parts.metrics, "x").items()}
 
 
 def _checkpoint_folder(parts: Parts) -> Path:

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from tracker.components import Parts, RunResult
-from tracker.diagnosis import Curves, PredictionStats
-from tracker.early_stopping import EarlyStopping
+from tracker.plugin import Curves, EarlyStopping, Parts, PredictionStats, RunResult
 from xp_plugins.runner.evaluation import predict, score, write_predictions
 from xp_plugins.runner.loop_state import (
     LoopProgress,
@@ -187,17 +185,13 @@ class _Training:
 
     def evaluate(self, loader: Any, has_labels: bool = True) -> Any:
         with self.parts.console.progress(len(loader), "evaluation", leave=False, enabled=self.shows_progress) as bar:
-            return predict(
-                self.model, loader, self.backend, self.parts.task.labels.is_regression, has_labels, progress=bar
-            )
+            return predict(self.model, loader, self.backend, self.parts.task, has_labels, progress=bar)
 
     def score_eval(self) -> dict[str, float]:
         """The validation metrics now; the predictions' statistics kept for the diagnosis."""
         predictions = self.evaluate(self.eval_loader)
-        labels = self.parts.task.labels
-        self.progress.prediction_stats = asdict(
-            PredictionStats.of(predictions.predictions, predictions.references, labels.is_regression, labels.num_labels)
-        )
+        stats = self.parts.task.prediction_stats(predictions.predictions, predictions.references)
+        self.progress.prediction_stats = asdict(stats) if stats is not None else None
         return score(predictions, self.parts.metrics, "eval")
 
     def evaluate_now(self) -> None:
@@ -369,7 +363,7 @@ class _Training:
             _predict_test(
                 settings,
                 parts,
-                self.evaluate(self.test_loader, parts.task.test_has_labels),
+                self.evaluate(self.test_loader, parts.data.test_has_labels),
                 backend,
                 self.logger,
                 result,
@@ -390,14 +384,14 @@ def _stats(saved: dict[str, Any] | None) -> PredictionStats | None:
 def _predict_test(
     settings: TrainingSettings, parts: Parts, predictions: Any, backend: Any, logger: Any, result: RunResult
 ) -> None:
-    task = parts.task
-    if task.test_has_labels:
+    data = parts.data
+    if data.test_has_labels:
         result.test_metrics = score(predictions, parts.metrics, "test")
         logger.log_metrics(result.test_metrics, result.steps)
     if settings.predict and backend.is_main_process:
-        ids = task.ids.get("test") or range(len(predictions.predictions))
+        ids = data.ids.get("test") or range(len(predictions.predictions))
         result.predictions_path = write_predictions(
-            predictions, ids, task.labels.names, task.id_column, parts.output_dir / "predictions.csv"
+            predictions, ids, parts.task, data.id_column, parts.output_dir / "predictions.csv"
         )
         logger.log_artifact(result.predictions_path)
 
@@ -411,12 +405,9 @@ def _steps_on_metric(scheduler: Any) -> bool:
 
 
 def save_model(model: Any, parts: Parts) -> Any:
-    """save_pretrained the model and its tokenizer side by side, loadable with from_pretrained,
-    with `xp.json` saying which text columns feed it (for `xp predict`)."""
-    from tracker.model_export import ModelCard
-
+    """save_pretrained the model and its tokenizer side by side, loadable with from_pretrained
+    (xp writes its model card beside them)."""
     folder = parts.output_dir / "model"
     model.save_pretrained(folder)
     parts.encoder.tokenizer.save_pretrained(folder)
-    ModelCard.of(parts.task, parts.encoder.max_length).write(folder)
     return folder

@@ -73,7 +73,8 @@ PLUGIN_MODULES = {
     "xp_plugins.dataset": ("xp_register_datasets", {"hf"}),
     "xp_plugins.tokenizer": ("xp_register_tokenizers", {"auto"}),
     "xp_plugins.collator": ("xp_register_collators", {"dynamic_padding", "fixed_length"}),
-    "xp_plugins.model": ("xp_register_models", {"sequence_classification"}),
+    "xp_plugins.model": ("xp_register_models", {"auto", "sequence_classification"}),
+    "xp_plugins.tasks": ("xp_register_tasks", {"sequence_classification"}),
 }
 
 

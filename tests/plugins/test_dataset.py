@@ -8,13 +8,14 @@ from tests.declared import problems_of
 from tracker.components import DataSource
 from tracker.errors import BuildError
 from xp_plugins.dataset import hf
+from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 PAIR = ["sentence1", "sentence2"]
 
 
 @pytest.fixture(scope="module")
 def mrpc(mrpc_path):
-    return hf(42, path=str(mrpc_path), text_columns=PAIR, test_split="test")
+    return hf(SequenceClassification(), 42, path=str(mrpc_path), text_columns=PAIR, test_split="test")
 
 
 def write_csv(path, rows):
@@ -28,7 +29,7 @@ def write_csv(path, rows):
 def test_mrpc_folder_gives_every_split_under_fixed_keys(mrpc, mrpc_path):
     # The tests' MRPC slice (tests/data/mrpc): 300, 100 and 100 rows of the hub's 3668, 408 and 1725.
     assert {key: len(split) for key, split in mrpc.splits.items()} == {"train": 300, "eval": 100, "test": 100}
-    assert mrpc.labels.names == ("not_equivalent", "equivalent")
+    assert mrpc.task.label_names == ("not_equivalent", "equivalent")
     assert mrpc.text_columns == ("sentence1", "sentence2")
     # Where the rows came from, as the arguments that load them again: the folder, absolute.
     assert mrpc.source == DataSource(
@@ -45,12 +46,16 @@ def test_mrpc_test_split_is_unlabelled_and_ids_come_from_idx(mrpc):
 
 def test_max_rows_is_a_seeded_reproducible_sample(mrpc_path):
     def sample(seed):
-        task = hf(seed, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 50, "eval": 10})
+        task = hf(
+            SequenceClassification(), seed, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 50, "eval": 10}
+        )
         return {key: list(ids) for key, ids in task.ids.items()}
 
     first = sample(7)
     assert len(first["train"]) == 50 and len(first["eval"]) == 10
-    sampled = hf(7, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 50, "eval": 1000}).source
+    sampled = hf(
+        SequenceClassification(), 7, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 50, "eval": 1000}
+    ).source
     assert (sampled.sampled, sampled.seed) == ({"train": 50}, 7)  # 1000 is more than eval has: all of it
     assert sample(7) == first
     assert sample(8)["train"] != first["train"]
@@ -63,7 +68,14 @@ def test_max_rows_takes_the_split_keys_and_positive_counts(mrpc_path):
 
 
 def test_sliced_splits(mrpc_path):
-    task = hf(1, path=str(mrpc_path), text_columns=PAIR, train_split="train[:100]", eval_split="train[100:150]")
+    task = hf(
+        SequenceClassification(),
+        1,
+        path=str(mrpc_path),
+        text_columns=PAIR,
+        train_split="train[:100]",
+        eval_split="train[100:150]",
+    )
     assert len(task.splits["train"]) == 100 and len(task.splits["eval"]) == 50
     assert task.source.splits == {"train": "train[:100]", "eval": "train[100:150]"}
     assert task.source.load_args("eval") == {
@@ -82,7 +94,13 @@ def test_the_source_names_local_files_by_absolute_paths(tmp_path, monkeypatch):
     (tmp_path / "dev").mkdir()
     write_csv(tmp_path / "dev" / "dev.csv", rows)
     monkeypatch.chdir(tmp_path / "dev")
-    task = hf(1, path="csv", data_files={"train": "../train.csv", "validation": "dev.csv"}, text_columns=["text"])
+    task = hf(
+        SequenceClassification(),
+        1,
+        path="csv",
+        data_files={"train": "../train.csv", "validation": "dev.csv"},
+        text_columns=["text"],
+    )
     assert task.source.data_files == {
         "train": (str(tmp_path / "train.csv"),),
         "validation": (str(tmp_path / "dev" / "dev.csv"),),
@@ -102,6 +120,7 @@ def test_data_files_of_a_folder_or_data_dir_are_made_absolute_where_datasets_rea
     write_csv(tmp_path / "folder" / "sub" / "dev.csv", rows)
     monkeypatch.chdir(tmp_path)
     in_folder = hf(
+        SequenceClassification(),
         1,
         path="./folder",
         data_dir="sub",
@@ -111,6 +130,7 @@ def test_data_files_of_a_folder_or_data_dir_are_made_absolute_where_datasets_rea
     assert in_folder.source.path == str(tmp_path / "folder")
     assert in_folder.source.data_files["train"] == (str(tmp_path / "folder" / "sub" / "train.csv"),)
     in_data_dir = hf(
+        SequenceClassification(),
         1,
         path="csv",
         data_dir="folder/sub",
@@ -124,7 +144,7 @@ def test_data_files_of_a_folder_or_data_dir_are_made_absolute_where_datasets_rea
 def test_one_file_or_a_list_of_files_is_the_train_split(tmp_path):
     rows = [{"text": "x", "label": "a"}, {"text": "y", "label": "b"}]
     train = write_csv(tmp_path / "train.csv", rows)
-    task = hf(1, path="csv", data_files=train, text_columns=["text"], eval_split="train")
+    task = hf(SequenceClassification(), 1, path="csv", data_files=train, text_columns=["text"], eval_split="train")
     assert task.source.data_files == {"train": (train,)}
     assert task.source.splits == {"train": "train", "eval": "train"}
 
@@ -136,9 +156,14 @@ def test_csv_with_string_labels_gets_sorted_names(tmp_path):
     )
     dev = write_csv(tmp_path / "dev.csv", [{"text": "d", "sentiment": "neg"}])
     task = hf(
-        1, path="csv", data_files={"train": train, "validation": dev}, text_columns=["text"], label_column="sentiment"
+        SequenceClassification(),
+        1,
+        path="csv",
+        data_files={"train": train, "validation": dev},
+        text_columns=["text"],
+        label_column="sentiment",
     )
-    assert task.labels.names == ("neg", "neutral", "pos")
+    assert task.task.label_names == ("neg", "neutral", "pos")
     assert task.splits["train"]["label"][:] == [2, 0, 1, 2]
     assert task.splits["eval"]["label"][:] == [0]
     assert list(task.ids["train"]) == [0, 1, 2, 3]  # no id column: row positions
@@ -148,16 +173,16 @@ def test_csv_with_string_labels_gets_sorted_names(tmp_path):
 def test_float_labels_are_regression(tmp_path):
     rows = [{"a": "x", "b": "y", "score": s} for s in (0.5, 3.25, 4.0)]
     files = {"train": write_csv(tmp_path / "t.csv", rows), "validation": write_csv(tmp_path / "v.csv", rows)}
-    task = hf(1, path="csv", data_files=files, text_columns=["a", "b"], label_column="score")
-    assert task.labels.is_regression and task.labels.num_labels == 1
+    task = hf(SequenceClassification(), 1, path="csv", data_files=files, text_columns=["a", "b"], label_column="score")
+    assert task.task.is_regression and task.task.num_labels == 1
     assert task.splits["train"].features["label"].dtype == "float32"
 
 
 def test_integer_labels_without_names_are_renumbered(tmp_path):
     rows = [{"text": "x", "label": stars} for stars in (5, 1, 3, 5)]
     files = {"train": write_csv(tmp_path / "t.csv", rows), "validation": write_csv(tmp_path / "v.csv", rows[:1])}
-    task = hf(1, path="csv", data_files=files, text_columns=["text"])
-    assert task.labels.names == ("1", "3", "5")
+    task = hf(SequenceClassification(), 1, path="csv", data_files=files, text_columns=["text"])
+    assert task.task.label_names == ("1", "3", "5")
     assert task.splits["train"]["label"][:] == [2, 0, 1, 2]
 
 
@@ -168,23 +193,25 @@ def id_files(tmp_path, ids):
 
 def test_label_names_name_the_class_ids_a_file_stores(tmp_path):
     task = hf(
+        SequenceClassification(),
         1,
         path="csv",
         data_files=id_files(tmp_path, [1, 0, 2, 1]),
         text_columns=["text"],
         label_names=["negative", "neutral", "positive"],
     )
-    assert task.labels.names == ("negative", "neutral", "positive")
+    assert task.task.label_names == ("negative", "neutral", "positive")
     assert task.splits["train"]["label"][:] == [1, 0, 2, 1]  # the ids are kept as they are
     # A class the data lacks keeps its place: ids 0..2 named, only 0 and 1 seen.
     two = hf(
+        SequenceClassification(),
         1,
         path="csv",
         data_files=id_files(tmp_path, [0, 1, 1]),
         text_columns=["text"],
         label_names=["negative", "neutral", "positive"],
     )
-    assert two.labels.names == ("negative", "neutral", "positive")
+    assert two.task.label_names == ("negative", "neutral", "positive")
 
 
 @pytest.mark.parametrize(
@@ -207,13 +234,20 @@ def test_label_names_name_the_class_ids_a_file_stores(tmp_path):
 )
 def test_label_names_must_fit_the_ids(tmp_path, labels, names, expected):
     with pytest.raises(BuildError) as error:
-        hf(1, path="csv", data_files=id_files(tmp_path, labels), text_columns=["text"], label_names=names)
+        hf(
+            SequenceClassification(),
+            1,
+            path="csv",
+            data_files=id_files(tmp_path, labels),
+            text_columns=["text"],
+            label_names=names,
+        )
     assert (error.value.key, str(error.value.message)) == ("label_names", expected)
 
 
 def test_label_names_of_a_dataset_that_names_its_classes_are_refused(mrpc_path):
     with pytest.raises(BuildError) as error:
-        hf(1, path=str(mrpc_path), text_columns=PAIR, label_names=["no", "yes"])
+        hf(SequenceClassification(), 1, path=str(mrpc_path), text_columns=PAIR, label_names=["no", "yes"])
     assert error.value.key == "label_names" and "names its classes already (not_equivalent, equivalent)" in str(
         error.value
     )
@@ -233,31 +267,31 @@ def test_unlabelled_test_file_without_a_label_column(tmp_path):
         "validation": write_csv(tmp_path / "v.csv", rows),
         "test": write_csv(tmp_path / "x.csv", [{"text": "z"}]),
     }
-    task = hf(1, path="csv", data_files=files, text_columns=["text"], test_split="test")
+    task = hf(SequenceClassification(), 1, path="csv", data_files=files, text_columns=["text"], test_split="test")
     assert task.test_has_labels is False and task.splits["test"]["label"][:] == [-1]
 
 
 def test_missing_split_lists_the_available_ones(mrpc_path):
     with pytest.raises(BuildError, match="available: train, validation, test") as caught:
-        hf(1, path=str(mrpc_path), text_columns=PAIR, eval_split="dev")
+        hf(SequenceClassification(), 1, path=str(mrpc_path), text_columns=PAIR, eval_split="dev")
     assert caught.value.key == "eval_split"
 
 
 def test_missing_text_column_lists_the_available_ones(mrpc_path):
     with pytest.raises(BuildError, match="available: sentence1, sentence2, label, idx") as caught:
-        hf(1, path=str(mrpc_path), text_columns=["sentence1", "question"])
+        hf(SequenceClassification(), 1, path=str(mrpc_path), text_columns=["sentence1", "question"])
     assert caught.value.key == "text_columns"
 
 
 def test_missing_label_column_lists_the_available_ones(mrpc_path):
     with pytest.raises(BuildError, match="available: sentence1") as caught:
-        hf(1, path=str(mrpc_path), text_columns=PAIR, label_column="gold")
+        hf(SequenceClassification(), 1, path=str(mrpc_path), text_columns=PAIR, label_column="gold")
     assert caught.value.key == "label_column"
 
 
 def test_hub_id_offline_explains_how_to_use_local_files():
     with pytest.raises(BuildError, match=r"the hub \(\S+\) cannot be reached from here") as caught:
-        hf(1, path="nyu-mll/glue", name="mrpc", text_columns=PAIR)
+        hf(SequenceClassification(), 1, path="nyu-mll/glue", name="mrpc", text_columns=PAIR)
     assert caught.value.key == "path"
     assert 'path = "csv" with data_files' in caught.value.message
 
@@ -331,13 +365,19 @@ def test_a_text_column_is_named_once():
 
 def test_missing_data_files(tmp_path):
     with pytest.raises(BuildError, match=r"nope\.csv") as caught:
-        hf(1, path="csv", data_files={"train": str(tmp_path / "nope.csv")}, text_columns=["text"])
+        hf(
+            SequenceClassification(),
+            1,
+            path="csv",
+            data_files={"train": str(tmp_path / "nope.csv")},
+            text_columns=["text"],
+        )
     assert caught.value.key == "data_files"
 
 
 def test_unknown_config_name(mrpc_path):
     with pytest.raises(BuildError, match="foo") as caught:
-        hf(1, path=str(mrpc_path), name="foo", text_columns=PAIR)
+        hf(SequenceClassification(), 1, path=str(mrpc_path), name="foo", text_columns=PAIR)
     assert caught.value.key == "name"
 
 
@@ -352,7 +392,13 @@ def test_rows_without_a_label_are_named(tmp_path):
         tmp_path / "train.csv", [{"text": f"t{i}", "label": label} for i, label in enumerate(["a", "", "b", "a", ""])]
     )
     with pytest.raises(BuildError, match=r"2 row\(s\) of the train split have no \"label\" \(rows 1, 4\)") as caught:
-        hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"])
+        hf(
+            SequenceClassification(),
+            1,
+            path="csv",
+            data_files={"train": train, "validation": train},
+            text_columns=["text"],
+        )
     assert caught.value.key == "label_column"
 
 
@@ -360,7 +406,13 @@ def test_validation_rows_without_a_label_are_named(tmp_path):
     train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "label": label} for i, label in enumerate("abab")])
     dev = write_csv(tmp_path / "dev.csv", [{"text": f"d{i}", "label": label} for i, label in enumerate(["a", "", "b"])])
     with pytest.raises(BuildError, match=r"1 row\(s\) of the validation split have no \"label\" \(rows 1\)") as caught:
-        hf(1, path="csv", data_files={"train": train, "validation": dev}, text_columns=["text"])
+        hf(
+            SequenceClassification(),
+            1,
+            path="csv",
+            data_files={"train": train, "validation": dev},
+            text_columns=["text"],
+        )
     assert caught.value.key == "label_column"
 
 
@@ -369,12 +421,25 @@ def test_regression_rows_without_a_score_are_named(tmp_path):
         tmp_path / "train.csv", [{"text": f"t{i}", "score": score} for i, score in enumerate([0.5, "", 1.0, 2.5])]
     )
     with pytest.raises(BuildError, match=r"1 row\(s\) of the train split have no \"score\" \(rows 1\)") as caught:
-        hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"], label_column="score")
+        hf(
+            SequenceClassification(),
+            1,
+            path="csv",
+            data_files={"train": train, "validation": train},
+            text_columns=["text"],
+            label_column="score",
+        )
     assert caught.value.key == "label_column"
 
 
 def test_a_single_class_cannot_be_learned(tmp_path):
     train = write_csv(tmp_path / "train.csv", [{"text": f"t{i}", "label": "a"} for i in range(4)])
     with pytest.raises(BuildError, match="single class") as caught:
-        hf(1, path="csv", data_files={"train": train, "validation": train}, text_columns=["text"])
+        hf(
+            SequenceClassification(),
+            1,
+            path="csv",
+            data_files={"train": train, "validation": train},
+            text_columns=["text"],
+        )
     assert caught.value.key == "label_column"

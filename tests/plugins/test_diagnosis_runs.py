@@ -18,7 +18,7 @@ from tests.experiment_files import write_experiment
 from tests.plugins.paraphrase_splits import PARAPHRASE, write_split
 from tests.plugins.test_runners import run
 from tracker.diagnosis import Curves, Evidence, diagnose
-from tracker.diagnosis.baseline import majority_label, trivial_scores
+from tracker.diagnosis.baseline import trivial_scores
 from tracker.registry import load_registry
 
 RUNNERS = ("loop", "trainer")
@@ -83,12 +83,17 @@ def evidence_of(result, data) -> Evidence:
     """What the diagnosis reads, made here from the run's curves and predictions and the data."""
     registry = load_registry()
     task = registry.get("dataset", "hf").factory(
-        0, path="csv", data_files=data, text_columns=["sentence1", "sentence2"]
+        registry.get("task", "sequence_classification").factory(),
+        0,
+        path="csv",
+        data_files=data,
+        text_columns=["sentence1", "sentence2"],
     )
     metrics = [registry.get("metric", name).factory() for name in ("accuracy", "f1")]
-    baseline, directions = trivial_scores(task, metrics)
+    trivial = task.task.baseline(task)
+    baseline, directions = trivial_scores(trivial.predictions, task.splits["eval"]["label"], metrics)
     return Evidence(
-        result.curves, result.predictions, baseline, task.labels.names, directions, trivial=f'"{majority_label(task)}"'
+        result.curves, result.predictions, baseline, task.task.label_names, directions, trivial=trivial.described
     )
 
 

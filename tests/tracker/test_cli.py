@@ -74,7 +74,7 @@ num_epochs = 3
 # fixture -> the problem lines it must produce, in order: (where, phrases the line contains)
 EXPECTED_PROBLEMS = {
     "unknown_section.toml": [
-        ("[traking]", ['unknown section (did you mean "tracking"?)', "Valid sections: experiment, dataset"]),
+        ("[traking]", ['unknown section (did you mean "tracking"?)', "Valid sections: experiment, task, dataset"]),
     ],
     "unknown_key.toml": [
         ("[optimizer] weigth_decay", ['unknown key (did you mean "weight_decay"?)', "Valid keys: lr, "]),

@@ -20,6 +20,7 @@ import pytest
 from tracker.components import TaskData
 from tracker.dataset_inputs import describe_inputs, log_dataset_inputs, rows_digest
 from xp_plugins.dataset import hf
+from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 PAIR = ["sentence1", "sentence2"]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -79,6 +80,7 @@ def test_csv_files_given_relative_to_the_working_directory_reload_from_anywhere(
     write_csv(tmp_path / "data" / "test.csv", [{"text": "unlabelled"}] * 3)
     monkeypatch.chdir(tmp_path)
     task = hf(
+        SequenceClassification(),
         0,
         path="csv",
         data_files={"train": "data/train.csv", "validation": "data/dev.csv", "test": "data/test.csv"},
@@ -107,7 +109,7 @@ def test_csv_files_given_relative_to_the_working_directory_reload_from_anywhere(
 
 
 def test_mrpc_parquet_folder_reloads_every_split(client, mrpc_path):
-    task = hf(42, path=str(mrpc_path), text_columns=PAIR, test_split="test")
+    task = hf(SequenceClassification(), 42, path=str(mrpc_path), text_columns=PAIR, test_split="test")
     inputs = logged(client, task)
 
     for context, split in {"train": "train", "eval": "validation", "test": "test"}.items():
@@ -124,14 +126,21 @@ def test_mrpc_parquet_folder_reloads_every_split(client, mrpc_path):
 
 
 def test_sliced_splits_reload_the_same_slice(client, mrpc_path):
-    task = hf(1, path=str(mrpc_path), text_columns=PAIR, train_split="train[:100]", eval_split="train[100:150]")
+    task = hf(
+        SequenceClassification(),
+        1,
+        path=str(mrpc_path),
+        text_columns=PAIR,
+        train_split="train[:100]",
+        eval_split="train[100:150]",
+    )
     inputs = logged(client, task)
     assert [inputs[c].dataset.name for c in ("train", "eval")] == ["mrpc:train[:100]", "mrpc:train[100:150]"]
     assert len(reload(inputs["train"])) == 100 and len(reload(inputs["eval"])) == 50
 
 
 def test_a_max_rows_sample_is_tagged_and_digested_as_sampled(client, mrpc_path):
-    task = hf(7, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 50})
+    task = hf(SequenceClassification(), 7, path=str(mrpc_path), text_columns=PAIR, max_rows={"train": 50})
     inputs = logged(client, task)
     # The source reads the whole split again; the tag says how the run's rows were drawn from it.
     assert tags(inputs["train"])["xp.sample"] == "50 rows drawn with seed 7 (max_rows)"
@@ -161,7 +170,7 @@ def hub_cache(tmp_path, mrpc_path) -> Path:
 
 def test_hub_data_is_logged_by_id_config_and_commit(client, hub_cache):
     # Offline (the tests' HF_HUB_OFFLINE), datasets reads the cached copy and knows its commit.
-    task = hf(0, path="nyu-mll/glue", cache_dir=str(hub_cache), text_columns=PAIR)
+    task = hf(SequenceClassification(), 0, path="nyu-mll/glue", cache_dir=str(hub_cache), text_columns=PAIR)
     assert (task.source.path, task.source.name, task.source.revision) == ("nyu-mll/glue", "mrpc", COMMIT)
 
     inputs = logged(client, task)
@@ -206,9 +215,9 @@ def test_an_edited_file_logs_a_new_dataset_under_the_same_name(client, tmp_path)
         "train": str(write_csv(tmp_path / "train.csv", rows(6))),
         "validation": str(write_csv(tmp_path / "dev.csv", rows(4))),
     }
-    first = logged(client, hf(0, path="csv", data_files=files, text_columns=["text"]))
+    first = logged(client, hf(SequenceClassification(), 0, path="csv", data_files=files, text_columns=["text"]))
     write_csv(tmp_path / "dev.csv", [*rows(3), {"text": "an edited row", "label": "yes"}])
-    second = logged(client, hf(0, path="csv", data_files=files, text_columns=["text"]))
+    second = logged(client, hf(SequenceClassification(), 0, path="csv", data_files=files, text_columns=["text"]))
     assert first["eval"].dataset.name == second["eval"].dataset.name
     assert first["eval"].dataset.digest != second["eval"].dataset.digest
     assert first["train"].dataset.digest == second["train"].dataset.digest
@@ -223,7 +232,7 @@ def test_secrets_in_paths_are_masked(client, tmp_path):
         "train": str(write_csv(folder / "train.csv", rows(4))),
         "validation": str(write_csv(folder / "dev.csv", rows(2))),
     }
-    task = hf(0, path="csv", data_files=files, text_columns=["text"])
+    task = hf(SequenceClassification(), 0, path="csv", data_files=files, text_columns=["text"])
     inputs = logged(client, task, redact=lambda text: text.replace("hunter2", "*****"))
     for found in inputs.values():
         assert "hunter2" not in found.dataset.source and "hunter2" not in found.dataset.name
@@ -232,7 +241,7 @@ def test_secrets_in_paths_are_masked(client, tmp_path):
 
 def test_a_task_without_a_source_is_logged_with_its_digest(client, mrpc_small):
     task = TaskData(
-        splits={k: mrpc_small.splits[k] for k in ("train", "eval")}, text_columns=tuple(PAIR), labels=mrpc_small.labels
+        splits={k: mrpc_small.splits[k] for k in ("train", "eval")}, text_columns=tuple(PAIR), task=mrpc_small.task
     )
     inputs = logged(client, task)
     assert set(inputs) == {"train", "eval"}
@@ -247,9 +256,11 @@ import mlflow.data
 from mlflow import MlflowClient
 from tracker.dataset_inputs import describe_inputs, log_dataset_inputs
 from xp_plugins.dataset import hf
+from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 folder, run_id = Path(sys.argv[1]), sys.argv[2]  # and the store
-task = hf(0, path="csv", data_files={"train": str(folder / "train.csv"), "validation": str(folder / "dev.csv")},
+files = {"train": str(folder / "train.csv"), "validation": str(folder / "dev.csv")}
+task = hf(SequenceClassification(), 0, path="csv", data_files=files,
           text_columns=["text"])
 client = MlflowClient(sys.argv[3])
 client.get_run(run_id)  # connected, and MLflow's dataset code imported and run once, before the start:

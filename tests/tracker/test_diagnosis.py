@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -16,10 +15,11 @@ from click.testing import CliRunner
 from tests.experiment_files import write_experiment
 from tracker.api import load
 from tracker.cli import main
-from tracker.components import LabelSpec
+from tracker.components import Baseline, TaskData
 from tracker.diagnosis import VERDICTS, Curves, Evidence, PredictionStats, Thresholds, diagnose
-from tracker.diagnosis.baseline import majority_label, trivial_scores
+from tracker.diagnosis.baseline import trivial_scores
 from tracker.diagnosis.report import tags_of, write_text
+from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAPHRASE = REPO_ROOT / "experiments" / "data" / "paraphrase"
@@ -365,26 +365,32 @@ def test_xp_validate_refuses_invalid_thresholds_with_exit_code_2(tmp_path):
 # -- the trivial baseline ----------------------------------------------------------------------
 
 
-def fake_task(train: list, eval: list, names: tuple[str, ...] | None) -> SimpleNamespace:
-    return SimpleNamespace(splits={"train": {"label": train}, "eval": {"label": eval}}, labels=LabelSpec(names))
+def trivial(train: list, eval: list, names: tuple[str, ...] | None) -> tuple[Baseline, list]:
+    """What sequence classification's trivial predictor predicts for these labels, and the
+    validation labels it is scored against."""
+    from datasets import Dataset
+
+    splits = {"train": Dataset.from_dict({"label": train}), "eval": Dataset.from_dict({"label": eval})}
+    data = TaskData(splits, ("text",), SequenceClassification().with_labels(names))
+    return data.task.baseline(data), eval
 
 
 def test_trivial_scores_of_classification_predict_the_training_majority_on_the_validation_rows(registry):
     # Training rows are mostly "paraphrase" (1); validation rows mostly "different" (0).
-    task = fake_task([1, 1, 1, 0], [0, 1, 1, 0, 0], NAMES)
+    baseline, references = trivial([1, 1, 1, 0], [0, 1, 1, 0, 0], NAMES)
     metrics = [registry.get("metric", "accuracy").factory(), registry.get("metric", "f1").factory()]
-    scores, directions = trivial_scores(task, metrics)
+    scores, directions = trivial_scores(baseline.predictions, references, metrics)
     # Always 1: 2 of 5 right; precision 2/5, recall 1, so F1 = 2 * 0.4 / 1.4.
     assert scores == pytest.approx({"eval_accuracy": 0.4, "eval_f1": 0.8 / 1.4})
     assert directions == {"eval_accuracy": True, "eval_f1": True}
-    assert majority_label(task) == "paraphrase"
+    assert baseline.described == '"paraphrase"'
 
 
 def test_trivial_scores_of_a_majority_class_absent_from_validation(registry):
-    task = fake_task([0, 0, 1], [1, 1, 1], NAMES)
+    baseline, references = trivial([0, 0, 1], [1, 1, 1], NAMES)
     metrics = [registry.get("metric", "accuracy").factory(), registry.get("metric", "f1").factory()]
-    assert trivial_scores(task, metrics)[0] == {"eval_accuracy": 0.0, "eval_f1": 0.0}
-    assert majority_label(task) == "different"
+    assert trivial_scores(baseline.predictions, references, metrics)[0] == {"eval_accuracy": 0.0, "eval_f1": 0.0}
+    assert baseline.described == '"different"'
 
 
 class MeanSquaredError:
@@ -397,19 +403,19 @@ class MeanSquaredError:
 
 
 def test_trivial_scores_of_regression_predict_the_training_mean(registry):
-    task = fake_task([1.0, 2.0, 3.0], [0.5, 4.0, 2.5], None)
+    baseline, references = trivial([1.0, 2.0, 3.0], [0.5, 4.0, 2.5], None)
     metrics = [
         registry.get("metric", "pearson").factory(),
         registry.get("metric", "spearman").factory(),
         MeanSquaredError(),
     ]
-    scores, directions = trivial_scores(task, metrics)
+    scores, directions = trivial_scores(baseline.predictions, references, metrics)
     # A constant has no correlation: counted as 0, not NaN. The error is that of predicting 2.0.
     assert scores == pytest.approx(
         {"eval_pearson": 0.0, "eval_spearman": 0.0, "eval_mse": (1.5**2 + 2.0**2 + 0.5**2) / 3}
     )
     assert directions == {"eval_pearson": True, "eval_spearman": True, "eval_mse": False}
-    assert majority_label(task) is None
+    assert baseline.described == "the training mean"
 
 
 def test_a_lower_is_better_baseline_is_compared_the_right_way():
@@ -439,14 +445,14 @@ def test_a_lower_is_better_baseline_is_compared_the_right_way():
 
 
 def test_prediction_stats_of_classes_count_each_class_share():
-    stats = PredictionStats.of([0, 0, 1, 0], [0, 1, 1, 1], is_regression=False, num_labels=3)
+    stats = PredictionStats.of_classes([0, 0, 1, 0], [0, 1, 1, 1], 3)
     assert stats.class_shares == (0.75, 0.25, 0.0)
     assert stats.label_shares == (0.25, 0.75, 0.0)
     assert stats.output_std is None and stats.label_std is None
 
 
 def test_prediction_stats_of_regression_measure_the_spread():
-    stats = PredictionStats.of([1.0, 1.0, 1.0], [0.0, 1.0, 2.0], is_regression=True, num_labels=1)
+    stats = PredictionStats.of_values([1.0, 1.0, 1.0], [0.0, 1.0, 2.0])
     assert stats.output_std == 0.0
     assert stats.label_std == pytest.approx(math.sqrt(2 / 3))
     assert stats.class_shares is None

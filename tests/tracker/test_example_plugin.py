@@ -254,7 +254,7 @@ def test_the_example_metric_refuses_a_regression_task_once_the_data_is_loaded(in
     assert refused.returncode == 2
     assert (
         f"{regression}: [metrics.balanced_accuracy]: balanced accuracy needs class labels, "
-        "but the labels are numbers (a regression task)"
+        "but the task predicts regression"
     ) in refused.stderr
     accepted = xp("validate", "--data", str(classes), pythonpath=installed)
     assert accepted.returncode == 0, accepted.stderr

@@ -2,7 +2,7 @@
 or not enough evidence, each with its reason in numbers and a suggestion.
 
 - `evidence`: what a verdict reads (Curves, PredictionStats), the same from every runner;
-- `baseline`: what always predicting the majority class (or the mean) scores;
+- `baseline`: what the trivial predictor the task names (always one class, a mean) scores;
 - `verdicts`: `diagnose(evidence, thresholds)`, the one diagnosis function;
 - `report`: where a diagnosis shows (tags, the text artifact).
 """

@@ -45,31 +45,34 @@ class PredictionStats:
     label_std: float | None = None
 
     @classmethod
-    def of(
-        cls, predictions: Sequence[float], references: Sequence[float], is_regression: bool, num_labels: int
-    ) -> PredictionStats:
+    def of_classes(cls, predictions: Sequence[int], references: Sequence[int], classes: int) -> PredictionStats:
+        """The share of rows predicted as, and labelled as, each class id 0..classes-1."""
         import numpy as np
 
         predicted, labels = np.asarray(predictions), np.asarray(references)
-        if is_regression:
-            return cls(output_std=float(np.std(predicted)), label_std=float(np.std(labels)))
-        count = max(len(predicted), 1)
         return cls(
-            class_shares=tuple(float(np.sum(predicted == k)) / count for k in range(num_labels)),
-            label_shares=tuple(float(np.sum(labels == k)) / max(len(labels), 1) for k in range(num_labels)),
+            class_shares=tuple(float(np.sum(predicted == k)) / max(predicted.size, 1) for k in range(classes)),
+            label_shares=tuple(float(np.sum(labels == k)) / max(labels.size, 1) for k in range(classes)),
         )
+
+    @classmethod
+    def of_values(cls, predictions: Sequence[float], references: Sequence[float]) -> PredictionStats:
+        """The spread of predicted values and of the labels."""
+        import numpy as np
+
+        return cls(output_std=float(np.std(np.asarray(predictions))), label_std=float(np.std(np.asarray(references))))
 
 
 @dataclass(frozen=True)
 class Evidence:
     curves: Curves
     predictions: PredictionStats | None = None
-    # What always predicting the training split's majority class (or its mean) scores on the
-    # validation rows, by metric name (`eval_accuracy`, `eval_f1`, ...).
+    # What the task's trivial predictor (Task.baseline: always one class, the training mean)
+    # scores on the validation rows, by metric name (`eval_accuracy`, `eval_f1`, ...).
     baseline: Mapping[str, float] = field(default_factory=dict)
     label_names: Sequence[str] | None = None
     higher_is_better: Mapping[str, bool] = field(default_factory=dict)  # metric name -> direction
-    trivial: str = "the majority class"  # what the baseline predicts, in words: '"equivalent"'
+    trivial: str = ""  # what the baseline predicts, in words: '"equivalent"'
 
     def better_higher(self, name: str) -> bool:
         if name in self.higher_is_better:

@@ -16,23 +16,30 @@ TAG = "xp.diagnosis"  # the verdict; the reason, suggestion and start step under
 
 
 def diagnosis_of(
-    task: Any, metrics: Sequence[Any], result: Any, section: Mapping[str, Any] | None
+    data: Any, metrics: Sequence[Any], result: Any, section: Mapping[str, Any] | None
 ) -> tuple[Diagnosis, Evidence, Thresholds] | None:
     """The diagnosis of a finished run, from its curves, its last predictions and the trivial
-    baseline of its data; None when the runner handed back no curves."""
-    from tracker.diagnosis.baseline import majority_label, trivial_scores
+    baseline the task gives for its data (none: the curves' verdicts only); None when the runner
+    handed back no curves."""
+    import numpy as np
+
+    from tracker.diagnosis.baseline import trivial_scores
 
     if result.curves is None:
         return None
-    baseline, directions = trivial_scores(task, metrics)
-    majority = majority_label(task)
+    trivial = data.task.baseline(data)
+    baseline, directions = (
+        trivial_scores(trivial.predictions, np.asarray(data.splits["eval"]["label"]), metrics)
+        if trivial is not None
+        else ({}, {})
+    )
     evidence = Evidence(
         result.curves,
         result.predictions,
         baseline,
-        task.labels.names,
+        data.task.label_names,
         directions,
-        trivial=f'"{majority}"' if majority is not None else "the training mean",
+        trivial=trivial.described if trivial is not None else "",
     )
     thresholds = Thresholds.of(section)
     return diagnose(evidence, thresholds), evidence, thresholds

@@ -12,7 +12,7 @@ Checked in this order, the first that holds is the verdict:
 4. overfitting: validation loss `overfit_rise` above its best, or a validation metric `metric_drop`
    below its best, while the training loss kept falling; from the step of the best evaluation.
 5. underfitting: the training loss fell by less than `flat_train_drop`, or every validation metric
-   is within `baseline_margin` of always predicting the majority class (or the mean).
+   is within `baseline_margin` of the task's trivial predictor (always one class, or the mean).
 6. good_fit: otherwise.
 """
 

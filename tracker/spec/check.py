@@ -20,6 +20,7 @@ from tracker.spec.keys import SectionSpec, code_keys, metric_keys, run_rules, to
 from tracker.spec.parse import RawExperiment
 from tracker.spec.sections import (
     COMPONENT_SECTIONS,
+    DEFAULTED_SECTIONS,
     FIXED_SECTIONS,
     MULTI_COMPONENT_SECTIONS,
     OPTIONAL_SECTIONS,
@@ -69,7 +70,10 @@ class _FileChecker:
                 resolved[section] = self.options(section, self.table(section), fixed_spec(section))
                 continue
             kind = COMPONENT_SECTIONS[section]  # every other section names a component
-            if section not in self.raw.data:
+            default = self.registry.defaults.get(kind) if section in DEFAULTED_SECTIONS else None
+            if section not in self.raw.data and default is not None:
+                resolved[section] = self.component(section, kind, {"use": default})
+            elif section not in self.raw.data:
                 several = " or several" if section in MULTI_COMPONENT_SECTIONS else ""
                 self.problem(
                     section,
@@ -125,7 +129,13 @@ class _FileChecker:
         resolved = self.options(section, options, component.spec)
         if len(self.problems) > before:
             return None
-        return ComponentSpec(section, kind, use, MappingProxyType(resolved))
+        # The section says what leaving it out says: the run's config digest leaves it out too.
+        is_default = (
+            section in DEFAULTED_SECTIONS
+            and use == self.registry.defaults.get(kind)
+            and resolved == component.spec.check({})[0]
+        )
+        return ComponentSpec(section, kind, use, MappingProxyType(resolved), is_default)
 
     def multi_component(self, section: str, kind: str) -> list[ComponentSpec | None]:
         """`use = "a"` or `use = ["a", "b"]`; options of a metric go in [section.<name>]."""

@@ -19,6 +19,8 @@ value against them before anything is built (`xp validate` and `xp run` alike), 
   the model or creating a run (and in `xp validate --data`).
 - `@outputs("name", ...)` or `@outputs(function_of_options)` on a metric: the score names it
   produces, so a best-model metric can be checked before training.
+- `@starter(function)` on a dataset: how `xp init` writes its section for a folder of data
+  (tracker.spec.markers.starter).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from tracker.spec.markers import MetricName, RunsCode, data_rules, experiment_rules, outputs, rules
+from tracker.spec.markers import MetricName, RunsCode, data_rules, experiment_rules, outputs, rules, starter
 
 __all__ = [
     "AfterValidator",
@@ -47,6 +49,7 @@ __all__ = [
     "experiment_rules",
     "outputs",
     "rules",
+    "starter",
 ]
 
 # The shapes most keys take, named once.

@@ -13,6 +13,7 @@ from tracker.registry import Registry
 from tracker.spec.keys import SectionSpec
 from tracker.spec.sections import (
     COMPONENT_SECTIONS,
+    DEFAULTED_SECTIONS,
     FIXED_SECTIONS,
     MULTI_COMPONENT_SECTIONS,
     SECTION_ORDER,
@@ -37,7 +38,7 @@ def experiment_schema(registry: Registry) -> dict[str, Any]:
         "description": "A fine-tuning experiment for xp: each section names a registered plugin with `use`.",
         "type": "object",
         "properties": properties,
-        "required": list(COMPONENT_SECTIONS),
+        "required": [section for section in COMPONENT_SECTIONS if section not in DEFAULTED_SECTIONS],
         "additionalProperties": False,
     }
 

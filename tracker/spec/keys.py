@@ -72,7 +72,8 @@ MOVED_TO_CHECKPOINT = {
 
 @dataclass(frozen=True)
 class SectionSpec:
-    """Everything a factory declares about its section: keys, their checker, rules, outputs."""
+    """Everything a factory declares about its section: keys, their checker, rules, outputs, and
+    (a dataset plugin) how `xp init` writes it."""
 
     keys: Mapping[str, Key]
     model: Any  # the pydantic model that checks a table
@@ -80,6 +81,7 @@ class SectionSpec:
     experiment_rules: tuple = ()
     data_rules: tuple = ()
     outputs: Callable[[Mapping[str, Any]], Iterable[str]] | None = None
+    starter: Callable[..., Any] | None = None  # a dataset plugin's part of `xp init` (markers.starter)
 
     def check(self, table: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
         """The options a factory is called with (defaults filled in, values converted: an
@@ -199,6 +201,7 @@ def spec_of(factory: Callable) -> SectionSpec:
         getattr(factory, "__xp_experiment_rules__", ()),
         getattr(factory, "__xp_data_rules__", ()),
         getattr(factory, "__xp_outputs__", None),
+        getattr(factory, "__xp_starter__", None),
     )
 
 

@@ -66,3 +66,18 @@ def outputs(*names: str | Callable[[Mapping[str, Any]], Iterable[str]]) -> Calla
         return factory
 
     return decorate
+
+
+_STARTER = "__xp_starter__"
+
+
+def starter(function: Callable[..., Any]) -> Callable:
+    """Declare how `xp init` writes a dataset plugin's section: `function(source, config, task,
+    text_columns, label_column)` reads the rows at `source`, asks `task.propose` which columns to
+    use, and returns a `tracker.components.Starter`; None for a source the plugin does not read."""
+
+    def decorate(factory: Callable) -> Callable:
+        setattr(factory, _STARTER, function)  # setattr, as in _append
+        return factory
+
+    return decorate

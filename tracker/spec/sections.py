@@ -27,6 +27,7 @@ from tracker.spec.paths import study_storage, tracking_uri, writable_folder
 
 # section name -> the plugin kind it names with `use = "..."`, in the order a run builds them
 COMPONENT_SECTIONS = {
+    "task": "task",
     "dataset": "dataset",
     "tokenizer": "tokenizer",
     "collator": "collator",
@@ -36,6 +37,8 @@ COMPONENT_SECTIONS = {
     "metrics": "metric",
     "runner": "runner",
 }
+# Sections a file may leave out: they then mean the registry's default (Registry.default_task).
+DEFAULTED_SECTIONS = {"task"}
 # A metrics section names one or several metrics; options of each go in [metrics.<name>].
 MULTI_COMPONENT_SECTIONS = {"metrics"}
 

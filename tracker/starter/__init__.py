@@ -1,17 +1,18 @@
-"""`xp init`: read a data folder (or a hub dataset), choose the text and label columns, metrics and
-a model, and write a commented starter experiment that `xp validate --data` accepts as written."""
+"""`xp init`: read a data folder (or a hub dataset) with the dataset plugin that can, ask the task
+which columns, metrics and head fit it, and write a commented starter experiment that `xp
+validate --data` accepts as written."""
 
 from tracker.starter.document import check_writable, default_checkpoint, default_output, starter_text, write_starter
-from tracker.starter.task import InitError, Task, experiment_name, inspect_data
+from tracker.starter.propose import InitError, experiment_name, propose, task_of
 
 __all__ = [
     "InitError",
-    "Task",
     "check_writable",
     "default_checkpoint",
     "default_output",
     "experiment_name",
-    "inspect_data",
+    "propose",
     "starter_text",
+    "task_of",
     "write_starter",
 ]

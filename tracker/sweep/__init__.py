@@ -64,12 +64,12 @@ def storage_of(experiment: Experiment) -> str | None:
 
 
 def dry_run(experiment: Experiment, registry: Any, edits: Any) -> str:
-    from tracker.recipe import load_task
+    from tracker.recipe import load_data
     from tracker.sweep.plan import plan_text
 
     settings = sweep_settings_of(experiment)
-    task = load_task(experiment, registry)
-    return plan_text(experiment, registry, settings, edits, len(task.splits["train"]))
+    data = load_data(experiment, registry)
+    return plan_text(experiment, registry, settings, edits, len(data.splits["train"]))
 
 
 def run_sweep(experiment: Experiment, registry: Any, edits: Any, console: Console, executor: Any) -> int:

@@ -67,16 +67,18 @@ class ServiceLogger:
         seq = self.channel.send("flush")
         self.channel.wait_for(lambda answers: answers.get("durable", 0) >= seq, FLUSH_SECONDS)
 
-    def log_model(self, folder: Path, card: Any, example: Any, step: int) -> Any:
+    def log_model(self, folder: Path, card: Any, export: Any, step: int) -> Any:
         """The saved model as the run's Logged Model, once the tracking process logged it (None
         when the store is away: it is logged when the spool is sent)."""
+        from dataclasses import asdict
+
         from tracker.model_export import LoggedModel
 
         self.channel.answers.pop("model", None)
         self.channel.send(
             "model",
             folder=str(Path(folder).resolve()),
-            example=example,
+            export=asdict(export),
             step=step,
             register_as=self.register_as,
             card=card.as_record(),
@@ -293,7 +295,7 @@ def _log_start(
         "artifact", path=str(_write(config / "resolved.toml", tomlwrite.dumps(experiment.shown()))), folder="config"
     )
     channel.send("environment")
-    channel.send("inputs", inputs=describe_inputs(parts.task, redactor.text))
+    channel.send("inputs", inputs=describe_inputs(parts.data, redactor.text))
 
 
 def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
@@ -305,11 +307,13 @@ def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
         * int(os.environ.get("WORLD_SIZE", "1")),
         "total_optimizer_steps": parts.num_training_steps,
         "trainable_parameters": trainable,
-        "label_names": list(parts.task.labels.names or ["(regression)"]),
+        "targets": parts.task.describe(),
         "device": parts.hardware.device,
         "precision": parts.hardware.precision,
     }
-    derived.update({f"rows.{split}": len(data) for split, data in parts.task.splits.items()})
+    if parts.task.label_names is not None:
+        derived["label_names"] = list(parts.task.label_names)
+    derived.update({f"rows.{split}": len(rows) for split, rows in parts.data.splits.items()})
     return derived
 
 

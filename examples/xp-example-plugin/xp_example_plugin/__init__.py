@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracker.errors import BuildError
-from tracker.hookspecs import hookimpl
-from tracker.spec.declare import Annotated, Field, NonNegativeFloat, PositiveFloat, data_rules, outputs
+from tracker.plugin import Annotated, BuildError, Field, NonNegativeFloat, PositiveFloat, data_rules, hookimpl, outputs
 
 # Constraints are declared where the key is: xp checks them before anything is built, writes
 # them into `xp schema` and lists them in `xp plugins`.
@@ -56,10 +54,11 @@ class BalancedAccuracy:
         return {"balanced_accuracy": float(score)}
 
 
-def _needs_classes(options, task):
-    """A data rule: xp runs it once the dataset is loaded, before any model is built."""
-    if task.labels.is_regression:
-        yield None, "balanced accuracy needs class labels, but the labels are numbers (a regression task)"
+def _needs_classes(options, data):
+    """A data rule: xp runs it once the dataset is loaded, before any model is built. The task
+    names the classes its targets hold; it names none when they are numbers (regression)."""
+    if data.task.label_names is None:
+        yield None, f"balanced accuracy needs class labels, but the task predicts {data.task.describe()}"
 
 
 @outputs("balanced_accuracy")  # so `metric_for_best = "balanced_accuracy"` is checked before training

@@ -1,0 +1,15 @@
+"""Task plugins: what differs from one fine-tuning task to the next (targets, model head,
+predictions, export), each task in its own module."""
+
+from tracker.plugin import hookimpl
+from xp_plugins.tasks.sequence_classification import sequence_classification
+
+
+@hookimpl
+def xp_register_tasks(register):
+    register("sequence_classification", sequence_classification)
+
+
+@hookimpl
+def xp_default_task():
+    return "sequence_classification"

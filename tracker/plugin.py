@@ -1,0 +1,97 @@
+"""The plugin API: everything a plugin may import from xp, in one module. What is here is
+documented (docs/PLUGINS.md) and kept stable; anything else under `tracker` is private to xp and
+may change without notice. xp's built-in plugins (`plugins/`) import from here only, as a third
+party's do.
+
+- hooks: `hookimpl`, and the hook specifications in `tracker.hookspecs`;
+- declaring a section's keys and rules: the names of `tracker.spec.declare`;
+- what components hand each other: `tracker.components` (Task and its answers, TaskData, Parts,
+  RunResult, ...);
+- what the diagnosis reads from a runner: `Curves`, `PredictionStats`;
+- helpers every runner or loader needs: `EarlyStopping`, `BuildError`, `did_you_mean`,
+  `why_not_loaded`.
+"""
+
+from tracker.components import (
+    Baseline,
+    DataSource,
+    Export,
+    Head,
+    Metric,
+    Parts,
+    Proposal,
+    Row,
+    Runner,
+    RunResult,
+    Starter,
+    Task,
+    TaskData,
+    TextEncoder,
+)
+from tracker.diagnosis.evidence import Curves, PredictionStats
+from tracker.early_stopping import EarlyStopping
+from tracker.errors import BuildError, did_you_mean
+from tracker.hookspecs import hookimpl
+from tracker.hub import why_not_loaded
+from tracker.spec.declare import (
+    AfterValidator,
+    Annotated,
+    Field,
+    Fraction,
+    MetricName,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Ratio,
+    RunsCode,
+    Seed,
+    data_rules,
+    experiment_rules,
+    outputs,
+    rules,
+    starter,
+)
+
+__all__ = [
+    "AfterValidator",
+    "Annotated",
+    "Baseline",
+    "BuildError",
+    "Curves",
+    "DataSource",
+    "EarlyStopping",
+    "Export",
+    "Field",
+    "Fraction",
+    "Head",
+    "Metric",
+    "MetricName",
+    "Name",
+    "NonNegativeFloat",
+    "NonNegativeInt",
+    "Parts",
+    "PositiveFloat",
+    "PositiveInt",
+    "PredictionStats",
+    "Proposal",
+    "Ratio",
+    "Row",
+    "RunResult",
+    "Runner",
+    "RunsCode",
+    "Seed",
+    "Starter",
+    "Task",
+    "TaskData",
+    "TextEncoder",
+    "data_rules",
+    "did_you_mean",
+    "experiment_rules",
+    "hookimpl",
+    "outputs",
+    "rules",
+    "starter",
+    "why_not_loaded",
+]
