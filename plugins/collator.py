@@ -1,14 +1,16 @@
-"""Collator plugins: turn a list of tokenized rows into one padded batch of tensors."""
+"""Collator plugins: turn a list of tokenized rows into one padded batch of tensors; labels that
+are sequences (the task's `label_padding`) are padded too."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tracker.plugin import Annotated, Field, PositiveInt, experiment_rules, hookimpl
+from tracker.plugin import Annotated, Field, PositiveInt, Task, experiment_rules, hookimpl
 
 
 def dynamic_padding(
     tokenizer: Any,
+    task: Task,
     *,
     pad_to_multiple_of: Annotated[
         PositiveInt | None,
@@ -16,9 +18,7 @@ def dynamic_padding(
     ] = None,
 ) -> Any:
     """Pad each batch to its longest row (DataCollatorWithPadding), as in the Hugging Face course."""
-    from transformers import DataCollatorWithPadding
-
-    return DataCollatorWithPadding(tokenizer=tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+    return _padding(tokenizer, task, padding=True, pad_to_multiple_of=pad_to_multiple_of)
 
 
 def _rows_fit_the_length(options, sections):
@@ -39,6 +39,7 @@ def _rows_fit_the_length(options, sections):
 @experiment_rules(_rows_fit_the_length)
 def fixed_length(
     tokenizer: Any,
+    task: Task,
     *,
     max_length: Annotated[
         PositiveInt,
@@ -46,9 +47,18 @@ def fixed_length(
     ] = 128,
 ) -> Any:
     """Pad every batch to max_length, for hardware that wants one fixed shape (rows must be no longer)."""
-    from transformers import DataCollatorWithPadding
+    return _padding(tokenizer, task, padding="max_length", max_length=max_length)
 
-    return DataCollatorWithPadding(tokenizer=tokenizer, padding="max_length", max_length=max_length)
+
+def _padding(tokenizer: Any, task: Task, **padding: Any) -> Any:
+    """The inputs padded as asked; labels that are sequences (a tag per token) padded alike, with
+    the task's `label_padding`, which no loss counts."""
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
+
+    if task.label_padding is None:  # one target per row: nothing to pad but the inputs
+        return DataCollatorWithPadding(tokenizer=tokenizer, **padding)
+    # Despite its name, the collator that pads a `labels` sequence of any task.
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=task.label_padding, **padding)
 
 
 @hookimpl

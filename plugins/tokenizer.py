@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from tracker.plugin import TaskData
 
 # Bump when `encode` changes what it writes, so cached tokenized splits are not reused.
-ENCODING_VERSION = 1
+ENCODING_VERSION = 2
 # Tokenizers that know no limit report this huge `model_max_length` (transformers' VERY_LARGE_INTEGER).
 _NO_LIMIT = 1_000_000
 
@@ -38,30 +38,27 @@ class HFTextEncoder:
         self.num_proc = num_proc
         self._identity: str | None = None
 
-    def encode(self, task: TaskData) -> dict[str, Dataset]:
-        """Tokenize every split: raw columns removed, `label` renamed `labels`, torch format.
-
-        A test split whose labels are hidden keeps no `labels` column (there is nothing to score).
-        """
+    def encode(self, data: TaskData) -> dict[str, Dataset]:
+        """Every split as the model takes it, each batch of rows encoded by the task
+        (`Task.encode`) with this tokenizer: raw columns removed, torch format. A test split whose
+        labels are hidden keeps no `labels` column (there is nothing to score)."""
         encoded = {}
-        for key, split in task.splits.items():
+        for key, split in data.splits.items():
             tokenized = split.map(
-                _tokenize_batch,
+                data.task.encode,
                 batched=True,
                 fn_kwargs={
                     "tokenizer": self.tokenizer,
-                    "text_columns": task.text_columns,
+                    "text_columns": data.text_columns,
                     "options": self._call_options(),
                 },
-                remove_columns=[c for c in split.column_names if c != "label"],
+                remove_columns=split.column_names,
                 num_proc=self.num_proc,
-                new_fingerprint=self._fingerprint(split, task.text_columns),
+                new_fingerprint=self._fingerprint(split, data),
                 desc=f"Tokenizing {key}",
             )
-            if key == "test" and not task.test_has_labels:
-                tokenized = tokenized.remove_columns("label")
-            else:
-                tokenized = tokenized.rename_column("label", "labels")
+            if key == "test" and not data.test_has_labels:
+                tokenized = tokenized.remove_columns("labels")
             tokenized.set_format("torch")
             encoded[key] = tokenized
         return encoded
@@ -74,24 +71,19 @@ class HFTextEncoder:
             "padding": "max_length" if self.padding == "max_length" else False,
         }
 
-    def _fingerprint(self, split: Dataset, text_columns: tuple[str, ...]) -> str:
+    def _fingerprint(self, split: Dataset, data: TaskData) -> str:
         # datasets would hash the map function with its closure, tokenizer object included; that
         # hash depends on how the tokenizer was loaded (its path, offline flags), and hashing
-        # pickles the whole vocabulary. Name the result by what determines it instead.
+        # pickles the whole vocabulary. Name the result by what determines it instead: the task
+        # (its kind and what it knows of the targets), the tokenizer, the options, the rows.
         from datasets.fingerprint import Hasher
 
         if self._identity is None:
             self._identity = _tokenizer_identity(self.tokenizer)
+        task = f"{type(data.task).__module__}.{type(data.task).__qualname__}: {data.task!r}"
         return Hasher.hash(
-            [ENCODING_VERSION, self._identity, self._call_options(), list(text_columns), split._fingerprint]
+            [ENCODING_VERSION, task, self._identity, self._call_options(), list(data.text_columns), split._fingerprint]
         )
-
-
-def _tokenize_batch(
-    batch: dict[str, list], *, tokenizer: Any, text_columns: tuple[str, ...], options: dict[str, Any]
-) -> Any:
-    texts = [batch[column] for column in text_columns]  # one column, or a sentence pair
-    return tokenizer(*texts, **options)
 
 
 def _tokenizer_identity(tokenizer: Any) -> str:

@@ -74,8 +74,8 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Starter:
-    """What a dataset plugin writes for `xp init` (the `xp_starter_dataset` hook): its section,
-    having read the rows and asked the task which columns to use."""
+    """What a dataset plugin writes for `xp init` (its `@starter` function): its section, having
+    read the rows and asked the task which columns to use."""
 
     use: str  # the dataset plugin's registered name
     about: str  # the section's first comment
@@ -95,6 +95,9 @@ class Task(Protocol):
     # Names of the target ids (classes, entity tags); None before the targets are read, and for
     # targets that have none (values, spans, text).
     label_names: tuple[str, ...] | None
+    # What a collator pads `labels` with: None when each row has one target (nothing to pad); a
+    # number no loss counts (-100) when a row's targets are a sequence (a tag per token).
+    label_padding: int | None
 
     def read_targets(
         self, splits: dict[str, Dataset], columns: Sequence[str], names_of_ids: Sequence[str] | None
@@ -120,6 +123,13 @@ class Task(Protocol):
     def head(self) -> Head:
         """The model head to build."""
 
+    def encode(
+        self, batch: dict[str, list[Any]], *, tokenizer: Any, text_columns: Sequence[str], options: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """A batch of rows (`Dataset.map(batched=True)`) as the model takes them: the tokenizer's
+        output for the `text_columns`, called with `options` (truncation, max_length, padding), and
+        `labels` made from the rows' `label` column."""
+
     def decode(self, logits: Any) -> tuple[Any, Any]:
         """A batch's logits (a torch tensor) to its predictions and their scores, one per row (of
         any shape beyond the row); runners pad them with -100 to gather and concatenate."""
@@ -128,8 +138,8 @@ class Task(Protocol):
         """The predictions file's columns besides the row id, from gathered `decode` results."""
 
     def prediction_table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
-        """`xp predict`'s output columns for a batch's logits (numpy); a ValueError when
-        `probabilities` makes no sense for the task."""
+        """`xp predict`'s output columns for the logits of the input rows (numpy); a ValueError
+        when `probabilities` makes no sense for the task."""
 
     def prediction_stats(self, predictions: Any, references: Any) -> PredictionStats | None:
         """The diagnosis's look at the last validation predictions (None: the curves only)."""
@@ -217,8 +227,8 @@ class TextEncoder(Protocol):
     tokenizer: Any  # the Hugging Face tokenizer, saved with the model and given to collators
     max_length: int | None
 
-    def encode(self, task: TaskData) -> dict[str, Dataset]:
-        """Tokenize every split: text columns removed, `label` renamed `labels`, torch format."""
+    def encode(self, data: TaskData) -> dict[str, Dataset]:
+        """Every split as the model takes it (`Task.encode` on each batch of rows), torch format."""
 
 
 class Metric(Protocol):

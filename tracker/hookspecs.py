@@ -30,12 +30,14 @@ def xp_register_datasets(register):
 
 @hookspec
 def xp_register_tokenizers(register):
-    """Register tokenizer factories: `factory(model_checkpoint, **options)` returns a `TextEncoder`."""
+    """Register tokenizer factories: `factory(model_checkpoint, **options)` returns a `TextEncoder`,
+    which encodes each batch of rows with `Task.encode`."""
 
 
 @hookspec
 def xp_register_collators(register):
-    """Register collator factories: `factory(tokenizer, **options)` returns a batch collate function."""
+    """Register collator factories: `factory(tokenizer, task, **options)` returns a batch collate
+    function (padding `labels` with `task.label_padding` when they are sequences)."""
 
 
 @hookspec

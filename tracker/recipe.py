@@ -214,7 +214,7 @@ def _build_and_run(
         encoder = build_tokenizer(build, experiment)
         with build.blame("tokenizer"):
             encoded = encoder.encode(data)
-    collator = build.section("collator", encoder.tokenizer)
+    collator = build.section("collator", encoder.tokenizer, data.task)
     model = build.section("model", data.task.head())
     say("model", describe_model(experiment, model, hardware))
     optimizer = build.section("optimizer", model)

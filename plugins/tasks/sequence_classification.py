@@ -24,6 +24,7 @@ class SequenceClassification:
 
     label_names: tuple[str, ...] | None = None
     targets_read: bool = False
+    label_padding: None = None  # one target per row
 
     @property
     def is_regression(self) -> bool:
@@ -100,6 +101,14 @@ class SequenceClassification:
                 "label2id": {name: i for i, name in enumerate(self.label_names)},
             },
         )
+
+    def encode(
+        self, batch: dict[str, list[Any]], *, tokenizer: Any, text_columns: Sequence[str], options: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """One text, or a sentence pair, per row, as the tokenizer encodes a pair; the label as is."""
+        encoded = tokenizer(*(batch[column] for column in text_columns), **options)
+        encoded["labels"] = batch["label"]
+        return encoded
 
     # ---- predictions ------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The `auto` tokenizer plugin: truncation, padding, column handling, and reuse of the datasets cache."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -127,9 +128,13 @@ def test_fingerprint_ignores_where_and_how_the_tokenizer_was_loaded(tiny_checkpo
     first, second = auto(str(tiny_checkpoint), max_length=32), auto(str(moved), max_length=32)
     first.tokenizer(["a b c d e f"], truncation=True, max_length=3, padding="max_length")  # mutates backend state
     split = mrpc_small.splits["eval"]
-    columns = mrpc_small.text_columns
-    assert first._fingerprint(split, columns) == second._fingerprint(split, columns)
-    assert auto(str(tiny_checkpoint), max_length=33)._fingerprint(split, columns) != second._fingerprint(split, columns)
+    assert first._fingerprint(split, mrpc_small) == second._fingerprint(split, mrpc_small)
+    assert auto(str(tiny_checkpoint), max_length=33)._fingerprint(split, mrpc_small) != second._fingerprint(
+        split, mrpc_small
+    )
+    # The task encodes the rows: another task (here, other targets) is another encoding.
+    other_task = dataclasses.replace(mrpc_small, task=mrpc_small.task.with_labels(("a", "b")))
+    assert first._fingerprint(split, other_task) != first._fingerprint(split, mrpc_small)
 
 
 # A second run of an experiment is a new process with a new tokenizer object: it must find the

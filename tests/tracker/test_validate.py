@@ -28,7 +28,13 @@ else:  # pragma: no cover
 
 
 def fake_hf(
-    seed, *, path: str, text_columns: list[str], label_column: str = "label", max_rows: dict[str, int] | None = None
+    task,
+    seed,
+    *,
+    path: str,
+    text_columns: list[str],
+    label_column: str = "label",
+    max_rows: dict[str, int] | None = None,
 ):
     """A fake dataset."""
 
@@ -37,11 +43,11 @@ def fake_auto(model_checkpoint, *, max_length: int | None = None):
     """A fake tokenizer."""
 
 
-def fake_dynamic_padding(tokenizer, *, pad_to_multiple_of: int | None = None):
+def fake_dynamic_padding(tokenizer, task, *, pad_to_multiple_of: int | None = None):
     """A fake collator."""
 
 
-def fake_sequence_classification(labels, *, checkpoint: str):
+def fake_sequence_classification(head, *, checkpoint: str):
     """A fake model."""
 
 
@@ -69,7 +75,19 @@ def fake_loop(*, epochs: int = 3, batch_size: int = 16):
     """A fake runner."""
 
 
+def fake_task():
+    """A fake task."""
+
+
 class FakePlugins:
+    @hookimpl
+    def xp_register_tasks(self, register):
+        register("sequence_classification", fake_task)
+
+    @hookimpl
+    def xp_default_task(self):
+        return "sequence_classification"
+
     @hookimpl
     def xp_register_datasets(self, register):
         register("hf", fake_hf)
@@ -171,6 +189,7 @@ def test_a_valid_experiment_resolves_every_section(registry):
     assert (optimizer.section, optimizer.kind, optimizer.use) == ("optimizer", "optimizer", "adamw")
     assert dict(optimizer.options) == {"lr": 5e-5, "betas": (0.9, 0.999), "weight_decay": 0.0}
     assert list(experiment.components) == [
+        "task",  # not in the file: the default task
         "dataset",
         "tokenizer",
         "collator",
@@ -283,7 +302,7 @@ def test_unknown_section_with_did_you_mean(registry):
     assert problem == (
         f'{FILE}: [traking]: unknown section (did you mean "tracking"?). Valid sections: {", ".join(SECTION_ORDER)}'
     )
-    assert SECTION_ORDER[:2] == ("experiment", "dataset")
+    assert SECTION_ORDER[:3] == ("experiment", "task", "dataset")
 
 
 def test_a_top_level_key_belongs_in_a_section(registry):
@@ -320,7 +339,7 @@ def test_unknown_plugin_name_mentions_plugins_that_failed_to_load(registry):
     failing = BrokenPlugin(
         "xp_fancy", PluginSource("xp-fancy:plugin", "xp-fancy", "0.2.0"), "ImportError: needs fancy-optim"
     )
-    with_broken = Registry(registry.components, (failing,))
+    with_broken = Registry(registry.components, (failing,), registry.defaults)
 
     [problem] = problems_of(with_broken, edit(MRPC, 'use = "adamw"', 'use = "fancy"'))
 

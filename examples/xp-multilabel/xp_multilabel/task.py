@@ -27,6 +27,7 @@ class MultiLabel:
 
     threshold: float = 0.5
     label_names: tuple[str, ...] | None = None
+    label_padding: None = None  # one vector of targets per row: nothing to pad
 
     # ---- data -------------------------------------------------------------------------------------
 
@@ -88,6 +89,12 @@ class MultiLabel:
                 "label2id": {name: i for i, name in enumerate(names)},
             },
         )
+
+    def encode(self, batch: dict[str, list], *, tokenizer: Any, text_columns: Sequence[str], options: Any) -> Any:
+        """The text as the tokenizer encodes it; the row's 0/1 vector as its labels."""
+        encoded = tokenizer(*(batch[column] for column in text_columns), **options)
+        encoded["labels"] = batch["label"]
+        return encoded
 
     # ---- predictions ------------------------------------------------------------------------------
 
