@@ -40,6 +40,9 @@ def task_of(registry: Registry, name: str | None) -> tuple[str, Any]:
     if component is None:
         installed = ", ".join(registry.names("task")) or "none"
         raise InitError(f'--task: no task "{name}" is installed (installed: {installed}; see xp plugins --kind task)')
+    required = [key for key, declared in component.spec.keys.items() if declared.required]
+    if required:  # nothing here knows what to give them
+        raise InitError(f'--task: "{name}" has required keys ({", ".join(required)}); write its [task] section by hand')
     return component.name, component.factory()
 
 
