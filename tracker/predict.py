@@ -160,6 +160,7 @@ def predict_frame(
     """One row per input row, the columns the task gives (for sequence classification: `label`,
     `label_id`, `score` and, on request, `prob_<label>` per class; for regression `score`).
     `after_first_batch` is called once the first batch is predicted (start-up is over)."""
+    import numpy as np
     import pandas as pd
     import torch
     from tqdm.auto import tqdm
@@ -168,6 +169,12 @@ def predict_frame(
         frame[name].map(lambda value: "" if value is None or value != value else str(value)).tolist()
         for name in text_columns
     ]  # None and NaN (missing cells) read as empty text
+    try:  # asked of no rows first: an option the task refuses fails before any row is predicted
+        task.prediction_table(np.zeros((0, model.config.num_labels), dtype=np.float32), probabilities)
+    except ValueError as error:
+        raise PredictError(
+            f"--probabilities: MODEL {source.description} is a {task.describe()} model: {error}"
+        ) from None
     max_length = source.card.max_length or _model_max_length(model, tokenizer)
     model.to(device).eval()
     chunks = []
@@ -182,12 +189,7 @@ def predict_frame(
             if start == 0:
                 after_first_batch()
             bar.update(len(batch[0]))
-    try:
-        return pd.DataFrame(task.prediction_table(torch.cat(chunks).numpy(), probabilities))
-    except ValueError as error:
-        raise PredictError(
-            f"--probabilities: MODEL {source.description} is a {task.describe()} model: {error}"
-        ) from None
+    return pd.DataFrame(task.prediction_table(torch.cat(chunks).numpy(), probabilities))
 
 
 def _model_max_length(model: Any, tokenizer: Any) -> int | None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tracker.plugin import Baseline, BuildError, Export, Head, PredictionStats, Proposal, Row, TaskData
-from xp_plugins.tasks import columns
+from xp_plugins.tasks import columns as guess
 from xp_plugins.tasks.labels import HIDDEN_LABEL, class_names, named_column, rows_text, unlabelled_rows
 
 if TYPE_CHECKING:
@@ -191,8 +191,8 @@ class SequenceClassification:
         classes), or correlations for numbers."""
         train = splits["train"]
         assert train is not None
-        label = columns.label_column(train, label_column)
-        text = columns.text_columns(train, label, text_columns)
+        label = guess.label_column(train, label_column)
+        text = guess.text_columns(train, label, text_columns)
         labelled = {key: split for key, split in splits.items() if split is not None and label in split.column_names}
         names, read = class_names(named_column(labelled, label), None)
         task = self.with_labels(names)
@@ -204,9 +204,7 @@ class SequenceClassification:
             )
         kind = "a sentence pair" if len(text) == 2 else "one text"
         targets = f"{label} (numbers: regression)" if names is None else f"{label}, {_classes(names)}"
-        others = [
-            c for c in columns.string_columns(train) if c not in text and c != label and c not in columns.ID_COLUMNS
-        ]
+        others = [c for c in guess.string_columns(train) if c not in text and c != label and c not in guess.ID_COLUMNS]
         what = "a sentence pair" if len(text) == 2 else "one column, or two for a sentence pair"
         rows: list[Row] = [
             ("text_columns", list(text), what + (f"; other text: {', '.join(others)}" if others else "")),
