@@ -160,7 +160,6 @@ def predict_frame(
     """One row per input row, the columns the task gives (for sequence classification: `label`,
     `label_id`, `score` and, on request, `prob_<label>` per class; for regression `score`).
     `after_first_batch` is called once the first batch is predicted (start-up is over)."""
-    import numpy as np
     import pandas as pd
     import torch
     from tqdm.auto import tqdm
@@ -169,12 +168,6 @@ def predict_frame(
         frame[name].map(lambda value: "" if value is None or value != value else str(value)).tolist()
         for name in text_columns
     ]  # None and NaN (missing cells) read as empty text
-    try:  # asked of no rows first: an option the task refuses fails before any row is predicted
-        task.prediction_table(np.zeros((0, model.config.num_labels), dtype=np.float32), probabilities)
-    except ValueError as error:
-        raise PredictError(
-            f"--probabilities: MODEL {source.description} is a {task.describe()} model: {error}"
-        ) from None
     max_length = source.card.max_length or _model_max_length(model, tokenizer)
     model.to(device).eval()
     chunks = []
@@ -187,9 +180,21 @@ def predict_frame(
             encoded = tokenizer(*batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
             chunks.append(model(**encoded.to(device)).logits.float().cpu())
             if start == 0:
+                _check_options(task, chunks[0][:0].numpy(), probabilities, source)
                 after_first_batch()
             bar.update(len(batch[0]))
     return pd.DataFrame(task.prediction_table(torch.cat(chunks).numpy(), probabilities))
+
+
+def _check_options(task: Any, no_rows: Any, probabilities: bool, source: ModelSource) -> None:
+    """Asks the task for a table of no rows (the model's output, sliced empty) so that an option it
+    refuses fails after one batch, not after predicting every row."""
+    try:
+        task.prediction_table(no_rows, probabilities)
+    except ValueError as error:
+        raise PredictError(
+            f"--probabilities: MODEL {source.description} is a {task.describe()} model: {error}"
+        ) from None
 
 
 def _model_max_length(model: Any, tokenizer: Any) -> int | None:
