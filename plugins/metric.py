@@ -2,7 +2,9 @@
 needed (evaluate's own accuracy, f1, ... modules wrap the same functions); `evaluate` loads any
 other metric with `evaluate.load` where the Hub is reachable.
 
-A metric's `compute(predictions, references)` returns plain floats by name, and its
+A metric factory is given the `TaskData` first (its task's `label_names`, the data's columns),
+for a metric that reports per class; these score every class together and do not need it. A
+metric's `compute(predictions, references)` returns plain floats by name, and its
 `greater_is_better` says which way is better for all of its scores (True for every built-in one).
 """
 
@@ -19,6 +21,7 @@ from tracker.plugin import (
     Name,
     NonNegativeInt,
     RunsCode,
+    TaskData,
     data_rules,
     hookimpl,
     outputs,
@@ -157,7 +160,7 @@ _spearman = partial(_scipy_correlation, "spearmanr")
 
 @outputs("accuracy")
 @data_rules(_needs_classes)
-def accuracy():
+def accuracy(data: TaskData):
     """Fraction of predicted class ids equal to the references."""
     return Scores({"accuracy": _accuracy})
 
@@ -165,7 +168,7 @@ def accuracy():
 @outputs("f1")
 @rules(_pos_label_only_for_binary)
 @data_rules(_needs_classes, _average_fits_classes)
-def f1(*, average: Average = "binary", pos_label: PositiveLabel = 1):
+def f1(data: TaskData, *, average: Average = "binary", pos_label: PositiveLabel = 1):
     """F1 score (scikit-learn); pos_label is the positive class when average = "binary"."""
     return Scores({"f1": _averaged("f1_score", average, pos_label)})
 
@@ -173,7 +176,7 @@ def f1(*, average: Average = "binary", pos_label: PositiveLabel = 1):
 @outputs("precision")
 @rules(_pos_label_only_for_binary)
 @data_rules(_needs_classes, _average_fits_classes)
-def precision(*, average: Average = "binary", pos_label: PositiveLabel = 1):
+def precision(data: TaskData, *, average: Average = "binary", pos_label: PositiveLabel = 1):
     """Precision (scikit-learn); pos_label is the positive class when average = "binary"."""
     return Scores({"precision": _averaged("precision_score", average, pos_label)})
 
@@ -181,43 +184,43 @@ def precision(*, average: Average = "binary", pos_label: PositiveLabel = 1):
 @outputs("recall")
 @rules(_pos_label_only_for_binary)
 @data_rules(_needs_classes, _average_fits_classes)
-def recall(*, average: Average = "binary", pos_label: PositiveLabel = 1):
+def recall(data: TaskData, *, average: Average = "binary", pos_label: PositiveLabel = 1):
     """Recall (scikit-learn); pos_label is the positive class when average = "binary"."""
     return Scores({"recall": _averaged("recall_score", average, pos_label)})
 
 
 @outputs("matthews_correlation")
 @data_rules(_needs_classes)
-def matthews_correlation():
+def matthews_correlation(data: TaskData):
     """Matthews correlation coefficient, in [-1, 1]; robust to unbalanced classes."""
     return Scores({"matthews_correlation": _matthews})
 
 
 @outputs("pearson")
 @data_rules(_needs_numbers)
-def pearson():
+def pearson(data: TaskData):
     """Pearson correlation of regression predictions with the references."""
     return Scores({"pearson": _pearson})
 
 
 @outputs("spearman")
 @data_rules(_needs_numbers)
-def spearman():
+def spearman(data: TaskData):
     """Spearman rank correlation of regression predictions with the references."""
     return Scores({"spearman": _spearman})
 
 
 @outputs(lambda options: GLUE_OUTPUTS.get(options["task"], ("accuracy",)))
 @data_rules(_glue_task_fits)
-def glue(*, task: Annotated[GlueTask, Field(description="the GLUE task's configuration name")]):
+def glue(data: TaskData, *, task: Annotated[GlueTask, Field(description="the GLUE task's configuration name")]):
     """The official metrics of a GLUE task: accuracy, plus f1 (mrpc, qqp); cola: MCC; stsb: correlations."""
     if task == "cola":
-        return matthews_correlation()
+        return matthews_correlation(data)
     if task == "stsb":
         return Scores({"pearson": _pearson, "spearman": _spearman})
     if task in ("mrpc", "qqp"):
         return Scores({"accuracy": _accuracy, "f1": _averaged("f1_score", "binary", 1)})
-    return accuracy()
+    return accuracy(data)
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,7 @@ class EvaluateMetric:
 
 
 def evaluate_metric(
+    data: TaskData,
     *,
     path: Annotated[Name, RunsCode("evaluate.load runs the metric's Python script, from the Hub or a local file")],
     config_name: Name | None = None,

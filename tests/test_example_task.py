@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mlflow_helpers import as_set_options, sqlite_store
+from tests.mlflow_helpers import as_set_options, runs_in, sqlite_store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO_ROOT / "examples" / "xp-multilabel"
@@ -178,6 +178,9 @@ def test_the_logged_model_predicts_and_reloads_from_mlflow(installed, example, t
         pythonpath=installed,
     )
     assert trained.returncode == 0, trained.stderr
+    [run] = runs_in(store)
+    # The metric factory is given the data, whose task names the labels: an F1 per label, by name.
+    assert {f"eval/f1_{name}" for name in ASPECTS} <= set(run.data.metrics)
     reviews = example / "reviews.csv"
     texts = ["Far too expensive, and it arrived late.", "Support never answered.", "Bought it last month."]
     with reviews.open("w", newline="", encoding="utf-8") as file:

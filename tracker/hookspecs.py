@@ -58,7 +58,8 @@ def xp_register_schedulers(register):
 
 @hookspec
 def xp_register_metrics(register):
-    """Register metric factories: `factory(**options)` returns a `Metric`."""
+    """Register metric factories: `factory(data, **options)` returns a `Metric`; `data` is the
+    `TaskData`, whose task names the classes or tags (`label_names`), for scores per class."""
 
 
 @hookspec

@@ -221,7 +221,7 @@ def _build_and_run(
     with build.blame("runner"):
         num_training_steps = runner.num_training_steps(len(encoded["train"]))
     scheduler = build.section("scheduler", optimizer, num_training_steps)
-    metrics = [build.build(spec) for spec in experiment.metrics]
+    metrics = [build.build(spec, data) for spec in experiment.metrics]
 
     output_dir = experiment.run_folder
     parts = Parts(

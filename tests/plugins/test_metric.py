@@ -17,6 +17,7 @@ from tracker import hookspecs
 from tracker.components import TaskData
 from tracker.errors import BuildError
 from xp_plugins import metric as plugin
+from xp_plugins.metric import GLUE_CLASSES
 from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 SEEDS = [0, 1, 2]
@@ -38,6 +39,17 @@ def regression_values(seed, size=64):
     rng = np.random.default_rng(seed)
     references = rng.normal(size=size)
     return references + rng.normal(scale=0.5, size=size), references
+
+
+def classes(count: int) -> TaskData:
+    """Data whose task has `count` classes (the splits stay empty), as a metric factory is given it."""
+    return TaskData({}, ("text",), SequenceClassification().with_labels(tuple("abcdefgh"[:count])))
+
+
+# What the data rules and the factories look at is the task; the splits stay empty.
+BINARY = TaskData({}, ("text",), SequenceClassification().with_labels(("no", "yes")))
+THREE = classes(3)
+REGRESSION = TaskData({}, ("text",), SequenceClassification().with_labels(None))
 
 
 def test_the_hook_registers_every_metric():
@@ -65,7 +77,9 @@ def test_the_hook_registers_every_metric():
 def test_accuracy_matches_scikit_learn(seed, num_classes):
     predictions, references = class_ids(seed, num_classes)
     expected = sklearn.metrics.accuracy_score(references, predictions)
-    assert plugin.accuracy().compute(predictions, references) == {"accuracy": pytest.approx(expected)}
+    assert plugin.accuracy(classes(num_classes)).compute(predictions, references) == {
+        "accuracy": pytest.approx(expected)
+    }
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -83,7 +97,7 @@ def test_accuracy_matches_scikit_learn(seed, num_classes):
 def test_f1_precision_recall_match_scikit_learn(name, average, num_classes, seed):
     predictions, references = class_ids(seed, num_classes)
     expected = AVERAGED[name](references, predictions, average=average)
-    result = plugin.BUILT_IN[name](average=average).compute(predictions, references)
+    result = plugin.BUILT_IN[name](classes(num_classes), average=average).compute(predictions, references)
     assert result == {name: pytest.approx(expected)}
 
 
@@ -91,7 +105,7 @@ def test_f1_precision_recall_match_scikit_learn(name, average, num_classes, seed
 def test_pos_label_picks_the_positive_class(name):
     predictions, references = class_ids(0, 2)
     expected = AVERAGED[name](references, predictions, pos_label=0)
-    result = plugin.BUILT_IN[name](pos_label=0).compute(predictions, references)
+    result = plugin.BUILT_IN[name](BINARY, pos_label=0).compute(predictions, references)
     assert result == {name: pytest.approx(expected)}
 
 
@@ -103,10 +117,6 @@ def test_pos_label_only_goes_with_a_binary_average(name):
     assert problems_of(plugin.BUILT_IN[name], pos_label=-1) == {"pos_label": "expected an integer >= 0, got -1"}
 
 
-# What the data rules look at is the task; the splits stay empty.
-BINARY = TaskData({}, ("text",), SequenceClassification().with_labels(("no", "yes")))
-THREE = TaskData({}, ("text",), SequenceClassification().with_labels(("a", "b", "c")))
-REGRESSION = TaskData({}, ("text",), SequenceClassification().with_labels(None))
 NEEDS_CLASSES = "needs class labels, but the labels are numbers (a regression task); use pearson or spearman"
 NEEDS_NUMBERS = "a correlation of regression outputs, but the task has {}; use accuracy, f1 or matthews_correlation"
 
@@ -195,7 +205,7 @@ def test_a_class_never_predicted_scores_zero_without_warnings(name):
     predictions, references = np.zeros(8, dtype=int), np.zeros(8, dtype=int)  # no positives at all
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert plugin.BUILT_IN[name]().compute(predictions, references) == {name: 0.0}
+        assert plugin.BUILT_IN[name](BINARY).compute(predictions, references) == {name: 0.0}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -203,31 +213,31 @@ def test_a_class_never_predicted_scores_zero_without_warnings(name):
 def test_matthews_correlation_matches_scikit_learn(seed, num_classes):
     predictions, references = class_ids(seed, num_classes)
     expected = sklearn.metrics.matthews_corrcoef(references, predictions)
-    result = plugin.matthews_correlation().compute(predictions, references)
+    result = plugin.matthews_correlation(classes(num_classes)).compute(predictions, references)
     assert result == {"matthews_correlation": pytest.approx(expected)}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_correlations_match_scipy(seed):
     predictions, references = regression_values(seed)
-    assert plugin.pearson().compute(predictions, references) == {
+    assert plugin.pearson(REGRESSION).compute(predictions, references) == {
         "pearson": pytest.approx(scipy.stats.pearsonr(predictions, references).statistic)
     }
-    assert plugin.spearman().compute(predictions, references) == {
+    assert plugin.spearman(REGRESSION).compute(predictions, references) == {
         "spearman": pytest.approx(scipy.stats.spearmanr(predictions, references).statistic)
     }
 
 
 def test_correlations_accept_a_regression_heads_column_of_predictions():
     predictions, references = regression_values(0)
-    column = plugin.pearson().compute(predictions[:, None], references)
-    assert column == plugin.pearson().compute(predictions, references)
+    column = plugin.pearson(REGRESSION).compute(predictions[:, None], references)
+    assert column == plugin.pearson(REGRESSION).compute(predictions, references)
 
 
 @pytest.mark.parametrize("name", plugin.BUILT_IN)
 def test_scores_are_plain_floats_and_greater_is_better(name):
     predictions, references = class_ids(0, 2)
-    metric = plugin.glue(task="mrpc") if name == "glue" else plugin.BUILT_IN[name]()
+    metric = plugin.glue(BINARY, task="mrpc") if name == "glue" else plugin.BUILT_IN[name](BINARY)
     assert metric.greater_is_better is True
     assert all(type(score) is float for score in metric.compute(predictions, references).values())
 
@@ -247,15 +257,15 @@ def test_scores_are_plain_floats_and_greater_is_better(name):
 )
 def test_glue_picks_each_tasks_official_metrics(task, names):
     if task == "stsb":
-        predictions, references = regression_values(0)
+        data, (predictions, references) = REGRESSION, regression_values(0)
     else:
-        predictions, references = class_ids(0, 2)
-    assert set(plugin.glue(task=task).compute(predictions, references)) == names
+        data, (predictions, references) = classes(GLUE_CLASSES[task]), class_ids(0, 2)
+    assert set(plugin.glue(data, task=task).compute(predictions, references)) == names
 
 
 def test_glue_mrpc_f1_is_binary_f1():
     predictions, references = class_ids(0, 2)
-    result = plugin.glue(task="mrpc").compute(predictions, references)
+    result = plugin.glue(BINARY, task="mrpc").compute(predictions, references)
     assert result["f1"] == pytest.approx(sklearn.metrics.f1_score(references, predictions))
 
 
@@ -264,7 +274,7 @@ def test_evaluate_without_the_hub_is_a_build_error_suggesting_built_in_metrics(m
 
     monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", True)  # as on a machine without network
     with pytest.raises(BuildError) as raised:
-        plugin.evaluate_metric(path="xp-tests/no-such-metric")
+        plugin.evaluate_metric(BINARY, path="xp-tests/no-such-metric")
     assert raised.value.key == "path"
     assert "unreachable" in raised.value.message and "accuracy, f1" in raised.value.message
 
@@ -288,7 +298,7 @@ class Hits(evaluate.Metric):
 def test_evaluate_loads_a_local_script_and_keeps_the_numeric_scores(tmp_path):
     script = tmp_path / "hits.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    metric = plugin.evaluate_metric(path=str(script), compute_options={"weight": 0.5}, greater_is_better=False)
+    metric = plugin.evaluate_metric(BINARY, path=str(script), compute_options={"weight": 0.5}, greater_is_better=False)
     assert metric.compute(np.array([1, 0, 1]), np.array([1, 1, 1])) == {"hits": 1.0}
     assert metric.greater_is_better is False
 

@@ -39,7 +39,7 @@ def fake_adam(model, *, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.9
     """
 
 
-def fake_accuracy():
+def fake_accuracy(data):
     """Fraction of correct predictions."""
 
 

@@ -63,11 +63,11 @@ def fake_linear(optimizer, num_training_steps, *, warmup_ratio: float = 0.0):
     """A fake linear schedule."""
 
 
-def fake_accuracy():
+def fake_accuracy(data):
     """A fake accuracy."""
 
 
-def fake_f1(*, average: Literal["binary", "macro", "micro"] = "binary"):
+def fake_f1(data, *, average: Literal["binary", "macro", "micro"] = "binary"):
     """A fake F1."""
 
 

@@ -64,9 +64,10 @@ def _needs_classes(options, data):
 @outputs("balanced_accuracy")  # so `metric_for_best = "balanced_accuracy"` is checked before training
 @data_rules(_needs_classes)
 def balanced_accuracy(
-    *, adjusted: Annotated[bool, Field(description="map chance level to 0")] = False
+    data, *, adjusted: Annotated[bool, Field(description="map chance level to 0")] = False
 ) -> BalancedAccuracy:
-    """Balanced accuracy (sklearn): mean recall over classes; adjusted = true maps chance to 0."""
+    """Balanced accuracy (sklearn): mean recall over classes; adjusted = true maps chance to 0.
+    `data` (the TaskData) is given to every metric factory; this one scores all classes together."""
     import sklearn.metrics  # noqa: F401 - fail while building, not after the first epoch
 
     return BalancedAccuracy(adjusted=adjusted)

@@ -4,7 +4,9 @@ through the `xp.plugins` entry point."""
 
 from __future__ import annotations
 
-from tracker.plugin import Annotated, Field, Fraction, data_rules, hookimpl, outputs
+from dataclasses import dataclass
+
+from tracker.plugin import Annotated, Field, Fraction, TaskData, data_rules, hookimpl, outputs
 from xp_multilabel.task import MultiLabel
 
 __all__ = ["MultiLabel", "multi_label", "multi_label_f1"]
@@ -23,19 +25,24 @@ def multi_label(
     return MultiLabel(threshold=threshold)
 
 
+@dataclass(frozen=True)
 class MultiLabelF1:
-    """F1 over every (row, label) decision (micro) and the mean of each label's F1 (macro)."""
+    """F1 over every (row, label) decision (micro), the mean of each label's F1 (macro), and each
+    label's own F1 under its name (`f1_price`)."""
 
-    greater_is_better = True
+    label_names: tuple[str, ...]  # the task's, in the order of the model's outputs
+    greater_is_better = True  # not a field: which way is better, for picking the best checkpoint
 
     def compute(self, predictions, references) -> dict[str, float]:
         import numpy as np
         from sklearn.metrics import f1_score
 
         predicted, true = np.asarray(predictions).astype(int), np.asarray(references).astype(int)
+        per_label = f1_score(true, predicted, average=None, zero_division=0)
         return {
             "f1_micro": float(f1_score(true, predicted, average="micro", zero_division=0)),
-            "f1_macro": float(f1_score(true, predicted, average="macro", zero_division=0)),
+            "f1_macro": float(per_label.mean()),
+            **{f"f1_{name}": float(score) for name, score in zip(self.label_names, per_label, strict=True)},
         }
 
 
@@ -47,9 +54,9 @@ def _scores_label_sets(options, data):
 
 @outputs("f1_micro", "f1_macro")  # so `metric_for_best = "f1_macro"` is checked before training
 @data_rules(_scores_label_sets)
-def multi_label_f1() -> MultiLabelF1:
-    """Micro and macro F1 of multi-label predictions (sklearn), at the task's threshold."""
-    return MultiLabelF1()
+def multi_label_f1(data: TaskData) -> MultiLabelF1:
+    """Micro, macro and per-label F1 of multi-label predictions (sklearn), at the task's threshold."""
+    return MultiLabelF1(data.task.label_names)
 
 
 @hookimpl
