@@ -130,9 +130,11 @@ class Task(Protocol):
         output for the `text_columns`, called with `options` (truncation, max_length, padding), and
         `labels` made from the rows' `label` column."""
 
-    def decode(self, logits: Any) -> tuple[Any, Any]:
-        """A batch's logits (a torch tensor) to its predictions and their scores, one per row (of
-        any shape beyond the row); runners pad them with -100 to gather and concatenate."""
+    def decode(self, outputs: tuple[Any, ...]) -> tuple[Any, Any]:
+        """A batch's model outputs after the loss (torch tensors, in the model output's order:
+        `(logits,)`, or `(start_logits, end_logits)` for question answering) to its predictions and
+        their scores, one per row (of any shape beyond the row); runners pad them with -100 to
+        gather and concatenate."""
 
     def prediction_columns(self, predictions: Any, scores: Any) -> dict[str, Sequence[Any]]:
         """The predictions file's columns besides the row id, from gathered `decode` results."""

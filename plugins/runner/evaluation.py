@@ -38,7 +38,7 @@ def predict(
             labels = batch["labels"] if has_labels else torch.full_like(batch["input_ids"][:, 0], PAD)
             with backend.autocast():
                 outputs = model(**batch)
-            predictions, scores = task.decode(outputs.logits)
+            predictions, scores = task.decode(without_loss(outputs, model))
             # One copy of the batch loss per row: after gathering, the mean is weighted by rows.
             losses = outputs.loss.detach().float() if has_labels else torch.zeros((), device=labels.device)
             losses = losses.expand(labels.shape[0])
@@ -47,6 +47,13 @@ def predict(
     model.train()
     predictions, scores, references, losses = (concatenated(parts).numpy() for parts in zip(*chunks, strict=True))
     return Predictions(predictions, scores, references, float(losses.mean()) if has_labels else None)
+
+
+def without_loss(outputs: Any, model: Any) -> tuple[Any, ...]:
+    """A model's outputs after the loss, in their order, as the Trainer hands them on: `(logits,)`
+    for a classifier, `(start_logits, end_logits)` for question answering."""
+    ignored = {"loss", *getattr(model.config, "keys_to_ignore_at_inference", ())}
+    return tuple(value for key, value in outputs.items() if key not in ignored)
 
 
 def concatenated(tensors: Sequence[Any]) -> Any:

@@ -116,10 +116,13 @@ class TrainerRunner(TrainingSettings):
             processing_class=parts.encoder.tokenizer,
             optimizers=(parts.optimizer, parts.scheduler),
             compute_metrics=lambda prediction: _compute_metrics(prediction, parts, seen),
-            # Each batch's logits decoded on its device, as the loop runners do: the Trainer then
-            # pads and gathers predictions and scores, never the logits. (Its annotation says a
-            # tensor; it takes tuples of tensors, as model outputs often are.)
-            preprocess_logits_for_metrics=cast(Any, lambda logits, labels: parts.task.decode(logits)),
+            # Each batch's outputs decoded on its device, as the loop runners do: the Trainer then
+            # pads and gathers predictions and scores, never the logits. It hands on the outputs
+            # after the loss, one tensor alone or a tuple; the task always gets a tuple. (Its
+            # annotation says a tensor; it takes tuples of tensors, as model outputs often are.)
+            preprocess_logits_for_metrics=cast(
+                Any, lambda outputs, labels: parts.task.decode(outputs if isinstance(outputs, tuple) else (outputs,))
+            ),
             callbacks=callbacks,
         )
         # xp prints evaluation results itself; the Trainer's printers would repeat them as dicts.

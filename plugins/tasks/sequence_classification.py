@@ -112,11 +112,11 @@ class SequenceClassification:
 
     # ---- predictions ------------------------------------------------------------------------------
 
-    def decode(self, logits: Any) -> tuple[Any, Any]:
+    def decode(self, outputs: tuple[Any, ...]) -> tuple[Any, Any]:
         """Class ids and the probability of each; for regression the value, twice."""
         import torch
 
-        logits = logits.float()
+        logits = outputs[0].float()
         if self.is_regression:
             values = logits.squeeze(-1)
             return values, values

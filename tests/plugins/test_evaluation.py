@@ -25,17 +25,44 @@ class PerTokenModel:
     def train(self):
         return self
 
+    config = SimpleNamespace()  # no keys_to_ignore_at_inference
+
     def __call__(self, input_ids, attention_mask, labels):
+        from transformers.modeling_outputs import TokenClassifierOutput
+
         logits = self.torch.nn.functional.one_hot(input_ids % 3, 3).float()
-        return SimpleNamespace(logits=logits, loss=self.torch.tensor(0.5))
+        return TokenClassifierOutput(loss=self.torch.tensor(0.5), logits=logits)
 
 
 class PerTokenTask:
     """Decodes a tag per token, scored by its probability; padding tokens get -100."""
 
-    def decode(self, logits):
+    def decode(self, outputs):
+        (logits,) = outputs
         scores, tags = logits.softmax(-1).max(-1)
         return tags, scores
+
+
+class SpanModel(PerTokenModel):
+    """Stands in for an extractive question answerer: the answer starts at the row's largest
+    input id and ends at its smallest."""
+
+    def __call__(self, input_ids, attention_mask, labels):
+        from transformers.modeling_outputs import QuestionAnsweringModelOutput
+
+        ids = input_ids.float()
+        return QuestionAnsweringModelOutput(loss=self.torch.tensor(0.25), start_logits=ids, end_logits=-ids)
+
+
+class SpanTask:
+    """Decodes (start, end) token positions per row, from the two outputs in their order."""
+
+    def decode(self, outputs):
+        import torch
+
+        start_logits, end_logits = outputs
+        spans = torch.stack([start_logits.argmax(-1), end_logits.argmax(-1)], dim=-1)
+        return spans, torch.ones(len(spans))
 
 
 def test_batches_of_different_widths_are_padded_to_the_widest():
@@ -68,3 +95,20 @@ def test_per_token_predictions_of_batches_of_different_lengths_are_gathered_in_r
     assert result.references.tolist() == [[1, 2, PAD], [0, 1, 2], [0, 1, 2]]
     assert result.scores.shape == (3, 3) and (result.scores[0, 2] == PAD)
     assert result.loss == pytest.approx(0.5)
+
+
+def test_a_task_is_given_every_output_after_the_loss_in_order():
+    """Question answering's two outputs (start and end logits) reach the task together."""
+    import torch
+
+    batches = [
+        {"input_ids": torch.tensor([[3, 9, 1]]), "attention_mask": torch.ones(1, 3), "labels": torch.tensor([[1, 2]])},
+        {
+            "input_ids": torch.tensor([[7, 2, 5, 8]]),
+            "attention_mask": torch.ones(1, 4),
+            "labels": torch.tensor([[3, 1]]),
+        },
+    ]
+    backend = PlainBackend(SimpleNamespace(device="cpu", precision="fp32"), accumulation_steps=1)
+    result = predict(SpanModel(), batches, backend, SpanTask())
+    assert result.predictions.tolist() == [[1, 2], [3, 1]]

@@ -98,12 +98,12 @@ class MultiLabel:
 
     # ---- predictions ------------------------------------------------------------------------------
 
-    def decode(self, logits: Any) -> tuple[Any, Any]:
+    def decode(self, outputs: tuple[Any, ...]) -> tuple[Any, Any]:
         """A 0/1 vector per row (each label whose probability reaches the threshold), and the
-        probabilities."""
+        probabilities, from the logits (the model's first output)."""
         import torch
 
-        probabilities = torch.sigmoid(logits.float())
+        probabilities = torch.sigmoid(outputs[0].float())
         return (probabilities >= self.threshold).long(), probabilities
 
     def prediction_columns(self, predictions: Any, scores: Any) -> dict[str, Sequence[Any]]:
