@@ -52,7 +52,8 @@ def predict(
 def without_loss(outputs: Any, model: Any) -> tuple[Any, ...]:
     """A model's outputs after the loss, in their order, as the Trainer hands them on: `(logits,)`
     for a classifier, `(start_logits, end_logits)` for question answering."""
-    ignored = {"loss", *getattr(model.config, "keys_to_ignore_at_inference", ())}
+    config = getattr(model, "module", model).config  # a model wrapped for several processes holds it
+    ignored = {"loss", *getattr(config, "keys_to_ignore_at_inference", ())}
     return tuple(value for key, value in outputs.items() if key not in ignored)
 
 

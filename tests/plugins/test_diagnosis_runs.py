@@ -89,7 +89,7 @@ def evidence_of(result, data) -> Evidence:
         data_files=data,
         text_columns=["sentence1", "sentence2"],
     )
-    metrics = [registry.get("metric", name).factory() for name in ("accuracy", "f1")]
+    metrics = [registry.get("metric", name).factory(task) for name in ("accuracy", "f1")]
     trivial = task.task.baseline(task)
     baseline, directions = trivial_scores(trivial.predictions, task.splits["eval"]["label"], metrics)
     return Evidence(

@@ -365,20 +365,20 @@ def test_xp_validate_refuses_invalid_thresholds_with_exit_code_2(tmp_path):
 # -- the trivial baseline ----------------------------------------------------------------------
 
 
-def trivial(train: list, eval: list, names: tuple[str, ...] | None) -> tuple[Baseline, list]:
+def trivial(train: list, eval: list, names: tuple[str, ...] | None) -> tuple[Baseline, list, TaskData]:
     """What sequence classification's trivial predictor predicts for these labels, and the
     validation labels it is scored against."""
     from datasets import Dataset
 
     splits = {"train": Dataset.from_dict({"label": train}), "eval": Dataset.from_dict({"label": eval})}
     data = TaskData(splits, ("text",), SequenceClassification().with_labels(names))
-    return data.task.baseline(data), eval
+    return data.task.baseline(data), eval, data
 
 
 def test_trivial_scores_of_classification_predict_the_training_majority_on_the_validation_rows(registry):
     # Training rows are mostly "paraphrase" (1); validation rows mostly "different" (0).
-    baseline, references = trivial([1, 1, 1, 0], [0, 1, 1, 0, 0], NAMES)
-    metrics = [registry.get("metric", "accuracy").factory(), registry.get("metric", "f1").factory()]
+    baseline, references, data = trivial([1, 1, 1, 0], [0, 1, 1, 0, 0], NAMES)
+    metrics = [registry.get("metric", name).factory(data) for name in ("accuracy", "f1")]
     scores, directions = trivial_scores(baseline.predictions, references, metrics)
     # Always 1: 2 of 5 right; precision 2/5, recall 1, so F1 = 2 * 0.4 / 1.4.
     assert scores == pytest.approx({"eval_accuracy": 0.4, "eval_f1": 0.8 / 1.4})
@@ -387,8 +387,8 @@ def test_trivial_scores_of_classification_predict_the_training_majority_on_the_v
 
 
 def test_trivial_scores_of_a_majority_class_absent_from_validation(registry):
-    baseline, references = trivial([0, 0, 1], [1, 1, 1], NAMES)
-    metrics = [registry.get("metric", "accuracy").factory(), registry.get("metric", "f1").factory()]
+    baseline, references, data = trivial([0, 0, 1], [1, 1, 1], NAMES)
+    metrics = [registry.get("metric", name).factory(data) for name in ("accuracy", "f1")]
     assert trivial_scores(baseline.predictions, references, metrics)[0] == {"eval_accuracy": 0.0, "eval_f1": 0.0}
     assert baseline.described == '"different"'
 
@@ -403,10 +403,10 @@ class MeanSquaredError:
 
 
 def test_trivial_scores_of_regression_predict_the_training_mean(registry):
-    baseline, references = trivial([1.0, 2.0, 3.0], [0.5, 4.0, 2.5], None)
+    baseline, references, data = trivial([1.0, 2.0, 3.0], [0.5, 4.0, 2.5], None)
     metrics = [
-        registry.get("metric", "pearson").factory(),
-        registry.get("metric", "spearman").factory(),
+        registry.get("metric", "pearson").factory(data),
+        registry.get("metric", "spearman").factory(data),
         MeanSquaredError(),
     ]
     scores, directions = trivial_scores(baseline.predictions, references, metrics)

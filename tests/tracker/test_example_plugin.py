@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tracker.components import TaskData
+from xp_plugins.tasks.sequence_classification import SequenceClassification
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "examples" / "xp-example-plugin"
 
@@ -282,8 +285,9 @@ def test_the_example_factories_build_real_objects(installed, monkeypatch):
     assert optimizer.defaults["betas"] == (0.9, 0.98)
     # Always predicting the majority class: accuracy 0.75, but class 1 is never found.
     predictions, references = [0, 0, 0, 0], [0, 0, 0, 1]
-    assert balanced_accuracy().compute(predictions, references) == {"balanced_accuracy": 0.5}
-    assert balanced_accuracy(adjusted=True).compute(predictions, references) == {"balanced_accuracy": 0.0}
+    data = TaskData({}, ("text",), SequenceClassification().with_labels(("no", "yes")))  # what xp gives a metric
+    assert balanced_accuracy(data).compute(predictions, references) == {"balanced_accuracy": 0.5}
+    assert balanced_accuracy(data, adjusted=True).compute(predictions, references) == {"balanced_accuracy": 0.0}
 
 
 # --- a broken third-party plugin -------------------------------------------------------------
