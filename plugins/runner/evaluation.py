@@ -29,6 +29,7 @@ def predict(
     import torch
 
     model.eval()
+    ignored = ignored_outputs(model)
     chunks: list[tuple[Any, ...]] = []
     with torch.no_grad():
         for batch in loader:
@@ -38,7 +39,9 @@ def predict(
             labels = batch["labels"] if has_labels else torch.full_like(batch["input_ids"][:, 0], PAD)
             with backend.autocast():
                 outputs = model(**batch)
-            predictions, scores = task.decode(without_loss(outputs, model))
+            # The outputs after the loss, in order, as the Trainer hands them on: `(logits,)` for a
+            # classifier, `(start_logits, end_logits)` for question answering.
+            predictions, scores = task.decode(tuple(value for key, value in outputs.items() if key not in ignored))
             # One copy of the batch loss per row: after gathering, the mean is weighted by rows.
             losses = outputs.loss.detach().float() if has_labels else torch.zeros((), device=labels.device)
             losses = losses.expand(labels.shape[0])
@@ -49,12 +52,11 @@ def predict(
     return Predictions(predictions, scores, references, float(losses.mean()) if has_labels else None)
 
 
-def without_loss(outputs: Any, model: Any) -> tuple[Any, ...]:
-    """A model's outputs after the loss, in their order, as the Trainer hands them on: `(logits,)`
-    for a classifier, `(start_logits, end_logits)` for question answering."""
+def ignored_outputs(model: Any) -> set[str]:
+    """The outputs no task is given, as the Trainer leaves them out: the loss, and what the model's
+    config names (`keys_to_ignore_at_inference`, e.g. a decoder's cache)."""
     config = getattr(model, "module", model).config  # a model wrapped for several processes holds it
-    ignored = {"loss", *getattr(config, "keys_to_ignore_at_inference", ())}
-    return tuple(value for key, value in outputs.items() if key not in ignored)
+    return {"loss", *getattr(config, "keys_to_ignore_at_inference", ())}
 
 
 def concatenated(tensors: Sequence[Any]) -> Any:
