@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -183,6 +184,35 @@ def hf(
                 f"available: {', '.join(split.column_names)}",
             )
 
+    return task_data(
+        task,
+        splits,
+        split_names=wanted,
+        text_columns=text_columns,
+        label_columns=label_columns,
+        label_names=label_names,
+        max_rows=max_rows,
+        seed=seed,
+        source=lambda sampled: _data_source(load_args, {key: wanted[key] for key in splits}, sampled, seed),
+    )
+
+
+def task_data(
+    task: Task,
+    splits: dict[str, Dataset],
+    *,
+    split_names: Mapping[str, str],
+    text_columns: Sequence[str],
+    label_columns: Sequence[str],
+    label_names: Sequence[str] | None,
+    max_rows: Mapping[Any, int] | None,
+    seed: int,
+    source: Callable[[dict[str, int]], DataSource | None],
+) -> TaskData:
+    """What every dataset plugin does once its splits are loaded (under "train", "eval", maybe
+    "test"; `split_names` names them for messages): the task reads the targets, `max_rows`
+    samples each split with the seed, the rows used are checked. `source` says where the rows
+    came from, given the rows each sampled split kept."""
     task, splits = task.read_targets(splits, label_columns, label_names)
     test_has_labels = "test" in splits and task.is_labelled(splits["test"])
 
@@ -194,14 +224,14 @@ def hf(
 
     # Checked on the rows that will be used, after sampling.
     for key in ("train", "eval"):
-        task.check_targets(splits[key], wanted[key], label_columns)
+        task.check_targets(splits[key], split_names[key], label_columns)
     for key, split in splits.items():
-        _check_every_row_has_text(split, wanted[key], text_columns)
+        _check_every_row_has_text(split, split_names[key], text_columns)
     return TaskData(
         splits=splits,
         text_columns=tuple(text_columns),
         task=task,
-        source=_data_source(load_args, {key: wanted[key] for key in splits}, sampled, seed),
+        source=source(sampled),
         test_has_labels=test_has_labels,
         ids={key: _row_ids(split) for key, split in splits.items()},
         id_column=_id_column(splits),
@@ -266,7 +296,7 @@ def _split(load_args: dict[str, Any], available: DatasetDict, spec: str, key: st
         raise BuildError(key, f'bad split slice "{spec}": {error}') from None
 
 
-def _check_every_row_has_text(split: Dataset, name: str, columns: list[str]) -> None:
+def _check_every_row_has_text(split: Dataset, name: str, columns: Sequence[str]) -> None:
     """A row whose text is missing (an empty CSV cell reads as null) would stop tokenization."""
     for column in columns:
         if split.data.column(column).null_count == 0:  # Arrow counts nulls without reading the rows
@@ -351,4 +381,7 @@ def _hub_version(load_args: dict[str, Any]) -> tuple[str | None, str | None]:
 
 @hookimpl
 def xp_register_datasets(register):
+    from xp_plugins.dataset_conll import conll  # it builds on task_data, above
+
     register("hf", hf)
+    register("conll", conll)

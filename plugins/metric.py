@@ -27,6 +27,7 @@ from tracker.plugin import (
     outputs,
     rules,
 )
+from xp_plugins.entity_metric import seqeval
 from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 Average = Annotated[
@@ -272,6 +273,7 @@ BUILT_IN = {
     "pearson": pearson,
     "spearman": spearman,
     "glue": glue,
+    "seqeval": seqeval,
 }
 
 

@@ -77,14 +77,14 @@ def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
             click.echo(f"ok: {experiment.path}")
         return
     from tracker.errors import ExperimentError
-    from tracker.recipe import check_machine, load_data
+    from tracker.recipe import check_data, check_machine
     from tracker.sweep import storage_of
 
     failed = 0
     for experiment in experiments:
         try:
             check_machine(experiment, storage_of(experiment))
-            load_data(experiment, registry)
+            check_data(experiment, registry)
         except ExperimentError as error:
             failed += 1
             for problem in error.problems:

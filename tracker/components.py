@@ -38,6 +38,9 @@ class Baseline:
 
     predictions: Any  # numpy, shaped as the task's predictions
     described: str
+    # What they are scored against, shaped as the runners' references (numpy); None: the
+    # validation split's `label` column as it is (one target per row).
+    references: Any = None
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,12 @@ class Task(Protocol):
         their scores, one per row (of any shape beyond the row); runners pad them with -100 to
         gather and concatenate."""
 
-    def prediction_columns(self, predictions: Any, scores: Any) -> dict[str, Sequence[Any]]:
-        """The predictions file's columns besides the row id, from gathered `decode` results."""
+    def prediction_columns(
+        self, predictions: Any, scores: Any, references: Any, data: TaskData
+    ) -> dict[str, Sequence[Any]]:
+        """The test split's predictions file's columns besides the row id, from the gathered
+        `decode` results, the references as the runners hold them (a token task finds a word's
+        first sub-token there) and the data (its rows: `data.splits["test"]`)."""
 
     def prediction_table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
         """`xp predict`'s output columns for the logits of the input rows (numpy); a ValueError

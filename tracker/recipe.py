@@ -138,6 +138,25 @@ def load_data(experiment: Experiment, registry: Registry, build: Builder | None 
     return data
 
 
+def encoding_note(data: Any, encoded: Any) -> str | None:
+    """What the task says of the tokenized splits (words a token task cut off), if it says anything:
+    `Task.encoding_note` is optional."""
+    note = getattr(data.task, "encoding_note", None)
+    return note(data, encoded) if note is not None else None
+
+
+def check_data(experiment: Experiment, registry: Registry) -> None:
+    """`xp validate --data`: the data loaded and checked (load_data), then tokenized, which is
+    where the tokenizer finds what it cannot take (a sentence too long for the model). The
+    tokenized splits land in the datasets cache, where the run finds them."""
+    build = Builder(experiment, registry)
+    with Console().libraries_quiet():
+        data = load_data(experiment, registry, build)
+        encoder = build_tokenizer(build, experiment)
+        with build.blame("tokenizer"):
+            encoder.encode(data)
+
+
 def run_experiment(
     experiment: Experiment,
     registry: Registry,
@@ -214,6 +233,9 @@ def _build_and_run(
         encoder = build_tokenizer(build, experiment)
         with build.blame("tokenizer"):
             encoded = encoder.encode(data)
+        note = encoding_note(data, encoded)
+        if note:
+            say("data", note)
     collator = build.section("collator", encoder.tokenizer, data.task)
     model = build.section("model", data.task.head())
     say("model", describe_model(experiment, model, hardware))

@@ -83,14 +83,16 @@ def score(result: Predictions, metrics: Sequence[Any], prefix: str) -> dict[str,
     return values
 
 
-def write_predictions(result: Predictions, ids: Sequence[Any], task: Any, id_column: str, path: Path) -> Path:
-    """A CSV with the row id (under the data's own id column name) and the task's prediction
-    columns (for sequence classification: the label name, or value, and its score)."""
-    columns = task.prediction_columns(result.predictions, result.scores)
+def write_predictions(result: Predictions, data: Any, path: Path) -> Path:
+    """A CSV of the test split's predictions: the row id (under the data's own id column name) and
+    the task's prediction columns (for sequence classification: the label name, or value, and its
+    score)."""
+    columns = data.task.prediction_columns(result.predictions, result.scores, result.references, data)
+    ids = data.ids.get("test") or range(len(data.splits["test"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow([id_column, *columns])
+        writer.writerow([data.id_column, *columns])
         for row_id, *values in zip(ids, *columns.values(), strict=True):
             writer.writerow([row_id, *values])
     return path

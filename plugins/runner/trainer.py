@@ -176,11 +176,8 @@ class TrainerRunner(TrainingSettings):
             }
             logger.log_metrics(result.test_metrics, result.steps)
         if self.predict and trainer.is_world_process_zero():
-            predictions = _decoded(output.predictions, references=None)
-            ids = data.ids.get("test") or range(len(predictions.predictions))
-            result.predictions_path = write_predictions(
-                predictions, ids, parts.task, data.id_column, parts.output_dir / "predictions.csv"
-            )
+            predictions = _decoded(output.predictions, references=output.label_ids)
+            result.predictions_path = write_predictions(predictions, data, parts.output_dir / "predictions.csv")
             logger.log_artifact(result.predictions_path)
 
 

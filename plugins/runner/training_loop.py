@@ -389,10 +389,7 @@ def _predict_test(
         result.test_metrics = score(predictions, parts.metrics, "test")
         logger.log_metrics(result.test_metrics, result.steps)
     if settings.predict and backend.is_main_process:
-        ids = data.ids.get("test") or range(len(predictions.predictions))
-        result.predictions_path = write_predictions(
-            predictions, ids, parts.task, data.id_column, parts.output_dir / "predictions.csv"
-        )
+        result.predictions_path = write_predictions(predictions, data, parts.output_dir / "predictions.csv")
         logger.log_artifact(result.predictions_path)
 
 

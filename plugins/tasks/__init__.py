@@ -3,11 +3,13 @@ predictions, export), each task in its own module."""
 
 from tracker.plugin import hookimpl
 from xp_plugins.tasks.sequence_classification import sequence_classification
+from xp_plugins.tasks.token_classification import token_classification
 
 
 @hookimpl
 def xp_register_tasks(register):
     register("sequence_classification", sequence_classification)
+    register("token_classification", token_classification)
 
 
 @hookimpl

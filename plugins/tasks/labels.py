@@ -44,8 +44,11 @@ def class_names(
     if dtype is not None and dtype.startswith("float"):  # values; float32 matches the model's logits
         return None, {k: s.cast_column("label", Value("float32")) for k, s in splits.items()}
     if dtype is None or not ("string" in dtype or dtype == "bool" or "int" in dtype):  # also large_string
+        listed = ' (a list per row, as tags per word are: token tags need [task] use = "token_classification")'
         raise BuildError(
-            "label_column", f"cannot use labels of type {feature} (expected class names, integers or floats)"
+            "label_column",
+            f"cannot use labels of type {feature} (expected class names, integers or floats)"
+            + (listed if hasattr(feature, "feature") else ""),
         )
 
     # Strings or integers without names: the sorted distinct values become the class names.

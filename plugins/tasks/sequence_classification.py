@@ -123,7 +123,9 @@ class SequenceClassification:
         scores, predictions = torch.softmax(logits, dim=-1).max(dim=-1)
         return predictions, scores
 
-    def prediction_columns(self, predictions: Any, scores: Any) -> dict[str, Sequence[Any]]:
+    def prediction_columns(
+        self, predictions: Any, scores: Any, references: Any, data: TaskData
+    ) -> dict[str, Sequence[Any]]:
         """`label` (the class name, or the value for regression) and `score`."""
         if self.label_names is None:
             labels: list[Any] = [float(value) for value in predictions]

@@ -21,7 +21,6 @@ def diagnosis_of(
     """The diagnosis of a finished run, from its curves, its last predictions and the trivial
     baseline the task gives for its data (none: the curves' verdicts only); None when the runner
     handed back no curves."""
-    import numpy as np
 
     from tracker.diagnosis.baseline import trivial_scores
 
@@ -29,9 +28,7 @@ def diagnosis_of(
         return None
     trivial = data.task.baseline(data)
     baseline, directions = (
-        trivial_scores(trivial.predictions, np.asarray(data.splits["eval"]["label"]), metrics)
-        if trivial is not None
-        else ({}, {})
+        trivial_scores(trivial.predictions, _references(trivial, data), metrics) if trivial is not None else ({}, {})
     )
     evidence = Evidence(
         result.curves,
@@ -43,6 +40,13 @@ def diagnosis_of(
     )
     thresholds = Thresholds.of(section)
     return diagnose(evidence, thresholds), evidence, thresholds
+
+
+def _references(trivial: Any, data: Any) -> Any:
+    """What the baseline is scored against: the task's own, else the validation labels."""
+    import numpy as np
+
+    return trivial.references if trivial.references is not None else np.asarray(data.splits["eval"]["label"])
 
 
 def tags_of(diagnosis: Diagnosis) -> dict[str, str]:

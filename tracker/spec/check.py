@@ -8,6 +8,7 @@ user allowed it on the command line.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -226,11 +227,17 @@ class _FileChecker:
         for section, section_spec, options in named:
             for key in metric_keys(section_spec):
                 value = options.get(key)
-                if value is not None and value.removeprefix("eval/").removeprefix("eval_") not in produced:
+                if value is not None and not _produced(value.removeprefix("eval/").removeprefix("eval_"), produced):
                     valid = ", ".join(f"eval_{name}" for name in sorted(produced))
                     self.problem(
                         section, key, f'"{value}" is not a metric this experiment computes; expected one of {valid}'
                     )
+
+
+def _produced(name: str, produced: set[str]) -> bool:
+    """Whether a metric declares `name`: by itself, or by a pattern (`f1_*`: one per entity type
+    of the data, known once it is loaded)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in produced)
 
 
 def check_experiment(

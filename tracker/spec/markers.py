@@ -54,7 +54,8 @@ _OUTPUTS = "__xp_outputs__"
 
 
 def outputs(*names: str | Callable[[Mapping[str, Any]], Iterable[str]]) -> Callable:
-    """Declare the score names a metric produces: fixed names, or one function of its options."""
+    """Declare the score names a metric produces: fixed names, or one function of its options; a
+    name may be a pattern (`"f1_*"`) for names the data decides (one per entity type)."""
 
     def decorate(factory: Callable) -> Callable:
         # setattr, as in _append: a Callable declares no such attribute.

@@ -106,7 +106,7 @@ class MultiLabel:
         probabilities = torch.sigmoid(outputs[0].float())
         return (probabilities >= self.threshold).long(), probabilities
 
-    def prediction_columns(self, predictions: Any, scores: Any) -> dict[str, Sequence[Any]]:
+    def prediction_columns(self, predictions: Any, scores: Any, references: Any, data: Any) -> dict[str, Sequence[Any]]:
         """`labels` (the predicted set, joined by ";") and `score_<label>` for every label."""
         names = self.label_names or ()
         columns: dict[str, Sequence[Any]] = {"labels": [self._label_set(row) for row in predictions]}

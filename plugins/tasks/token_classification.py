@@ -1,0 +1,387 @@
+"""Token classification (named-entity recognition): a tag per word, as `run_ner.py` and the
+Hugging Face course (chapter 7) train it. Words are split into sub-tokens; a word's tag goes on
+its first sub-token and -100 (no loss, no score) on the rest and on special tokens. Tags are read
+in whatever scheme the data uses (IOB1, IOB2, BIOES) and trained and scored in IOB2, so scores
+mean the same whatever the file used."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tracker.plugin import Annotated, Baseline, BuildError, Export, Field, Head, PredictionStats, Proposal, TaskData
+from xp_plugins.tasks.tag_schemes import OUTSIDE, entity_types, scheme_of, split_tag, to_iob2
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+PIPELINE_TASK = "token-classification"
+IGNORED = -100  # what no loss counts and no metric scores: special tokens, a word's later sub-tokens
+# A column a dataset plugin may add to say where each row came from ("train.txt:17"), for messages.
+ROW_SOURCE = "row_source"
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenClassification:
+    """A `Task`. Its targets: IOB2 tag names, `O` first, then `B-` and `I-` of each entity type."""
+
+    label_names: tuple[str, ...] | None = None
+    truncate_long_sentences: bool = False
+    scheme: str | None = None  # the scheme the data's tags were written in, once read
+    label_padding: int = IGNORED
+
+    @property
+    def entity_types(self) -> tuple[str, ...]:
+        return tuple(sorted(entity_types(self.label_names or ())))
+
+    # ---- data -------------------------------------------------------------------------------------
+
+    def read_targets(
+        self, splits: dict[str, Dataset], columns: Sequence[str], names_of_ids: Sequence[str] | None
+    ) -> tuple[TokenClassification, dict[str, Dataset]]:
+        """Tags as strings (a column of tag lists, `ClassLabel` names, or integer ids that
+        `label_names` names) read into IOB2 tag ids under `label`; the tag names come from the
+        training split's entity types, and a validation or test split with a type training never
+        saw is refused (no model could learn it)."""
+        if len(columns) != 1:
+            raise BuildError("label_column", f"token classification reads one column of tags, not {len(columns)}")
+        [column] = columns
+        if "test" in splits and column not in splits["test"].column_names:
+            raise BuildError(
+                "test_split",
+                f'has no "{column}" tags; token classification scores its test split. '
+                "Predict untagged sentences with `xp predict` instead",
+            )
+        tags = {key: _tag_strings(split, column, names_of_ids) for key, split in splits.items()}
+        for key, sentences in tags.items():
+            _check_tags(splits[key], key, sentences)
+        scheme = scheme_of(sentence for sentences in tags.values() for sentence in sentences)
+        converted = {key: [to_iob2(sentence) for sentence in sentences] for key, sentences in tags.items()}
+        types = sorted({t for sentence in converted["train"] for t in entity_types(sentence)})
+        if not types:
+            raise BuildError("label_column", f'the training split\'s "{column}" tags name no entity (every tag is O)')
+        for key in ("eval", "test"):
+            if key in converted:
+                _check_types_known(splits[key], key, converted[key], set(types))
+        names = (OUTSIDE, *(f"{prefix}-{t}" for t in types for prefix in "BI"))
+        ids = {name: i for i, name in enumerate(names)}
+        encoded = {
+            key: _with_labels(split, column, [[ids[tag] for tag in sentence] for sentence in converted[key]])
+            for key, split in splits.items()
+        }
+        return dataclasses.replace(self, label_names=names, scheme=scheme), encoded
+
+    def check_targets(self, split: Dataset, split_name: str, columns: Sequence[str]) -> None:
+        """Rows read already: `read_targets` checked every tag against every word."""
+
+    def is_labelled(self, split: Dataset) -> bool:
+        return True  # read_targets refuses a test split without tags
+
+    def describe(self) -> str:
+        if self.label_names is None:
+            return "token tags"
+        read = f", read as {self.scheme}" if self.scheme and self.scheme != "IOB2" else ""
+        types = ", ".join(self.entity_types)
+        return f"{len(self.label_names)} tags: {len(self.entity_types)} entity types ({types}){read}"
+
+    def of_model(self, label_names: Sequence[str] | None, config: Any) -> TokenClassification:
+        if label_names is not None and len(label_names) == config.num_labels:
+            return dataclasses.replace(self, label_names=tuple(label_names))
+        return dataclasses.replace(self, label_names=tuple(str(config.id2label[i]) for i in range(config.num_labels)))
+
+    # ---- model ------------------------------------------------------------------------------------
+
+    def head(self) -> Head:
+        names = self.label_names or ()
+        return Head(
+            "AutoModelForTokenClassification",
+            {
+                "num_labels": len(names),
+                "id2label": dict(enumerate(names)),
+                "label2id": {name: i for i, name in enumerate(names)},
+            },
+        )
+
+    def encode(
+        self, batch: dict[str, list[Any]], *, tokenizer: Any, text_columns: Sequence[str], options: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Each row's words split into sub-tokens (`is_split_into_words`), each word's tag on its
+        first sub-token. A sentence longer than the model takes is refused, naming it, unless
+        `truncate_long_sentences`: then its last words are left out of training and scoring."""
+        [column] = text_columns
+        max_length = options.get("max_length") or _model_limit(tokenizer)
+        encoded = tokenizer(
+            batch[column],
+            is_split_into_words=True,
+            truncation=max_length is not None,
+            max_length=max_length,
+            padding=options.get("padding", False),
+        )
+        labels = []
+        for row, tags in enumerate(batch["label"]):
+            if len(tags) != len(batch[column][row]):
+                raise BuildError(
+                    "label_column",
+                    f"{self._row(batch, column, row)}: {len(batch[column][row])} words but {len(tags)} tags",
+                )
+            word_ids = encoded.word_ids(row)
+            kept = 1 + max((word for word in word_ids if word is not None), default=-1)
+            if kept < len(tags) and not self.truncate_long_sentences:
+                raise BuildError(
+                    "max_length",
+                    f"{self._row(batch, column, row)}: {len(tags)} words are more than {max_length} sub-tokens; "
+                    f"{len(tags) - kept} would be cut. Set [task] truncate_long_sentences = true to train on "
+                    "the words that fit, or split the sentence",
+                )
+            labels.append(
+                [
+                    IGNORED if word is None or word == previous else tags[word]
+                    for word, previous in zip(word_ids, [None, *word_ids[:-1]], strict=True)
+                ]
+            )
+        encoded["labels"] = labels
+        return encoded
+
+    def encoding_note(self, data: TaskData, encoded: Mapping[str, Dataset]) -> str | None:
+        """With `truncate_long_sentences`: the words cut off the end of sentences that did not fit,
+        which are neither trained on nor scored (None when every word fit)."""
+        import numpy as np
+
+        if not self.truncate_long_sentences:
+            return None  # encode refused any sentence that would be cut
+        lost: dict[str, int] = {}
+        sentences = 0
+        for key, split in encoded.items():
+            kept = (int(np.sum(np.asarray(labels) != IGNORED)) for labels in split["labels"])
+            cut = [len(tags) - words for tags, words in zip(data.splits[key]["label"], kept, strict=True)]
+            sentences += sum(1 for words in cut if words > 0)
+            if sum(cut):
+                lost[key] = sum(cut)
+        if not lost:
+            return None
+        per_split = ", ".join(f"{key} {words}" for key, words in lost.items())
+        its = "its" if sentences == 1 else "their"
+        plural = "" if sentences == 1 else "s"
+        return (
+            f"truncate_long_sentences: {sentences} sentence{plural} cut, {sum(lost.values())} of {its} words "
+            f"left out ({per_split})"
+        )
+
+    @staticmethod
+    def _row(batch: Mapping[str, list[Any]], column: str, row: int) -> str:
+        """Where a row of a batch came from, when the dataset says; else its first words."""
+        if ROW_SOURCE in batch:
+            return str(batch[ROW_SOURCE][row])
+        return f'the sentence "{_opening(batch[column][row])}"'
+
+    # ---- predictions ------------------------------------------------------------------------------
+
+    def decode(self, outputs: tuple[Any, ...]) -> tuple[Any, Any]:
+        """A tag id per sub-token and its probability."""
+        import torch
+
+        scores, predictions = torch.softmax(outputs[0].float(), dim=-1).max(dim=-1)
+        return predictions, scores
+
+    def prediction_columns(
+        self, predictions: Any, scores: Any, references: Any, data: TaskData
+    ) -> dict[str, Sequence[Any]]:
+        """`words` and `tags` (separated by spaces: a tag per word, in IOB2; `O` for words cut
+        off), `entities` (a JSON list of {type, start, end, words, score}: word positions, end
+        exclusive, and the mean probability of the entity's tags) and, when the dataset says
+        where each sentence came from, `source` ("test.txt:17")."""
+        [column], rows = data.text_columns, data.splits["test"]
+        words_column, tags_column, entities_column = [], [], []
+        for words, predicted, probability, reference in zip(rows[column], predictions, scores, references, strict=True):
+            starts = reference != IGNORED
+            tags = to_iob2([self._name(i) for i in predicted[starts]] + [OUTSIDE] * (len(words) - starts.sum()))
+            word_scores = [float(p) for p in probability[starts]]
+            words_column.append(" ".join(words))
+            tags_column.append(" ".join(tags))
+            entities_column.append(json.dumps(_entities(words, tags, word_scores), ensure_ascii=False))
+        source = {"source": rows[ROW_SOURCE]} if ROW_SOURCE in rows.column_names else {}
+        return {**source, "words": words_column, "tags": tags_column, "entities": entities_column}
+
+    def prediction_table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
+        raise ValueError("xp predict does not predict token tags yet")
+
+    def prediction_stats(self, predictions: Any, references: Any) -> PredictionStats:
+        """The share of words given each tag (its first sub-token's), and the share each tag has."""
+        import numpy as np
+
+        words = np.asarray(references) != IGNORED
+        return PredictionStats.of_classes(
+            np.asarray(predictions)[words], np.asarray(references)[words], len(self.label_names or ())
+        )
+
+    def baseline(self, data: TaskData) -> Baseline:
+        """Every word tagged `O`: no entity found, entity F1 0."""
+        import numpy as np
+
+        references = _padded(data.splits["eval"]["label"])
+        return Baseline(np.where(references == IGNORED, IGNORED, 0), '"O" (no entity)', references)
+
+    def _name(self, tag_id: Any) -> str:
+        names = self.label_names or ()
+        return names[int(tag_id)] if 0 <= int(tag_id) < len(names) else OUTSIDE
+
+    # ---- export -----------------------------------------------------------------------------------
+
+    def export(self, data: TaskData, max_length: int | None) -> Export:
+        """The token-classification pipeline: sentences in, their entities out."""
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema
+
+        [column] = data.text_columns
+        rows = data.splits["eval"].select(range(min(2, len(data.splits["eval"]))))
+        signature = ModelSignature(Schema([ColSpec("string")]))
+        return Export(
+            PIPELINE_TASK,
+            signature.to_dict(),
+            [" ".join(words) for words in rows[column]],
+            {"aggregation_strategy": "first"},
+        )
+
+    # ---- xp init ----------------------------------------------------------------------------------
+
+    def propose(self, splits: Mapping[str, Dataset | None], text_columns: Any, label_column: Any) -> Proposal:
+        raise BuildError("label_column", "xp init does not write token-classification experiments yet")
+
+
+def _tag_strings(split: Dataset, column: str, names_of_ids: Sequence[str] | None) -> list[list[str]]:
+    """Every row's tags as strings: as written, or the names of `ClassLabel` or integer ids."""
+    from datasets import ClassLabel, List
+    from datasets import Sequence as SequenceFeature
+
+    feature = split.features[column]
+    inner = getattr(feature, "feature", None) if isinstance(feature, (SequenceFeature, List)) else None
+    if inner is None:
+        raise BuildError("label_column", f'"{column}" holds {feature}, not a list of tags per row')
+    values = split[column]
+    if isinstance(inner, ClassLabel):
+        if names_of_ids is not None:
+            raise BuildError("label_names", f"the dataset names its tags already ({', '.join(inner.names)})")
+        return [[inner.names[i] for i in row] for row in values]
+    dtype = getattr(inner, "dtype", "")
+    if "int" in dtype:
+        if names_of_ids is None:
+            raise BuildError("label_names", f'"{column}" holds tag ids: name them, e.g. ["O", "B-PER", "I-PER"]')
+        try:
+            return [[names_of_ids[i] for i in row] for row in values]
+        except IndexError:
+            raise BuildError("label_names", f'{len(names_of_ids)} names, but "{column}" has a larger id') from None
+    if "string" not in dtype:
+        raise BuildError("label_column", f'"{column}" holds lists of {dtype}; expected tag names or ids')
+    return [list(row) for row in values]
+
+
+def _where(split: Dataset, key: str, row: int) -> str:
+    if ROW_SOURCE in split.column_names:
+        return split[row][ROW_SOURCE]
+    return f"row {row} of the {key} split"
+
+
+def _check_tags(split: Dataset, key: str, sentences: list[list[str]]) -> None:
+    """Each tag in a scheme xp reads."""
+    for row, tags in enumerate(sentences):
+        for tag in tags:
+            try:
+                split_tag(tag)
+            except ValueError as error:
+                raise BuildError("label_column", f"{_where(split, key, row)}: {error}") from None
+
+
+def _check_types_known(split: Dataset, key: str, sentences: list[list[str]], known: set[str]) -> None:
+    for row, tags in enumerate(sentences):
+        unknown = sorted(entity_types(tags) - known)
+        if unknown:
+            split_name = {"eval": "validation", "test": "test"}[key]
+            raise BuildError(
+                "label_column",
+                f"{_where(split, key, row)}: the entity type {', '.join(unknown)} is in the {split_name} "
+                f"split but never in the training split (types: {', '.join(sorted(known))}); no model "
+                "can learn it: add training sentences with it, or remove it",
+            )
+
+
+def _with_labels(split: Dataset, column: str, ids: list[list[int]]) -> Dataset:
+    from datasets import List, Value
+
+    split = split.remove_columns(column) if column in split.column_names else split
+    if "label" in split.column_names:
+        split = split.remove_columns("label")
+    return split.add_column("label", ids, feature=List(Value("int64")))
+
+
+def _padded(rows: Sequence[Sequence[int]]) -> Any:
+    import numpy as np
+
+    width = max((len(row) for row in rows), default=0)
+    table = np.full((len(rows), width), IGNORED, dtype=np.int64)
+    for i, row in enumerate(rows):
+        table[i, : len(row)] = row
+    return table
+
+
+def _entities(words: Sequence[str], tags: Sequence[str], scores: Sequence[float]) -> list[dict[str, Any]]:
+    """The entities IOB2 tags mark: a `B-` (or an `I-` after another type, or after `O`) opens one,
+    an `I-` of the same type continues it."""
+    entities: list[dict[str, Any]] = []
+    for position, tag in enumerate(tags):
+        parts = split_tag(tag)
+        if parts is None:
+            continue
+        prefix, entity_type = parts
+        last = entities[-1] if entities else None
+        if prefix == "I" and last is not None and last["type"] == entity_type and last["end"] == position:
+            last["end"] = position + 1
+            last["_scores"].append(scores[position] if position < len(scores) else 0.0)
+            continue
+        entities.append(
+            {
+                "type": entity_type,
+                "start": position,
+                "end": position + 1,
+                "_scores": [scores[position] if position < len(scores) else 0.0],
+            }
+        )
+    return [
+        {
+            "type": entity["type"],
+            "start": entity["start"],
+            "end": entity["end"],
+            "words": " ".join(words[entity["start"] : entity["end"]]),
+            "score": round(sum(entity["_scores"]) / len(entity["_scores"]), 6),
+        }
+        for entity in entities
+    ]
+
+
+def _opening(words: Sequence[str]) -> str:
+    text = " ".join(words[:8])
+    return text + (" ..." if len(words) > 8 else "")
+
+
+def _model_limit(tokenizer: Any) -> int | None:
+    limit = tokenizer.model_max_length
+    return limit if limit < 1_000_000 else None
+
+
+def token_classification(
+    *,
+    truncate_long_sentences: Annotated[
+        bool,
+        Field(
+            description="train on the words of a sentence that fit the model and leave out the rest; "
+            "by default a sentence that does not fit is an error"
+        ),
+    ] = False,
+) -> TokenClassification:
+    """A tag per word (named-entity recognition), scored per entity; AutoModelForTokenClassification.
+
+    Reads a column of word lists (the dataset's text column) and a column of tag lists (IOB1,
+    IOB2 or BIOES tag names, `ClassLabel` names, or integer ids named by `label_names`), converted
+    to IOB2."""
+    return TokenClassification(truncate_long_sentences=truncate_long_sentences)
