@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -140,18 +141,27 @@ def test_the_same_weights_score_the_same_on_every_runner_and_on_two_processes(tm
             assert run.data.metrics[f"eval/{name}"] == pytest.approx(scores["loop"][f"eval_{name}"], abs=1e-9), name
 
 
-def test_a_tracked_run_logs_every_score_by_name_and_keeps_the_best_by_an_entity_type(tmp_path, minilm_path):
-    store = sqlite_store(tmp_path)
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory, minilm_path):
+    """A tracked run that evaluates twice, keeps the weights best by F1 of persons and logs its model."""
+    folder = tmp_path_factory.mktemp("tracked-ner")
+    store = sqlite_store(folder)
     path = ner_experiment(
-        tmp_path,
+        folder,
         minilm_path,
-        runner={"eval_strategy": "steps", "eval_steps": 12, "metric_for_best": "f1_PER"},
+        runner={"eval_strategy": "steps", "eval_steps": 12, "metric_for_best": "f1_PER", "save_model": True},
         tracking={"enabled": True, "uri": store, "system_metrics": False},
     )
-    done = xp(tmp_path, "run", str(path))
+    done = xp(folder, "run", str(path))
     assert done.returncode == 0, done.stderr[-4000:]
     [run] = runs_in(store)
+    return folder, store, run, done.stderr
+
+
+def test_a_tracked_run_logs_every_score_by_name_and_ranks_by_an_entity_types_f1(tracked):
+    _, store, run, summary = tracked
     assert run.info.status == "FINISHED"
+    assert re.search(r"^result +eval/f1_PER \d\.\d{4} after 24 steps", summary, re.M), summary
     for prefix in ("eval", "test"):
         for name in ("f1", "precision", "recall", "accuracy", *(f"f1_{t}" for t in ENTITY_TYPES)):
             assert f"{prefix}/{name}" in run.data.metrics, (prefix, name)
@@ -163,6 +173,66 @@ def _artifacts(store: str, run) -> list[str]:
     from mlflow import MlflowClient
 
     return [item.path for item in MlflowClient(store).list_artifacts(run.info.run_id)]
+
+
+SENTENCES = ["John Smith flew to Paris with Acme Corp. on Monday.", "Angela Merkel met Emmanuel Macron in Berlin", ""]
+
+
+def predicted(folder: Path, store: str, run, name: str, rows: list[dict]) -> list[dict]:
+    table = folder / f"{name}.jsonl"
+    table.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    done = xp(folder, "predict", run.info.run_id, "--uri", store, "-i", table.name, "-o", f"{name}.out.jsonl")
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = (folder / f"{name}.out.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_xp_predict_finds_entities_in_raw_text_with_offsets_that_slice_it(tracked):
+    folder, store, run, _ = tracked
+    rows = predicted(folder, store, run, "text", [{"text": sentence} for sentence in SENTENCES])
+    assert [row["text"] for row in rows] == SENTENCES
+    found = 0
+    for row in rows:
+        assert len(row["words"].split()) == len(row["tags"].split())
+        for entity in json.loads(row["entities"]):
+            found += 1
+            assert entity["type"] in ENTITY_TYPES
+            assert row["text"][entity["start"] : entity["end"]] == entity["text"]
+    assert found >= 2
+    assert rows[2]["entities"] == "[]"  # an empty row has no words, and no entity
+    # "Corp." is two words to BERT's pre-tokenizer, as to the pipeline
+    assert rows[0]["words"] == "John Smith flew to Paris with Acme Corp . on Monday ."
+
+
+def test_xp_predict_reads_token_lists_as_their_words_joined_by_spaces(tracked):
+    folder, store, run, _ = tracked
+    words = [["Angela", "Merkel", "met", "Emmanuel", "Macron", "in", "Berlin"]]
+    [listed] = predicted(folder, store, run, "tokens", [{"tokens": row} for row in words])
+    [text] = predicted(folder, store, run, "joined", [{"text": " ".join(row)} for row in words])
+    assert listed["tags"] == text["tags"] and listed["entities"] == text["entities"]
+
+
+def test_the_mlflow_model_reloads_and_finds_the_entities_xp_predict_finds(tracked):
+    import mlflow
+
+    folder, store, run, _ = tracked
+    rows = predicted(folder, store, run, "compare", [{"text": sentence} for sentence in SENTENCES[:2]])
+    expected = [json.loads(row["entities"]) for row in rows]
+    [output] = run.outputs.model_outputs
+    uri = f"models:/{output.model_id}"
+    mlflow.set_tracking_uri(store)
+    try:
+        # pyfunc answers with each row's entity types, as MLflow's flavor reduces the pipeline's output
+        types = mlflow.pyfunc.load_model(uri).predict(SENTENCES[:2])
+        assert types == [",".join(entity["type"] for entity in row) for row in expected]
+        # the pipeline itself: the same entities, at the same characters
+        pipeline = mlflow.transformers.load_model(uri)
+        entities = [pipeline(sentence, aggregation_strategy="first") for sentence in SENTENCES[:2]]
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert [[(e["entity_group"], e["start"], e["end"]) for e in row] for row in entities] == [
+        [(e["type"], e["start"], e["end"]) for e in row] for row in expected
+    ]
 
 
 @pytest.mark.parametrize(

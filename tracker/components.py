@@ -146,9 +146,13 @@ class Task(Protocol):
         `decode` results, the references as the runners hold them (a token task finds a word's
         first sub-token there) and the data (its rows: `data.splits["test"]`)."""
 
-    def prediction_table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
-        """`xp predict`'s output columns for the logits of the input rows (numpy); a ValueError
-        when `probabilities` makes no sense for the task."""
+    def predict(
+        self, texts: Sequence[Sequence[Any]], *, model: Any, tokenizer: Any, max_length: int | None, probabilities: bool
+    ) -> Mapping[str, Sequence[Any]]:
+        """`xp predict`'s output columns for one batch of input rows: `texts` holds a list of
+        values per text column the model reads (strings; or lists of words, for a token task),
+        `model` is on its device, in eval mode, under `torch.inference_mode`. A ValueError, before
+        any work, when `probabilities` makes no sense for the task."""
 
     def prediction_stats(self, predictions: Any, references: Any) -> PredictionStats | None:
         """The diagnosis's look at the last validation predictions (None: the curves only)."""

@@ -157,44 +157,52 @@ def predict_frame(
     device: str,
     after_first_batch: Callable[[], None] = lambda: None,
 ) -> Any:
-    """One row per input row, the columns the task gives (for sequence classification: `label`,
-    `label_id`, `score` and, on request, `prob_<label>` per class; for regression `score`).
-    `after_first_batch` is called once the first batch is predicted (start-up is over)."""
+    """One row per input row, the columns the task gives for each batch (`Task.predict`; for
+    sequence classification: `label`, `label_id`, `score` and, on request, `prob_<label>` per
+    class). `after_first_batch` is called once the first batch is predicted (start-up is over)."""
     import pandas as pd
     import torch
     from tqdm.auto import tqdm
 
-    texts = [
-        frame[name].map(lambda value: "" if value is None or value != value else str(value)).tolist()
-        for name in text_columns
-    ]  # None and NaN (missing cells) read as empty text
+    texts = [frame[name].map(_cell).tolist() for name in text_columns]
     max_length = source.card.max_length or _model_max_length(model, tokenizer)
     model.to(device).eval()
-    chunks = []
+    columns: dict[str, list[Any]] = {}
     with (
         torch.inference_mode(),
         tqdm(total=len(frame), unit="row", desc="Predicting", file=sys.stderr, dynamic_ncols=True) as bar,
     ):
         for start in range(0, len(frame), batch_size):
             batch = [column[start : start + batch_size] for column in texts]  # one column, or a sentence pair
-            encoded = tokenizer(*batch, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-            chunks.append(model(**encoded.to(device)).logits.float().cpu())
+            try:
+                predicted = task.predict(
+                    batch, model=model, tokenizer=tokenizer, max_length=max_length, probabilities=probabilities
+                )
+            except ValueError as error:
+                if start > 0:
+                    raise
+                # The task refuses an option before any work: the first batch fails, not the last.
+                raise PredictError(
+                    f"--probabilities: MODEL {source.description} is a {task.describe()} model: {error}"
+                ) from None
+            for name, values in predicted.items():
+                columns.setdefault(name, []).extend(values)
             if start == 0:
-                _check_options(task, chunks[0][:0].numpy(), probabilities, source)
                 after_first_batch()
             bar.update(len(batch[0]))
-    return pd.DataFrame(task.prediction_table(torch.cat(chunks).numpy(), probabilities))
+    return pd.DataFrame(columns)
 
 
-def _check_options(task: Any, no_rows: Any, probabilities: bool, source: ModelSource) -> None:
-    """Asks the task for a table of no rows (the model's output, sliced empty) so that an option it
-    refuses fails after one batch, not after predicting every row."""
-    try:
-        task.prediction_table(no_rows, probabilities)
-    except ValueError as error:
-        raise PredictError(
-            f"--probabilities: MODEL {source.description} is a {task.describe()} model: {error}"
-        ) from None
+def _cell(value: Any) -> Any:
+    """A table cell as a task reads it: text, or a list of words (JSON Lines and Parquet keep
+    lists; Parquet's arrive as numpy arrays); None and NaN (missing cells) read as empty text."""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "tolist") and not isinstance(value, (int, float)):  # numpy arrays and scalars
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [str(word) for word in value]
+    return "" if value is None or value != value else str(value)
 
 
 def _model_max_length(model: Any, tokenizer: Any) -> int | None:

@@ -50,7 +50,8 @@ def read_table(path: Path, fmt: str) -> Any:
 def choose_text_columns(
     source: ModelSource, option: Sequence[str] | None, columns: list[str], input_path: Path
 ) -> tuple[str, ...]:
-    """--text-columns, else the columns the model was trained on, else a lone `text`/`sentence` column."""
+    """--text-columns, else the columns the model was trained on, else a lone `text`/`sentence` column
+    (also for a model of one text column that the file does not have)."""
     have = ", ".join(map(str, columns))
     if option:
         if source.card.text_columns and len(option) != len(source.card.text_columns):
@@ -61,6 +62,11 @@ def choose_text_columns(
         chosen = tuple(option)
     elif source.card.text_columns:
         chosen = source.card.text_columns
+        lone = [name for name in SINGLE_TEXT_COLUMNS if name in columns]
+        if len(chosen) == 1 and chosen[0] not in columns and len(lone) == 1:
+            # A model of one text column (`sentence`, or a token task's `tokens`) reads a lone
+            # `text` column: the usual way to hand it raw text.
+            chosen = (lone[0],)
     else:
         found = [name for name in SINGLE_TEXT_COLUMNS if name in columns]
         if len(found) != 1:

@@ -133,14 +133,22 @@ class SequenceClassification:
             labels = [self.label_names[int(prediction)] for prediction in predictions]
         return {"label": labels, "score": [f"{float(score):.6f}" for score in scores]}
 
-    def prediction_table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
+    def predict(
+        self, texts: Sequence[Sequence[Any]], *, model: Any, tokenizer: Any, max_length: int | None, probabilities: bool
+    ) -> Mapping[str, Sequence[Any]]:
         """`label`, `label_id`, `score` (the label's probability) and, on request, `prob_<label>`
         per class; for regression `score` only, the predicted value."""
+        if probabilities and self.label_names is None:
+            raise ValueError("it has no classes")
+        # One text column, or a sentence pair, as `encode` tokenized them for training.
+        encoded = tokenizer(*texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        logits = model(**encoded.to(model.device)).logits.float().cpu().numpy()
+        return self._table(logits, probabilities)
+
+    def _table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
         import numpy as np
 
         if self.label_names is None:
-            if probabilities:
-                raise ValueError("it has no classes")
             return {"score": logits[:, 0]}
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs = shifted / shifted.sum(axis=-1, keepdims=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -204,8 +205,55 @@ class TokenClassification:
         source = {"source": rows[ROW_SOURCE]} if ROW_SOURCE in rows.column_names else {}
         return {**source, "words": words_column, "tags": tags_column, "entities": entities_column}
 
-    def prediction_table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
-        raise ValueError("xp predict does not predict token tags yet")
+    def predict(
+        self, texts: Sequence[Sequence[Any]], *, model: Any, tokenizer: Any, max_length: int | None, probabilities: bool
+    ) -> Mapping[str, Sequence[Any]]:
+        """`words` and `tags` (separated by spaces) and `entities`, a JSON list of {type, text,
+        start, end, score} per row, `start` and `end` the characters of the row's text the entity
+        spans (`text[start:end]`). A row is text, split into words as the tokenizer's
+        pre-tokenizer splits it (which is what the pipeline of the MLflow model does), or a list
+        of words, whose text is the words joined by spaces."""
+        import torch
+
+        if probabilities:
+            raise ValueError("each entity carries its score; there is no probability per class to add")
+        [column] = texts
+        rows = [_words(value, tokenizer) for value in column]
+        tags: list[list[str]] = [[] for _ in rows]
+        scores: list[list[float]] = [[] for _ in rows]
+        worded = [i for i, (words, _, _) in enumerate(rows) if words]
+        if worded:
+            encoded = tokenizer(
+                [rows[i][0] for i in worded],
+                is_split_into_words=True,
+                truncation=max_length is not None,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            word_ids = [encoded.word_ids(position) for position in range(len(worded))]
+            probability, ids = torch.softmax(model(**encoded.to(model.device)).logits.float(), dim=-1).max(dim=-1)
+            for position, row in enumerate(worded):
+                firsts = _first_sub_tokens(word_ids[position])
+                tags[row] = [self._name(ids[position, token]) for token in firsts]
+                scores[row] = [float(probability[position, token]) for token in firsts]
+        columns: dict[str, list[str]] = {"words": [], "tags": [], "entities": []}
+        for (words, spans, text), row_tags, row_scores in zip(rows, tags, scores, strict=True):
+            row_tags = to_iob2(row_tags + [OUTSIDE] * (len(words) - len(row_tags)))  # words cut off: O
+            entities = [
+                {
+                    "type": entity["type"],
+                    "text": text[spans[entity["start"]][0] : spans[entity["end"] - 1][1]],
+                    "start": spans[entity["start"]][0],
+                    "end": spans[entity["end"] - 1][1],
+                    "score": entity["score"],
+                }
+                for entity in _entities(words, row_tags, row_scores)
+            ]
+            columns["words"].append(" ".join(words))
+            columns["tags"].append(" ".join(row_tags))
+            columns["entities"].append(json.dumps(entities, ensure_ascii=False))
+        return columns
 
     def prediction_stats(self, predictions: Any, references: Any) -> PredictionStats:
         """The share of words given each tag (its first sub-token's), and the share each tag has."""
@@ -356,6 +404,32 @@ def _entities(words: Sequence[str], tags: Sequence[str], scores: Sequence[float]
             "score": round(sum(entity["_scores"]) / len(entity["_scores"]), 6),
         }
         for entity in entities
+    ]
+
+
+def _words(value: Any, tokenizer: Any) -> tuple[list[str], list[tuple[int, int]], str]:
+    """A row's words, the characters each spans in the row's text, and that text."""
+    if isinstance(value, list):  # words already: their text is the words joined by spaces
+        spans, position = [], 0
+        for word in value:
+            spans.append((position, position + len(word)))
+            position += len(word) + 1
+        return list(value), spans, " ".join(value)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    pre_tokenizer = getattr(backend, "pre_tokenizer", None)
+    if pre_tokenizer is not None:
+        pieces = pre_tokenizer.pre_tokenize_str(value)
+    else:  # a tokenizer without one: words are what whitespace separates
+        pieces = [(match.group(), match.span()) for match in re.finditer(r"\S+", value)]
+    return [word for word, _ in pieces], [span for _, span in pieces], value
+
+
+def _first_sub_tokens(word_ids: Sequence[int | None]) -> list[int]:
+    """The position of each word's first sub-token, in word order."""
+    return [
+        position
+        for position, (word, previous) in enumerate(zip(word_ids, [None, *word_ids[:-1]], strict=True))
+        if word is not None and word != previous
     ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tracker.plugin import Baseline, BuildError, Export, Head, Proposal, TaskData
@@ -114,11 +114,14 @@ class MultiLabel:
             columns[f"score_{name}"] = [f"{float(row[index]):.6f}" for row in scores]
         return columns
 
-    def prediction_table(self, logits: Any, probabilities: bool) -> dict[str, Sequence[Any]]:
+    def predict(
+        self, texts: Sequence[Sequence[Any]], *, model: Any, tokenizer: Any, max_length: int | None, probabilities: bool
+    ) -> Mapping[str, Sequence[Any]]:
         """As the predictions file; every label's score is written with or without --probabilities."""
-        import numpy as np
+        import torch
 
-        scores = 1 / (1 + np.exp(-logits))
+        encoded = tokenizer(*texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        scores = torch.sigmoid(model(**encoded.to(model.device)).logits.float()).cpu().numpy()
         return {
             "labels": [self._label_set(row) for row in scores >= self.threshold],
             **{f"score_{name}": scores[:, index] for index, name in enumerate(self.label_names or ())},
