@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tracker.plugin import Annotated, BuildError, Field, PositiveInt, Task, TaskData, rules
+from tracker.plugin import Annotated, BuildError, Field, PositiveInt, Starter, Task, TaskData, rules, starter
 from xp_plugins.conll_files import ConllError, read_sentences
-from xp_plugins.tasks.token_classification import ROW_SOURCE
+from xp_plugins.dataset_starter import shown_path
+from xp_plugins.tasks.tag_schemes import split_tag
+from xp_plugins.tasks.token_classification import ROW_SOURCE, TokenClassification
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -81,7 +83,50 @@ def _rows(file: Path, key: str) -> Dataset:
     )
 
 
+def _looks_like_conll(file: Path) -> bool:
+    """Whether a file's first token line is a word and a tag: then it is CoNLL columns, and any
+    later problem is the file's, named with its line (not a reason to read it as something else)."""
+    with file.open(encoding="utf-8-sig", errors="replace") as lines:
+        for line in lines:
+            fields = line.split("\t") if "\t" in line else line.split()
+            if not fields or fields[0] == "-DOCSTART-":
+                continue
+            try:
+                split_tag(fields[-1].strip())
+            except ValueError:
+                return False
+            return len(fields) >= 2
+    return False
+
+
+def conll_starter(source: str, config: str | None, task: Task, text_columns, label_column) -> Starter | None:
+    """`xp init` for a folder of CoNLL files (train.txt and valid.txt, validation.txt or dev.txt):
+    a token-classification experiment; None for anything else (another plugin may read it)."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir() or not (folder / "train.txt").is_file() or not _looks_like_conll(folder / "train.txt"):
+        return None
+    for key, given in (("config", config), ("text_columns", text_columns), ("label_column", label_column)):
+        if given:
+            raise BuildError(key, f"{source} holds CoNLL files, whose columns are a word and its tag: leave it out")
+    files = _split_files(str(folder), None)
+    splits = {key: _rows(file, "path") for key, file in files.items()}
+    tagger = task if isinstance(task, TokenClassification) else TokenClassification()
+    proposal = tagger.propose(splits, None, None)
+    return Starter(
+        use="conll",
+        about="CoNLL column files: a word and its tag per line, a blank line between sentences.",
+        rows=(
+            ("path", shown_path(folder), "train.txt, " + ", ".join(f.name for k, f in files.items() if k != "train")),
+        ),
+        tables={},
+        rows_summary=", ".join(f"{len(split)} {files[key].name} sentences" for key, split in splits.items()),
+        proposal=proposal,
+        task="token_classification",
+    )
+
+
 @rules(_files_found)
+@starter(conll_starter)
 def conll(
     task: Task,
     seed: int,

@@ -41,7 +41,7 @@ def _looks_like_hub_id(source: str) -> bool:
     return not source.startswith(("/", "./", "../", "~")) and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", source) is not None
 
 
-def _shown_path(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """How a data file is written in the experiment: relative to the working directory, where xp
     reads it from, when it is inside it; else absolute."""
     absolute = Path(os.path.abspath(path))
@@ -87,7 +87,7 @@ def _read_local(source: str, local: Path) -> tuple[list[Row], dict[str, Any]]:
             "(one experiment reads its files with one builder)",
         )
     [builder] = formats
-    data_files = {split: [_shown_path(file) for file in files] for split, files in per_split.items()}
+    data_files = {split: [shown_path(file) for file in files] for split, files in per_split.items()}
     written = {split: files[0] if len(files) == 1 else files for split, files in data_files.items()}
 
     import datasets

@@ -348,3 +348,38 @@ def test_the_starter_trains(tmp_path, paraphrase, tiny_checkpoint):
 
     assert result.returncode == 0, result.stderr
     assert "finished" in result.stdout, result.stdout
+
+
+CONLL = Path(__file__).resolve().parent / "data" / "conll2003"
+
+
+def test_a_folder_of_conll_files_gives_a_token_classification_experiment_that_trains_as_written(tmp_path):
+    shutil.copytree(CONLL, tmp_path / "data" / "conll2003")
+
+    result = xp(tmp_path, "init", "data/conll2003")
+
+    assert result.returncode == 0, result.stderr
+    assert "wrote conll2003.toml" in result.stdout
+    assert "label: tags, 4 entity types (LOC, MISC, ORG, PER)" in result.stdout
+    experiment = tomllib.loads((tmp_path / "conll2003.toml").read_text())
+    assert experiment["task"] == {"use": "token_classification"}
+    assert experiment["dataset"] == {"use": "conll", "path": "data/conll2003"}
+    assert experiment["metrics"] == {"use": ["seqeval"]}
+    assert "max_length" not in experiment["tokenizer"]  # the model's own limit: no sentence is cut
+    assert_validates_as_written(tmp_path, "conll2003.toml")
+
+    quick = ["runner.max_steps=2", "runner.save_model=false", "dataset.max_rows={train = 16, eval = 8, test = 8}"]
+    quick += ["tracking.enabled=false", "runner.progress_bar=false"]
+    result = xp(tmp_path, "run", "conll2003.toml", *(option for value in quick for option in ("--set", value)))
+    assert result.returncode == 0, result.stderr
+    assert "finished" in result.stdout, result.stdout
+
+
+def test_a_conll_folder_is_not_read_as_another_task(tmp_path):
+    shutil.copytree(CONLL, tmp_path / "data" / "conll2003")
+    result = xp(tmp_path, "init", "data/conll2003", "--task", "sequence_classification")
+    assert_one_error_line(
+        result,
+        '--task: the conll dataset plugin reads data/conll2003 for the task "token_classification", '
+        'not "sequence_classification"',
+    )

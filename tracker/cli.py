@@ -356,12 +356,18 @@ def init(
     name = experiment_name(source, config_name)
     path = None if output == "-" else Path(output) if output else default_output(name)
     checkpoint = default_checkpoint()
+    given_task = task_name
     try:
         task_name, task = task_of(registry, task_name)
         if path is not None:
             check_writable(path, force)  # before the data is read, which may take a while
         click.echo(f"reading {source} ...", err=True)
         found = propose(registry, source, task, config_name, text_columns, label_column)
+        if found.task is not None and given_task is not None and found.task != given_task:
+            raise InitError(
+                f'--task: the {found.use} dataset plugin reads {source} for the task "{found.task}", not "{given_task}"'
+            )
+        task_name = found.task or task_name
         shown = shlex.quote(str(path)) if path else "FILE"
         written_task = None if task_name == registry.defaults.get("task") else task_name
         text = starter_text(source, found, written_task, path.stem if path else name, checkpoint, shown)

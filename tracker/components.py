@@ -73,6 +73,7 @@ class Proposal:
     metrics: tuple[Row, ...]  # the [metrics] section
     metric_tables: Mapping[str, tuple[str, tuple[Row, ...]]] = field(default_factory=dict)  # name -> (about, rows)
     model: str = "The pretrained model, with the head the task needs."  # the [model] section's comment
+    max_length: int | None = 128  # the [tokenizer] max_length written; None: the model's own limit
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ class Starter:
     rows_summary: str  # "240 train, 60 validation"
     proposal: Proposal
     notes: tuple[str, ...] = ()
+    # The task the rows are for, when the plugin reads data of one task only (CoNLL files: a tag
+    # per word); written as [task]. None: the task `xp init` was given.
+    task: str | None = None
 
 
 class Task(Protocol):

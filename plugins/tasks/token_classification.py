@@ -295,7 +295,23 @@ class TokenClassification:
     # ---- xp init ----------------------------------------------------------------------------------
 
     def propose(self, splits: Mapping[str, Dataset | None], text_columns: Any, label_column: Any) -> Proposal:
-        raise BuildError("label_column", "xp init does not write token-classification experiments yet")
+        """For rows of `tokens` and `tags` (as the conll dataset plugin reads them): the entity
+        types and the scheme the tags are in, seqeval's scores, and no max_length (the model's
+        own limit, so that no sentence is cut)."""
+        read, _ = self.read_targets({k: s for k, s in splits.items() if s is not None}, ["tags"], None)
+        scheme = f", read as {read.scheme}" if read.scheme != "IOB2" else ""
+        types = read.entity_types
+        return Proposal(
+            text_columns=("tokens",),
+            columns=("tokens", "tags"),
+            dataset=(),
+            test_labelled="test" in splits and splits["test"] is not None,
+            inputs="tokens (a sentence's words)",
+            targets=f"tags, {len(types)} entity types ({', '.join(types)}){scheme}",
+            metrics=(("use", ["seqeval"], "entity f1, precision, recall; f1_<type> per entity type; accuracy"),),
+            model="The pretrained model, with a new token-classification head sized from the tags.",
+            max_length=None,
+        )
 
 
 def _tag_strings(split: Dataset, column: str, names_of_ids: Sequence[str] | None) -> list[list[str]]:

@@ -76,7 +76,9 @@ def starter_text(
         "Text to token ids, with the model's own tokenizer.",
         [
             ("use", "auto", None),
-            ("max_length", 128, "longer texts are truncated; raise it for long documents"),
+            ("max_length", proposal.max_length, "longer texts are truncated; raise it for long documents")
+            if proposal.max_length is not None
+            else ("#", "max_length = 128", "default: the model's limit; a longer row stops xp validate --data"),
         ],
     )
     _section(document, "collator", "Batches: each is padded to its longest row.", [("use", "dynamic_padding", None)])
