@@ -42,19 +42,22 @@ def read_sentences(path: Path) -> list[Sentence]:
             tokens.clear()
             tags.clear()
 
+    valid_tags: set[str] = set()  # a file has a few distinct tags: each is checked once
     # split("\n"), not splitlines(): a token may hold a character splitlines() breaks at (\x1c, \u2028)
     for number, raw in enumerate(text.split("\n"), 1):
-        line = raw.rstrip("\r")
-        if not line.strip():
+        line = raw.strip()  # CR and spaces at either end, which no column keeps
+        if not line:
             end_sentence()
             continue
+        # Tab-separated, a column may hold spaces (around its value too); else spaces separate them.
         fields = line.split("\t") if "\t" in line else line.split()
-        if fields[0] == DOCUMENT_START:
+        token, tag = fields[0].rstrip(), fields[-1].lstrip()  # the line's own ends are stripped already
+        if token == DOCUMENT_START:
             end_sentence()
             continue
         if len(fields) < 2:
             raise ConllError(
-                f"{path}:{number}: one column ({line.strip()!r}); expected a token and its tag, "
+                f"{path}:{number}: one column ({line!r}); expected a token and its tag, "
                 "separated by a tab or spaces, and a blank line between sentences"
             )
         if columns and len(fields) != columns:
@@ -62,14 +65,16 @@ def read_sentences(path: Path) -> list[Sentence]:
                 f"{path}:{number}: {len(fields)} columns where the file's first token line has {columns}; "
                 "a token with a space in it needs tab-separated columns"
             )
-        try:
-            split_tag(fields[-1].strip())
-        except ValueError as error:
-            raise ConllError(f"{path}:{number}: {error}") from None
+        if tag not in valid_tags:
+            try:
+                split_tag(tag)
+            except ValueError as error:
+                raise ConllError(f"{path}:{number}: {error}") from None
+            valid_tags.add(tag)
         columns = columns or len(fields)
         if not tokens:
             first_line = number
-        tokens.append(fields[0].strip())
-        tags.append(fields[-1].strip())
+        tokens.append(token)
+        tags.append(tag)
     end_sentence()
     return sentences

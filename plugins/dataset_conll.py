@@ -56,12 +56,12 @@ def _split_files(path: str | None, data_files: Mapping[Any, str] | None) -> dict
     else:
         raise BuildError("path", "name a folder of CoNLL files (path), or the files of each split (data_files)")
     for needed in ("train", "validation"):
-        if needed not in files:
-            expected = " or ".join(SPLIT_FILES[needed])
-            raise BuildError(
-                "data_files" if data_files else "path",
-                f"no {needed} file: expected {expected} in {folder}, or data_files = {{{needed} = ...}}",
-            )
+        if needed in files:
+            continue
+        if data_files:
+            raise BuildError("data_files", f'names no {needed} file: add {needed} = "..."')
+        expected = " or ".join(SPLIT_FILES[needed])
+        raise BuildError("path", f"no {needed} file: expected {expected} in {folder}, or name it in data_files")
     return {KEYS[name]: file for name, file in files.items()}
 
 

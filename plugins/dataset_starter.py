@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.plugin import BuildError, Row, Starter, Task
+from xp_plugins.tasks.token_classification import TokenClassification, word_and_tag_columns
 
 # The data formats the `hf` dataset plugin reads from files, by extension, as datasets' builders.
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -180,7 +181,10 @@ def _choose(
     by_key = {"train": splits["train"], "eval": splits[eval_name] if eval_name else None}
     if test_name:
         by_key["test"] = splits[test_name]
-    proposal = task.propose(by_key, text_columns, label_column)
+    # Rows of a list of words and a list of tags are for token classification, whatever the default task.
+    tagging = isinstance(task, TokenClassification) or word_and_tag_columns(splits["train"]) is not None
+    proposing = task if isinstance(task, TokenClassification) or not tagging else TokenClassification()
+    proposal = proposing.propose(by_key, text_columns, label_column)
     if test_name and any(column not in splits[test_name].column_names for column in proposal.text_columns):
         notes.append(f"the {test_name} split lacks column(s) {', '.join(proposal.text_columns)}: left out")
         test_name = None
@@ -220,6 +224,7 @@ def _choose(
         rows_summary=", ".join(f"{count} {split}" for split, count in counted.items()) + held_out,
         proposal=proposal,
         notes=tuple(notes),
+        task="token_classification" if tagging else None,
     )
 
 

@@ -383,3 +383,32 @@ def test_a_conll_folder_is_not_read_as_another_task(tmp_path):
         '--task: the conll dataset plugin reads data/conll2003 for the task "token_classification", '
         'not "sequence_classification"',
     )
+
+
+def test_a_hub_layout_folder_of_word_and_tag_lists_gives_a_token_classification_experiment(tmp_path):
+    """Parquet files as the hub's conll2003 has them: `tokens`, and `ner_tags` as ClassLabel ids."""
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    features = Features(
+        {"id": Value("string"), "tokens": List(Value("string")), "ner_tags": List(ClassLabel(names=names))}
+    )
+    rows = {
+        "id": ["0", "1"],
+        "tokens": [["John", "Smith", "lives", "in", "Paris"], ["Ann", "left", "Rome"]],
+        "ner_tags": [[1, 2, 0, 0, 3], [1, 0, 3]],
+    }
+    folder = tmp_path / "data" / "people" / "data"
+    folder.mkdir(parents=True)
+    for split in ("train", "validation"):
+        Dataset.from_dict(rows, features=features).to_parquet(folder / f"{split}-00000-of-00001.parquet")
+
+    result = xp(tmp_path, "init", "data/people")
+
+    assert result.returncode == 0, result.stderr
+    experiment = tomllib.loads((tmp_path / "people.toml").read_text())
+    assert experiment["task"] == {"use": "token_classification"}
+    assert experiment["dataset"]["text_columns"] == ["tokens"]
+    assert experiment["dataset"]["label_column"] == "ner_tags"
+    assert experiment["metrics"] == {"use": ["seqeval"]}
+    assert_validates_as_written(tmp_path, "people.toml")

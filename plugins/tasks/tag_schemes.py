@@ -10,6 +10,7 @@ inside, and that previous entity has not ended (`E-`, `S-`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -18,6 +19,7 @@ _TAG = re.compile(r"([BIES])-(\S+)")
 SCHEME_HELP = "O, or B-, I-, E- or S- followed by the entity type (IOB1, IOB2, BIOES)"
 
 
+@functools.lru_cache(maxsize=4096)  # a data set has a few distinct tags, read hundreds of thousands of times
 def split_tag(tag: str) -> tuple[str, str] | None:
     """("B", "PER") for `B-PER`; None for `O`; a ValueError for a tag in no scheme."""
     if tag == OUTSIDE:
@@ -63,6 +65,6 @@ def scheme_of(sentences: Iterable[Sequence[str]]) -> str:
     return "IOB1" if opens_with_inside else "IOB2"
 
 
-def entity_types(tags: Iterable[str]) -> set[str]:
+def types_of(tags: Iterable[str]) -> set[str]:
     """The entity types IOB2 tags name."""
     return {tag[2:] for tag in tags if tag != OUTSIDE}

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tracker.plugin import Annotated, Baseline, BuildError, Export, Field, Head, PredictionStats, Proposal, TaskData
-from xp_plugins.tasks.tag_schemes import OUTSIDE, entity_types, scheme_of, split_tag, to_iob2
+from xp_plugins.tasks import columns as guess
+from xp_plugins.tasks.tag_schemes import OUTSIDE, scheme_of, split_tag, to_iob2, types_of
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -35,7 +36,7 @@ class TokenClassification:
 
     @property
     def entity_types(self) -> tuple[str, ...]:
-        return tuple(sorted(entity_types(self.label_names or ())))
+        return tuple(sorted(types_of(self.label_names or ())))
 
     # ---- data -------------------------------------------------------------------------------------
 
@@ -59,8 +60,11 @@ class TokenClassification:
         for key, sentences in tags.items():
             _check_tags(splits[key], key, sentences)
         scheme = scheme_of(sentence for sentences in tags.values() for sentence in sentences)
-        converted = {key: [to_iob2(sentence) for sentence in sentences] for key, sentences in tags.items()}
-        types = sorted({t for sentence in converted["train"] for t in entity_types(sentence)})
+        if scheme == "IOB2":  # as read already: no I- opens an entity, no E- or S-
+            converted = tags
+        else:
+            converted = {key: [to_iob2(sentence) for sentence in sentences] for key, sentences in tags.items()}
+        types = sorted({t for sentence in converted["train"] for t in types_of(sentence)})
         if not types:
             raise BuildError("label_column", f'the training split\'s "{column}" tags name no entity (every tag is O)')
         for key in ("eval", "test"):
@@ -69,13 +73,14 @@ class TokenClassification:
         names = (OUTSIDE, *(f"{prefix}-{t}" for t in types for prefix in "BI"))
         ids = {name: i for i, name in enumerate(names)}
         encoded = {
-            key: _with_labels(split, column, [[ids[tag] for tag in sentence] for sentence in converted[key]])
+            key: _with_labels(split, column, [[ids[tag] for tag in sentence] for sentence in converted[key]], names)
             for key, split in splits.items()
         }
         return dataclasses.replace(self, label_names=names, scheme=scheme), encoded
 
     def check_targets(self, split: Dataset, split_name: str, columns: Sequence[str]) -> None:
-        """Rows read already: `read_targets` checked every tag against every word."""
+        """Nothing left to check: `read_targets` checked every tag of every split, and `encode`
+        checks that each word has one."""
 
     def is_labelled(self, split: Dataset) -> bool:
         return True  # read_targets refuses a test split without tags
@@ -136,12 +141,10 @@ class TokenClassification:
                     f"{len(tags) - kept} would be cut. Set [task] truncate_long_sentences = true to train on "
                     "the words that fit, or split the sentence",
                 )
-            labels.append(
-                [
-                    IGNORED if word is None or word == previous else tags[word]
-                    for word, previous in zip(word_ids, [None, *word_ids[:-1]], strict=True)
-                ]
-            )
+            row_labels = [IGNORED] * len(word_ids)
+            for position in _first_sub_tokens(word_ids):
+                row_labels[position] = tags[word_ids[position]]
+            labels.append(row_labels)
         encoded["labels"] = labels
         return encoded
 
@@ -219,8 +222,9 @@ class TokenClassification:
             raise ValueError("each entity carries its score; there is no probability per class to add")
         [column] = texts
         rows = [_words(value, tokenizer) for value in column]
-        tags: list[list[str]] = [[] for _ in rows]
-        scores: list[list[float]] = [[] for _ in rows]
+        # A word the model does not see (cut off, or nothing left of it once normalized) is O.
+        tags = [[OUTSIDE] * len(words) for words, _, _ in rows]
+        scores = [[0.0] * len(words) for words, _, _ in rows]
         worded = [i for i, (words, _, _) in enumerate(rows) if words]
         if worded:
             encoded = tokenizer(
@@ -234,12 +238,13 @@ class TokenClassification:
             word_ids = [encoded.word_ids(position) for position in range(len(worded))]
             probability, ids = torch.softmax(model(**encoded.to(model.device)).logits.float(), dim=-1).max(dim=-1)
             for position, row in enumerate(worded):
-                firsts = _first_sub_tokens(word_ids[position])
-                tags[row] = [self._name(ids[position, token]) for token in firsts]
-                scores[row] = [float(probability[position, token]) for token in firsts]
+                for token in _first_sub_tokens(word_ids[position]):
+                    word = word_ids[position][token]
+                    tags[row][word] = self._name(ids[position, token])
+                    scores[row][word] = float(probability[position, token])
         columns: dict[str, list[str]] = {"words": [], "tags": [], "entities": []}
         for (words, spans, text), row_tags, row_scores in zip(rows, tags, scores, strict=True):
-            row_tags = to_iob2(row_tags + [OUTSIDE] * (len(words) - len(row_tags)))  # words cut off: O
+            row_tags = to_iob2(row_tags)
             entities = [
                 {
                     "type": entity["type"],
@@ -295,23 +300,64 @@ class TokenClassification:
     # ---- xp init ----------------------------------------------------------------------------------
 
     def propose(self, splits: Mapping[str, Dataset | None], text_columns: Any, label_column: Any) -> Proposal:
-        """For rows of `tokens` and `tags` (as the conll dataset plugin reads them): the entity
-        types and the scheme the tags are in, seqeval's scores, and no max_length (the model's
-        own limit, so that no sentence is cut)."""
-        read, _ = self.read_targets({k: s for k, s in splits.items() if s is not None}, ["tags"], None)
+        """The column of words and the column of tags (as given, else `word_and_tag_columns`),
+        the entity types and the scheme the tags are in, seqeval's scores, and no max_length (the
+        model's own limit, so that no sentence is cut)."""
+        train = splits["train"]
+        assert train is not None
+        found = word_and_tag_columns(train)
+        words = text_columns[0] if text_columns else found and found[0]
+        tags = label_column or (found and found[1])
+        if not words or not tags:
+            raise BuildError(
+                "text_columns" if not words else "label_column",
+                "token classification reads a column of words and a column of tags, a list of each per row; "
+                f"name them with --text-columns and --label-column. Columns: {guess.columns_text(train)}",
+            )
+        labelled = {k: s for k, s in splits.items() if s is not None and tags in s.column_names}
+        read, _ = self.read_targets(labelled, [tags], None)
         scheme = f", read as {read.scheme}" if read.scheme != "IOB2" else ""
         types = read.entity_types
         return Proposal(
-            text_columns=("tokens",),
-            columns=("tokens", "tags"),
-            dataset=(),
+            text_columns=(words,),
+            columns=(words, tags),
+            dataset=(
+                ("text_columns", [words], "a list of words per row"),
+                ("label_column", tags, f"a tag per word: {len(types)} entity types"),
+            ),
             test_labelled="test" in splits and splits["test"] is not None,
-            inputs="tokens (a sentence's words)",
-            targets=f"tags, {len(types)} entity types ({', '.join(types)}){scheme}",
+            inputs=f"{words} (a sentence's words)",
+            targets=f"{tags}, {len(types)} entity types ({', '.join(types)}){scheme}",
             metrics=(("use", ["seqeval"], "entity f1, precision, recall; f1_<type> per entity type; accuracy"),),
             model="The pretrained model, with a new token-classification head sized from the tags.",
             max_length=None,
         )
+
+
+# The usual names of a hub dataset's columns of words and of tags (conll2003, wnut_17, ...).
+WORD_COLUMNS = ("tokens", "words")
+TAG_COLUMNS = ("ner_tags", "tags", "labels", "ner", "tag")
+
+
+def word_and_tag_columns(split: Dataset) -> tuple[str, str] | None:
+    """The split's column of words and its column of tags, when it has both: a list of strings
+    per row (a usual name first), and a list of `ClassLabel` names, or of strings or ids under a
+    usual name. None for rows of another shape."""
+    from datasets import ClassLabel, List
+    from datasets import Sequence as SequenceFeature
+
+    lists = {
+        name: feature.feature
+        for name, feature in split.features.items()
+        if isinstance(feature, (List, SequenceFeature)) and hasattr(feature, "feature")
+    }
+    strings = [name for name, inner in lists.items() if getattr(inner, "dtype", None) in ("string", "large_string")]
+    tags = [name for name, inner in lists.items() if isinstance(inner, ClassLabel)]
+    tags += [name for name in TAG_COLUMNS if name in lists and name not in tags]
+    words = [name for name in WORD_COLUMNS if name in strings] + [n for n in strings if n not in tags]
+    if not words or not tags or words[0] == tags[0]:
+        return None
+    return words[0], tags[0]
 
 
 def _tag_strings(split: Dataset, column: str, names_of_ids: Sequence[str] | None) -> list[list[str]]:
@@ -323,7 +369,7 @@ def _tag_strings(split: Dataset, column: str, names_of_ids: Sequence[str] | None
     inner = getattr(feature, "feature", None) if isinstance(feature, (SequenceFeature, List)) else None
     if inner is None:
         raise BuildError("label_column", f'"{column}" holds {feature}, not a list of tags per row')
-    values = split[column]
+    values = split.data.column(column).to_pylist()  # Arrow to lists at once, not row by row
     if isinstance(inner, ClassLabel):
         if names_of_ids is not None:
             raise BuildError("label_names", f"the dataset names its tags already ({', '.join(inner.names)})")
@@ -348,18 +394,18 @@ def _where(split: Dataset, key: str, row: int) -> str:
 
 
 def _check_tags(split: Dataset, key: str, sentences: list[list[str]]) -> None:
-    """Each tag in a scheme xp reads."""
-    for row, tags in enumerate(sentences):
-        for tag in tags:
-            try:
-                split_tag(tag)
-            except ValueError as error:
-                raise BuildError("label_column", f"{_where(split, key, row)}: {error}") from None
+    """Each tag in a scheme xp reads: the distinct tags checked, a wrong one named with its first row."""
+    for tag in sorted({tag for tags in sentences for tag in tags}):
+        try:
+            split_tag(tag)
+        except ValueError as error:
+            row = next(row for row, tags in enumerate(sentences) if tag in tags)
+            raise BuildError("label_column", f"{_where(split, key, row)}: {error}") from None
 
 
 def _check_types_known(split: Dataset, key: str, sentences: list[list[str]], known: set[str]) -> None:
     for row, tags in enumerate(sentences):
-        unknown = sorted(entity_types(tags) - known)
+        unknown = sorted(types_of(tags) - known)
         if unknown:
             split_name = {"eval": "validation", "test": "test"}[key]
             raise BuildError(
@@ -370,13 +416,16 @@ def _check_types_known(split: Dataset, key: str, sentences: list[list[str]], kno
             )
 
 
-def _with_labels(split: Dataset, column: str, ids: list[list[int]]) -> Dataset:
+def _with_labels(split: Dataset, column: str, ids: list[list[int]], names: Sequence[str]) -> Dataset:
+    """The split with its tags as ids under `label`. The new rows are named by what made them
+    (the rows, the tag column, the tag names): datasets would otherwise hash every id, seconds
+    for CoNLL-2003."""
     from datasets import List, Value
+    from datasets.fingerprint import Hasher
 
-    split = split.remove_columns(column) if column in split.column_names else split
-    if "label" in split.column_names:
-        split = split.remove_columns("label")
-    return split.add_column("label", ids, feature=List(Value("int64")))
+    fingerprint = Hasher.hash([split._fingerprint, "xp token labels", column, list(names)])
+    split = split.remove_columns([c for c in (column, "label") if c in split.column_names])
+    return split.add_column("label", ids, feature=List(Value("int64")), new_fingerprint=fingerprint)
 
 
 def _padded(rows: Sequence[Sequence[int]]) -> Any:

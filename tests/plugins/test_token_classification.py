@@ -172,7 +172,7 @@ def test_a_bad_file_is_named_with_its_line(tmp_path, valid, key, says):
 
 def test_a_folder_without_a_validation_file_says_which_names_it_looked_for(tmp_path):
     write_conll(tmp_path / "train.txt", PEOPLE)
-    with pytest.raises(BuildError, match=r"no validation file: expected valid.txt or validation.txt or dev.txt"):
+    with pytest.raises(BuildError, match=r"no validation file: expected valid.txt or validation.txt or dev.txt in"):
         conll(token_classification(), 0, path=str(tmp_path))
 
 
@@ -278,3 +278,35 @@ def test_entity_scores_are_seqeval_s_over_the_words_and_per_entity_type():
     assert scores["f1_PER"] == 1.0 and scores["f1_LOC"] == 0.0 and scores["f1_ORG"] == pytest.approx(2 / 3)
     assert scores["f1_MISC"] == 0.0  # a type of the data this split lacks: still reported
     assert list(scores)[:4] == ["f1", "precision", "recall", "accuracy"]
+
+
+# ---- the diagnosis ----------------------------------------------------------------------------------
+
+
+def test_a_model_that_tags_every_word_o_is_diagnosed_as_not_learning_and_scores_as_the_baseline():
+    import numpy as np
+
+    from tracker.diagnosis import Curves, Evidence, diagnose
+
+    data = conll(token_classification(), 0, path=str(SLICE))
+    baseline = data.task.baseline(data)
+    references = baseline.references
+    assert baseline.described == '"O" (no entity)'
+    assert np.array_equal(baseline.predictions == IGNORED, references == IGNORED)  # the words alone
+    # As the runners hand them over: special tokens and later sub-tokens are -100 in the references.
+    padded = np.full((len(references), references.shape[1] + 2), IGNORED)
+    padded[:, 1:-1] = references
+    all_o = np.zeros_like(padded)
+    scores = seqeval(data).compute(all_o, padded)
+    assert scores["f1"] == scores["precision"] == scores["recall"] == 0.0
+    assert scores == seqeval(data).compute(baseline.predictions, references)
+
+    stats = data.task.prediction_stats(all_o, padded)
+    falling = tuple((10 * (i + 1), loss) for i, loss in enumerate((1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.2)))
+    evaluations = tuple((30 * (i + 1), {"eval_loss": loss, "eval_f1": 0.0}) for i, loss in enumerate((0.7, 0.6, 0.5)))
+    diagnosis = diagnose(Evidence(Curves(falling, evaluations), stats, {"eval_f1": 0.0}, data.task.label_names))
+    assert diagnosis.verdict == "not_learning"
+    share = float(np.mean(references[references != IGNORED] == 0))
+    assert diagnosis.reason == (
+        f'the model predicts "O" for 100.0% of the validation rows, which have {share:.1%} of it'
+    )
