@@ -369,6 +369,62 @@ def predict_table(results: dict[str, dict]) -> list[str]:
     ]
 
 
+def ner_table(results: dict[str, dict]) -> list[str]:
+    """Token classification against the course's chapter 7 loop, and the F1 of a whole run."""
+    rows = []
+    if "ner" in results:
+        ner = results["ner"]
+        step, first, rss = ner["step_time"], ner["first_step"], ner["peak_rss"]
+        f1 = ner["entity_f1"]
+        same = all(rep["xp_ner_same_kernel"] == rep["hand_ner"] for rep in f1)
+        rows += [
+            f"| figure (CoNLL-2003, {ner['steps']} steps of 16 sentences) | median ratio (range over "
+            f"{ner['reps']} repetitions) | absolute, median | target | |",
+            "| --- | --- | --- | --- | --- |",
+            ratio_row(
+                "token classification, time per step: `xp run` runner `loop` / hand-written loop",
+                step["xp_ner / hand_ner"],
+                1.0,
+                "s",
+            ),
+            ratio_row(
+                "same, with the script's AdamW kernel (`optimizer.fused=false`)",
+                step["xp_ner, same AdamW kernel / hand_ner"],
+                None,
+                "s",
+            ),
+            ratio_row(
+                "token classification, time to the first optimizer step: `xp run` / hand-written loop",
+                first["xp_ner / hand_ner"],
+                1.0,
+                "s",
+                "{:.2f}",
+            ),
+            ratio_row(
+                "token classification, peak resident memory: `xp run` / hand-written loop",
+                rss["xp_ner / hand_ner"],
+                None,
+                "MiB",
+                "{:.0f}",
+            ),
+            "| entity F1 on the validation file after those steps: xp, xp with the script's kernel, "
+            "hand-written loop, per repetition | "
+            + "; ".join(f"{rep['xp_ner']:.4f}, {rep['xp_ner_same_kernel']:.4f}, {rep['hand_ner']:.4f}" for rep in f1)
+            + f" | | equal with the same kernel | {'met' if same else 'MISSED'} |",
+        ]
+    if "ner_accuracy" in results:
+        accuracy = results["ner_accuracy"]
+        f1 = accuracy["entity_f1"]
+        if not rows:
+            rows += ["| figure | value | | | |", "| --- | --- | --- | --- | --- |"]
+        rows.append(
+            f"| entity F1 of `experiments/conll2003_ner.toml`, {accuracy['epochs']} epochs ({accuracy['steps']} "
+            f"steps, {accuracy['wall_seconds'] / 60:.0f} min): validation / test | {f1['validation']:.4f} / "
+            f"{f1['test']:.4f} | word accuracy {accuracy['word_accuracy']['validation']:.4f} | (reference) | |"
+        )
+    return rows
+
+
 def trial_counts(study: dict) -> str:
     return f"{study['complete']} / {study['pruned']} / {study['failed']}"
 
@@ -400,6 +456,7 @@ def main() -> None:
         pruning_table(results),
         scaleout_table(results),
         predict_table(results),
+        ner_table(results),
         [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()],
     ]
     print("\n\n".join("\n".join(section) for section in sections if section))

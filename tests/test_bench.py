@@ -62,6 +62,8 @@ def test_every_suite_writes_its_record(smoke_results):
         "accuracy",
         "first_step",
         "grouping",
+        "ner",
+        "ner_accuracy",
         "padding",
         "predict",
         "profile",
@@ -97,6 +99,19 @@ def test_with_the_same_kernel_xp_loop_and_the_hand_written_loop_compute_the_same
     [repetition] = json.loads((smoke_results / "speed.json").read_text())["runs"]
     hand, same_kernel = repetition["hand_loop"], repetition["xp_loop_same_kernel"]
     assert (same_kernel["accuracy"], same_kernel["f1"]) == (hand["accuracy"], hand["f1"])
+
+
+def test_token_classification_by_xp_and_by_the_course_s_loop_reaches_the_same_f1(smoke_results):
+    """The chapter 7 loop written by hand and xp's loop runner on the same recipe: same seed, batches
+    and initial head, the same updates with the same AdamW kernel, so the same entity F1."""
+    ner = json.loads((smoke_results / "ner.json").read_text())
+    [repetition] = ner["runs"]
+    assert set(repetition) == {"hand_ner", "xp_ner", "xp_ner_same_kernel"}
+    for name, record in repetition.items():
+        assert record["steps"] == ner["steps"], name
+    assert repetition["xp_ner_same_kernel"]["f1"] == repetition["hand_ner"]["f1"]
+    accuracy = json.loads((smoke_results / "ner_accuracy.json").read_text())
+    assert set(accuracy["entity_f1"]) == {"validation", "test"}
 
 
 def test_a_second_run_reuses_the_tokenized_data(smoke_results):
@@ -193,5 +208,9 @@ def test_the_report_renders_every_row(smoke_results):
         "`xp predict FOLDER` (the run's model folder, no store)",
         "launch to exit (MRPC validation, batches of 32, written out): `xp predict RUN`",
         "peak resident memory: `xp predict RUN`",
+        "token classification, time per step",
+        "token classification, time to the first optimizer step",
+        "entity F1 on the validation file after those steps",
+        "entity F1 of `experiments/conll2003_ner.toml`",
     ):
         assert figure in report, figure
