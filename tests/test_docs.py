@@ -45,6 +45,7 @@ SHELL_LANGUAGES = {"", "bash", "console", "sh", "shell"}
 # A fragment of an experiment file is checked merged onto the shipped experiment it extends.
 QUICKSTART = REPO / "experiments" / "quickstart.toml"
 STUDY = REPO / "experiments" / "mrpc_sweep.toml"  # for fragments that set [sweep] keys
+TASK_PAGES = REPO / "docs" / "tasks"
 # A TOML block is an experiment file or a fragment of one, unless its first line names a
 # pyproject.toml (a plugin's entry points).
 PYPROJECT = re.compile(r"#\s*(\S*/)?pyproject\.toml\b")
@@ -281,13 +282,15 @@ def builtin_registry():
     return load_registry(environ={**os.environ, "XP_DISABLE_PLUGIN_AUTOLOAD": "1"})
 
 
-def as_experiment(data: dict) -> dict:
-    """A whole experiment file as it is; a fragment merged onto the shipped experiment it extends
-    (mrpc_sweep.toml when it sets [sweep] keys, else quickstart.toml): a section that names its
-    plugin (`use`) replaces the shipped one, the keys of any other are set in it."""
+def as_experiment(data: dict, base: dict | None = None) -> dict:
+    """A whole experiment file as it is; a fragment merged onto the experiment it extends (`base`,
+    else mrpc_sweep.toml when it sets [sweep] keys, else quickstart.toml): a section that names its
+    plugin (`use`) replaces the extended one, the keys of any other are set in it."""
     if set(COMPONENT_SECTIONS) <= set(data):
         return data
-    merged = tomllib.loads((STUDY if "sweep" in data else QUICKSTART).read_text(encoding="utf-8"))
+    if base is None:
+        base = tomllib.loads((STUDY if "sweep" in data else QUICKSTART).read_text(encoding="utf-8"))
+    merged = dict(base)
     for section, table in data.items():
         shipped = merged.get(section)
         replaces = not isinstance(table, dict) or "use" in table or not isinstance(shipped, dict)
@@ -295,12 +298,21 @@ def as_experiment(data: dict) -> dict:
     return merged
 
 
+def extended_experiment(block: Block) -> dict | None:
+    """A task's page (docs/tasks/) opens with the sections its task needs; the page's later
+    fragments extend that experiment, as its reader does. Other pages extend the shipped ones."""
+    if block.page.parent != TASK_PAGES:
+        return None
+    opening = next(other for other in read_page(block.page).blocks if other.language == "toml")
+    return None if opening.line == block.line else as_experiment(tomllib.loads(opening.text))
+
+
 def experiment_problems(block: Block, text: str, registry) -> list[str]:
     """What `xp validate` says about a TOML block, unless its first line names a pyproject.toml."""
     if PYPROJECT.match(text):
         return []
     data = tomllib.loads(text)
-    raw = RawExperiment(Path(block.where), text, as_experiment(data))
+    raw = RawExperiment(Path(block.where), text, as_experiment(data, extended_experiment(block)))
     return [str(problem) for problem in check_experiment(raw, registry)[1]]
 
 
@@ -312,6 +324,19 @@ def test_a_fragment_is_checked_on_the_quickstart_and_a_sweep_fragment_on_the_shi
     assert merged["dataset"] == quickstart["dataset"]
     study = as_experiment({"sweep": {"storage": "postgresql://host/optuna"}})
     assert study["sweep"]["space"] and study["sweep"]["storage"] == "postgresql://host/optuna"
+
+
+def test_a_fragment_on_a_tasks_page_extends_the_experiment_the_page_opens_with(builtin_registry, monkeypatch):
+    monkeypatch.chdir(REPO)
+    page = TASK_PAGES / "token-classification.md"
+    opening, *_ = (block for block in read_page(page).blocks if block.language == "toml")
+    later = Block(page, opening.line + 1000, "toml", '[runner]\nmetric_for_best = "f1_PER"\n', True)
+    assert extended_experiment(opening) is None
+    assert extended_experiment(later)["metrics"] == {"use": ["seqeval"]}
+    assert experiment_problems(later, later.text, builtin_registry) == []
+    elsewhere = Block(README, 1, "toml", later.text, True)  # on the quickstart, no metric is called f1_PER
+    [problem] = experiment_problems(elsewhere, elsewhere.text, builtin_registry)
+    assert 'metric_for_best: "f1_PER" is not a metric this experiment computes' in problem
 
 
 def test_the_toml_check_fails_on_what_xp_validate_would_refuse(builtin_registry, monkeypatch):

@@ -28,8 +28,8 @@ MRPC_RECIPES = sorted(
 )
 
 
-# Experiments on full data sets that live beside the checkout (../shared/data), never in a clone:
-# checked on the slice the tests ship, which has the same layout.
+# Experiments on the full data sets that live beside the checkout on the project's machines, never
+# in a clone: checked on the slice the tests ship, which has the same layout.
 ON_SHARED_DATA = {"conll2003_ner.toml": ["--set", f"dataset.path={REPO_ROOT / 'tests' / 'data' / 'conll2003'}"]}
 
 

@@ -38,6 +38,12 @@ def runner_name(name: str) -> str:
     return f"{prefix}_{rest}" if prefix in PREFIXES and rest else name
 
 
+def evaluation_name(name: str) -> str:
+    """What a setting naming a validation metric (`metric_for_best`, a sweep's `metric`) means in
+    the runners' spelling: `f1`, `eval_f1` and `eval/f1` all name `eval_f1`."""
+    return "eval_" + name.removeprefix("eval/").removeprefix("eval_")
+
+
 def is_score(name: str) -> bool:
     """Whether an evaluation's value (`eval_f1`, `eval/f1`) scores the model: not its loss, not a timing."""
     prefix, _, rest = stored_name(name).partition("/")

@@ -11,7 +11,7 @@ from typing import Any
 from tracker.components import RunResult
 from tracker.errors import ExperimentError, Problem
 from tracker.experiment import Experiment
-from tracker.metric_names import is_score, stored_name
+from tracker.metric_names import evaluation_name, is_score, stored_name
 from tracker.registry import Registry
 from tracker.tracking.run import RunNotRecorded
 
@@ -29,11 +29,15 @@ class Outcome:
 
     @property
     def main_metric(self) -> tuple[str, float] | None:
-        """The validation split's first score (runners compute the metrics in the order they are
-        configured), else its loss."""
+        """The score the run ranks its checkpoints by (`metric_for_best`, when a score and not the
+        loss it defaults to), else the validation split's first score (runners compute the metrics
+        in the order they are configured), else its loss."""
         if self.result is None:
             return None
         metrics = self.result.eval_metrics
+        ranked_by = evaluation_name(self.experiment.components["runner"].options.get("metric_for_best") or "loss")
+        if is_score(ranked_by) and ranked_by in metrics:
+            return ranked_by, metrics[ranked_by]
         scores = [(name, value) for name, value in metrics.items() if is_score(name)]
         return scores[0] if scores else (("eval_loss", metrics["eval_loss"]) if "eval_loss" in metrics else None)
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tracker.metric_names import evaluation_name
 from tracker.plugin import Annotated, Field, MetricName, Name, NonNegativeFloat, NonNegativeInt, PositiveInt, rules
 
 
@@ -85,8 +86,7 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         # One spelling inside: "f1" and "eval/f1" (its name in MLflow) mean "eval_f1".
-        name = self.metric_for_best.removeprefix("eval/").removeprefix("eval_")
-        self.metric_for_best = f"eval_{name}"
+        self.metric_for_best = evaluation_name(self.metric_for_best)
 
     # The Runner protocol, for single-process runners; the Accelerate runner overrides most of it.
 

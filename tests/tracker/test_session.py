@@ -1,5 +1,5 @@
-"""The line `xp run` sums a run up with: the validation split's first score, whatever the metric
-plugin is called and whichever runner computed it."""
+"""The line `xp run` sums a run up with: the score the run ranks by, else the validation split's
+first score, whatever the metric plugin is called and whichever runner computed it."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ def test_the_main_metric_is_the_first_validation_score_else_the_loss(experiment,
     outcome = Outcome(experiment, "finished", 1.0, RunResult(eval_metrics=eval_metrics))
 
     assert outcome.main_metric == main
+
+
+@pytest.mark.parametrize("ranked_by", ["f1", "eval_f1"])
+def test_the_main_metric_is_the_one_the_run_ranks_by(registry, ranked_by):
+    experiment = load(QUICKSTART, registry=registry, overrides=[f'runner.metric_for_best="{ranked_by}"'])
+    outcome = Outcome(experiment, "finished", 1.0, RunResult(eval_metrics={"eval_accuracy": 0.7, "eval_f1": 0.8}))
+
+    assert outcome.main_metric == ("eval_f1", 0.8)
 
 
 def test_a_run_without_a_result_has_no_main_metric(experiment):

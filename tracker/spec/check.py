@@ -15,6 +15,7 @@ from typing import Any
 
 from tracker.errors import Problem, choices_text, did_you_mean
 from tracker.experiment import ComponentSpec, Experiment
+from tracker.metric_names import evaluation_name
 from tracker.redact import Redactor
 from tracker.registry import Registry
 from tracker.spec.keys import SectionSpec, code_keys, metric_keys, run_rules, toml_value_problem
@@ -227,7 +228,7 @@ class _FileChecker:
         for section, section_spec, options in named:
             for key in metric_keys(section_spec):
                 value = options.get(key)
-                if value is not None and not _produced(value.removeprefix("eval/").removeprefix("eval_"), produced):
+                if value is not None and not _produced(evaluation_name(value).removeprefix("eval_"), produced):
                     valid = ", ".join(f"eval_{name}" for name in sorted(produced))
                     self.problem(
                         section, key, f'"{value}" is not a metric this experiment computes; expected one of {valid}'

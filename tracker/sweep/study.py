@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tracker.experiment import Experiment
+from tracker.metric_names import evaluation_name
 from tracker.redact import mask_uri
 from tracker.stores import StoreError, sqlite_database
 from tracker.sweep.space import Choice, Dimension, Range, grid_axis, grid_points, trial_overrides
@@ -79,7 +80,7 @@ def sweep_settings(experiment: Experiment, tracking_uri: str) -> SweepSettings:
     sweep, space = experiment.sweep, experiment.space
     assert sweep is not None  # sweep_settings_of refuses an experiment without [sweep]
     runner_metric = experiment.components["runner"].options.get("metric_for_best") or "eval_loss"
-    metric = "eval_" + (sweep["metric"] or runner_metric).removeprefix("eval/").removeprefix("eval_")
+    metric = evaluation_name(sweep["metric"] or runner_metric)
     direction: Literal["maximize", "minimize"] = sweep["direction"] or (
         "minimize" if metric.endswith("loss") else "maximize"
     )
