@@ -51,10 +51,11 @@ class HFTextEncoder:
                     "tokenizer": self.tokenizer,
                     "text_columns": data.text_columns,
                     "options": self._call_options(),
+                    "split": key,
                 },
                 remove_columns=split.column_names,
                 num_proc=self.num_proc,
-                new_fingerprint=self._fingerprint(split, data),
+                new_fingerprint=self._fingerprint(key, split, data),
                 desc=f"Tokenizing {key}",
             )
             if key == "test" and not data.test_has_labels:
@@ -71,18 +72,26 @@ class HFTextEncoder:
             "padding": "max_length" if self.padding == "max_length" else False,
         }
 
-    def _fingerprint(self, split: Dataset, data: TaskData) -> str:
+    def _fingerprint(self, key: str, split: Dataset, data: TaskData) -> str:
         # datasets would hash the map function with its closure, tokenizer object included; that
         # hash depends on how the tokenizer was loaded (its path, offline flags), and hashing
         # pickles the whole vocabulary. Name the result by what determines it instead: the task
-        # (its kind and what it knows of the targets), the tokenizer, the options, the rows.
+        # (its kind and what it knows of the targets), the tokenizer, the options, the split, the rows.
         from datasets.fingerprint import Hasher
 
         if self._identity is None:
             self._identity = _tokenizer_identity(self.tokenizer)
         task = f"{type(data.task).__module__}.{type(data.task).__qualname__}: {data.task!r}"
         return Hasher.hash(
-            [ENCODING_VERSION, task, self._identity, self._call_options(), list(data.text_columns), split._fingerprint]
+            [
+                ENCODING_VERSION,
+                task,
+                self._identity,
+                self._call_options(),
+                list(data.text_columns),
+                key,
+                split._fingerprint,
+            ]
         )
 
 

@@ -27,6 +27,11 @@ from tracker.reporting import NullLogger
 
 CONLL = Path(__file__).resolve().parent / "data" / "conll2003"
 RUNNERS = ("trainer", "loop", "accelerate")
+# The short run on every runner, and on the loop with every sub-token of a training word tagged.
+SHORT_RUNS = {
+    **{runner: {"runner": {"use": runner}} for runner in RUNNERS},
+    "label_all_tokens": {"task": {"label_all_tokens": True}},
+}
 ENTITY_TYPES = ("LOC", "MISC", "ORG", "PER")
 
 
@@ -72,15 +77,15 @@ def xp(folder: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def short_runs(tmp_path_factory, minilm_path):
     results = {}
-    for runner in RUNNERS:
-        folder = tmp_path_factory.mktemp(f"ner-{runner}")
-        results[runner] = run_in_process(ner_experiment(folder, minilm_path, runner={"use": runner}))
+    for name, changes in SHORT_RUNS.items():
+        folder = tmp_path_factory.mktemp(f"ner-{name}")
+        results[name] = run_in_process(ner_experiment(folder, minilm_path, **changes))
     return results
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
-def test_a_short_run_finds_entities_the_all_o_baseline_misses(short_runs, runner):
-    result = short_runs[runner]
+@pytest.mark.parametrize("run", SHORT_RUNS)
+def test_a_short_run_finds_entities_the_all_o_baseline_misses(short_runs, run):
+    result = short_runs[run]
     scores = result.eval_metrics
     assert set(scores) >= {"eval_f1", "eval_precision", "eval_recall", "eval_accuracy"}
     assert {f"eval_f1_{name}" for name in ENTITY_TYPES} <= set(scores)
@@ -90,9 +95,9 @@ def test_a_short_run_finds_entities_the_all_o_baseline_misses(short_runs, runner
     assert set(result.test_metrics) >= {"test_f1", "test_f1_PER"}
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
-def test_the_test_predictions_are_sentences_with_a_tag_per_word_and_their_entities(short_runs, runner):
-    with short_runs[runner].predictions_path.open(newline="", encoding="utf-8") as file:
+@pytest.mark.parametrize("run", SHORT_RUNS)
+def test_the_test_predictions_are_sentences_with_a_tag_per_word_and_their_entities(short_runs, run):
+    with short_runs[run].predictions_path.open(newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 40
     assert list(rows[0]) == ["id", "source", "words", "tags", "entities"]

@@ -131,11 +131,19 @@ class Task(Protocol):
         """The model head to build."""
 
     def encode(
-        self, batch: dict[str, list[Any]], *, tokenizer: Any, text_columns: Sequence[str], options: Mapping[str, Any]
+        self,
+        batch: dict[str, list[Any]],
+        *,
+        tokenizer: Any,
+        text_columns: Sequence[str],
+        options: Mapping[str, Any],
+        split: str,
     ) -> Mapping[str, Any]:
         """A batch of rows (`Dataset.map(batched=True)`) as the model takes them: the tokenizer's
         output for the `text_columns`, called with `options` (truncation, max_length, padding), and
-        `labels` made from the rows' `label` column."""
+        `labels` made from the rows' `label` column. `split` says which split the rows are from
+        ("train", "eval" or "test"): a task may train on other targets than it scores (token
+        classification's `label_all_tokens`), or encode training rows unlike evaluated ones."""
 
     def decode(self, outputs: tuple[Any, ...]) -> tuple[Any, Any]:
         """A batch's model outputs after the loss (torch tensors, in the model output's order:

@@ -138,11 +138,11 @@ def load_data(experiment: Experiment, registry: Registry, build: Builder | None 
     return data
 
 
-def encoding_note(data: Any, encoded: Any) -> str | None:
+def encoding_note(data: Any, encoded: Any, tokenizer: Any) -> str | None:
     """What the task says of the tokenized splits (words a token task cut off), if it says anything:
     `Task.encoding_note` is optional."""
     note = getattr(data.task, "encoding_note", None)
-    return note(data, encoded) if note is not None else None
+    return note(data, encoded, tokenizer) if note is not None else None
 
 
 def check_data(experiment: Experiment, registry: Registry) -> None:
@@ -233,7 +233,7 @@ def _build_and_run(
         encoder = build_tokenizer(build, experiment)
         with build.blame("tokenizer"):
             encoded = encoder.encode(data)
-        note = encoding_note(data, encoded)
+        note = encoding_note(data, encoded, encoder.tokenizer)
         if note:
             say("data", note)
     collator = build.section("collator", encoder.tokenizer, data.task)

@@ -103,7 +103,13 @@ class SequenceClassification:
         )
 
     def encode(
-        self, batch: dict[str, list[Any]], *, tokenizer: Any, text_columns: Sequence[str], options: Mapping[str, Any]
+        self,
+        batch: dict[str, list[Any]],
+        *,
+        tokenizer: Any,
+        text_columns: Sequence[str],
+        options: Mapping[str, Any],
+        split: str,
     ) -> Mapping[str, Any]:
         """One text, or a sentence pair, per row, as the tokenizer encodes a pair; the label as is."""
         encoded = tokenizer(*(batch[column] for column in text_columns), **options)

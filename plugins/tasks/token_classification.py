@@ -1,6 +1,7 @@
 """Token classification (named-entity recognition): a tag per word, as `run_ner.py` and the
 Hugging Face course (chapter 7) train it. Words are split into sub-tokens; a word's tag goes on
-its first sub-token and -100 (no loss, no score) on the rest and on special tokens. Tags are read
+its first sub-token and -100 (no loss, no score) on the rest and on special tokens (or, with
+`label_all_tokens`, on every sub-token of a training sentence). Tags are read
 in whatever scheme the data uses (IOB1, IOB2, BIOES) and trained and scored in IOB2, so scores
 mean the same whatever the file used."""
 
@@ -31,6 +32,7 @@ class TokenClassification:
 
     label_names: tuple[str, ...] | None = None
     truncate_long_sentences: bool = False
+    label_all_tokens: bool = False
     scheme: str | None = None  # the scheme the data's tags were written in, once read
     label_padding: int = IGNORED
 
@@ -111,11 +113,20 @@ class TokenClassification:
         )
 
     def encode(
-        self, batch: dict[str, list[Any]], *, tokenizer: Any, text_columns: Sequence[str], options: Mapping[str, Any]
+        self,
+        batch: dict[str, list[Any]],
+        *,
+        tokenizer: Any,
+        text_columns: Sequence[str],
+        options: Mapping[str, Any],
+        split: str,
     ) -> Mapping[str, Any]:
         """Each row's words split into sub-tokens (`is_split_into_words`), each word's tag on its
-        first sub-token. A sentence longer than the model takes is refused, naming it, unless
-        `truncate_long_sentences`: then its last words are left out of training and scoring."""
+        first sub-token; with `label_all_tokens`, a training sentence's later sub-tokens too (a
+        `B-` tag as `I-` there), while validation and test sentences keep one tag per word, so that
+        scores and predictions count words either way. A sentence longer than the model takes is
+        refused, naming it, unless `truncate_long_sentences`: then its last words are left out of
+        training and scoring."""
         [column] = text_columns
         max_length = options.get("max_length") or _model_limit(tokenizer)
         encoded = tokenizer(
@@ -125,6 +136,7 @@ class TokenClassification:
             max_length=max_length,
             padding=options.get("padding", False),
         )
+        inside = self._inside_ids() if self.label_all_tokens and split == "train" else None
         labels = []
         for row, tags in enumerate(batch["label"]):
             if len(tags) != len(batch[column][row]):
@@ -141,24 +153,25 @@ class TokenClassification:
                     f"{len(tags) - kept} would be cut. Set [task] truncate_long_sentences = true to train on "
                     "the words that fit, or split the sentence",
                 )
-            row_labels = [IGNORED] * len(word_ids)
-            for position in _first_sub_tokens(word_ids):
-                row_labels[position] = tags[word_ids[position]]
-            labels.append(row_labels)
+            labels.append(
+                _labels_on_every_sub_token(word_ids, tags, inside)
+                if inside is not None
+                else _labels_on_first_sub_tokens(word_ids, tags)
+            )
         encoded["labels"] = labels
         return encoded
 
-    def encoding_note(self, data: TaskData, encoded: Mapping[str, Dataset]) -> str | None:
+    def encoding_note(self, data: TaskData, encoded: Mapping[str, Dataset], tokenizer: Any) -> str | None:
         """With `truncate_long_sentences`: the words cut off the end of sentences that did not fit,
         which are neither trained on nor scored (None when every word fit)."""
-        import numpy as np
-
         if not self.truncate_long_sentences:
             return None  # encode refused any sentence that would be cut
         lost: dict[str, int] = {}
         sentences = 0
         for key, split in encoded.items():
-            kept = (int(np.sum(np.asarray(labels) != IGNORED)) for labels in split["labels"])
+            [column] = data.text_columns
+            every_sub_token = self.label_all_tokens and key == "train"
+            kept = _words_kept(data.splits[key][column], split, tokenizer, every_sub_token=every_sub_token)
             cut = [len(tags) - words for tags, words in zip(data.splits[key]["label"], kept, strict=True)]
             sentences += sum(1 for words in cut if words > 0)
             if sum(cut):
@@ -172,6 +185,12 @@ class TokenClassification:
             f"truncate_long_sentences: {sentences} sentence{plural} cut, {sum(lost.values())} of {its} words "
             f"left out ({per_split})"
         )
+
+    def _inside_ids(self) -> list[int]:
+        """For each tag id, the id a word's later sub-tokens get: `I-X` for `B-X`, else the same."""
+        names = self.label_names or ()
+        ids = {name: i for i, name in enumerate(names)}
+        return [ids.get(f"I-{name[2:]}", i) if name.startswith("B-") else i for i, name in enumerate(names)]
 
     @staticmethod
     def _row(batch: Mapping[str, list[Any]], column: str, row: int) -> str:
@@ -489,6 +508,44 @@ def _words(value: Any, tokenizer: Any) -> tuple[list[str], list[tuple[int, int]]
     return [word for word, _ in pieces], [span for _, span in pieces], value
 
 
+def _words_kept(
+    sentences: Sequence[Sequence[str]], encoded: Dataset, tokenizer: Any, *, every_sub_token: bool
+) -> list[int]:
+    """How many of each sentence's words the model sees: the tags of its encoding, one per word.
+    Tagged on every sub-token instead, the sentences of the longest encoding (the cut ones among
+    them) are split into sub-tokens again to count the words their tags cover."""
+    import numpy as np
+
+    tagged = [int(np.sum(np.asarray(labels) != IGNORED)) for labels in encoded["labels"]]
+    if not every_sub_token:
+        return tagged
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    longest = max(lengths, default=0)
+    kept = [len(words) for words in sentences]
+    for row in (row for row, length in enumerate(lengths) if length == longest):
+        word_ids = tokenizer(sentences[row], is_split_into_words=True, add_special_tokens=False).word_ids()
+        kept[row] = len(set(word_ids[: tagged[row]]))
+    return kept
+
+
+def _labels_on_first_sub_tokens(word_ids: Sequence[int | None], tags: Sequence[int]) -> list[int]:
+    """A sub-token's label: its word's tag on the word's first sub-token, -100 elsewhere."""
+    labels = [IGNORED] * len(word_ids)
+    for position in _first_sub_tokens(word_ids):
+        labels[position] = tags[word_ids[position]]  # type: ignore[index]
+    return labels
+
+
+def _labels_on_every_sub_token(word_ids: Sequence[int | None], tags: Sequence[int], inside: Sequence[int]) -> list[int]:
+    """A sub-token's label: its word's tag on the word's first sub-token, that tag's `I-` form on
+    the word's later ones (`run_ner.py`'s `label_all_tokens`), -100 on special tokens."""
+    labels = [IGNORED] * len(word_ids)
+    for position, (word, previous) in enumerate(zip(word_ids, [None, *word_ids[:-1]], strict=True)):
+        if word is not None:
+            labels[position] = tags[word] if word != previous else inside[tags[word]]
+    return labels
+
+
 def _first_sub_tokens(word_ids: Sequence[int | None]) -> list[int]:
     """The position of each word's first sub-token, in word order."""
     return [
@@ -510,6 +567,13 @@ def _model_limit(tokenizer: Any) -> int | None:
 
 def token_classification(
     *,
+    label_all_tokens: Annotated[
+        bool,
+        Field(
+            description="train on every sub-token of a word (a B- tag as I- after the first), as run_ner.py's "
+            "label_all_tokens; scores and predictions still read each word's first sub-token"
+        ),
+    ] = False,
     truncate_long_sentences: Annotated[
         bool,
         Field(
@@ -523,4 +587,4 @@ def token_classification(
     Reads a column of word lists (the dataset's text column) and a column of tag lists (IOB1,
     IOB2 or BIOES tag names, `ClassLabel` names, or integer ids named by `label_names`), converted
     to IOB2."""
-    return TokenClassification(truncate_long_sentences=truncate_long_sentences)
+    return TokenClassification(truncate_long_sentences=truncate_long_sentences, label_all_tokens=label_all_tokens)

@@ -1,6 +1,7 @@
 """Token classification as the course teaches it: CoNLL files and hub-layout tag columns read into
-the same IOB2 tag ids, a word's tag on its first sub-token only, labels padded with -100, entity
-scores as seqeval computes them; and every file problem named with its file and line."""
+the same IOB2 tag ids, a word's tag on its first sub-token only (or on all of them in training,
+when asked), labels padded with -100, entity scores as seqeval computes them; and every file
+problem named with its file and line."""
 
 from __future__ import annotations
 
@@ -195,6 +196,7 @@ def test_a_words_tag_goes_on_its_first_sub_token_and_minus_100_everywhere_else(t
         tokenizer=tokenizer,
         text_columns=["tokens"],
         options={"truncation": True, "max_length": 32},
+        split="train",
     )
     pieces = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
     labels = encoded["labels"][0]
@@ -204,6 +206,41 @@ def test_a_words_tag_goes_on_its_first_sub_token_and_minus_100_everywhere_else(t
     assert tagged == [("hugging", "B-ORG"), ("hired", "O"), ("ann", "B-PER")]
     assert len(pieces) > len(tagged) + 2  # "huggingface" is several sub-tokens; only its first is tagged
     assert labels[0] == labels[-1] == IGNORED
+
+
+def test_label_all_tokens_tags_every_sub_token_of_a_training_sentence_and_scores_words_as_before(tokenizer):
+    from datasets import Dataset
+
+    split = Dataset.from_dict(
+        {"tokens": [["Huggingface", "hired", "Ann", "Huggingface"]], "tags": [["B-ORG", "O", "B-PER", "I-PER"]]}
+    )
+    task_read, splits = token_classification(label_all_tokens=True).read_targets({"train": split}, ["tags"], None)
+    names = task_read.label_names
+
+    def tagged(split_name):
+        encoded = task_read.encode(
+            splits["train"][:1], tokenizer=tokenizer, text_columns=["tokens"], options={}, split=split_name
+        )
+        pieces = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+        return [
+            (piece, names[label]) for piece, label in zip(pieces, encoded["labels"][0], strict=True) if label != IGNORED
+        ]
+
+    # As run_ner.py's label_all_tokens: a B- tag continues as I- on the word's later sub-tokens.
+    assert tagged("train") == [
+        ("hugging", "B-ORG"),
+        ("##face", "I-ORG"),
+        ("hired", "O"),
+        ("ann", "B-PER"),
+        ("hugging", "I-PER"),
+        ("##face", "I-PER"),
+    ]
+    # Validation and test sentences keep a tag per word: scores and predictions count words.
+    assert (
+        tagged("eval")
+        == tagged("test")
+        == [("hugging", "B-ORG"), ("hired", "O"), ("ann", "B-PER"), ("hugging", "I-PER")]
+    )
 
 
 def test_the_collator_pads_labels_with_minus_100(tokenizer):
@@ -229,17 +266,41 @@ def test_a_sentence_longer_than_the_model_is_named_unless_truncation_is_asked_fo
         options = {"truncation": True, "max_length": 32}
         if not truncate:
             with pytest.raises(BuildError) as raised:
-                data.task.encode(batch, tokenizer=tokenizer, text_columns=["tokens"], options=options)
+                data.task.encode(batch, tokenizer=tokenizer, text_columns=["tokens"], options=options, split="eval")
             assert raised.value.key == "max_length"
             assert raised.value.message.startswith(
                 f"{folder / 'valid.txt'}:8: 41 words are more than 32 sub-tokens; 26 would be cut"
             )
             assert "truncate_long_sentences = true" in raised.value.message
         else:
-            encoded = data.task.encode(batch, tokenizer=tokenizer, text_columns=["tokens"], options=options)
+            encoded = data.task.encode(
+                batch, tokenizer=tokenizer, text_columns=["tokens"], options=options, split="eval"
+            )
             assert len(encoded["input_ids"][2]) == 32
-            note = data.task.encoding_note(data, {"eval": Dataset.from_dict(dict(encoded))})
+            note = data.task.encoding_note(data, {"eval": Dataset.from_dict(dict(encoded))}, tokenizer)
             assert note == "truncate_long_sentences: 1 sentence cut, 26 of its words left out (eval 26)"
+
+
+def test_words_cut_from_a_sentence_tagged_on_every_sub_token_are_counted_as_words(tmp_path, tokenizer):
+    from datasets import Dataset
+
+    long = [[(f"word{i}", "O") for i in range(40)] + [("Paris", "B-LOC")]]  # "word12": 2 sub-tokens
+    folder = folder_of(tmp_path, PEOPLE + long, PEOPLE + long)
+    data = conll(token_classification(truncate_long_sentences=True, label_all_tokens=True), 0, path=str(folder))
+    options = {"truncation": True, "max_length": 32}
+    encoded = {
+        key: Dataset.from_dict(
+            dict(
+                data.task.encode(
+                    data.splits[key][:], tokenizer=tokenizer, text_columns=["tokens"], options=options, split=key
+                )
+            )
+        )
+        for key in ("train", "eval")
+    }
+    assert sum(label != IGNORED for label in encoded["train"]["labels"][2]) == 30  # sub-tokens, not words
+    note = data.task.encoding_note(data, encoded, tokenizer)
+    assert note == "truncate_long_sentences: 2 sentences cut, 52 of their words left out (train 26, eval 26)"
 
 
 # ---- scores -----------------------------------------------------------------------------------------

@@ -90,7 +90,9 @@ class MultiLabel:
             },
         )
 
-    def encode(self, batch: dict[str, list], *, tokenizer: Any, text_columns: Sequence[str], options: Any) -> Any:
+    def encode(
+        self, batch: dict[str, list], *, tokenizer: Any, text_columns: Sequence[str], options: Any, split: str
+    ) -> Any:
         """The text as the tokenizer encodes it; the row's 0/1 vector as its labels."""
         encoded = tokenizer(*(batch[column] for column in text_columns), **options)
         encoded["labels"] = batch["label"]
