@@ -28,32 +28,17 @@ SMOKE_DATA = ROOT / "tests" / "data" / "mrpc"
 def mrpc_data(option: str | None, *, smoke: bool = False) -> Path:
     """The GLUE MRPC folder in hub layout (a parquet file per split): `--data`, else $XP_DATA/glue/mrpc
     (a --smoke run: the tests' slice). Missing, the benchmark stops with one line and exit status 2."""
-    if option:
-        folder, given = Path(option).expanduser(), f"--data {option}"
-    elif smoke:
-        folder, given = SMOKE_DATA, "--smoke"
-    elif os.environ.get(DATA_VARIABLE):
-        folder = Path(os.environ[DATA_VARIABLE]).expanduser() / MRPC_IN_DATA
-        given = f"{DATA_VARIABLE}={os.environ[DATA_VARIABLE]}"
-    else:
-        folder, given = None, ""
-    files = [f"{split}.parquet" for split in MRPC_SPLITS]
-    missing = [name for name in files if folder is None or not (folder / name).is_file()]
-    if missing:
-        found = (
-            f"{DATA_VARIABLE} is not set and no --data is given"
-            if folder is None
-            else f"no {', '.join(missing)} in {folder} ({given})"
-        )
-        print(
-            f"bench: the benchmarks need the full GLUE MRPC data ({', '.join(files)} in hub layout), but {found}. "
-            f"Set {DATA_VARIABLE} to the folder holding glue/mrpc ({DATA_VARIABLE}=../shared/data on the project's "
-            "machines; where the hub is reachable, save nyu-mll/glue mrpc there first, see BENCHMARKS.md) "
-            "or pass --data MRPC_FOLDER.",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
-    return folder.resolve()  # the variants run from the repository root
+    return _full_data(
+        option,
+        smoke=smoke,
+        smoke_folder=SMOKE_DATA,
+        in_data=MRPC_IN_DATA,
+        files=tuple(f"{split}.parquet" for split in MRPC_SPLITS),
+        what="the benchmarks need the full GLUE MRPC data",
+        layout="in hub layout",
+        advice="; where the hub is reachable, save nyu-mll/glue mrpc there first, see BENCHMARKS.md) "
+        "or pass --data MRPC_FOLDER",
+    )
 
 
 CONLL_IN_DATA = Path("conll2003")
@@ -64,24 +49,51 @@ SMOKE_CONLL = ROOT / "tests" / "data" / "conll2003"
 def conll_data(*, smoke: bool = False) -> Path:
     """CoNLL-2003 as column files: $XP_DATA/conll2003 (a --smoke run: the tests' slice). Missing,
     the benchmark stops with one line and exit status 2."""
-    if smoke:
-        folder, given = SMOKE_CONLL, "--smoke"
+    return _full_data(
+        None,
+        smoke=smoke,
+        smoke_folder=SMOKE_CONLL,
+        in_data=CONLL_IN_DATA,
+        files=CONLL_FILES,
+        what="the ner suites need CoNLL-2003",
+        layout="as column files",
+        advice=")",
+    )
+
+
+def _full_data(
+    option: str | None,
+    *,
+    smoke: bool,
+    smoke_folder: Path,
+    in_data: Path,
+    files: tuple[str, ...],
+    what: str,
+    layout: str,
+    advice: str,
+) -> Path:
+    """A data set's folder: `--data`, else the tests' slice for a --smoke run, else its folder in
+    $XP_DATA; without its files, one line saying what is missing and how to get it, exit status 2."""
+    if option:
+        folder, given = Path(option).expanduser(), f"--data {option}"
+    elif smoke:
+        folder, given = smoke_folder, "--smoke"
     elif os.environ.get(DATA_VARIABLE):
-        folder = Path(os.environ[DATA_VARIABLE]).expanduser() / CONLL_IN_DATA
+        folder = Path(os.environ[DATA_VARIABLE]).expanduser() / in_data
         given = f"{DATA_VARIABLE}={os.environ[DATA_VARIABLE]}"
     else:
         folder, given = None, ""
-    missing = [name for name in CONLL_FILES if folder is None or not (folder / name).is_file()]
+    missing = [name for name in files if folder is None or not (folder / name).is_file()]
     if missing:
-        found = f"{DATA_VARIABLE} is not set" if folder is None else f"no {', '.join(missing)} in {folder} ({given})"
+        not_set = f"{DATA_VARIABLE} is not set" + (" and no --data is given" if "--data" in advice else "")
+        found = not_set if folder is None else f"no {', '.join(missing)} in {folder} ({given})"
         print(
-            f"bench: the ner suite needs CoNLL-2003 as column files ({', '.join(CONLL_FILES)}), but {found}. "
-            f"Set {DATA_VARIABLE} to the folder holding conll2003 ({DATA_VARIABLE}=../shared/data on the "
-            "project's machines).",
+            f"bench: {what} ({', '.join(files)} {layout}), but {found}. Set {DATA_VARIABLE} to the folder holding "
+            f"{in_data.as_posix()} ({DATA_VARIABLE}=../shared/data on the project's machines{advice}.",
             file=sys.stderr,
         )
         raise SystemExit(2)
-    return folder.resolve()
+    return folder.resolve()  # the variants run from the repository root
 
 
 def packaged_minilm() -> Path:

@@ -36,6 +36,11 @@ ID_COLUMNS = ("id", "idx", "guid", "uid", "row_id", "example_id")
 _LOCAL_PREFIXES = ("/", "./", "../", "~")
 # `path` values that name one of datasets' packaged builders: their files come from data_files.
 PACKAGED_BUILDERS = ("csv", "json", "parquet", "text", "arrow", "pandas", "webdataset", "imagefolder", "audiofolder")
+# Every dataset plugin's `max_rows`, which `task_data` samples.
+MaxRows = Annotated[
+    dict[Literal["train", "eval", "test"], PositiveInt] | None,
+    Field(description="a seeded random sample of each split's rows (of sentences, for CoNLL files), for quick runs"),
+]
 
 
 def _local_path(path: str) -> str:
@@ -140,10 +145,7 @@ def hf(
             description='names of the class ids 0, 1, ... when the label column holds ids: ["different", "paraphrase"]',
         ),
     ] = None,
-    max_rows: Annotated[
-        dict[Literal["train", "eval", "test"], PositiveInt] | None,
-        Field(description="a seeded random sample per split, for quick runs"),
-    ] = None,
+    max_rows: MaxRows = None,
 ) -> TaskData:
     """Any dataset `datasets.load_dataset` reads: hub id + name, local folder, or csv/json/parquet files.
 

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tracker.plugin import Annotated, BuildError, Field, PositiveInt, Starter, Task, TaskData, rules, starter
+from tracker.plugin import Annotated, BuildError, Field, Starter, Task, TaskData, rules, starter
 from xp_plugins.conll_files import ConllError, read_sentences
+from xp_plugins.dataset import MaxRows, task_data
 from xp_plugins.dataset_starter import shown_path
 from xp_plugins.tasks.tag_schemes import split_tag
 from xp_plugins.tasks.token_classification import ROW_SOURCE, TokenClassification
@@ -138,10 +139,7 @@ def conll(
         dict[Literal["train", "validation", "test"], str] | None,
         Field(description='the file of each split, relative to path: {train = "eng.train", validation = "eng.testa"}'),
     ] = None,
-    max_rows: Annotated[
-        dict[Literal["train", "eval", "test"], PositiveInt] | None,
-        Field(description="a seeded random sample of sentences per split, for quick runs"),
-    ] = None,
+    max_rows: MaxRows = None,
 ) -> TaskData:
     """CoNLL column files: a word per line with its tag in the last column, a blank line between sentences.
 
@@ -149,8 +147,6 @@ def conll(
     `-DOCSTART-` lines are skipped. Tags may be IOB1, IOB2 or BIOES: the task reads them into
     IOB2. The rows have the columns `tokens` and `tags`; a test file is optional.
     """
-    from xp_plugins.dataset import task_data
-
     files = _split_files(path, data_files)
     key = "data_files" if data_files else "path"
     splits = {split: _rows(file, key) for split, file in files.items()}
