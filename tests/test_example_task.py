@@ -151,7 +151,7 @@ def test_it_trains_with_every_runner_and_writes_label_sets(installed, example, t
     )
     assert result.returncode == 0, result.stderr
     assert "4 labels, any number per row: delivery, price, quality, service" in result.stderr  # the data line
-    assert "eval/f1_micro" in result.stdout  # the run summary's main metric: the task's metric
+    assert "eval/f1_macro" in result.stdout  # the run summary's main metric: the task's metric it ranks by
     [predictions] = (example / "outputs").glob("*/predictions.csv")
     rows = read_csv(predictions)
     assert len(rows) == TEST_ROWS

@@ -128,13 +128,15 @@ def test_fingerprint_ignores_where_and_how_the_tokenizer_was_loaded(tiny_checkpo
     first, second = auto(str(tiny_checkpoint), max_length=32), auto(str(moved), max_length=32)
     first.tokenizer(["a b c d e f"], truncation=True, max_length=3, padding="max_length")  # mutates backend state
     split = mrpc_small.splits["eval"]
-    assert first._fingerprint(split, mrpc_small) == second._fingerprint(split, mrpc_small)
-    assert auto(str(tiny_checkpoint), max_length=33)._fingerprint(split, mrpc_small) != second._fingerprint(
-        split, mrpc_small
+    assert first._fingerprint("eval", split, mrpc_small) == second._fingerprint("eval", split, mrpc_small)
+    assert auto(str(tiny_checkpoint), max_length=33)._fingerprint("eval", split, mrpc_small) != second._fingerprint(
+        "eval", split, mrpc_small
     )
     # The task encodes the rows: another task (here, other targets) is another encoding.
     other_task = dataclasses.replace(mrpc_small, task=mrpc_small.task.with_labels(("a", "b")))
-    assert first._fingerprint(split, other_task) != first._fingerprint(split, mrpc_small)
+    assert first._fingerprint("eval", split, other_task) != first._fingerprint("eval", split, mrpc_small)
+    # And so is the same rows' encoding for another split: a task may train on other targets.
+    assert first._fingerprint("train", split, mrpc_small) != first._fingerprint("eval", split, mrpc_small)
 
 
 # A second run of an experiment is a new process with a new tokenizer object: it must find the
