@@ -129,9 +129,9 @@ class TokenClassification:
         training and scoring."""
         [column] = text_columns
         max_length = options.get("max_length") or _model_limit(tokenizer)
-        encoded = tokenizer(
+        encoded = _sub_tokens(
+            tokenizer,
             batch[column],
-            is_split_into_words=True,
             truncation=max_length is not None,
             max_length=max_length,
             padding=options.get("padding", False),
@@ -241,14 +241,14 @@ class TokenClassification:
             raise ValueError("each entity carries its score; there is no probability per class to add")
         [column] = texts
         rows = [_words(value, tokenizer) for value in column]
-        # A word the model does not see (cut off, or nothing left of it once normalized) is O.
+        # A word the model does not see (cut off by max_length) is O.
         tags = [[OUTSIDE] * len(words) for words, _, _ in rows]
         scores = [[0.0] * len(words) for words, _, _ in rows]
         worded = [i for i, (words, _, _) in enumerate(rows) if words]
         if worded:
-            encoded = tokenizer(
+            encoded = _sub_tokens(
+                tokenizer,
                 [rows[i][0] for i in worded],
-                is_split_into_words=True,
                 truncation=max_length is not None,
                 max_length=max_length,
                 padding=True,
@@ -523,9 +523,32 @@ def _words_kept(
     longest = max(lengths, default=0)
     kept = [len(words) for words in sentences]
     for row in (row for row, length in enumerate(lengths) if length == longest):
-        word_ids = tokenizer(sentences[row], is_split_into_words=True, add_special_tokens=False).word_ids()
+        word_ids = _sub_tokens(tokenizer, [sentences[row]], add_special_tokens=False).word_ids(0)
         kept[row] = len(set(word_ids[: tagged[row]]))
     return kept
+
+
+def _sub_tokens(tokenizer: Any, sentences: Sequence[Sequence[str]], **options: Any) -> Any:
+    """The sentences' words split into sub-tokens (`is_split_into_words`), called with `options`.
+    A word the tokenizer turns into nothing (a zero-width space or a soft hyphen, which BERT's
+    normalizer removes) stands as the unknown token instead: every word the model sees then has a
+    first sub-token, and the tags read back from those stay aligned with the words."""
+    encoded = tokenizer(sentences, is_split_into_words=True, **options)
+    unknown = getattr(tokenizer, "unk_token", None)
+    if unknown is None:
+        return encoded
+    replaced, vanished = list(sentences), False
+    for row, words in enumerate(sentences):
+        seen = {word for word in encoded.word_ids(row) if word is not None}
+        missing = [word for word in range(len(words)) if word not in seen]  # vanished, or cut off the end
+        if missing and any(_vanishes(tokenizer, words[word]) for word in missing):
+            replaced[row] = [unknown if _vanishes(tokenizer, word) else word for word in words]
+            vanished = True
+    return tokenizer(replaced, is_split_into_words=True, **options) if vanished else encoded
+
+
+def _vanishes(tokenizer: Any, word: str) -> bool:
+    return not tokenizer([word], is_split_into_words=True, add_special_tokens=False)["input_ids"]
 
 
 def _labels_on_first_sub_tokens(word_ids: Sequence[int | None], tags: Sequence[int]) -> list[int]:

@@ -208,6 +208,26 @@ def test_a_words_tag_goes_on_its_first_sub_token_and_minus_100_everywhere_else(t
     assert labels[0] == labels[-1] == IGNORED
 
 
+def test_a_word_the_tokenizer_turns_into_nothing_keeps_its_place_as_the_unknown_token(tokenizer):
+    """BERT's normalizer removes a zero-width space and a soft hyphen: without a sub-token of their
+    own, the tags read back from first sub-tokens would shift by a word after them."""
+    from datasets import Dataset
+
+    words = ["John", "\u200b", "visited", "Paris", "\u00ad"]
+    split = Dataset.from_dict({"tokens": [words], "tags": [["B-PER", "O", "O", "B-LOC", "O"]]})
+    task_read, splits = token_classification().read_targets({"train": split}, ["tags"], None)
+    # No max_length: the last word, gone, must not read as a sentence cut short.
+    encoded = task_read.encode(
+        splits["train"][:1], tokenizer=tokenizer, text_columns=["tokens"], options={}, split="eval"
+    )
+    pieces = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+    names = task_read.label_names
+    tagged = [
+        (piece, names[label]) for piece, label in zip(pieces, encoded["labels"][0], strict=True) if label != IGNORED
+    ]
+    assert tagged == [("john", "B-PER"), ("[UNK]", "O"), ("visited", "O"), ("paris", "B-LOC"), ("[UNK]", "O")]
+
+
 def test_label_all_tokens_tags_every_sub_token_of_a_training_sentence_and_scores_words_as_before(tokenizer):
     from datasets import Dataset
 
