@@ -499,13 +499,23 @@ def _words(value: Any, tokenizer: Any) -> tuple[list[str], list[tuple[int, int]]
             spans.append((position, position + len(word)))
             position += len(word) + 1
         return list(value), spans, " ".join(value)
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    pre_tokenizer = getattr(backend, "pre_tokenizer", None)
-    if pre_tokenizer is not None:
-        pieces = pre_tokenizer.pre_tokenize_str(value)
-    else:  # a tokenizer without one: words are what whitespace separates
-        pieces = [(match.group(), match.span()) for match in re.finditer(r"\S+", value)]
-    return [word for word, _ in pieces], [span for _, span in pieces], value
+    pre_tokenizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
+    if pre_tokenizer is None:  # a tokenizer without one: words are what whitespace separates
+        pieces = [match.span() for match in re.finditer(r"\S+", value)]
+    else:
+        # A piece is read from the text by its span: a byte-level piece is spelled in bytes
+        # ("ĠParis") and spans the space before it, which is no part of the word.
+        pieces = [span for _, span in pre_tokenizer.pre_tokenize_str(value)]
+    words, spans = [], []
+    for start, end in pieces:
+        word = value[start:end]
+        stripped = word.lstrip()
+        start += len(word) - len(stripped)
+        word = stripped.rstrip()
+        if word:
+            words.append(word)
+            spans.append((start, start + len(word)))
+    return words, spans, value
 
 
 def _words_kept(
@@ -532,7 +542,13 @@ def _sub_tokens(tokenizer: Any, sentences: Sequence[Sequence[str]], **options: A
     """The sentences' words split into sub-tokens (`is_split_into_words`), called with `options`.
     A word the tokenizer turns into nothing (a zero-width space or a soft hyphen, which BERT's
     normalizer removes) stands as the unknown token instead: every word the model sees then has a
-    first sub-token, and the tags read back from those stay aligned with the words."""
+    first sub-token, and the tags read back from those stay aligned with the words.
+
+    A byte-level BPE tokenizer (RoBERTa, GPT-2) reads the space before a word as part of it: each
+    word is given its space, so that it is split as it is inside a sentence, which is how the
+    model saw it in pretraining (`run_ner.py` loads such tokenizers with `add_prefix_space`)."""
+    if _spaces_before_words(tokenizer):
+        sentences = [[f" {word}" for word in words] for words in sentences]
     encoded = tokenizer(sentences, is_split_into_words=True, **options)
     unknown = getattr(tokenizer, "unk_token", None)
     if unknown is None:
@@ -545,6 +561,16 @@ def _sub_tokens(tokenizer: Any, sentences: Sequence[Sequence[str]], **options: A
             replaced[row] = [unknown if _vanishes(tokenizer, word) else word for word in words]
             vanished = True
     return tokenizer(replaced, is_split_into_words=True, **options) if vanished else encoded
+
+
+def _spaces_before_words(tokenizer: Any) -> bool:
+    """Whether the tokenizer splits text into words with byte-level BPE that adds no space itself."""
+    pre_tokenizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
+    if pre_tokenizer is None:
+        return False
+    state = json.loads(pre_tokenizer.__getstate__())
+    parts = state.get("pretokenizers", []) if state.get("type") == "Sequence" else [state]
+    return any(part.get("type") == "ByteLevel" and not part.get("add_prefix_space") for part in parts)
 
 
 def _vanishes(tokenizer: Any, word: str) -> bool:

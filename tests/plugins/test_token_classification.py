@@ -14,7 +14,7 @@ from xp_plugins.collator import dynamic_padding
 from xp_plugins.dataset import hf
 from xp_plugins.dataset_conll import conll
 from xp_plugins.entity_metric import seqeval
-from xp_plugins.tasks.token_classification import IGNORED, token_classification
+from xp_plugins.tasks.token_classification import IGNORED, _words, token_classification
 
 SLICE = Path(__file__).resolve().parents[1] / "data" / "conll2003"
 TAGS = ("O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER")
@@ -226,6 +226,65 @@ def test_a_word_the_tokenizer_turns_into_nothing_keeps_its_place_as_the_unknown_
         (piece, names[label]) for piece, label in zip(pieces, encoded["labels"][0], strict=True) if label != IGNORED
     ]
     assert tagged == [("john", "B-PER"), ("[UNK]", "O"), ("visited", "O"), ("paris", "B-LOC"), ("[UNK]", "O")]
+
+
+@pytest.fixture(scope="module")
+def byte_level_tokenizer(tmp_path_factory):
+    """A RoBERTa-style tokenizer (byte-level BPE, no space added before the text), trained here on
+    a few sentences: no such checkpoint ships, and the hub is out of reach."""
+    import json
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import AutoTokenizer
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.train_from_iterator(
+        ["John Smith visited Paris and Zürich with Ann."] * 20,
+        trainers.BpeTrainer(
+            vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False)
+    folder = tmp_path_factory.mktemp("byte-level")
+    backend.save(str(folder / "tokenizer.json"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "roberta"}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "RobertaTokenizer",
+                **dict(zip(("bos_token", "pad_token", "eos_token", "unk_token", "mask_token"), specials, strict=True)),
+            }
+        )
+    )
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_a_byte_level_tokenizer_splits_each_word_as_it_splits_it_inside_a_sentence(byte_level_tokenizer):
+    from datasets import Dataset
+
+    tokenizer = byte_level_tokenizer
+    # How the sentence's later words are split, each with the space before it.
+    in_a_sentence = tokenizer.tokenize("Ann visited Zürich")[len(tokenizer.tokenize("Ann")) :]
+    split = Dataset.from_dict({"tokens": [["visited", "Zürich"]], "tags": [["O", "B-LOC"]]})
+    task_read, splits = token_classification().read_targets({"train": split}, ["tags"], None)
+    encoded = task_read.encode(
+        splits["train"][:1], tokenizer=tokenizer, text_columns=["tokens"], options={}, split="eval"
+    )
+    pieces = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+    assert pieces[1:-1] == in_a_sentence and in_a_sentence[0].startswith("Ġ")  # Ġ: the space, as a byte
+    names = task_read.label_names
+    assert [names[label] for label in encoded["labels"][0] if label != IGNORED] == ["O", "B-LOC"]
+
+
+@pytest.mark.parametrize("name", ["wordpiece", "byte-level"])
+def test_raw_text_is_split_into_words_whose_characters_slice_it(name, tokenizer, byte_level_tokenizer):
+    text = "John Smith visited  Zürich, with Ann."
+    words, spans, same = _words(text, {"wordpiece": tokenizer, "byte-level": byte_level_tokenizer}[name])
+    assert words == ["John", "Smith", "visited", "Zürich", ",", "with", "Ann", "."] and same == text
+    assert [text[start:end] for start, end in spans] == words
 
 
 def test_label_all_tokens_tags_every_sub_token_of_a_training_sentence_and_scores_words_as_before(tokenizer):
