@@ -183,13 +183,16 @@ def _artifacts(store: str, run) -> list[str]:
 SENTENCES = ["John Smith flew to Paris with Acme Corp. on Monday.", "Angela Merkel met Emmanuel Macron in Berlin", ""]
 
 
-def predicted(folder: Path, store: str, run, name: str, rows: list[dict]) -> list[dict]:
+def predicted(folder: Path, store: str, run, name: str, rows: list[dict], output: str = "jsonl") -> list[dict]:
     table = folder / f"{name}.jsonl"
     table.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    done = xp(folder, "predict", run.info.run_id, "--uri", store, "-i", table.name, "-o", f"{name}.out.jsonl")
+    out = folder / f"{name}.out.{output}"
+    done = xp(folder, "predict", run.info.run_id, "--uri", store, "-i", table.name, "-o", out.name)
     assert done.returncode == 0, done.stderr[-4000:]
-    lines = (folder / f"{name}.out.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines]
+    if output == "csv":
+        with out.open(newline="", encoding="utf-8") as file:
+            return list(csv.DictReader(file))
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
 def test_xp_predict_finds_entities_in_raw_text_with_offsets_that_slice_it(tracked):
@@ -199,12 +202,12 @@ def test_xp_predict_finds_entities_in_raw_text_with_offsets_that_slice_it(tracke
     found = 0
     for row in rows:
         assert len(row["words"].split()) == len(row["tags"].split())
-        for entity in json.loads(row["entities"]):
+        for entity in row["entities"]:  # a list of records in JSON Lines
             found += 1
             assert entity["type"] in ENTITY_TYPES
             assert row["text"][entity["start"] : entity["end"]] == entity["text"]
     assert found >= 2
-    assert rows[2]["entities"] == "[]"  # an empty row has no words, and no entity
+    assert rows[2]["entities"] == []  # an empty row has no words, and no entity
     # "Corp." is two words to BERT's pre-tokenizer, as to the pipeline
     assert rows[0]["words"] == "John Smith flew to Paris with Acme Corp . on Monday ."
 
@@ -215,6 +218,10 @@ def test_xp_predict_reads_token_lists_as_their_words_joined_by_spaces(tracked):
     [listed] = predicted(folder, store, run, "tokens", [{"tokens": row} for row in words])
     [text] = predicted(folder, store, run, "joined", [{"text": " ".join(row)} for row in words])
     assert listed["tags"] == text["tags"] and listed["entities"] == text["entities"]
+    # CSV holds the lists as JSON text: the input's words and the entities found
+    [as_csv] = predicted(folder, store, run, "tokens_csv", [{"tokens": row} for row in words], output="csv")
+    assert json.loads(as_csv["tokens"]) == words[0]
+    assert json.loads(as_csv["entities"]) == listed["entities"] and as_csv["tags"] == listed["tags"]
 
 
 def test_the_mlflow_model_reloads_and_finds_the_entities_xp_predict_finds(tracked):
@@ -222,7 +229,7 @@ def test_the_mlflow_model_reloads_and_finds_the_entities_xp_predict_finds(tracke
 
     folder, store, run, _ = tracked
     rows = predicted(folder, store, run, "compare", [{"text": sentence} for sentence in SENTENCES[:2]])
-    expected = [json.loads(row["entities"]) for row in rows]
+    expected = [row["entities"] for row in rows]
     [output] = run.outputs.model_outputs
     uri = f"models:/{output.model_id}"
     mlflow.set_tracking_uri(store)

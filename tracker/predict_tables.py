@@ -85,15 +85,37 @@ def choose_text_columns(
 
 
 def write_table(frame: Any, output: str) -> None:
+    """The predictions as CSV (also to standard output), JSON Lines or Parquet. A cell holding a
+    list or a record (a token task's entities) stays one in JSON Lines and Parquet, and is written
+    as JSON text in CSV."""
     if output == STDOUT:
-        frame.to_csv(sys.stdout, index=False)
+        _as_text(frame).to_csv(sys.stdout, index=False)
         return
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = table_format(path, "output")
     if fmt == "CSV":
-        frame.to_csv(path, index=False)
+        _as_text(frame).to_csv(path, index=False)
     elif fmt == "JSON Lines":
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
     else:
         frame.to_parquet(path, index=False)
+
+
+def _as_text(frame: Any) -> Any:
+    """The frame with list and record cells as JSON text, which CSV can hold (pandas would write
+    Python's spelling of them). Lists read from Parquet arrive as numpy arrays."""
+    import json
+
+    import numpy as np
+
+    def structured(value: Any) -> bool:
+        return isinstance(value, (list, dict, np.ndarray))
+
+    def as_json(value: Any) -> Any:
+        if not structured(value):
+            return value
+        return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, ensure_ascii=False)
+
+    names = [name for name in frame.columns if frame[name].dtype == object and frame[name].map(structured).any()]
+    return frame.assign(**{name: frame[name].map(as_json) for name in names}) if names else frame

@@ -230,8 +230,8 @@ class TokenClassification:
     def predict(
         self, texts: Sequence[Sequence[Any]], *, model: Any, tokenizer: Any, max_length: int | None, probabilities: bool
     ) -> Mapping[str, Sequence[Any]]:
-        """`words` and `tags` (separated by spaces) and `entities`, a JSON list of {type, text,
-        start, end, score} per row, `start` and `end` the characters of the row's text the entity
+        """`words` and `tags` (separated by spaces) and `entities`, a list of {type, text, start,
+        end, score} per row (JSON text in a CSV file), `start` and `end` the characters of the row's text the entity
         spans (`text[start:end]`). A row is text, split into words as the tokenizer's
         pre-tokenizer splits it (which is what the pipeline of the MLflow model does), or a list
         of words, whose text is the words joined by spaces."""
@@ -261,7 +261,7 @@ class TokenClassification:
                     word = word_ids[position][token]
                     tags[row][word] = self._name(ids[position, token])
                     scores[row][word] = float(probability[position, token])
-        columns: dict[str, list[str]] = {"words": [], "tags": [], "entities": []}
+        columns: dict[str, list[Any]] = {"words": [], "tags": [], "entities": []}
         for (words, spans, text), row_tags, row_scores in zip(rows, tags, scores, strict=True):
             row_tags = to_iob2(row_tags)
             entities = [
@@ -276,7 +276,7 @@ class TokenClassification:
             ]
             columns["words"].append(" ".join(words))
             columns["tags"].append(" ".join(row_tags))
-            columns["entities"].append(json.dumps(entities, ensure_ascii=False))
+            columns["entities"].append(entities)
         return columns
 
     def prediction_stats(self, predictions: Any, references: Any) -> PredictionStats:
