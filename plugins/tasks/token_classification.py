@@ -285,7 +285,7 @@ class TokenClassification:
 
         words = np.asarray(references) != IGNORED
         return PredictionStats.of_classes(
-            np.asarray(predictions)[words], np.asarray(references)[words], len(self.label_names or ())
+            np.asarray(predictions)[words], np.asarray(references)[words], len(self.label_names or ()), unit="words"
         )
 
     def baseline(self, data: TaskData) -> Baseline:

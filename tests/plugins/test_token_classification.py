@@ -448,5 +448,5 @@ def test_a_model_that_tags_every_word_o_is_diagnosed_as_not_learning_and_scores_
     assert diagnosis.verdict == "not_learning"
     share = float(np.mean(references[references != IGNORED] == 0))
     assert diagnosis.reason == (
-        f'the model predicts "O" for 100.0% of the validation rows, which have {share:.1%} of it'
+        f'the model predicts "O" for 100.0% of the validation words, which have {share:.1%} of it'
     )

@@ -43,16 +43,21 @@ class PredictionStats:
     label_shares: tuple[float, ...] | None = None
     output_std: float | None = None
     label_std: float | None = None
+    unit: str = "rows"  # what is predicted: rows, or the words of token classification
 
     @classmethod
-    def of_classes(cls, predictions: Sequence[int], references: Sequence[int], classes: int) -> PredictionStats:
-        """The share of rows predicted as, and labelled as, each class id 0..classes-1."""
+    def of_classes(
+        cls, predictions: Sequence[int], references: Sequence[int], classes: int, unit: str = "rows"
+    ) -> PredictionStats:
+        """The share of predictions (one per row, or per `unit`) of, and of labels of, each class
+        id 0..classes-1."""
         import numpy as np
 
         predicted, labels = np.asarray(predictions), np.asarray(references)
         return cls(
             class_shares=tuple(float(np.sum(predicted == k)) / max(predicted.size, 1) for k in range(classes)),
             label_shares=tuple(float(np.sum(labels == k)) / max(labels.size, 1) for k in range(classes)),
+            unit=unit,
         )
 
     @classmethod

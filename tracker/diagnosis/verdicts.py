@@ -95,7 +95,8 @@ def _not_learning(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
             label = evidence.label_names[top] if evidence.label_names else str(top)
             return Diagnosis(
                 "not_learning",
-                f'the model predicts "{label}" for {share:.1%} of the validation rows, which have {natural:.1%} of it',
+                f'the model predicts "{label}" for {share:.1%} of the validation {stats.unit}, '
+                f"which have {natural:.1%} of it",
                 "lower the learning rate if the loss jumped, raise it if the loss stayed flat; check "
                 "that the labels match the text and how unbalanced the classes are",
                 numbers={"top_class_share": share, "label_share": natural},
@@ -283,16 +284,16 @@ def _flat(train: Sequence[Point], limits: Thresholds) -> bool:
 
 
 def _one_class(evidence: Evidence, limits: Thresholds) -> str:
-    """`, and it predicts "x" for 100.0% of the validation rows` when it does."""
+    """`, and it predicts "x" for 100.0% of the validation rows` (or words) when it does."""
     stats = evidence.predictions
     shares = stats.class_shares if stats is not None else None
-    if not shares:
+    if stats is None or not shares:
         return ""
     top = max(range(len(shares)), key=lambda k: shares[k])
     if shares[top] < limits.single_class_share:
         return ""
     label = evidence.label_names[top] if evidence.label_names else str(top)
-    return f', and it predicts "{label}" for {shares[top]:.1%} of the validation rows'
+    return f', and it predicts "{label}" for {shares[top]:.1%} of the validation {stats.unit}'
 
 
 def _start_and_end(train: Sequence[Point]) -> tuple[float, float]:
