@@ -166,10 +166,10 @@ class TokenClassification:
         which are neither trained on nor scored (None when every word fit)."""
         if not self.truncate_long_sentences:
             return None  # encode refused any sentence that would be cut
+        [column] = data.text_columns
         lost: dict[str, int] = {}
         sentences = 0
         for key, split in encoded.items():
-            [column] = data.text_columns
             every_sub_token = self.label_all_tokens and key == "train"
             kept = _words_kept(data.splits[key][column], split, tokenizer, every_sub_token=every_sub_token)
             cut = [len(tags) - words for tags, words in zip(data.splits[key]["label"], kept, strict=True)]
