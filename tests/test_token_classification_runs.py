@@ -116,6 +116,39 @@ def test_the_test_predictions_are_sentences_with_a_tag_per_word_and_their_entiti
     assert found > 10
 
 
+def test_an_entity_types_f1_is_a_sweeps_metric_and_stops_its_trials_early(tmp_path, minilm_path):
+    """A rate too small to change a prediction: no evaluation improves on the first, so early
+    stopping on F1 of persons ends each trial at its second evaluation, 4 steps of 12."""
+    from mlflow import MlflowClient
+
+    store = sqlite_store(tmp_path)
+    path = ner_experiment(
+        tmp_path,
+        minilm_path,
+        runner={
+            "max_steps": 12,
+            "eval_strategy": "steps",
+            "eval_steps": 2,
+            "metric_for_best": "f1_PER",
+            "early_stopping_patience": 1,
+            "predict": False,
+        },
+        optimizer={"lr": 1e-12},
+        tracking={"enabled": True, "uri": store, "system_metrics": False},
+        sweep={"method": "grid", "study": "ner", "space": {"optimizer.lr": [1e-12, 2e-12]}},
+    )
+    done = xp(tmp_path, "sweep", str(path))
+    assert done.returncode == 0, done.stderr[-4000:]
+    runs = runs_in(store)
+    [parent] = [run for run in runs if run.data.tags.get("xp.sweep") == "parent"]
+    trials = [run for run in runs if run.data.tags.get("xp.sweep") == "trial"]
+    assert parent.data.params["sweep.metric"] == "eval_f1_PER"
+    assert "best/f1_PER" in parent.data.metrics
+    client = MlflowClient(store)
+    for trial in trials:
+        assert [point.step for point in client.get_metric_history(trial.info.run_id, "eval/f1_PER")] == [2, 4]
+
+
 def test_the_same_weights_score_the_same_on_every_runner_and_on_two_processes(tmp_path, minilm_path):
     """A step at a rate too small to change a prediction: every runner, and two processes (which
     pad the last batch and per-token rows to gather them), score the pretrained weights alike."""
