@@ -8,8 +8,8 @@ party's do.
 - what components hand each other: `tracker.components` (Task and its answers, TaskData, Parts,
   RunResult, ...);
 - what the diagnosis reads from a runner: `Curves`, `PredictionStats`;
-- helpers every runner or loader needs: `EarlyStopping`, `BuildError`, `did_you_mean`,
-  `why_not_loaded`.
+- helpers every runner or loader needs: `EarlyStopping`, `evaluation_name`, `BuildError`,
+  `did_you_mean`, `why_not_loaded`.
 """
 
 from tracker.components import (
@@ -33,6 +33,7 @@ from tracker.early_stopping import EarlyStopping
 from tracker.errors import BuildError, did_you_mean
 from tracker.hookspecs import hookimpl
 from tracker.hub import why_not_loaded
+from tracker.metric_names import evaluation_name
 from tracker.spec.declare import (
     AfterValidator,
     Annotated,
@@ -88,6 +89,7 @@ __all__ = [
     "TextEncoder",
     "data_rules",
     "did_you_mean",
+    "evaluation_name",
     "experiment_rules",
     "hookimpl",
     "outputs",

@@ -9,8 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tracker.metric_names import evaluation_name
-from tracker.plugin import Annotated, Field, MetricName, Name, NonNegativeFloat, NonNegativeInt, PositiveInt, rules
+from tracker.plugin import (
+    Annotated,
+    Field,
+    MetricName,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    evaluation_name,
+    rules,
+)
 
 
 def every_n_steps(strategy_key: str, steps_key: str, example: int):
