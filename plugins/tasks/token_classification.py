@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tracker.plugin import Annotated, Baseline, BuildError, Export, Field, Head, PredictionStats, Proposal, TaskData
 from xp_plugins.tasks import columns as guess
 from xp_plugins.tasks.tag_schemes import OUTSIDE, scheme_of, split_tag, to_iob2, types_of
+from xp_plugins.tasks.word_pieces import (
+    IGNORED,
+    first_sub_tokens,
+    labels_on_every_sub_token,
+    labels_on_first_sub_tokens,
+    model_limit,
+    sub_tokens,
+    words_kept,
+    words_of,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
 PIPELINE_TASK = "token-classification"
-IGNORED = -100  # what no loss counts and no metric scores: special tokens, a word's later sub-tokens
 # A column a dataset plugin may add to say where each row came from ("train.txt:17"), for messages.
 ROW_SOURCE = "row_source"
 
@@ -128,8 +136,8 @@ class TokenClassification:
         refused, naming it, unless `truncate_long_sentences`: then its last words are left out of
         training and scoring."""
         [column] = text_columns
-        max_length = options.get("max_length") or _model_limit(tokenizer)
-        encoded = _sub_tokens(
+        max_length = options.get("max_length") or model_limit(tokenizer)
+        encoded = sub_tokens(
             tokenizer,
             batch[column],
             truncation=max_length is not None,
@@ -154,9 +162,9 @@ class TokenClassification:
                     "the words that fit, or split the sentence",
                 )
             labels.append(
-                _labels_on_every_sub_token(word_ids, tags, inside)
+                labels_on_every_sub_token(word_ids, tags, inside)
                 if inside is not None
-                else _labels_on_first_sub_tokens(word_ids, tags)
+                else labels_on_first_sub_tokens(word_ids, tags)
             )
         encoded["labels"] = labels
         return encoded
@@ -171,7 +179,7 @@ class TokenClassification:
         sentences = 0
         for key, split in encoded.items():
             every_sub_token = self.label_all_tokens and key == "train"
-            kept = _words_kept(data.splits[key][column], split, tokenizer, every_sub_token=every_sub_token)
+            kept = words_kept(data.splits[key][column], split, tokenizer, every_sub_token=every_sub_token)
             cut = [len(tags) - words for tags, words in zip(data.splits[key]["label"], kept, strict=True)]
             sentences += sum(1 for words in cut if words > 0)
             if sum(cut):
@@ -240,13 +248,13 @@ class TokenClassification:
         if probabilities:
             raise ValueError("each entity carries its score; there is no probability per class to add")
         [column] = texts
-        rows = [_words(value, tokenizer) for value in column]
+        rows = [words_of(value, tokenizer) for value in column]
         # A word the model does not see (cut off by max_length) is O.
         tags = [[OUTSIDE] * len(words) for words, _, _ in rows]
         scores = [[0.0] * len(words) for words, _, _ in rows]
         worded = [i for i, (words, _, _) in enumerate(rows) if words]
         if worded:
-            encoded = _sub_tokens(
+            encoded = sub_tokens(
                 tokenizer,
                 [rows[i][0] for i in worded],
                 truncation=max_length is not None,
@@ -257,7 +265,7 @@ class TokenClassification:
             word_ids = [encoded.word_ids(position) for position in range(len(worded))]
             probability, ids = torch.softmax(model(**encoded.to(model.device)).logits.float(), dim=-1).max(dim=-1)
             for position, row in enumerate(worded):
-                for token in _first_sub_tokens(word_ids[position]):
+                for token in first_sub_tokens(word_ids[position]):
                     word = word_ids[position][token]
                     tags[row][word] = self._name(ids[position, token])
                     scores[row][word] = float(probability[position, token])
@@ -491,127 +499,9 @@ def _entities(words: Sequence[str], tags: Sequence[str], scores: Sequence[float]
     ]
 
 
-def _words(value: Any, tokenizer: Any) -> tuple[list[str], list[tuple[int, int]], str]:
-    """A row's words, the characters each spans in the row's text, and that text."""
-    if isinstance(value, list):  # words already: their text is the words joined by spaces
-        spans, position = [], 0
-        for word in value:
-            spans.append((position, position + len(word)))
-            position += len(word) + 1
-        return list(value), spans, " ".join(value)
-    pre_tokenizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
-    if pre_tokenizer is None:  # a tokenizer without one: words are what whitespace separates
-        pieces = [match.span() for match in re.finditer(r"\S+", value)]
-    else:
-        # A piece is read from the text by its span: a byte-level piece is spelled in bytes
-        # ("ĠParis") and spans the space before it, which is no part of the word.
-        pieces = [span for _, span in pre_tokenizer.pre_tokenize_str(value)]
-    words, spans = [], []
-    for start, end in pieces:
-        word = value[start:end]
-        stripped = word.lstrip()
-        start += len(word) - len(stripped)
-        word = stripped.rstrip()
-        if word:
-            words.append(word)
-            spans.append((start, start + len(word)))
-    return words, spans, value
-
-
-def _words_kept(
-    sentences: Sequence[Sequence[str]], encoded: Dataset, tokenizer: Any, *, every_sub_token: bool
-) -> list[int]:
-    """How many of each sentence's words the model sees: the tags of its encoding, one per word.
-    Tagged on every sub-token instead, the sentences of the longest encoding (the cut ones among
-    them) are split into sub-tokens again to count the words their tags cover."""
-    import numpy as np
-
-    tagged = [int(np.sum(np.asarray(labels) != IGNORED)) for labels in encoded["labels"]]
-    if not every_sub_token:
-        return tagged
-    lengths = [len(ids) for ids in encoded["input_ids"]]
-    longest = max(lengths, default=0)
-    kept = [len(words) for words in sentences]
-    for row in (row for row, length in enumerate(lengths) if length == longest):
-        word_ids = _sub_tokens(tokenizer, [sentences[row]], add_special_tokens=False).word_ids(0)
-        kept[row] = len(set(word_ids[: tagged[row]]))
-    return kept
-
-
-def _sub_tokens(tokenizer: Any, sentences: Sequence[Sequence[str]], **options: Any) -> Any:
-    """The sentences' words split into sub-tokens (`is_split_into_words`), called with `options`.
-    A word the tokenizer turns into nothing (a zero-width space or a soft hyphen, which BERT's
-    normalizer removes) stands as the unknown token instead: every word the model sees then has a
-    first sub-token, and the tags read back from those stay aligned with the words.
-
-    A byte-level BPE tokenizer (RoBERTa, GPT-2) reads the space before a word as part of it: each
-    word is given its space, so that it is split as it is inside a sentence, which is how the
-    model saw it in pretraining (`run_ner.py` loads such tokenizers with `add_prefix_space`)."""
-    if _spaces_before_words(tokenizer):
-        sentences = [[f" {word}" for word in words] for words in sentences]
-    encoded = tokenizer(sentences, is_split_into_words=True, **options)
-    unknown = getattr(tokenizer, "unk_token", None)
-    if unknown is None:
-        return encoded
-    replaced, vanished = list(sentences), False
-    for row, words in enumerate(sentences):
-        seen = {word for word in encoded.word_ids(row) if word is not None}
-        missing = [word for word in range(len(words)) if word not in seen]  # vanished, or cut off the end
-        if missing and any(_vanishes(tokenizer, words[word]) for word in missing):
-            replaced[row] = [unknown if _vanishes(tokenizer, word) else word for word in words]
-            vanished = True
-    return tokenizer(replaced, is_split_into_words=True, **options) if vanished else encoded
-
-
-def _spaces_before_words(tokenizer: Any) -> bool:
-    """Whether the tokenizer splits text into words with byte-level BPE that adds no space itself."""
-    pre_tokenizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
-    if pre_tokenizer is None:
-        return False
-    state = json.loads(pre_tokenizer.__getstate__())
-    parts = state.get("pretokenizers", []) if state.get("type") == "Sequence" else [state]
-    return any(part.get("type") == "ByteLevel" and not part.get("add_prefix_space") for part in parts)
-
-
-def _vanishes(tokenizer: Any, word: str) -> bool:
-    return not tokenizer([word], is_split_into_words=True, add_special_tokens=False)["input_ids"]
-
-
-def _labels_on_first_sub_tokens(word_ids: Sequence[int | None], tags: Sequence[int]) -> list[int]:
-    """A sub-token's label: its word's tag on the word's first sub-token, -100 elsewhere."""
-    labels = [IGNORED] * len(word_ids)
-    for position in _first_sub_tokens(word_ids):
-        labels[position] = tags[word_ids[position]]  # type: ignore[index]
-    return labels
-
-
-def _labels_on_every_sub_token(word_ids: Sequence[int | None], tags: Sequence[int], inside: Sequence[int]) -> list[int]:
-    """A sub-token's label: its word's tag on the word's first sub-token, that tag's `I-` form on
-    the word's later ones (`run_ner.py`'s `label_all_tokens`), -100 on special tokens."""
-    labels = [IGNORED] * len(word_ids)
-    for position, (word, previous) in enumerate(zip(word_ids, [None, *word_ids[:-1]], strict=True)):
-        if word is not None:
-            labels[position] = tags[word] if word != previous else inside[tags[word]]
-    return labels
-
-
-def _first_sub_tokens(word_ids: Sequence[int | None]) -> list[int]:
-    """The position of each word's first sub-token, in word order."""
-    return [
-        position
-        for position, (word, previous) in enumerate(zip(word_ids, [None, *word_ids[:-1]], strict=True))
-        if word is not None and word != previous
-    ]
-
-
 def _opening(words: Sequence[str]) -> str:
     text = " ".join(words[:8])
     return text + (" ..." if len(words) > 8 else "")
-
-
-def _model_limit(tokenizer: Any) -> int | None:
-    limit = tokenizer.model_max_length
-    return limit if limit < 1_000_000 else None
 
 
 def token_classification(

@@ -14,7 +14,8 @@ from xp_plugins.collator import dynamic_padding
 from xp_plugins.dataset import hf
 from xp_plugins.dataset_conll import conll
 from xp_plugins.entity_metric import seqeval
-from xp_plugins.tasks.token_classification import IGNORED, _words, token_classification
+from xp_plugins.tasks.token_classification import IGNORED, token_classification
+from xp_plugins.tasks.word_pieces import words_of
 
 SLICE = Path(__file__).resolve().parents[1] / "data" / "conll2003"
 TAGS = ("O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER")
@@ -282,7 +283,7 @@ def test_a_byte_level_tokenizer_splits_each_word_as_it_splits_it_inside_a_senten
 @pytest.mark.parametrize("name", ["wordpiece", "byte-level"])
 def test_raw_text_is_split_into_words_whose_characters_slice_it(name, tokenizer, byte_level_tokenizer):
     text = "John Smith visited  Zürich, with Ann."
-    words, spans, same = _words(text, {"wordpiece": tokenizer, "byte-level": byte_level_tokenizer}[name])
+    words, spans, same = words_of(text, {"wordpiece": tokenizer, "byte-level": byte_level_tokenizer}[name])
     assert words == ["John", "Smith", "visited", "Zürich", ",", "with", "Ann", "."] and same == text
     assert [text[start:end] for start, end in spans] == words
 
