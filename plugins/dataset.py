@@ -215,7 +215,7 @@ def task_data(
     "test"; `split_names` names them for messages): the task reads the targets, `max_rows`
     samples each split with the seed, the rows used are checked. `source` says where the rows
     came from, given the rows each sampled split kept."""
-    task, splits = task.read_targets(splits, label_columns, label_names)
+    task, splits = task.read_targets(splits, label_columns, label_names, text_columns=text_columns)
     test_has_labels = "test" in splits and task.is_labelled(splits["test"])
 
     # Sample after the label names are known, so a rare class cannot vanish from the names.
@@ -383,7 +383,9 @@ def _hub_version(load_args: dict[str, Any]) -> tuple[str | None, str | None]:
 
 @hookimpl
 def xp_register_datasets(register):
-    from xp_plugins.dataset_conll import conll  # it builds on task_data, above
+    from xp_plugins.dataset_conll import conll  # they build on task_data, above
+    from xp_plugins.dataset_squad import squad
 
     register("hf", hf)
     register("conll", conll)
+    register("squad", squad)

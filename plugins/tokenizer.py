@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from tracker.plugin import Annotated, BuildError, Field, Name, PositiveInt, RunsCode, hookimpl, why_not_loaded
+from tracker.plugin import (
+    Annotated,
+    BuildError,
+    Field,
+    Name,
+    PositiveInt,
+    RunsCode,
+    feature_columns,
+    hookimpl,
+    why_not_loaded,
+)
 from xp_plugins.checkpoint import Checkpoint, resolve_checkpoint
 
 if TYPE_CHECKING:
@@ -41,7 +51,8 @@ class HFTextEncoder:
     def encode(self, data: TaskData) -> dict[str, Dataset]:
         """Every split as the model takes it, each batch of rows encoded by the task
         (`Task.encode`) with this tokenizer: raw columns removed, torch format. A test split whose
-        labels are hidden keeps no `labels` column (there is nothing to score)."""
+        labels are hidden keeps no `labels` column (there is nothing to score); a task that
+        encodes a row as several (question answering's windows) may make more rows than it read."""
         encoded = {}
         for key, split in data.splits.items():
             tokenized = split.map(
@@ -58,9 +69,12 @@ class HFTextEncoder:
                 new_fingerprint=self._fingerprint(key, split, data),
                 desc=f"Tokenizing {key}",
             )
-            if key == "test" and not data.test_has_labels:
+            if key == "test" and not data.test_has_labels and "labels" in tokenized.column_names:
                 tokenized = tokenized.remove_columns("labels")
-            tokenized.set_format("torch")
+            # The task's own columns (where a window came from) stay beside the model's inputs,
+            # out of the batches: the torch format covers the inputs only.
+            kept = feature_columns(data.task)
+            tokenized.set_format("torch", columns=[c for c in tokenized.column_names if c not in kept])
             encoded[key] = tokenized
         return encoded
 

@@ -84,13 +84,13 @@ def validate(files: Sequence[str], edits: Edits, data: bool) -> None:
     for experiment in experiments:
         try:
             check_machine(experiment, storage_of(experiment))
-            check_data(experiment, registry)
+            note = check_data(experiment, registry)
         except ExperimentError as error:
             failed += 1
             for problem in error.problems:
                 click.echo(experiment.redactor.text(str(problem)), err=True)
         else:
-            click.echo(f"ok (data checked): {experiment.path}")
+            click.echo(f"ok (data checked): {experiment.path}" + (f" ({note})" if note else ""))
     if failed:
         click.echo(f"{failed} of {len(files)} experiment file(s) invalid; nothing was run.", err=True)
         sys.exit(EXIT_BAD_INPUT)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tracker.console import Console
 
@@ -45,14 +45,20 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Export:
-    """How the model is saved as an MLflow transformers-flavor model: the pipeline task, the
-    signature (an mlflow.models.ModelSignature, as its dict), rows as the pipeline takes them,
-    and the pipeline's call options (MLflow's `model_config`: {"top_k": None, ...})."""
+    """How the model is saved as an MLflow model: the pipeline task, the signature (an
+    mlflow.models.ModelSignature, as its dict), rows as the model takes them, and the pipeline's
+    call options (MLflow's `model_config`: {"top_k": None, ...}).
+
+    `served_by` "pipeline": a transformers-flavor model serving that pipeline. "xp": xp's own
+    pyfunc model, predicting with the task's `predict` as `xp predict` does, for a task no
+    transformers pipeline serves (question answering, since transformers 5); `pipeline_task`
+    then only names the model's type."""
 
     pipeline_task: str
     signature: Mapping[str, Any]
     input_example: Any
     model_config: Mapping[str, Any] | None = None
+    served_by: Literal["pipeline", "xp"] = "pipeline"
 
 
 # One line of a section `xp init` writes: (key, value, comment); key "#" makes the value a
@@ -74,6 +80,7 @@ class Proposal:
     metric_tables: Mapping[str, tuple[str, tuple[Row, ...]]] = field(default_factory=dict)  # name -> (about, rows)
     model: str = "The pretrained model, with the head the task needs."  # the [model] section's comment
     max_length: int | None = 128  # the [tokenizer] max_length written; None: the model's own limit
+    task_options: tuple[Row, ...] = ()  # the [task] lines besides `use`: what the rows show it needs
 
 
 @dataclass(frozen=True)
@@ -107,12 +114,18 @@ class Task(Protocol):
     label_padding: int | None
 
     def read_targets(
-        self, splits: dict[str, Dataset], columns: Sequence[str], names_of_ids: Sequence[str] | None
+        self,
+        splits: dict[str, Dataset],
+        columns: Sequence[str],
+        names_of_ids: Sequence[str] | None,
+        *,
+        text_columns: Sequence[str],
     ) -> tuple[Task, dict[str, Dataset]]:
         """The splits with their targets (read from `columns`, as the dataset names them) encoded
         in a `label` column, and the task that knows them; a BuildError on the dataset key to fix
         (`label_column`, `label_names`). Reads every row, before sampling; a test split without
-        the columns gets targets marked as hidden."""
+        the columns gets targets marked as hidden. `text_columns` are the inputs the targets are
+        about (question answering finds its answers in the context)."""
 
     def check_targets(self, split: Dataset, split_name: str, columns: Sequence[str]) -> None:
         """A BuildError when a training or validation row has no usable target."""
@@ -179,6 +192,39 @@ class Task(Protocol):
         """For `xp init`: the columns, metrics and words for rows under "train", "eval" (None when
         the data has no validation split) and maybe "test"; `text_columns` and `label_column` as
         the person gave them, or None. A BuildError whose key is the option to fix."""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """A split's predictions, their scores and the references they are scored against, in the
+    split's order: one per encoded row as the runners gather `Task.decode`'s results (numpy,
+    padded with -100), then one per row of the data (`outputs_per_row`)."""
+
+    predictions: Any
+    scores: Any
+    references: Any
+
+
+def outputs_per_row(task: Task, outputs: Outputs, data: TaskData, split: str, encoded: Dataset) -> Outputs:
+    """The outputs for each row of `data.splits[split]`, from those for each row of `encoded` (that
+    split tokenized). Most tasks encode a row as one row: the outputs as they are. A task that
+    encodes a row as several (question answering: a context's windows) implements `Task.per_row`
+    to bring them together."""
+    per_row = getattr(task, "per_row", None)
+    return per_row(outputs, data, split, encoded) if per_row is not None else outputs
+
+
+def evaluation_files(task: Task, outputs: Outputs, data: TaskData, split: str) -> Mapping[str, str]:
+    """Files the task keeps of each evaluation's predictions, by name: their text (question
+    answering: the official `{id: answer}` JSON). Optional (`Task.evaluation_files`): none by default."""
+    files = getattr(task, "evaluation_files", None)
+    return files(outputs, data, split) if files is not None else {}
+
+
+def feature_columns(task: Task) -> tuple[str, ...]:
+    """The columns of an encoded split the task keeps for itself (`Task.feature_columns`: where a
+    question's windows came from), which are not inputs of the model; none by default."""
+    return tuple(getattr(task, "feature_columns", ()))
 
 
 @dataclass(frozen=True)

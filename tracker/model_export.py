@@ -141,6 +141,7 @@ class LoggedModel:
 def log_transformers_model(
     model: Any,
     tokenizer: Any,
+    folder: Path,
     card: ModelCard,
     export: Export,
     *,
@@ -149,9 +150,9 @@ def log_transformers_model(
     step: int,
     register_as: str | None,
 ) -> LoggedModel:
-    """Log `model` and `tokenizer` as the run's Logged Model, served by the pipeline `export`
-    names. The metrics the run logged at `step` (its final evaluation) are linked to the model,
-    so the UI shows them on it.
+    """Log `model` and `tokenizer` (saved in `folder`, beside their card) as the run's Logged
+    Model, served by the pipeline `export` names, or by xp's own pyfunc model. The metrics the run
+    logged at `step` (its final evaluation) are linked to the model, so the UI shows them on it.
 
     The tracking URI is MLflow's current one: the caller sets it for the run.
     """
@@ -165,19 +166,27 @@ def log_transformers_model(
     logged = client.create_logged_model(
         experiment_id, name=MODEL_NAME, source_run_id=run_id, model_type=export.pipeline_task
     )
-    info = mlflow.transformers.log_model(
-        transformers_model={"model": model, "tokenizer": tokenizer},
-        task=export.pipeline_task,
-        model_id=logged.model_id,
-        run_id=run_id,
-        step=step,
-        signature=ModelSignature.from_dict(dict(export.signature)),
-        input_example=export.input_example,
-        model_config=dict(export.model_config) if export.model_config else None,
-        metadata=card.as_metadata(),
-        pip_requirements=_pinned(_SERVING_PACKAGES),
-        registered_model_name=register_as,
-    )
+    common = {
+        "model_id": logged.model_id,
+        "step": step,
+        "signature": ModelSignature.from_dict(dict(export.signature)),
+        "input_example": export.input_example,
+        "metadata": card.as_metadata(),
+        "pip_requirements": _pinned(_SERVING_PACKAGES),
+        "registered_model_name": register_as,
+    }
+    if export.served_by == "xp":
+        from tracker.pyfunc_model import ARTIFACT, TaskModel
+
+        info = mlflow.pyfunc.log_model(python_model=TaskModel(), artifacts={ARTIFACT: str(folder)}, **common)
+    else:
+        info = mlflow.transformers.log_model(
+            transformers_model={"model": model, "tokenizer": tokenizer},
+            task=export.pipeline_task,
+            run_id=run_id,
+            model_config=dict(export.model_config) if export.model_config else None,
+            **common,
+        )
     registered = f"{register_as}/{info.registered_model_version}" if register_as else None
     return LoggedModel(info.model_uri, logged.model_id, registered)
 

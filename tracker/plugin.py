@@ -6,7 +6,8 @@ party's do.
 - hooks: `hookimpl`, and the hook specifications in `tracker.hookspecs`;
 - declaring a section's keys and rules: the names of `tracker.spec.declare`;
 - what components hand each other: `tracker.components` (Task and its answers, TaskData, Parts,
-  RunResult, ...);
+  RunResult, Outputs, ...), and the defaults of the Task's optional parts (`outputs_per_row`,
+  `evaluation_files`, `feature_columns`);
 - what the diagnosis reads from a runner: `Curves`, `PredictionStats`;
 - helpers every runner or loader needs: `EarlyStopping`, `evaluation_name`, `BuildError`,
   `did_you_mean`, `why_not_loaded`.
@@ -18,6 +19,7 @@ from tracker.components import (
     Export,
     Head,
     Metric,
+    Outputs,
     Parts,
     Proposal,
     Row,
@@ -27,6 +29,9 @@ from tracker.components import (
     Task,
     TaskData,
     TextEncoder,
+    evaluation_files,
+    feature_columns,
+    outputs_per_row,
 )
 from tracker.diagnosis.evidence import Curves, PredictionStats
 from tracker.early_stopping import EarlyStopping
@@ -72,6 +77,7 @@ __all__ = [
     "Name",
     "NonNegativeFloat",
     "NonNegativeInt",
+    "Outputs",
     "Parts",
     "PositiveFloat",
     "PositiveInt",
@@ -89,10 +95,13 @@ __all__ = [
     "TextEncoder",
     "data_rules",
     "did_you_mean",
+    "evaluation_files",
     "evaluation_name",
     "experiment_rules",
+    "feature_columns",
     "hookimpl",
     "outputs",
+    "outputs_per_row",
     "rules",
     "starter",
     "why_not_loaded",

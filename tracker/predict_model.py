@@ -137,7 +137,8 @@ def download(model_uri: str, uri: str, scratch: Path) -> Path:
 
 
 def from_folder(folder: Path, description: str) -> ModelSource:
-    """An MLflow transformers-flavor folder (MLmodel) or a save_pretrained folder (config.json, xp.json)."""
+    """An MLflow model folder (MLmodel: the transformers flavor, or xp's own pyfunc model) or a
+    save_pretrained folder (config.json, xp.json)."""
     if (folder / "MLmodel").is_file():
         return _from_mlflow_folder(folder, description)
     if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
@@ -152,6 +153,14 @@ def _from_mlflow_folder(folder: Path, description: str) -> ModelSource:
 
     mlmodel = Model.load(str(folder))
     flavor = mlmodel.flavors.get("transformers")
+    served_by_xp = _xp_artifact(mlmodel, folder)
+    if flavor is None and served_by_xp is not None:  # xp's pyfunc model: its save_pretrained folder
+        return ModelSource(
+            description,
+            served_by_xp,
+            served_by_xp,
+            _card(description, ModelCard.from_metadata, mlmodel.metadata or {}),
+        )
     if flavor is None:
         raise PredictError(
             f"MODEL {description}: an MLflow model of flavor {', '.join(mlmodel.flavors)}; "
@@ -167,6 +176,16 @@ def _from_mlflow_folder(folder: Path, description: str) -> ModelSource:
         folder / _MLFLOW_COMPONENTS / "tokenizer",
         _card(description, ModelCard.from_metadata, mlmodel.metadata or {}),
     )
+
+
+def _xp_artifact(mlmodel: Any, folder: Path) -> Path | None:
+    """The save_pretrained folder of xp's own pyfunc model (tracker.pyfunc_model), if it is one."""
+    from tracker.pyfunc_model import ARTIFACT
+
+    pyfunc = mlmodel.flavors.get("python_function", {})
+    artifact = (pyfunc.get("artifacts") or {}).get(ARTIFACT, {})
+    path = artifact.get("path") if isinstance(artifact, dict) else None
+    return folder / path if path and (folder / path / "config.json").is_file() else None
 
 
 def _card(description: str, read: Callable[[Any], ModelCard], recorded: Any) -> ModelCard:

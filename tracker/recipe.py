@@ -145,16 +145,18 @@ def encoding_note(data: Any, encoded: Any, tokenizer: Any) -> str | None:
     return note(data, encoded, tokenizer) if note is not None else None
 
 
-def check_data(experiment: Experiment, registry: Registry) -> None:
+def check_data(experiment: Experiment, registry: Registry) -> str | None:
     """`xp validate --data`: the data loaded and checked (load_data), then tokenized, which is
     where the tokenizer finds what it cannot take (a sentence too long for the model). The
-    tokenized splits land in the datasets cache, where the run finds them."""
+    tokenized splits land in the datasets cache, where the run finds them. What the task says of
+    them (`encoding_note`: rows left out, windows made) is returned, for the person to read."""
     build = Builder(experiment, registry)
     with Console().libraries_quiet():
         data = load_data(experiment, registry, build)
         encoder = build_tokenizer(build, experiment)
         with build.blame("tokenizer"):
-            encoder.encode(data)
+            encoded = encoder.encode(data)
+        return encoding_note(data, encoded, encoder.tokenizer)
 
 
 def run_experiment(

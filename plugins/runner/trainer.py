@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from tracker.plugin import Curves, Parts, PredictionStats, RunResult
-from xp_plugins.runner.evaluation import Predictions, score, write_predictions
+from xp_plugins.runner.evaluation import Predictions, keep_evaluation_files, per_row, score, write_predictions
 from xp_plugins.runner.settings import TrainingSettings
 from xp_plugins.runner.training_loop import save_model
 
@@ -96,7 +96,7 @@ class TrainerRunner(TrainingSettings):
 
         from xp_plugins.runner.trainer_logs import CheckpointEvery, LogRelay, QuietProgress, StopWhenAsked
 
-        seen = _LastPredictions()
+        seen = _Evaluation(logger)
         relay = LogRelay(logger, self.batch_size * self.gradient_accumulation_steps)
         callbacks: list[TrainerCallback] = [relay]
         plan = parts.checkpoints
@@ -125,6 +125,7 @@ class TrainerRunner(TrainingSettings):
             ),
             callbacks=callbacks,
         )
+        seen.trainer = trainer
         # xp prints evaluation results itself; the Trainer's printers would repeat them as dicts.
         trainer.remove_callback(PrinterCallback)
         if self._draws_bars(parts):
@@ -160,13 +161,14 @@ class TrainerRunner(TrainingSettings):
         if result.cut_short:  # a trial given up: its test predictions and model would go unused
             return result
         if self.runs_test_split(parts):
-            self._predict_test(trainer, parts, logger, result)
+            self._predict_test(trainer, parts, logger, result, seen)
         if self.save_model and trainer.is_world_process_zero():
             result.model_dir = save_model(trainer.model, parts)
         return result
 
-    def _predict_test(self, trainer: Any, parts: Parts, logger: Any, result: RunResult) -> None:
+    def _predict_test(self, trainer: Any, parts: Parts, logger: Any, result: RunResult, seen: _Evaluation) -> None:
         data = parts.data
+        seen.split = "test"
         output = trainer.predict(parts.encoded["test"], metric_key_prefix="test")
         if data.test_has_labels:
             result.test_metrics = {
@@ -176,31 +178,42 @@ class TrainerRunner(TrainingSettings):
             }
             logger.log_metrics(result.test_metrics, result.steps)
         if self.predict and trainer.is_world_process_zero():
-            predictions = _decoded(output.predictions, references=output.label_ids)
+            predictions = per_row(_decoded(output.predictions, references=output.label_ids), parts, "test")
             result.predictions_path = write_predictions(predictions, data, parts.output_dir / "predictions.csv")
             logger.log_artifact(result.predictions_path)
+            keep_evaluation_files(predictions, parts, "test", result.steps, logger)
 
 
 def _decoded(outputs: Any, references: Any) -> Predictions:
-    """The Trainer's gathered (predictions, scores), as the loop runners hold them."""
+    """The Trainer's gathered (predictions, scores), as the loop runners hold them. The references
+    are the batches' `labels`, or the task's other targets side by side (question answering's
+    start and end positions), or None when the split has none."""
     import numpy as np
 
     predictions, scores = (np.asarray(values) for values in outputs)
+    if isinstance(references, tuple):
+        references = np.stack(references, axis=-1)
     return Predictions(predictions, scores, references, None)
 
 
-class _LastPredictions:
-    """The statistics of the Trainer's last evaluation's predictions, for the diagnosis."""
+class _Evaluation:
+    """What `compute_metrics` needs besides the Trainer's predictions: the split they are of, the
+    step (the Trainer's, once made), where to log the files the task keeps; and what it leaves for
+    the diagnosis, the statistics of the last validation predictions."""
 
-    def __init__(self) -> None:
+    def __init__(self, logger: Any) -> None:
+        self.logger = logger
+        self.split = "eval"
+        self.trainer: Any = None
         self.stats: PredictionStats | None = None
 
 
-def _compute_metrics(prediction: Any, parts: Parts, seen: _LastPredictions) -> dict[str, float]:
-    import numpy as np
-
-    predictions = _decoded(prediction.predictions, np.asarray(prediction.label_ids))
-    seen.stats = parts.task.prediction_stats(predictions.predictions, predictions.references)
+def _compute_metrics(prediction: Any, parts: Parts, seen: _Evaluation) -> dict[str, float]:
+    predictions = per_row(_decoded(prediction.predictions, prediction.label_ids), parts, seen.split)
+    if seen.split == "eval":
+        seen.stats = parts.task.prediction_stats(predictions.predictions, predictions.references)
+        if seen.trainer.is_world_process_zero():
+            keep_evaluation_files(predictions, parts, "eval", seen.trainer.state.global_step, seen.logger)
     # The Trainer adds the "eval_"/"test_" prefix itself.
     return {name[len("x_") :]: value for name, value in score(predictions, parts.metrics, "x").items()}
 

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tracker.plugin import Curves, EarlyStopping, Parts, PredictionStats, RunResult
-from xp_plugins.runner.evaluation import predict, score, write_predictions
+from xp_plugins.runner.evaluation import keep_evaluation_files, per_row, predict, score, write_predictions
 from xp_plugins.runner.loop_state import (
     LoopProgress,
     ResumableSampler,
@@ -183,15 +183,22 @@ class _Training:
         if resume is not None:
             self._restore(resume.folder)
 
-    def evaluate(self, loader: Any, has_labels: bool = True) -> Any:
+    def evaluate(self, split: str, has_labels: bool = True) -> Any:
+        """The split's predictions, one per row of its data."""
+        loader = self.eval_loader if split == "eval" else self.test_loader
+        assert loader is not None  # a test loader is made when the test split is evaluated
         with self.parts.console.progress(len(loader), "evaluation", leave=False, enabled=self.shows_progress) as bar:
-            return predict(self.model, loader, self.backend, self.parts.task, has_labels, progress=bar)
+            predictions = predict(self.model, loader, self.backend, self.parts.task, has_labels, progress=bar)
+        return per_row(predictions, self.parts, split)
 
     def score_eval(self) -> dict[str, float]:
-        """The validation metrics now; the predictions' statistics kept for the diagnosis."""
-        predictions = self.evaluate(self.eval_loader)
+        """The validation metrics now; the predictions' statistics kept for the diagnosis, and the
+        files the task keeps of them logged."""
+        predictions = self.evaluate("eval")
         stats = self.parts.task.prediction_stats(predictions.predictions, predictions.references)
         self.progress.prediction_stats = asdict(stats) if stats is not None else None
+        if self.backend.is_main_process:
+            keep_evaluation_files(predictions, self.parts, "eval", self.progress.step, self.logger)
         return score(predictions, self.parts.metrics, "eval")
 
     def evaluate_now(self) -> None:
@@ -363,7 +370,7 @@ class _Training:
             _predict_test(
                 settings,
                 parts,
-                self.evaluate(self.test_loader, parts.data.test_has_labels),
+                self.evaluate("test", parts.data.test_has_labels),
                 backend,
                 self.logger,
                 result,
@@ -391,6 +398,7 @@ def _predict_test(
     if settings.predict and backend.is_main_process:
         result.predictions_path = write_predictions(predictions, data, parts.output_dir / "predictions.csv")
         logger.log_artifact(result.predictions_path)
+        keep_evaluation_files(predictions, parts, "test", result.steps, logger)
 
 
 def _steps_on_metric(scheduler: Any) -> bool:

@@ -37,7 +37,12 @@ class SequenceClassification:
     # ---- data -------------------------------------------------------------------------------------
 
     def read_targets(
-        self, splits: dict[str, Dataset], columns: Sequence[str], names_of_ids: Sequence[str] | None
+        self,
+        splits: dict[str, Dataset],
+        columns: Sequence[str],
+        names_of_ids: Sequence[str] | None,
+        *,
+        text_columns: Sequence[str],
     ) -> tuple[SequenceClassification, dict[str, Dataset]]:
         if len(columns) != 1:
             raise BuildError(

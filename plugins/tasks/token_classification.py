@@ -51,7 +51,12 @@ class TokenClassification:
     # ---- data -------------------------------------------------------------------------------------
 
     def read_targets(
-        self, splits: dict[str, Dataset], columns: Sequence[str], names_of_ids: Sequence[str] | None
+        self,
+        splits: dict[str, Dataset],
+        columns: Sequence[str],
+        names_of_ids: Sequence[str] | None,
+        *,
+        text_columns: Sequence[str],
     ) -> tuple[TokenClassification, dict[str, Dataset]]:
         """Tags as strings (a column of tag lists, `ClassLabel` names, or integer ids that
         `label_names` names) read into IOB2 tag ids under `label`; the tag names come from the
@@ -342,7 +347,7 @@ class TokenClassification:
                 f"name them with --text-columns and --label-column. Columns: {guess.columns_text(train)}",
             )
         labelled = {k: s for k, s in splits.items() if s is not None and tags in s.column_names}
-        read, _ = self.read_targets(labelled, [tags], None)
+        read, _ = self.read_targets(labelled, [tags], None, text_columns=[words])
         scheme = f", read as {read.scheme}" if read.scheme != "IOB2" else ""
         types = read.entity_types
         return Proposal(
@@ -396,7 +401,7 @@ def _tag_strings(split: Dataset, column: str, names_of_ids: Sequence[str] | None
     inner = getattr(feature, "feature", None) if isinstance(feature, (SequenceFeature, List)) else None
     if inner is None:
         raise BuildError("label_column", f'"{column}" holds {feature}, not a list of tags per row')
-    values = split.data.column(column).to_pylist()  # Arrow to lists at once, not row by row
+    values = guess.column_values(split, column)
     if isinstance(inner, ClassLabel):
         if names_of_ids is not None:
             raise BuildError("label_names", f"the dataset names its tags already ({', '.join(inner.names)})")

@@ -191,7 +191,7 @@ def test_a_words_tag_goes_on_its_first_sub_token_and_minus_100_everywhere_else(t
     from datasets import Dataset
 
     split = Dataset.from_dict({"tokens": [["Huggingface", "hired", "Ann"]], "tags": [["B-ORG", "O", "B-PER"]]})
-    task_read, splits = token_classification().read_targets({"train": split}, ["tags"], None)
+    task_read, splits = token_classification().read_targets({"train": split}, ["tags"], None, text_columns=["tokens"])
     encoded = task_read.encode(
         splits["train"][:1],
         tokenizer=tokenizer,
@@ -216,7 +216,7 @@ def test_a_word_the_tokenizer_turns_into_nothing_keeps_its_place_as_the_unknown_
 
     words = ["John", "\u200b", "visited", "Paris", "\u00ad"]
     split = Dataset.from_dict({"tokens": [words], "tags": [["B-PER", "O", "O", "B-LOC", "O"]]})
-    task_read, splits = token_classification().read_targets({"train": split}, ["tags"], None)
+    task_read, splits = token_classification().read_targets({"train": split}, ["tags"], None, text_columns=["tokens"])
     # No max_length: the last word, gone, must not read as a sentence cut short.
     encoded = task_read.encode(
         splits["train"][:1], tokenizer=tokenizer, text_columns=["tokens"], options={}, split="eval"
@@ -270,7 +270,7 @@ def test_a_byte_level_tokenizer_splits_each_word_as_it_splits_it_inside_a_senten
     # How the sentence's later words are split, each with the space before it.
     in_a_sentence = tokenizer.tokenize("Ann visited Zürich")[len(tokenizer.tokenize("Ann")) :]
     split = Dataset.from_dict({"tokens": [["visited", "Zürich"]], "tags": [["O", "B-LOC"]]})
-    task_read, splits = token_classification().read_targets({"train": split}, ["tags"], None)
+    task_read, splits = token_classification().read_targets({"train": split}, ["tags"], None, text_columns=["tokens"])
     encoded = task_read.encode(
         splits["train"][:1], tokenizer=tokenizer, text_columns=["tokens"], options={}, split="eval"
     )
@@ -294,7 +294,9 @@ def test_label_all_tokens_tags_every_sub_token_of_a_training_sentence_and_scores
     split = Dataset.from_dict(
         {"tokens": [["Huggingface", "hired", "Ann", "Huggingface"]], "tags": [["B-ORG", "O", "B-PER", "I-PER"]]}
     )
-    task_read, splits = token_classification(label_all_tokens=True).read_targets({"train": split}, ["tags"], None)
+    task_read, splits = token_classification(label_all_tokens=True).read_targets(
+        {"train": split}, ["tags"], None, text_columns=["tokens"]
+    )
     names = task_read.label_names
 
     def tagged(split_name):

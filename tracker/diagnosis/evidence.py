@@ -37,13 +37,16 @@ class Curves:
 @dataclass(frozen=True)
 class PredictionStats:
     """The last validation predictions at a glance: the share of rows given each class (and the
-    shares the labels have), or for regression the spread of the outputs and of the labels."""
+    shares the labels have), or of the prediction given most often (`names` says which); for
+    regression the spread of the outputs and of the labels."""
 
     class_shares: tuple[float, ...] | None = None
     label_shares: tuple[float, ...] | None = None
     output_std: float | None = None
     label_std: float | None = None
     unit: str = "rows"  # what is predicted: rows, or the words of token classification
+    # What each share counts, when not the task's classes: question answering's most given answer.
+    names: tuple[str, ...] | None = None
 
     @classmethod
     def of_classes(

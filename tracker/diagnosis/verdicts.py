@@ -92,7 +92,7 @@ def _not_learning(evidence: Evidence, limits: Thresholds) -> Diagnosis | None:
         top = max(range(len(shares)), key=lambda k: shares[k])
         share, natural = shares[top], (stats.label_shares or (0.0,) * (top + 1))[top]
         if share >= limits.single_class_share and natural < limits.single_class_share:
-            label = evidence.label_names[top] if evidence.label_names else str(top)
+            label = _class_name(evidence, top)
             return Diagnosis(
                 "not_learning",
                 f'the model predicts "{label}" for {share:.1%} of the validation {stats.unit}, '
@@ -292,8 +292,15 @@ def _one_class(evidence: Evidence, limits: Thresholds) -> str:
     top = max(range(len(shares)), key=lambda k: shares[k])
     if shares[top] < limits.single_class_share:
         return ""
-    label = evidence.label_names[top] if evidence.label_names else str(top)
+    label = _class_name(evidence, top)
     return f', and it predicts "{label}" for {shares[top]:.1%} of the validation {stats.unit}'
+
+
+def _class_name(evidence: Evidence, position: int) -> str:
+    """What the share at `position` counts: the predictions' own name for it, else the class's."""
+    stats = evidence.predictions
+    names = (stats.names if stats is not None else None) or evidence.label_names
+    return names[position] if names else str(position)
 
 
 def _start_and_end(train: Sequence[Point]) -> tuple[float, float]:

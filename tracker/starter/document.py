@@ -68,7 +68,7 @@ def starter_text(
         ],
     )
     if task is not None:
-        _section(document, "task", "What the model learns to predict.", [("use", task, None)])
+        _section(document, "task", "What the model learns to predict.", [("use", task, None), *proposal.task_options])
     _section(document, "dataset", starter.about, [("use", starter.use, None), *starter.rows], starter.tables)
     _section(
         document,

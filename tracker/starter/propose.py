@@ -55,8 +55,11 @@ def propose(
     label_column: str | None = None,
 ) -> Starter:
     """The [dataset] section for `source` from the first dataset plugin that reads it, with the
-    columns and metrics `task` proposes for its rows."""
+    columns and metrics `task` proposes for its rows. A plugin that cannot read it says why;
+    that is the answer only when no other plugin reads it (a SQuAD folder is JSON that the
+    general `hf` plugin finds no columns in, and the `squad` plugin reads)."""
     given = {"text_columns": text_columns, "label_column": label_column, "config": config}
+    first_problem: InitError | None = None
     for name in registry.names("dataset"):
         starter = registry.components["dataset"][name].spec.starter
         if starter is None:
@@ -66,9 +69,12 @@ def propose(
         except BuildError as error:
             option = OPTIONS.get(error.key or "")
             named = option and given.get(error.key or "")
-            raise InitError(f"{option}: {error.message}" if named else error.message) from None
+            first_problem = first_problem or InitError(f"{option}: {error.message}" if named else error.message)
+            continue
         if found is not None:
             return found
+    if first_problem is not None:
+        raise first_problem
     local = Path(source).expanduser()
     raise InitError(
         f'no folder or file "{source}" here (resolved to {local.resolve()}), and no dataset plugin '

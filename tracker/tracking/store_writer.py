@@ -202,6 +202,7 @@ class StoreWriter:
             logged = log_transformers_model(
                 model,
                 tokenizer,
+                folder,
                 card,
                 Export(**record["export"]),
                 experiment_id=self.started["experiment_id"],

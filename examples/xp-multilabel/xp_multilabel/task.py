@@ -31,7 +31,14 @@ class MultiLabel:
 
     # ---- data -------------------------------------------------------------------------------------
 
-    def read_targets(self, splits: dict[str, Any], columns: Sequence[str], names_of_ids: list[str] | None):
+    def read_targets(
+        self,
+        splits: dict[str, Any],
+        columns: Sequence[str],
+        names_of_ids: list[str] | None,
+        *,
+        text_columns: Sequence[str],
+    ):
         from datasets import List, Value
 
         if len(columns) > 1:

@@ -1,0 +1,48 @@
+"""xp's own MLflow pyfunc model, for a task that no transformers pipeline serves (question
+answering: transformers 5 removed its pipeline). It holds the save_pretrained folder and its model
+card, and predicts as `xp predict` does, with the task that trained the model (`Task.predict`), so
+that `mlflow.pyfunc.load_model(...).predict(rows)` and `xp predict` give the same answers. Loading
+it needs xp, and the plugin of its task, installed: as the transformers flavor needs transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlflow.pyfunc import PythonModel
+
+ARTIFACT = "model"  # the artifact (a save_pretrained folder with xp.json) the pyfunc model reads
+
+
+class TaskModel(PythonModel):
+    """Rows of the text columns the model was trained on in; the columns the task predicts out."""
+
+    def load_context(self, context: Any) -> None:
+        from tracker.predict import task_of
+        from tracker.predict_model import from_folder, load_model
+        from tracker.registry import load_registry
+
+        folder = Path(context.artifacts[ARTIFACT])
+        self.source = from_folder(folder, str(folder))
+        task = task_of(self.source, load_registry())
+        self.model, self.tokenizer = load_model(self.source, self.source.card.model_class or task.head().auto_class)
+        self.task = task.of_model(self.source.card.label_names, self.model.config)
+
+    # No annotations: MLflow reads those of `predict` as a schema of its own, besides the signature.
+    def predict(self, context, model_input, params=None):
+        import pandas as pd
+
+        from tracker.predict import pick_device, predict_frame
+
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        return predict_frame(
+            frame,
+            self.source.card.text_columns or list(frame.columns),
+            self.model,
+            self.tokenizer,
+            self.task,
+            self.source,
+            probabilities=False,
+            batch_size=32,
+            device=pick_device("auto"),
+        )
