@@ -28,6 +28,7 @@ from tracker.plugin import (
     rules,
 )
 from xp_plugins.entity_metric import seqeval
+from xp_plugins.squad_metric import squad
 from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 Average = Annotated[
@@ -274,6 +275,7 @@ BUILT_IN = {
     "spearman": spearman,
     "glue": glue,
     "seqeval": seqeval,
+    "squad": squad,
 }
 
 

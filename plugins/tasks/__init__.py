@@ -2,6 +2,7 @@
 predictions, export), each task in its own module."""
 
 from tracker.plugin import hookimpl
+from xp_plugins.tasks.question_answering import question_answering
 from xp_plugins.tasks.sequence_classification import sequence_classification
 from xp_plugins.tasks.token_classification import token_classification
 
@@ -10,6 +11,7 @@ from xp_plugins.tasks.token_classification import token_classification
 def xp_register_tasks(register):
     register("sequence_classification", sequence_classification)
     register("token_classification", token_classification)
+    register("question_answering", question_answering)
 
 
 @hookimpl
