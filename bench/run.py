@@ -18,6 +18,8 @@ ship, tests/data/mrpc, unless --data names another folder.
     python bench/run.py predict    # `xp predict` vs a `pipeline(...)` script: time to the first batch, wall time
     python bench/run.py ner        # token classification vs the course's chapter 7 loop: time per step, F1
     python bench/run.py ner_accuracy  # 3 epochs of experiments/conll2003_ner.toml: entity F1, validation and test
+    python bench/run.py qa         # question answering vs the course's chapter 7 loop: time per step, EM and F1
+    python bench/run.py qa_accuracy   # 3 epochs of experiments/squad_qa.toml on the SQuAD 2.0 sample: EM and F1
     python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short, on the slice: CI's check
 
 Each suite writes `bench/results/<suite>.json` (or `--results DIR`); `python bench/report.py`
@@ -46,6 +48,7 @@ from launch import OFFLINE, timed_run
 from ner import suite_ner, suite_ner_accuracy
 from predicting import suite_predict
 from pruning import suite_pruning
+from qa import suite_qa, suite_qa_accuracy
 from ratios import paired
 from scaleout import suite_scaleout
 from variants import (
@@ -113,11 +116,12 @@ class Bench:
         return record
 
     def final_metrics(self, variant: Variant, metrics_path: Path) -> dict:
-        """Validation accuracy and F1: the scripts write them, xp runs have them in MLflow."""
+        """The validation scores the variant names (accuracy and F1; exact match and F1): the
+        scripts write them, xp runs have them in MLflow."""
         if variant.kind == "script":
             metrics = json.loads(metrics_path.read_text())
             test = {"test_f1": metrics["test_f1"]} if "test_f1" in metrics else {}
-            return {"accuracy": metrics["eval_accuracy"], "f1": metrics["eval_f1"], **test}
+            return {name: metrics[f"eval_{name}"] for name in variant.scores} | test
         if "tracking.enabled=false" in variant.xp_settings:
             return {}
         from mlflow import MlflowClient
@@ -126,11 +130,7 @@ class Bench:
         experiment = client.get_experiment_by_name(f"bench-{variant.name}")
         run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
         test = {"test_f1": run.data.metrics["test/f1"]} if "test/f1" in run.data.metrics else {}
-        return {
-            "accuracy": run.data.metrics["eval/accuracy"],
-            "f1": run.data.metrics["eval/f1"],
-            **test,
-        }  # tracker.metric_names
+        return {name: run.data.metrics[f"eval/{name}"] for name in variant.scores} | test  # tracker.metric_names
 
 
 def summary_line(record: dict) -> str:
@@ -499,9 +499,11 @@ SUITES = {
     "predict": suite_predict,
     "ner": suite_ner,
     "ner_accuracy": suite_ner_accuracy,
+    "qa": suite_qa,
+    "qa_accuracy": suite_qa_accuracy,
 }
-# The suites that train on MRPC; the ner suites find CoNLL-2003 themselves (bench/variants.py).
-MRPC_FREE = ("ner", "ner_accuracy")
+# The suites that train on MRPC; the others find their data themselves (bench/variants.py).
+MRPC_FREE = ("ner", "ner_accuracy", "qa", "qa_accuracy")
 
 
 def machine() -> dict:

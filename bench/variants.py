@@ -120,6 +120,10 @@ class Variant:
     xp_settings: tuple[str, ...] = field(default=())  # extra --set for xp variants
     # How an xp variant is pointed at the data folder; MRPC's is a hub-layout folder of config "default".
     data_settings: tuple[str, ...] = ("dataset.path={data}", "dataset.name=default")
+    xp_unsets: tuple[str, ...] = ()  # keys of the experiment file an xp variant takes out (--unset)
+    script_args: tuple[str, ...] = ()  # extra arguments of a script variant
+    # The validation scores the run's record keeps, as the runs log them (eval/<name>).
+    scores: tuple[str, ...] = ("accuracy", "f1")
 
     def argv(
         self, *, checkpoint: Path, data: Path, length: Length, store: str, metrics_out: Path, scratch: Path
@@ -139,6 +143,7 @@ class Variant:
             ]
             if length.max_steps:
                 argv += ["--max-steps", str(length.max_steps)]
+            argv += self.script_args
             if self.target == "course_trainer.py":
                 argv += ["--output-dir", str(scratch / "test-trainer")]
             return argv
@@ -159,6 +164,7 @@ class Variant:
             "run",
             str(ROOT / "experiments" / self.target),
             *(arg for setting in settings for arg in ("--set", setting)),
+            *(arg for key in self.xp_unsets for arg in ("--unset", key)),
         ]
 
 
@@ -179,3 +185,56 @@ XP_NER_SAME_KERNEL = dataclasses.replace(XP_NER, name="xp_ner_same_kernel", xp_s
 XP_TRACKING_OFF = Variant(
     "xp_loop_tracking_off", "xp", "mrpc_loop.toml", ("runner.logging_steps=1", "tracking.enabled=false")
 )
+# Question answering: the course's chapter 7 loop against xp's loop runner on the same recipe,
+# the same train.json and dev.json (squad_data), the example's rate.
+HAND_QA = Variant("hand_qa", "script", "course_qa.py", script_args=("--lr", "1e-4"), scores=("exact_match", "f1"))
+XP_QA = Variant(
+    "xp_qa",
+    "xp",
+    "squad_qa.toml",
+    data_settings=("dataset.path={data}",),
+    xp_unsets=("dataset.data_files", "dataset.validation_fraction"),
+    scores=("exact_match", "f1"),
+)
+XP_QA_SAME_KERNEL = dataclasses.replace(XP_QA, name="xp_qa_same_kernel", xp_settings=("optimizer.fused=false",))
+
+SQUAD_IN_DATA = Path("squad") / "small.json"
+SMOKE_SQUAD = ROOT / "tests" / "data" / "squad"
+HELD_OUT_EVERY = 5  # every fifth context of each article, with its questions, is validation's
+
+
+def squad_data(work: Path, *, smoke: bool = False) -> Path:
+    """A folder of train.json and dev.json that the script and xp both read, made from
+    $XP_DATA/squad/small.json (a --smoke run: the tests' slice): every fifth context of each
+    article, with all its questions, held out for validation, the rest for training. Missing, the
+    benchmark stops with one line and exit status 2."""
+    import json
+
+    source = _full_data(
+        None,
+        smoke=smoke,
+        smoke_folder=SMOKE_SQUAD,
+        in_data=SQUAD_IN_DATA.parent,
+        files=(SQUAD_IN_DATA.name,),
+        what="the qa suites need the SQuAD 2.0 sample",
+        layout="in SQuAD's JSON",
+        advice=")",
+    )
+    document = json.loads((source / SQUAD_IN_DATA.name).read_text(encoding="utf-8"))
+    folder = work / "squad"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, held_out in (("train.json", False), ("dev.json", True)):
+        articles = [
+            {
+                **article,
+                "paragraphs": [
+                    p
+                    for i, p in enumerate(article["paragraphs"])
+                    if (i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1) == held_out
+                ],
+            }
+            for article in document["data"]
+        ]
+        split = {**document, "data": articles}
+        (folder / name).write_text(json.dumps(split, ensure_ascii=False), encoding="utf-8")
+    return folder

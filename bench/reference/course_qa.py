@@ -390,7 +390,8 @@ for batch in tqdm(eval_dataloader):
 
 start_logits = np.concatenate(start_logits)
 end_logits = np.concatenate(end_logits)
-metrics = compute_metrics(start_logits, end_logits, validation_dataset, raw_datasets["validation"])
+scores = compute_metrics(start_logits, end_logits, validation_dataset, raw_datasets["validation"])
+metrics = {f"eval_{name}": value for name, value in scores.items()}  # as xp names them, and course_ner.py
 print({name: round(float(np.round(value, 4)), 4) for name, value in metrics.items()})
 if args.metrics_out:
     with open(args.metrics_out, "w") as file:

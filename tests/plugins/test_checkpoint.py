@@ -70,11 +70,14 @@ def test_missing_package_subfolder():
 # The data and model plugin modules together: xp imports every plugin module to list and
 # validate plugins, so none of them may import the heavy libraries at module level.
 PLUGIN_MODULES = {
-    "xp_plugins.dataset": ("xp_register_datasets", {"hf", "conll"}),
+    "xp_plugins.dataset": ("xp_register_datasets", {"hf", "conll", "squad"}),
     "xp_plugins.tokenizer": ("xp_register_tokenizers", {"auto"}),
     "xp_plugins.collator": ("xp_register_collators", {"dynamic_padding", "fixed_length"}),
     "xp_plugins.model": ("xp_register_models", {"auto", "sequence_classification"}),
-    "xp_plugins.tasks": ("xp_register_tasks", {"sequence_classification", "token_classification"}),
+    "xp_plugins.tasks": (
+        "xp_register_tasks",
+        {"sequence_classification", "token_classification", "question_answering"},
+    ),
 }
 
 
