@@ -104,6 +104,10 @@ class Task(Protocol):
     """A task plugin's result: everything that differs from one task to the next, asked by the
     dataset (targets), the model (head), the runners (predictions), the diagnosis, the export and
     `xp predict`. Immutable: `read_targets` and `of_model` hand back the task with its targets known.
+
+    Optional parts, which the core asks for through a function that knows their default:
+    `per_row` (`outputs_per_row`), `evaluation_files`, `feature_columns`, and `encoding_note`
+    (tracker.recipe).
     """
 
     # Names of the target ids (classes, entity tags); None before the targets are read, and for

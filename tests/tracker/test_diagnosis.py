@@ -181,6 +181,16 @@ def test_not_learning_one_class_for_every_validation_row():
     assert "learning rate" in diagnosis.suggestion
 
 
+def test_not_learning_the_same_answer_to_every_question():
+    """Question answering names what it counts itself: the answer given most often, or none."""
+    stats = PredictionStats(class_shares=(1.0,), label_shares=(0.5,), names=("no answer",), unit="questions")
+    diagnosis = diagnose(Evidence(Curves(FALLING, good_evals()), stats, {}, None))
+    assert diagnosis.verdict == "not_learning"
+    assert diagnosis.reason == (
+        'the model predicts "no answer" for 100.0% of the validation questions, which have 50.0% of it'
+    )
+
+
 def test_not_learning_regression_outputs_that_hardly_vary():
     stats = PredictionStats(output_std=0.001, label_std=1.2)
     diagnosis = diagnose(Evidence(Curves(FALLING, good_evals()), stats, {}, None))
