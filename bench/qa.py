@@ -25,17 +25,31 @@ import sys
 from typing import Any
 
 from ratios import paired
-from variants import HAND_QA, XP_QA, XP_QA_SAME_KERNEL, Length, squad_data
+from variants import HAND_QA, XP_QA, XP_QA_SAME_KERNEL, Length, Variant, squad_data
 
 NO_TEST_PREDICTIONS = ("runner.predict=false",)
+# A --smoke run's tiny model has 128 positions: windows of 128 tokens sharing 32, on both sides.
+SMOKE_WINDOWS = {
+    "script": ("--max-length", "128", "--stride", "32"),
+    "xp": ("tokenizer.max_length=128", "collator.max_length=128", "task.doc_stride=32"),
+}
+
+
+def sized(variant: Variant, smoke: bool) -> Variant:
+    """The variant as the run needs it: windows a --smoke run's tiny model takes."""
+    if not smoke:
+        return variant
+    if variant.kind == "script":
+        return dataclasses.replace(variant, script_args=(*variant.script_args, *SMOKE_WINDOWS["script"]))
+    return dataclasses.replace(variant, xp_settings=(*variant.xp_settings, *SMOKE_WINDOWS["xp"]))
 
 
 def suite_qa(bench: Any, args: Any) -> dict:
     data = squad_data(bench.work, smoke=args.smoke)
     variants = [
-        HAND_QA,
+        sized(HAND_QA, args.smoke),
         *(
-            dataclasses.replace(v, xp_settings=(*v.xp_settings, *NO_TEST_PREDICTIONS))
+            sized(dataclasses.replace(v, xp_settings=(*v.xp_settings, *NO_TEST_PREDICTIONS)), args.smoke)
             for v in (XP_QA, XP_QA_SAME_KERNEL)
         ),
     ]
@@ -73,7 +87,7 @@ def suite_qa(bench: Any, args: Any) -> dict:
 
 def suite_qa_accuracy(bench: Any, args: Any) -> dict:
     data = squad_data(bench.work, smoke=args.smoke)
-    record = bench.run(XP_QA, Length(epochs=args.epochs), data=data)
+    record = bench.run(sized(XP_QA, args.smoke), Length(epochs=args.epochs), data=data)
     return {
         "data": str(data),
         "epochs": args.epochs,

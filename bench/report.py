@@ -425,6 +425,66 @@ def ner_table(results: dict[str, dict]) -> list[str]:
     return rows
 
 
+def qa_table(results: dict[str, dict]) -> list[str]:
+    """Question answering against the course's chapter 7 loop, and the scores of a whole run."""
+    rows = []
+    if "qa" in results:
+        qa = results["qa"]
+        step, first, rss = qa["step_time"], qa["first_step"], qa["peak_rss"]
+        same = all(rep["xp_qa_same_kernel"] == rep["hand_qa"] for rep in qa["scores"])
+        rows += [
+            f"| figure (SQuAD 2.0 sample, {qa['steps']} steps of 8 windows) | median ratio (range over "
+            f"{qa['reps']} repetitions) | absolute, median | target | |",
+            "| --- | --- | --- | --- | --- |",
+            ratio_row(
+                "question answering, time per step: `xp run` runner `loop` / hand-written loop",
+                step["xp_qa / hand_qa"],
+                1.0,
+                "s",
+            ),
+            ratio_row(
+                "same, with the script's AdamW kernel (`optimizer.fused=false`)",
+                step["xp_qa, same AdamW kernel / hand_qa"],
+                None,
+                "s",
+            ),
+            ratio_row(
+                "question answering, time to the first optimizer step: `xp run` / hand-written loop",
+                first["xp_qa / hand_qa"],
+                1.0,
+                "s",
+                "{:.2f}",
+            ),
+            ratio_row(
+                "question answering, peak resident memory: `xp run` / hand-written loop",
+                rss["xp_qa / hand_qa"],
+                None,
+                "MiB",
+                "{:.0f}",
+            ),
+            "| exact match / F1 on the validation questions after those steps: xp, xp with the script's "
+            "kernel, hand-written loop, per repetition | "
+            + "; ".join(
+                ", ".join(
+                    f"{rep[name]['exact_match']:.2f} / {rep[name]['f1']:.2f}"
+                    for name in ("xp_qa", "xp_qa_same_kernel", "hand_qa")
+                )
+                for rep in qa["scores"]
+            )
+            + f" | | equal with the same kernel | {'met' if same else 'MISSED'} |",
+        ]
+    if "qa_accuracy" in results:
+        accuracy = results["qa_accuracy"]
+        if not rows:
+            rows += ["| figure | value | | | |", "| --- | --- | --- | --- | --- |"]
+        rows.append(
+            f"| exact match / F1 of `experiments/squad_qa.toml`, {accuracy['epochs']} epochs ({accuracy['steps']} "
+            f"steps, {accuracy['wall_seconds'] / 60:.0f} min), validation questions | "
+            f"{accuracy['scores']['exact_match']:.2f} / {accuracy['scores']['f1']:.2f} | | (reference) | |"
+        )
+    return rows
+
+
 def trial_counts(study: dict) -> str:
     return f"{study['complete']} / {study['pruned']} / {study['failed']}"
 
@@ -457,6 +517,7 @@ def main() -> None:
         scaleout_table(results),
         predict_table(results),
         ner_table(results),
+        qa_table(results),
         [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()],
     ]
     print("\n\n".join("\n".join(section) for section in sections if section))

@@ -68,6 +68,8 @@ def test_every_suite_writes_its_record(smoke_results):
         "predict",
         "profile",
         "pruning",
+        "qa",
+        "qa_accuracy",
         "scaleout",
         "speed",
         "startup",
@@ -112,6 +114,20 @@ def test_token_classification_by_xp_and_by_the_course_s_loop_reaches_the_same_f1
     assert repetition["xp_ner_same_kernel"]["f1"] == repetition["hand_ner"]["f1"]
     accuracy = json.loads((smoke_results / "ner_accuracy.json").read_text())
     assert set(accuracy["entity_f1"]) == {"validation", "test"}
+
+
+def test_question_answering_by_xp_and_by_the_course_s_loop_reaches_the_same_scores(smoke_results):
+    """The chapter 7 loop written by hand and xp's loop runner on the same train.json and dev.json:
+    same seed, batches and initial head; with the same AdamW kernel, the same exact match and F1."""
+    qa = json.loads((smoke_results / "qa.json").read_text())
+    [repetition] = qa["runs"]
+    assert set(repetition) == {"hand_qa", "xp_qa", "xp_qa_same_kernel"}
+    for name, record in repetition.items():
+        assert record["steps"] == qa["steps"], name
+    [scores] = qa["scores"]
+    assert scores["xp_qa_same_kernel"] == scores["hand_qa"]
+    accuracy = json.loads((smoke_results / "qa_accuracy.json").read_text())
+    assert set(accuracy["scores"]) == {"exact_match", "f1"}
 
 
 def test_a_second_run_reuses_the_tokenized_data(smoke_results):
@@ -212,5 +228,9 @@ def test_the_report_renders_every_row(smoke_results):
         "token classification, time to the first optimizer step",
         "entity F1 on the validation file after those steps",
         "entity F1 of `experiments/conll2003_ner.toml`",
+        "question answering, time per step",
+        "question answering, time to the first optimizer step",
+        "exact match / F1 on the validation questions after those steps",
+        "exact match / F1 of `experiments/squad_qa.toml`",
     ):
         assert figure in report, figure

@@ -30,7 +30,10 @@ MRPC_RECIPES = sorted(
 
 # Experiments on the full data sets that live beside the checkout on the project's machines, never
 # in a clone: checked on the slice the tests ship, which has the same layout.
-ON_SHARED_DATA = {"conll2003_ner.toml": ["--set", f"dataset.path={REPO_ROOT / 'tests' / 'data' / 'conll2003'}"]}
+ON_SHARED_DATA = {
+    "conll2003_ner.toml": ["--set", f"dataset.path={REPO_ROOT / 'tests' / 'data' / 'conll2003'}"],
+    "squad_qa.toml": ["--set", f"dataset.path={REPO_ROOT / 'tests' / 'data' / 'squad'}"],
+}
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda path: path.name)

@@ -60,6 +60,10 @@ parser.add_argument("--max-steps", type=int, default=None)
 parser.add_argument("--seed", type=int, default=42)
 parser.add_argument("--batch-size", type=int, default=8)
 parser.add_argument("--lr", type=float, default=2e-5)
+parser.add_argument(
+    "--max-length", type=int, default=384, help="a window's tokens (a smoke run's tiny model takes 128)"
+)
+parser.add_argument("--stride", type=int, default=128, help="tokens two windows share")
 parser.add_argument("--null-score-diff-threshold", type=float, default=0.0)
 parser.add_argument("--metrics-out", default=None)
 args = parser.parse_args()
@@ -92,8 +96,8 @@ version_2_with_negative = any(not answers["text"] for rows in raw.values() for a
 checkpoint = args.checkpoint
 tokenizer = AutoTokenizer.from_pretrained(checkpoint)
 
-max_length = 384
-stride = 128
+max_length = args.max_length
+stride = args.stride
 
 
 def preprocess_training_examples(examples):
