@@ -12,6 +12,7 @@ from tracker.plugin import Annotated, BuildError, Field, Starter, Task, TaskData
 from xp_plugins.conll_files import ConllError, read_sentences
 from xp_plugins.dataset import MaxRows, task_data
 from xp_plugins.dataset_starter import shown_path
+from xp_plugins.split_files import split_files
 from xp_plugins.tasks.tag_schemes import split_tag
 from xp_plugins.tasks.token_classification import ROW_SOURCE, TokenClassification
 
@@ -24,7 +25,6 @@ SPLIT_FILES = {
     "validation": ("valid.txt", "validation.txt", "dev.txt"),
     "test": ("test.txt",),
 }
-KEYS = {"train": "train", "validation": "eval", "test": "test"}  # split name -> the task's key
 WORDS, TAGS = "tokens", "tags"  # the columns the rows are read into, as hub-layout NER data names them
 
 
@@ -36,34 +36,7 @@ def _files_found(options):
 
 
 def _split_files(path: str | None, data_files: Mapping[Any, str] | None) -> dict[str, Path]:
-    """The file of each split, by the task's key: named in `data_files` (relative to `path`, or
-    to the working directory), else found in the folder `path` by its usual names."""
-    folder = Path(path).expanduser() if path is not None else None
-    if folder is not None and not folder.is_dir():
-        raise BuildError("path", f'"{path}" is not a folder (resolved to {folder.resolve()})')
-    if data_files:
-        files = {name: (folder or Path(".")) / Path(file).expanduser() for name, file in data_files.items()}
-        for name, file in files.items():
-            if not file.is_file():
-                raise BuildError(
-                    "data_files", f'{name}: "{data_files[name]}" does not exist (looked for {file.resolve()})'
-                )
-    elif folder is not None:
-        files = {}
-        for name, candidates in SPLIT_FILES.items():
-            found = next((folder / c for c in candidates if (folder / c).is_file()), None)
-            if found is not None:
-                files[name] = found
-    else:
-        raise BuildError("path", "name a folder of CoNLL files (path), or the files of each split (data_files)")
-    for needed in ("train", "validation"):
-        if needed in files:
-            continue
-        if data_files:
-            raise BuildError("data_files", f'names no {needed} file: add {needed} = "..."')
-        expected = " or ".join(SPLIT_FILES[needed])
-        raise BuildError("path", f"no {needed} file: expected {expected} in {folder}, or name it in data_files")
-    return {KEYS[name]: file for name, file in files.items()}
+    return split_files(path, data_files, SPLIT_FILES, what="CoNLL files")
 
 
 def _rows(file: Path, key: str) -> Dataset:

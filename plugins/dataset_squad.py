@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tracker.plugin import Annotated, BuildError, Field, Fraction, Starter, Task, TaskData, rules, starter
 from xp_plugins.dataset import MaxRows, task_data
 from xp_plugins.dataset_starter import shown_path
+from xp_plugins.split_files import split_files
 from xp_plugins.squad_files import SquadError, looks_like_squad, read_squad
 from xp_plugins.tasks.question_answering import QuestionAnswering
 
@@ -25,7 +26,6 @@ SPLIT_FILES = {
     "validation": ("dev.json", "validation.json", "dev-v2.0.json", "dev-v1.1.json"),
     "test": ("test.json",),
 }
-KEYS = {"train": "train", "validation": "eval", "test": "test"}  # split name -> the task's key
 TEXT_COLUMNS, ANSWERS = ("question", "context"), "answers"
 
 
@@ -37,35 +37,14 @@ def _files_found(options):
 
 
 def _split_files(path: str | None, data_files: Mapping[Any, str] | None, *, needs_validation: bool) -> dict[str, Path]:
-    """The file of each split, by the task's key: named in `data_files` (relative to `path`, or to
-    the working directory), else found in the folder `path` by its usual names."""
-    folder = Path(path).expanduser() if path is not None else None
-    if folder is not None and not folder.is_dir():
-        raise BuildError("path", f'"{path}" is not a folder (resolved to {folder.resolve()})')
-    if data_files:
-        files = {name: (folder or Path(".")) / Path(file).expanduser() for name, file in data_files.items()}
-        for name, file in files.items():
-            if not file.is_file():
-                raise BuildError(
-                    "data_files", f'{name}: "{data_files[name]}" does not exist (looked for {file.resolve()})'
-                )
-    elif folder is not None:
-        files = {}
-        for name, candidates in SPLIT_FILES.items():
-            found = next((folder / c for c in candidates if (folder / c).is_file()), None)
-            if found is not None:
-                files[name] = found
-    else:
-        raise BuildError("path", "name a folder of SQuAD files (path), or the file of each split (data_files)")
-    for needed in ("train", "validation") if needs_validation else ("train",):
-        if needed in files:
-            continue
-        if data_files:
-            raise BuildError("data_files", f'names no {needed} file: add {needed} = "..."')
-        expected = " or ".join(SPLIT_FILES[needed])
-        hint = ", or hold out part of the training file with validation_fraction" if needed == "validation" else ""
-        raise BuildError("path", f"no {needed} file: expected {expected} in {folder}, or name it in data_files{hint}")
-    return {KEYS[name]: file for name, file in files.items()}
+    return split_files(
+        path,
+        data_files,
+        SPLIT_FILES,
+        what="SQuAD files",
+        needed=("train", "validation") if needs_validation else ("train",),
+        hints={"validation": ", or hold out part of the training file with validation_fraction"},
+    )
 
 
 def _rows(file: Path, key: str) -> Dataset:

@@ -1,9 +1,14 @@
-"""Tiny experiment files for tests: the tiny BERT on a few rows, changed section by section."""
+"""Tiny experiment files for tests: the tiny BERT on a few rows, changed section by section; and
+the two ways the task tests run one: in this process, untracked, or as `xp` in a fresh one."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 from pathlib import Path
 
+from tests.mlflow_helpers import xp_command
 from tracker import tomlwrite
 
 
@@ -35,3 +40,26 @@ def write_experiment(path: Path, checkpoint: Path, data_files: dict[str, str] | 
         document[section] = {**document.get(section, {}), **keys}
     path.write_text(tomlwrite.dumps(document), encoding="utf-8")
     return path
+
+
+def run_in_process(path: Path):
+    """The experiment file run here, tracked nowhere: its RunResult."""
+    from tracker.api import load
+    from tracker.recipe import run_experiment
+    from tracker.registry import load_registry
+    from tracker.reporting import NullLogger
+
+    @contextlib.contextmanager
+    def start_run(experiment, parts, runner):
+        yield NullLogger()
+
+    registry = load_registry()
+    return run_experiment(load(path, (), registry), registry, start_run)
+
+
+def xp_offline(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """`xp ARGS` in `folder`, offline, one thread per process; whatever it says, never a traceback."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run(xp_command(*args), cwd=folder, capture_output=True, text=True, timeout=600, env=env)
+    assert "Traceback" not in done.stderr, done.stderr[-4000:]
+    return done

@@ -6,21 +6,18 @@ the official format; `xp predict` and the reloaded MLflow model give the same an
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.mlflow_helpers import runs_in, sqlite_store, xp_command
+from tests.experiment_files import run_in_process
+from tests.experiment_files import xp_offline as xp
+from tests.mlflow_helpers import runs_in, sqlite_store
 from tracker import tomlwrite
 from tracker.api import load
-from tracker.recipe import run_experiment
 from tracker.registry import load_registry
-from tracker.reporting import NullLogger
 
 SQUAD = Path(__file__).resolve().parent / "data" / "squad" / "small.json"
 RUNNERS = ("trainer", "loop", "accelerate")
@@ -72,22 +69,6 @@ def qa_experiment(folder: Path, checkpoint: Path, squad_file: Path = SQUAD, **ch
     path = folder / "qa.toml"
     path.write_text(tomlwrite.dumps(document), encoding="utf-8")
     return path
-
-
-def run_in_process(path: Path):
-    @contextlib.contextmanager
-    def start_run(experiment, parts, runner):
-        yield NullLogger()
-
-    registry = load_registry()
-    return run_experiment(load(path, (), registry), registry, start_run)
-
-
-def xp(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    done = subprocess.run(xp_command(*args), cwd=folder, capture_output=True, text=True, timeout=600, env=env)
-    assert "Traceback" not in done.stderr, done.stderr[-4000:]
-    return done
 
 
 def held_out_ids(path: Path) -> set[str]:
