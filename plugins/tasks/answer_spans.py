@@ -108,6 +108,22 @@ class SpanChoice:
             return Answer("", *NO_ANSWER_SPAN, probabilities[-1])
         return Answer(context[start_char:end_char], start_char, end_char, probabilities[best])
 
+    def answers(
+        self,
+        contexts: Sequence[str],
+        question_ids: Sequence[str],
+        window_questions: Sequence[str],
+        logits: Any,
+        offsets: Sequence[Sequence[Span | None]],
+    ) -> list[Answer]:
+        """Each question's answer, in `question_ids`' order, from the windows: the question each
+        is of, its start and end logits side by side (`[window, token, 2]`) and its offsets."""
+        windows = windows_by_question(question_ids, window_questions)
+        return [
+            self.best_answer(context, [(logits[w, :, 0], logits[w, :, 1], offsets[w]) for w in its_windows])
+            for context, its_windows in zip(contexts, windows, strict=True)
+        ]
+
 
 def _softmax(scores: Sequence[float]) -> list[float]:
     import numpy as np

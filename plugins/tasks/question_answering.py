@@ -33,8 +33,8 @@ from xp_plugins.tasks.answer_spans import (
     answer_positions,
     answer_span,
     context_offsets,
-    windows_by_question,
 )
+from xp_plugins.tasks.squad_answers import problems_of, problems_text, read_answers, with_answers
 from xp_plugins.tasks.word_pieces import model_limit
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ ID_COLUMN = "id"  # SQuAD's: every question is named by it, in messages and pred
 # Columns of an encoded split that are for the task, not the model: the question each window is of
 # and the characters of the context each of its tokens spans (None outside the context).
 WINDOW_QUESTION, WINDOW_OFFSETS = "example_id", "offset_mapping"
-SHOWN_PROBLEMS = 5  # questions named in a message; the rest are counted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,16 +103,17 @@ class QuestionAnswering:
                 )
             if column not in split.column_names and key != "test":
                 raise BuildError("label_column", f'the {_split_name(key)} split has no "{column}" column of answers')
-            answers = _answers(split, column) if column in split.column_names else None  # None: a test split to predict
-            problems = _problems(split, context, answers, self.allow_no_answer)
+            # None: a test split without answers, to predict.
+            answers = read_answers(split, column) if column in split.column_names else None
+            problems = problems_of(split, ID_COLUMN, context, answers, self.allow_no_answer)
             if problems and not self.skip_bad_questions:
-                raise BuildError("label_column", _problems_text(problems, key))
+                raise BuildError("label_column", problems_text(problems, _split_name(key)))
             if problems:
                 bad = {row for row, _, _ in problems}
                 kept = [row for row in range(len(split)) if row not in bad]
                 split, answers = split.select(kept), [answers[row] for row in kept] if answers is not None else None
                 skipped.append((key, len(bad)))
-            read[key] = _with_answers(split, column, answers)
+            read[key] = with_answers(split, column, answers)
         return dataclasses.replace(self, skipped=tuple(skipped)), read
 
     def check_targets(self, split: Dataset, split_name: str, columns: Sequence[str]) -> None:
@@ -234,13 +234,13 @@ class QuestionAnswering:
         rows = data.splits[split]
         contexts = rows[data.text_columns[1]]
         logits = np.asarray(outputs.predictions)
-        offsets = guess.column_values(encoded, WINDOW_OFFSETS)
-        windows = windows_by_question(rows[ID_COLUMN], guess.column_values(encoded, WINDOW_QUESTION))
-        choice = self.choice
-        answers = [
-            choice.best_answer(context, [(logits[w, :, 0], logits[w, :, 1], offsets[w]) for w in its_windows])
-            for context, its_windows in zip(contexts, windows, strict=True)
-        ]
+        answers = self.choice.answers(
+            contexts,
+            rows[ID_COLUMN],
+            guess.column_values(encoded, WINDOW_QUESTION),
+            logits,
+            guess.column_values(encoded, WINDOW_OFFSETS),
+        )
         references = [list(label["text"]) if label is not None else None for label in rows["label"]]
         return Outputs(answers, np.asarray([answer.score for answer in answers]), references)
 
@@ -295,15 +295,9 @@ class QuestionAnswering:
         }
         output = model(**inputs)
         logits = np.stack([output.start_logits.float().cpu().numpy(), output.end_logits.float().cpu().numpy()], -1)
-        windows = windows_by_question(batch[ID_COLUMN], encoded[WINDOW_QUESTION])
-        choice = self.choice
-        answers = [
-            choice.best_answer(
-                context,
-                [(logits[w, :, 0], logits[w, :, 1], encoded[WINDOW_OFFSETS][w]) for w in its_windows],
-            )
-            for context, its_windows in zip(contexts, windows, strict=True)
-        ]
+        answers = self.choice.answers(
+            contexts, batch[ID_COLUMN], encoded[WINDOW_QUESTION], logits, encoded[WINDOW_OFFSETS]
+        )
         return {
             "answer": [answer.text for answer in answers],
             "score": [answer.score for answer in answers],
@@ -380,7 +374,7 @@ class QuestionAnswering:
             1
             for split in splits.values()
             if split is not None and answers in split.column_names
-            for given in _answers(split, answers)
+            for given in read_answers(split, answers)
             if not given["text"]
         )
         return Proposal(
@@ -405,88 +399,6 @@ class QuestionAnswering:
 
 def _split_name(key: str) -> str:
     return {"train": "training", "eval": "validation", "test": "test"}.get(key, key)
-
-
-def _answers(split: Dataset, column: str) -> list[dict[str, list[Any]]]:
-    """Each row's answers as `{"text": [...], "answer_start": [...]}` (empty lists: no answer),
-    read from the hub's layout (a struct of lists) or SQuAD's (a list of `{"text",
-    "answer_start"}`)."""
-    values = guess.column_values(split, column)
-    read: list[dict[str, list[Any]]] = []
-    for value in values:
-        if value is None:
-            read.append({"text": [], "answer_start": []})
-        elif isinstance(value, dict) and "text" in value and "answer_start" in value:
-            read.append({"text": list(value["text"] or []), "answer_start": list(value["answer_start"] or [])})
-        elif isinstance(value, list) and all(isinstance(a, dict) and "text" in a for a in value):
-            read.append({"text": [a["text"] for a in value], "answer_start": [a.get("answer_start") for a in value]})
-        else:
-            raise BuildError(
-                "label_column",
-                f'"{column}" holds {str(value)[:80]}; expected each question\'s answers as '
-                '{"text": [...], "answer_start": [...]} (the hub\'s SQuAD layout)',
-            )
-    return read
-
-
-def _problems(
-    split: Dataset, context_column: str, answers: Sequence[dict[str, list[Any]]] | None, allow_no_answer: bool
-) -> list[tuple[int, str, str]]:
-    """(row, question id, what is wrong) for every question that cannot be trained on or scored."""
-    ids = split[ID_COLUMN]
-    contexts = split[context_column]
-    problems: list[tuple[int, str, str]] = []
-    seen: set[str] = set()
-    for row, (question, context) in enumerate(zip(ids, contexts, strict=True)):
-        question = str(question)
-        if question in seen:
-            problems.append((row, question, "its id is used by an earlier question"))
-            continue
-        seen.add(question)
-        if not context or not str(context).strip():
-            problems.append((row, question, "its context is empty"))
-            continue
-        if answers is None:
-            continue
-        given = answers[row]
-        if not given["text"]:
-            if not allow_no_answer:
-                problems.append((row, question, "it has no answer (set [task] allow_no_answer = true for SQuAD 2.0)"))
-            continue
-        for text, start in zip(given["text"], given["answer_start"], strict=False):
-            if not text:
-                problems.append((row, question, "an answer's text is empty"))
-                break
-            if not isinstance(start, int) or context[start : start + len(text)] != text:
-                found = context[start : start + len(text)] if isinstance(start, int) else start
-                problems.append(
-                    (row, question, f'answer_start {start} points at "{found}", not at its answer "{text}"')
-                )
-                break
-    return problems
-
-
-def _problems_text(problems: Sequence[tuple[int, str, str]], key: str) -> str:
-    shown = "; ".join(f'question "{question}": {what}' for _, question, what in problems[:SHOWN_PROBLEMS])
-    more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
-    questions = "question" if len(problems) == 1 else "questions"
-    return (
-        f"{len(problems)} {questions} of the {_split_name(key)} split cannot be trained on or scored: "
-        f"{shown}{more}. Mend the data, or set [task] skip_bad_questions = true to leave them out"
-    )
-
-
-def _with_answers(split: Dataset, column: str, answers: Sequence[dict[str, list[Any]]] | None) -> Dataset:
-    """The split with each question's answers under `label` (None for a test split without them).
-    Named by what made it, as datasets would otherwise hash every answer."""
-    from datasets import List, Value
-    from datasets.fingerprint import Hasher
-
-    fingerprint = Hasher.hash([split._fingerprint, "xp answers", column, answers is None])
-    split = split.remove_columns([c for c in (column, "label") if c in split.column_names])
-    values = list(answers) if answers is not None else [None] * len(split)
-    feature = {"text": List(Value("string")), "answer_start": List(Value("int64"))}
-    return split.add_column("label", values, feature=feature, new_fingerprint=fingerprint)
 
 
 def _holds(references: Sequence[str], text: str) -> bool:
