@@ -485,6 +485,35 @@ def qa_table(results: dict[str, dict]) -> list[str]:
     return rows
 
 
+def lora_table(results: dict[str, dict]) -> list[str]:
+    """A LoRA adapter against full fine-tuning on the same recipe, each at its own rate."""
+    if "lora" not in results:
+        return []
+    lora = results["lora"]
+    full, adapter, ratio = lora["variants"]["xp_full"], lora["variants"]["xp_lora"], lora["lora / full"]
+    rates = lora["learning_rates"]
+
+    def row(figure: str, key: str, shown: str, target: float | None = None, ratio_key: str | None = None) -> str:
+        value = ratio[ratio_key] if ratio_key else None
+        verdict = "" if target is None or value is None else ("met" if value <= target else "MISSED")
+        return (
+            f"| {figure} | {shown.format(full[key])} | {shown.format(adapter[key])} | "
+            f"{'' if value is None else f'{value:.3f}×'} | {'' if target is None else f'≤ {target}'} | {verdict} |"
+        )
+
+    return [
+        f"| MRPC, MiniLM, {lora['epochs']} epochs of the course's recipe (batch 8) | full fine-tuning "
+        f"(lr {rates['xp_full']:g}) | LoRA r=8 (lr {rates['xp_lora']:g}) | LoRA / full | target | |",
+        "| --- | --- | --- | --- | --- | --- |",
+        row("parameters trained", "trainable_parameters", "{:,}", None, "trainable_parameters"),
+        row("time per optimizer step (s)", "seconds_per_step", "{:.3f}", 1.0, "seconds_per_step"),
+        row("peak resident memory (MiB)", "peak_rss_mib", "{:.0f}", None, "peak_rss"),
+        row("saved model (weights, bytes)", "saved_model_bytes", "{:,}", 0.05, "saved_model"),
+        row("validation accuracy", "accuracy", "{:.4f}"),
+        row("validation F1", "f1", "{:.4f}"),
+    ]
+
+
 def trial_counts(study: dict) -> str:
     return f"{study['complete']} / {study['pruned']} / {study['failed']}"
 
@@ -518,6 +547,7 @@ def main() -> None:
         predict_table(results),
         ner_table(results),
         qa_table(results),
+        lora_table(results),
         [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()],
     ]
     print("\n\n".join("\n".join(section) for section in sections if section))

@@ -20,6 +20,7 @@ ship, tests/data/mrpc, unless --data names another folder.
     python bench/run.py ner_accuracy  # 3 epochs of experiments/conll2003_ner.toml: entity F1, validation and test
     python bench/run.py qa         # question answering vs the course's chapter 7 loop: time per step, EM and F1
     python bench/run.py qa_accuracy   # 3 epochs of experiments/squad_qa.toml on the SQuAD 2.0 sample: EM and F1
+    python bench/run.py lora       # a LoRA adapter vs full fine-tuning, 3 epochs: weights trained, time, memory, F1
     python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short, on the slice: CI's check
 
 Each suite writes `bench/results/<suite>.json` (or `--results DIR`); `python bench/report.py`
@@ -45,6 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from launch import OFFLINE, timed_run
+from lora import suite_lora
 from ner import suite_ner, suite_ner_accuracy
 from predicting import suite_predict
 from pruning import suite_pruning
@@ -501,6 +503,7 @@ SUITES = {
     "ner_accuracy": suite_ner_accuracy,
     "qa": suite_qa,
     "qa_accuracy": suite_qa_accuracy,
+    "lora": suite_lora,
 }
 # The suites that train on MRPC; the others find their data themselves (bench/variants.py).
 MRPC_FREE = ("ner", "ner_accuracy", "qa", "qa_accuracy")

@@ -54,12 +54,12 @@ def quickstart_overrides(checkpoint: Path, folder: Path, store: str | None = Non
 
 
 def run_quickstart(
-    folder: Path, checkpoint: Path, store: str | None = None, *more: str, timeout: int = 300
+    folder: Path, checkpoint: Path, store: str | None = None, *more: str, timeout: int = 300, quiet: bool = True
 ) -> subprocess.CompletedProcess:
-    """`xp run -q` of the quickstart on the tiny checkpoint, in `folder`, into `store`, with the
-    overrides `more`; its output captured."""
+    """`xp run -q` (`xp run` unless `quiet`) of the quickstart on the tiny checkpoint, in `folder`,
+    into `store`, with the overrides `more`; its output captured."""
     overrides = quickstart_overrides(checkpoint, folder, store, *more)
-    command = xp_command("run", "-q", str(QUICKSTART), *as_set_options(overrides))
+    command = xp_command("run", *(["-q"] if quiet else []), str(QUICKSTART), *as_set_options(overrides))
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=timeout)
 
 

@@ -62,6 +62,7 @@ def test_every_suite_writes_its_record(smoke_results):
         "accuracy",
         "first_step",
         "grouping",
+        "lora",
         "ner",
         "ner_accuracy",
         "padding",
@@ -128,6 +129,15 @@ def test_question_answering_by_xp_and_by_the_course_s_loop_reaches_the_same_scor
     assert scores["xp_qa_same_kernel"] == scores["hand_qa"]
     accuracy = json.loads((smoke_results / "qa_accuracy.json").read_text())
     assert set(accuracy["scores"]) == {"exact_match", "f1"}
+
+
+def test_a_lora_adapter_trains_and_saves_a_small_share_of_what_full_fine_tuning_does(smoke_results):
+    lora = json.loads((smoke_results / "lora.json").read_text())
+    full, adapter = lora["variants"]["xp_full"], lora["variants"]["xp_lora"]
+    assert full["trainable_parameters"] == full["parameters"]
+    assert 0 < lora["lora / full"]["trainable_parameters"] < 0.05
+    assert 0 < lora["lora / full"]["saved_model"] < 0.05
+    assert {"accuracy", "f1", "seconds_per_step", "peak_rss_mib"} <= set(adapter)
 
 
 def test_a_second_run_reuses_the_tokenized_data(smoke_results):
@@ -232,5 +242,7 @@ def test_the_report_renders_every_row(smoke_results):
         "question answering, time to the first optimizer step",
         "exact match / F1 on the validation questions after those steps",
         "exact match / F1 of `experiments/squad_qa.toml`",
+        "parameters trained",
+        "saved model (weights, bytes)",
     ):
         assert figure in report, figure

@@ -183,6 +183,8 @@ def test_each_phase_has_one_line(runs):
         assert len(run.phase_lines(phase)) == 1, f"{phase}: {run.phase_lines(phase)}\n{run.stderr}"
     [data] = run.phase_lines("data")
     assert "32 train, 16 eval rows" in data and "2 labels: different, paraphrase" in data
+    [model] = run.phase_lines("model")
+    assert model.endswith(", 995.6K parameters, 995.6K trained, on cpu in fp32")  # the tiny BERT, trained whole
     [training] = run.phase_lines("training")
     assert "4 optimizer steps" in training and "loop" in training
     # One line per evaluation: the quickstart evaluates after each epoch of two steps.

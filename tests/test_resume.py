@@ -1,6 +1,7 @@
 """`xp resume`: a run stopped by SIGTERM or SIGKILL continues from its newest checkpoint in the
 same MLflow run, and on the CPU the loop and Accelerate runners log exactly the losses the run
-would have logged had it never stopped. Real `xp` processes, real signals, a real SQLite store."""
+would have logged had it never stopped, a run training a LoRA adapter too. Real `xp` processes,
+real signals, a real SQLite store."""
 
 from __future__ import annotations
 
@@ -72,12 +73,18 @@ def the_run(client, *, other_than: str | None = None):
     return run
 
 
-@pytest.mark.parametrize("runner", ["loop", "accelerate"])
-def test_a_run_stopped_by_sigterm_resumes_with_the_loss_sequence_it_would_have_had(tmp_path, tiny_checkpoint, runner):
+@pytest.mark.parametrize(
+    "runner_settings",
+    [('runner.use="loop"',), ('runner.use="accelerate"',), ('runner.use="loop"', 'adapter.use="lora"')],
+    ids=["loop", "accelerate", "loop-lora"],
+)
+def test_a_run_stopped_by_sigterm_resumes_with_the_loss_sequence_it_would_have_had(
+    tmp_path, tiny_checkpoint, runner_settings
+):
     from mlflow import MlflowClient
 
     store = sqlite_store(tmp_path)
-    settings = (*CHECKPOINTED, f'runner.use="{runner}"')
+    settings = (*CHECKPOINTED, *runner_settings)
     uninterrupted = xp(tmp_path, *run_file(tmp_path, store, tiny_checkpoint, *settings))
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     client = MlflowClient(store)
@@ -102,11 +109,16 @@ def test_a_run_stopped_by_sigterm_resumes_with_the_loss_sequence_it_would_have_h
     assert {"console.log", "console-2.log"} <= {artifact.path for artifact in client.list_artifacts(run_id)}
 
 
-def test_a_trainer_run_killed_without_notice_resumes_in_the_same_run_with_every_step_once(tmp_path, tiny_checkpoint):
+@pytest.mark.parametrize("adapter", [(), ('adapter.use="lora"',)], ids=["whole", "lora"])
+def test_a_trainer_run_killed_without_notice_resumes_in_the_same_run_with_every_step_once(
+    tmp_path, tiny_checkpoint, adapter
+):
     from mlflow import MlflowClient
 
     store = sqlite_store(tmp_path)
-    arguments = run_file(tmp_path, store, tiny_checkpoint, *CHECKPOINTED, 'runner.use="trainer"', "checkpoint.keep=1")
+    arguments = run_file(
+        tmp_path, store, tiny_checkpoint, *CHECKPOINTED, 'runner.use="trainer"', "checkpoint.keep=1", *adapter
+    )
     stopped_after_a_checkpoint(tmp_path, arguments, signal.SIGKILL)
     client = MlflowClient(store)
     deadline = time.monotonic() + 60

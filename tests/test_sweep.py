@@ -18,10 +18,16 @@ STUDY = "study"
 
 
 def sweep_file(
-    folder: Path, checkpoint: Path, space: dict, epochs: int = 2, saves_every: int | None = None, **sweep
+    folder: Path,
+    checkpoint: Path,
+    space: dict,
+    epochs: int = 2,
+    saves_every: int | None = None,
+    sections: dict | None = None,
+    **sweep,
 ) -> Path:
     """The tiny BERT on 32 rows (4 steps an epoch), tracked into `folder`'s store, with a study
-    named "study" over `space`; a checkpoint every `saves_every` steps."""
+    named "study" over `space`; a checkpoint every `saves_every` steps; more `sections`."""
     return write_experiment(
         folder / "sweep.toml",
         checkpoint,
@@ -31,6 +37,7 @@ def sweep_file(
         tracking={"enabled": True, "uri": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", "system_metrics": False},
         sweep={"method": "grid", "study": STUDY, **sweep, "space": space},
         **({"checkpoint": {"every_steps": saves_every}} if saves_every else {}),
+        **(sections or {}),
     )
 
 

@@ -174,6 +174,11 @@ def sync(folders: Sequence[Path], uri: str | None) -> None:
     type=click.Choice(["auto", "cpu", "cuda", "mps"]),
     help="auto: CUDA if available, else MPS, else the CPU.",
 )
+@click.option(
+    "--base-model",
+    metavar="FOLDER|HUB_ID",
+    help="For a model trained as an adapter: its base model, when not where the run found it.",
+)
 @store_option
 def predict(
     model: str,
@@ -183,6 +188,7 @@ def predict(
     probabilities: bool,
     batch_size: int,
     device: str,
+    base_model: str | None,
     uri: str | None,
 ) -> None:
     """Apply a trained model to a table of texts.
@@ -207,6 +213,7 @@ def predict(
             probabilities=probabilities,
             batch_size=batch_size,
             device=device,
+            base_model=base_model,
             say=lambda text: click.echo(text, err=True),
         )
     except (PredictError, StoreError) as error:  # a password in a tracking URI is masked

@@ -19,9 +19,6 @@ from tracker.stores import (
     search_runs,
 )
 
-# Params every run has but that say nothing about the experiment's design.
-_NOISE_PARAMS = ("derived.trainable_parameters",)
-
 Curve = list[tuple[int, float]]
 
 
@@ -165,7 +162,7 @@ def table_rows(found: Comparison) -> list[list[str]]:
         rows.append(["diagnosis", *[_verdict(run.data.tags) for run in runs]])
     for key in sorted({key for run in runs for key in run.data.params}):
         values = [run.data.params.get(key, "-") for run in runs]
-        if len(set(values)) > 1 and key not in _NOISE_PARAMS:
+        if len(set(values)) > 1:
             rows.append([key, *values])
     curves = [found.curves[run.info.run_id] for run in runs]
     names = sorted(

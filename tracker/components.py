@@ -306,6 +306,34 @@ class TextEncoder(Protocol):
         """Every split as the model takes it (`Task.encode` on each batch of rows), torch format."""
 
 
+class Adapter(Protocol):
+    """An adapter plugin's result ([adapter], optional): a few weights trained beside a frozen
+    model (LoRA), saved alone, and put back on that model to predict."""
+
+    save_merged: bool  # the run also saves the model with the adapter merged into its weights
+
+    def describe(self) -> str:
+        """The adapter in a few words, for the console: `LoRA r=8 on query, value`."""
+
+    def attach(self, model: Any, head: Head) -> Any:
+        """The model plugin's model (with the task's `head`) and the adapter on it: a torch module
+        whose trainable parameters are the adapter's and those of the modules it trains whole (the
+        head). A BuildError on the key to fix (a layer name no module has), before training."""
+
+    def save(self, model: Any, folder: Path) -> None:
+        """After the runner saved the trained `model` in `folder` with `save_pretrained` (which
+        writes the adapter alone): whatever else `load` needs there."""
+
+    def merge(self, model: Any) -> Any:
+        """The trained model with the adapter merged into its weights (changing `model`): a plain
+        transformers model, saved as any other."""
+
+    def load(self, folder: Path, model_class: str, base_model: str | None) -> Any:
+        """The model saved in `folder`, ready to predict: its base model (`base_model` when given,
+        else the one the adapter records), as the transformers Auto class `model_class`, with the
+        adapter. An OSError that says what is missing (the base model) and how to point to it."""
+
+
 class Metric(Protocol):
     """A metric plugin's result: named scores from predictions and references."""
 

@@ -47,6 +47,13 @@ def xp_register_models(register):
 
 
 @hookspec
+def xp_register_adapters(register):
+    """Register adapter factories: `factory(**options)` returns an `Adapter` (tracker.components),
+    which adds a few trainable weights to the model and freezes the rest (an optional
+    [adapter] section; LoRA)."""
+
+
+@hookspec
 def xp_register_optimizers(register):
     """Register optimizer factories: `factory(model, **options)` returns a `torch.optim.Optimizer`."""
 

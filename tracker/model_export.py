@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "model"  # the Logged Model's name, so `runs:/<run id>/model` finds it
 XP_METADATA_FILE = "xp.json"  # beside a saved model: what `xp predict` needs to feed it
+BASE_MODEL = "base_model"  # xp's pyfunc model's config key naming an adapter's base model
 _METADATA_PREFIX = "xp."  # the card's keys in an MLflow model's metadata
 # What a model needs at serving time; pinned to this machine's versions. Given explicitly, so
 # MLflow does not spend seconds in a subprocess inferring them (nor ask for torchvision).
@@ -31,7 +32,8 @@ class ModelCard:
     """What a saved model needs to be loaded, fed and read: the task that trained it (its
     registered name) and the transformers Auto class of its head, the text columns it was
     trained on, in order (one text or a pair), the names of its target ids (classes, tags; none
-    for regression), its truncation.
+    for regression), its truncation; for a model trained as an adapter, the adapter plugin that
+    trained it and its [adapter] keys, which load it on its base model.
 
     Its one record, `as_record()`, is what xp.json beside a saved model holds, what the tracking
     process is sent, and (each key prefixed `xp.`) the MLflow model's metadata; `from_record`
@@ -43,9 +45,13 @@ class ModelCard:
     text_columns: tuple[str, ...] | None
     label_names: tuple[str, ...] | None
     max_length: int | None
+    adapter: str | None = None
+    adapter_options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, task: ComponentSpec, data: TaskData, max_length: int | None) -> ModelCard:
+    def of(
+        cls, task: ComponentSpec, data: TaskData, max_length: int | None, adapter: ComponentSpec | None = None
+    ) -> ModelCard:
         return cls(
             task.use,
             dict(task.options),
@@ -53,6 +59,8 @@ class ModelCard:
             tuple(data.text_columns),
             data.task.label_names,
             max_length,
+            adapter.use if adapter is not None else None,
+            dict(adapter.options) if adapter is not None else {},
         )
 
     @classmethod
@@ -67,6 +75,8 @@ class ModelCard:
             "text_columns": None if self.text_columns is None else list(self.text_columns),
             "label_names": None if self.label_names is None else list(self.label_names),
             "max_length": self.max_length,
+            "adapter": self.adapter,
+            "adapter_options": dict(self.adapter_options),
         }
 
     @classmethod
@@ -90,11 +100,22 @@ class ModelCard:
         max_length = record.get("max_length")
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)):
             raise ValueError(f"recorded max_length should be an integer, got {max_length!r}")
-        options = record.get("task_options") or {}
-        if not isinstance(options, dict):
-            raise ValueError(f"recorded task_options should be a JSON object, got {options!r}")
+
+        def options(key: str) -> dict[str, Any]:
+            value = record.get(key) or {}
+            if not isinstance(value, dict):
+                raise ValueError(f"recorded {key} should be a JSON object, got {value!r}")
+            return value
+
         return cls(
-            string("task"), options, string("model_class"), strings("text_columns"), strings("label_names"), max_length
+            string("task"),
+            options("task_options"),
+            string("model_class"),
+            strings("text_columns"),
+            strings("label_names"),
+            max_length,
+            string("adapter"),
+            options("adapter_options"),
         )
 
     def as_metadata(self) -> dict[str, Any]:
@@ -138,9 +159,7 @@ class LoggedModel:
     registered: str | None = None  # "name/version" when registered
 
 
-def log_transformers_model(
-    model: Any,
-    tokenizer: Any,
+def log_model_folder(
     folder: Path,
     card: ModelCard,
     export: Export,
@@ -150,8 +169,8 @@ def log_transformers_model(
     step: int,
     register_as: str | None,
 ) -> LoggedModel:
-    """Log `model` and `tokenizer` (saved in `folder`, beside their card) as the run's Logged
-    Model, served by the pipeline `export` names, or by xp's own pyfunc model. The metrics the run
+    """Log the model saved in `folder` (save_pretrained, with its tokenizer and card) as the run's
+    Logged Model, served by the pipeline `export` names, or by xp's own pyfunc model. The metrics the run
     logged at `step` (its final evaluation) are linked to the model, so the UI shows them on it.
 
     The tracking URI is MLflow's current one: the caller sets it for the run.
@@ -178,8 +197,17 @@ def log_transformers_model(
     if export.served_by == "xp":
         from tracker.pyfunc_model import ARTIFACT, TaskModel
 
-        info = mlflow.pyfunc.log_model(python_model=TaskModel(), artifacts={ARTIFACT: str(folder)}, **common)
+        info = mlflow.pyfunc.log_model(
+            python_model=TaskModel(),
+            artifacts={ARTIFACT: str(folder)},
+            model_config=dict(export.model_config) if export.model_config else None,
+            **common,
+        )
     else:
+        from transformers import AutoTokenizer
+
+        assert card.model_class is not None  # the training process's card names the head
+        model, tokenizer = load_saved(card.model_class, folder), AutoTokenizer.from_pretrained(folder)
         info = mlflow.transformers.log_model(
             transformers_model={"model": model, "tokenizer": tokenizer},
             task=export.pipeline_task,
@@ -189,6 +217,31 @@ def log_transformers_model(
         )
     registered = f"{register_as}/{info.registered_model_version}" if register_as else None
     return LoggedModel(info.model_uri, logged.model_id, registered)
+
+
+def adapter_export(export: Export, data: TaskData, base_model: str) -> Export:
+    """`export` for a model trained as an adapter, which xp's own pyfunc model serves (it puts the
+    adapter on its base model, which no pipeline does without the hub): as `xp predict` does,
+    rows of the text columns the model was trained on in, typed as the data holds them (a string,
+    or a list of words), the task's prediction columns out. The base model it was trained on is
+    the pyfunc model's config, which the loader may change:
+    `mlflow.pyfunc.load_model(uri, model_config={"base_model": FOLDER})`."""
+    with_base = replace(export, model_config={BASE_MODEL: base_model})
+    if export.served_by == "xp":
+        return with_base
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import Array
+
+    rows = data.splits["eval"].select(range(min(2, len(data.splits["eval"]))))
+
+    def column(name: str) -> ColSpec:
+        words = isinstance(rows[0][name], list) if len(rows) else False
+        return ColSpec(Array("string") if words else "string", name)
+
+    inputs = Schema([column(name) for name in data.text_columns])
+    examples = [{name: row[name] for name in data.text_columns} for row in rows]
+    return replace(with_base, signature=ModelSignature(inputs).to_dict(), input_example=examples, served_by="xp")
 
 
 def load_saved(model_class: str, folder: Path) -> Any:

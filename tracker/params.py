@@ -11,6 +11,16 @@ MAX_VALUE_LENGTH = 6000
 MAX_KEY_LENGTH = 250
 
 
+def parameter_counts(model: Any) -> dict[str, int]:
+    """The model's size, as the params `model.parameters` and `model.trainable_parameters` log it:
+    every weight, and those training changes (all, or an adapter's few and the head's)."""
+    parameters = list(model.parameters())
+    return {
+        "parameters": sum(p.numel() for p in parameters),
+        "trainable_parameters": sum(p.numel() for p in parameters if p.requires_grad),
+    }
+
+
 def flatten(document: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     """{"optimizer": {"lr": 5e-5}} -> ("optimizer.lr", 5e-5); None values are skipped."""
     for key, value in document.items():

@@ -14,6 +14,7 @@ party's do.
 """
 
 from tracker.components import (
+    Adapter,
     Baseline,
     DataSource,
     Export,
@@ -61,6 +62,7 @@ from tracker.spec.declare import (
 )
 
 __all__ = [
+    "Adapter",
     "AfterValidator",
     "Annotated",
     "Baseline",

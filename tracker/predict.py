@@ -51,12 +51,14 @@ def predict_file(
     probabilities: bool = False,
     batch_size: int = 32,
     device: str = "auto",
+    base_model: str | None = None,
     say=lambda text: None,
 ) -> Outcome:
     """Resolve `model`, read `input_path`, predict in batches of `batch_size` and write the table.
 
     `output` defaults to `<input stem>.predictions<input extension>` next to the input; "-"
-    prints CSV to stdout. Raises PredictError for anything the user can fix.
+    prints CSV to stdout. `base_model` is where the base of a model trained as an adapter is, when
+    not where it was trained. Raises PredictError for anything the user can fix.
     """
     input_path = Path(input_path)
     input_format = table_format(input_path, "input")
@@ -80,9 +82,7 @@ def predict_file(
         source = resolve_model(model, uri, Path(scratch), say)
         columns = choose_text_columns(source, text_columns, list(frame.columns), input_path)
         device = pick_device(device)
-        task = task_of(source, registry)
-        loaded, tokenizer = load_model(source, source.card.model_class or task.head().auto_class)
-        task = task.of_model(source.card.label_names, loaded.config)
+        task, loaded, tokenizer = load_for_prediction(source, registry, base_model)
         say(f"model: {source.description} ({task.describe()})")
         say(f"input: {input_path} ({len(frame)} rows; text columns: {', '.join(columns)}); device: {device}")
         predictions = predict_frame(
@@ -125,6 +125,34 @@ def pick_device(requested: str) -> str:
             "use --device auto or cpu"
         )
     return requested
+
+
+def load_for_prediction(source: ModelSource, registry: Registry, base_model: str | None = None) -> tuple[Any, Any, Any]:
+    """The task that trained the model, the model and its tokenizer, as `xp predict` and xp's
+    pyfunc model predict with them. A model trained as an adapter is put on its base model:
+    `base_model` when given, else the one it records."""
+    task = task_of(source, registry)
+    adapter = adapter_of(source, registry)
+    loaded, tokenizer = load_model(source, source.card.model_class or task.head().auto_class, adapter, base_model)
+    return task.of_model(source.card.label_names, loaded.config), loaded, tokenizer
+
+
+def adapter_of(source: ModelSource, registry: Registry) -> Any:
+    """The adapter plugin that trained the model, built from its model card; None for a model
+    trained whole."""
+    name = source.card.adapter
+    if name is None:
+        return None
+    component = registry.get("adapter", name)
+    if component is None:
+        raise PredictError(
+            f'MODEL {source.description}: trained with the adapter "{name}", which no installed plugin '
+            f"provides (installed adapters: {', '.join(registry.names('adapter')) or 'none'})"
+        )
+    try:
+        return component.factory(**source.card.adapter_options)
+    except (TypeError, ValueError) as error:
+        raise PredictError(f'MODEL {source.description}: cannot build its adapter "{name}": {error}') from None
 
 
 def task_of(source: ModelSource, registry: Registry) -> Any:

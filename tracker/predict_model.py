@@ -195,9 +195,12 @@ def _card(description: str, read: Callable[[Any], ModelCard], recorded: Any) -> 
         raise PredictError(f"MODEL {description}: {error}") from None
 
 
-def load_model(source: ModelSource, model_class: str) -> tuple[Any, Any]:
+def load_model(
+    source: ModelSource, model_class: str, adapter: Any = None, base_model: str | None = None
+) -> tuple[Any, Any]:
     """The model, as the transformers Auto class named, and its tokenizer, without running code
-    from the folder."""
+    from the folder. A model trained as an `adapter` (tracker.components.Adapter) is loaded by
+    it, on `base_model` or the base it records."""
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -209,7 +212,10 @@ def load_model(source: ModelSource, model_class: str) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.tokenizer_folder)
-        model = load_saved(model_class, source.model_folder)
+        if adapter is not None:
+            model = adapter.load(source.model_folder, model_class, base_model)
+        else:
+            model = load_saved(model_class, source.model_folder)
     except (OSError, ValueError) as error:
         raise PredictError(f"MODEL {source.description}: cannot load it: {error}") from None
     finally:

@@ -1,5 +1,6 @@
 """xp's own MLflow pyfunc model, for a task that no transformers pipeline serves (question
-answering: transformers 5 removed its pipeline). It holds the save_pretrained folder and its model
+answering: transformers 5 removed its pipeline), and for a model trained as an adapter (a
+pipeline would fetch its base model from the hub). It holds the save_pretrained folder and its model
 card, and predicts as `xp predict` does, with the task that trained the model (`Task.predict`), so
 that `mlflow.pyfunc.load_model(...).predict(rows)` and `xp predict` give the same answers. Loading
 it needs xp, and the plugin of its task, installed: as the transformers flavor needs transformers."""
@@ -18,15 +19,17 @@ class TaskModel(PythonModel):
     """Rows of the text columns the model was trained on in; the columns the task predicts out."""
 
     def load_context(self, context: Any) -> None:
-        from tracker.predict import task_of
-        from tracker.predict_model import from_folder, load_model
+        from tracker.model_export import BASE_MODEL
+        from tracker.predict import load_for_prediction
+        from tracker.predict_model import from_folder
         from tracker.registry import load_registry
 
         folder = Path(context.artifacts[ARTIFACT])
         self.source = from_folder(folder, str(folder))
-        task = task_of(self.source, load_registry())
-        self.model, self.tokenizer = load_model(self.source, self.source.card.model_class or task.head().auto_class)
-        self.task = task.of_model(self.source.card.label_names, self.model.config)
+        # A model trained as an adapter loads on the base model it records, or on the one the
+        # loader names: mlflow.pyfunc.load_model(uri, model_config={"base_model": FOLDER}).
+        base_model = (context.model_config or {}).get(BASE_MODEL)
+        self.task, self.model, self.tokenizer = load_for_prediction(self.source, load_registry(), base_model)
 
     # No annotations: MLflow reads those of `predict` as a schema of its own, besides the signature.
     def predict(self, context, model_input, params=None):

@@ -39,6 +39,7 @@ KIND_HOOKS = {
     "tokenizer": "xp_register_tokenizers",
     "collator": "xp_register_collators",
     "model": "xp_register_models",
+    "adapter": "xp_register_adapters",
     "optimizer": "xp_register_optimizers",
     "scheduler": "xp_register_schedulers",
     "metric": "xp_register_metrics",

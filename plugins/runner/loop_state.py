@@ -89,7 +89,7 @@ def save_checkpoint(
         scaler = backend.scaler
         torch.save(
             {
-                "model": backend.unwrap(model).state_dict(),
+                "model": trained_state(backend.unwrap(model)),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler else None,
@@ -108,13 +108,35 @@ def load_checkpoint(
     import torch
 
     saved = torch.load(folder / TRAINING_FILE, map_location="cpu", weights_only=True)
-    backend.unwrap(model).load_state_dict(saved["model"])
+    load_trained_state(backend.unwrap(model), saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     if backend.scaler and saved["scaler"] is not None:
         backend.scaler.load_state_dict(saved["scaler"])
     known = {f.name for f in fields(LoopProgress)}  # a checkpoint of an older xp may hold keys since renamed
     return LoopProgress(**{k: v for k, v in saved["progress"].items() if k in known}), saved["best_model"]
+
+
+def trained_state(model: Any) -> dict[str, Any]:
+    """The model's state that training changes: all of it but the frozen weights (a base model
+    under an adapter), which the model is built with again on resume."""
+    frozen = _frozen(model)
+    return {name: value for name, value in model.state_dict().items() if name not in frozen}
+
+
+def load_trained_state(model: Any, state: dict[str, Any]) -> None:
+    """Put back a `trained_state` of a model built the same way."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    not_frozen = set(missing) - _frozen(model)
+    if unexpected or not_frozen:
+        raise RuntimeError(
+            f"the checkpoint does not fit the model: unexpected {sorted(unexpected)[:5]}, "
+            f"missing {sorted(not_frozen)[:5]}"
+        )
+
+
+def _frozen(model: Any) -> set[str]:
+    return {name for name, param in model.named_parameters(remove_duplicate=False) if not param.requires_grad}
 
 
 def restore_random_states(folder: Path, backend: Any) -> None:

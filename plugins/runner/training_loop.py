@@ -17,8 +17,10 @@ from xp_plugins.runner.loop_state import (
     LoopProgress,
     ResumableSampler,
     load_checkpoint,
+    load_trained_state,
     restore_random_states,
     save_checkpoint,
+    trained_state,
 )
 from xp_plugins.runner.settings import TrainingSettings
 
@@ -214,9 +216,8 @@ class _Training:
         if self.stopper is not None:
             if self.stopper.update(metrics, progress.step):
                 # Keep the best weights in memory (on the CPU) to restore them at the end.
-                self.best_state = {
-                    k: v.detach().to("cpu", copy=True) for k, v in self.backend.unwrap(self.model).state_dict().items()
-                }
+                trained = trained_state(self.backend.unwrap(self.model))
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in trained.items()}
                 progress.best_metrics = metrics
             progress.stopped = self.stopper.should_stop
         should_stop = self.parts.should_stop
@@ -345,7 +346,7 @@ class _Training:
         settings, parts, backend, progress = self.settings, self.parts, self.backend, self.progress
         step = progress.step
         if self.best_state is not None:
-            backend.unwrap(self.model).load_state_dict(self.best_state)
+            load_trained_state(backend.unwrap(self.model), self.best_state)
             assert progress.best_metrics is not None  # kept with the best weights (evaluate_now)
             final_metrics = progress.best_metrics
         elif progress.last_eval is not None and progress.last_eval[0] == step:

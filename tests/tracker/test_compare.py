@@ -68,7 +68,7 @@ def store(tmp_path_factory) -> Store:
     quickstart_id = client.create_experiment("quickstart", artifact_location=artifacts)
     mrpc_id = client.create_experiment("mrpc", artifact_location=artifacts)
     elsewhere_id = client.create_experiment("elsewhere", artifact_location=artifacts)
-    same = {"runner.max_steps": "4", "derived.trainable_parameters": "1000"}
+    same = {"runner.max_steps": "4", "model.trainable_parameters": "1000"}
     ids = {
         # Logged before the rename, and before xp recorded the file's absolute path: its `xp.file`
         # is relative to the folder it ran in (this one).
@@ -205,7 +205,7 @@ def test_table_has_a_column_per_run_and_rows_for_ids_status_experiment_differing
     assert rows["diagnosis"] == ["-", "overfitting from step 2"]  # qs-old ran before xp read its curves
     # Only the params that differ; equal ones (max_steps, the parameter count) say nothing.
     assert rows["optimizer.lr"] == ["0.0001", "0.0003"]
-    assert "runner.max_steps" not in rows and "derived.trainable_parameters" not in rows
+    assert "runner.max_steps" not in rows and "model.trainable_parameters" not in rows
     # Old and new spellings side by side, under the new name; best = lowest loss, highest accuracy.
     assert rows["eval/loss (final)"] == ["0.6000", "0.5500"]
     assert rows["eval/loss (best)"] == ["0.6000", "0.5500"]

@@ -17,8 +17,12 @@ from tracker.api import load
 from tracker.cli import main
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-# The experiments of sequence classification, which name no task: every one xp 0.2 could run.
-SHIPPED = sorted(path for path in (REPOSITORY / "experiments").glob("*.toml") if "[task]" not in path.read_text())
+# The experiments of sequence classification, which name no task nor adapter: every one xp 0.2 could run.
+SHIPPED = sorted(
+    path
+    for path in (REPOSITORY / "experiments").glob("*.toml")
+    if "[task]" not in path.read_text() and "[adapter]" not in path.read_text()
+)
 # The run names (file stem + config digest) of the shipped experiments as xp 0.2 wrote them
 # ([model] use = "sequence_classification", no [task]): files written for 0.2 keep their names.
 RUN_NAMES = {

@@ -21,6 +21,7 @@ from tracker.registry import Registry
 from tracker.spec.keys import SectionSpec, code_keys, metric_keys, run_rules, toml_value_problem
 from tracker.spec.parse import RawExperiment
 from tracker.spec.sections import (
+    ABSENT_MEANS_NONE,
     COMPONENT_SECTIONS,
     DEFAULTED_SECTIONS,
     FIXED_SECTIONS,
@@ -66,7 +67,7 @@ class _FileChecker:
                 )
         resolved: dict[str, Any] = {}
         for section in SECTION_ORDER:  # in the order sections are documented, so problems read top down
-            if section in OPTIONAL_SECTIONS and section not in self.raw.data:
+            if section in (OPTIONAL_SECTIONS | ABSENT_MEANS_NONE) and section not in self.raw.data:
                 continue
             if section in FIXED_SECTIONS:
                 resolved[section] = self.options(section, self.table(section), fixed_spec(section))

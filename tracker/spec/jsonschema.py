@@ -12,6 +12,7 @@ from typing import Any
 from tracker.registry import Registry
 from tracker.spec.keys import SectionSpec
 from tracker.spec.sections import (
+    ABSENT_MEANS_NONE,
     COMPONENT_SECTIONS,
     DEFAULTED_SECTIONS,
     FIXED_SECTIONS,
@@ -38,7 +39,9 @@ def experiment_schema(registry: Registry) -> dict[str, Any]:
         "description": "A fine-tuning experiment for xp: each section names a registered plugin with `use`.",
         "type": "object",
         "properties": properties,
-        "required": [section for section in COMPONENT_SECTIONS if section not in DEFAULTED_SECTIONS],
+        "required": [
+            section for section in COMPONENT_SECTIONS if section not in DEFAULTED_SECTIONS | ABSENT_MEANS_NONE
+        ],
         "additionalProperties": False,
     }
 

@@ -32,6 +32,7 @@ COMPONENT_SECTIONS = {
     "tokenizer": "tokenizer",
     "collator": "collator",
     "model": "model",
+    "adapter": "adapter",
     "optimizer": "optimizer",
     "scheduler": "scheduler",
     "metrics": "metric",
@@ -39,6 +40,9 @@ COMPONENT_SECTIONS = {
 }
 # Sections a file may leave out: they then mean the registry's default (Registry.default_task).
 DEFAULTED_SECTIONS = {"task"}
+# Sections a file may leave out, and then there is no such component: without [adapter], the
+# whole model trains.
+ABSENT_MEANS_NONE = {"adapter"}
 # A metrics section names one or several metrics; options of each go in [metrics.<name>].
 MULTI_COMPONENT_SECTIONS = {"metrics"}
 

@@ -272,11 +272,13 @@ def _log_start(
 ) -> None:
     """Params, provenance tags, config and environment artifacts and dataset inputs."""
     from tracker.dataset_inputs import describe_inputs
-    from tracker.params import as_params
+    from tracker.params import as_params, parameter_counts
     from tracker.provenance import version_tags
 
     redactor = experiment.redactor
-    params, overflow = as_params({**experiment.shown(), "derived": redactor.document(_derived(parts, runner))})
+    shown = experiment.shown()
+    shown["model"] = {**shown["model"], **parameter_counts(parts.model)}
+    params, overflow = as_params({**shown, "derived": redactor.document(_derived(parts, runner))})
     channel.send("params", params=params)
     for key, value in overflow.items():
         channel.send("artifact", path=str(_write(scratch / "params" / f"{key}.txt", value)), folder="params")
@@ -300,13 +302,11 @@ def _log_start(
 
 def _derived(parts: Parts, runner: Any) -> dict[str, Any]:
     """Values that the config implies but does not say."""
-    trainable = sum(p.numel() for p in parts.model.parameters() if p.requires_grad)
     derived = {
         "effective_batch_size": getattr(runner, "batch_size", 0)
         * getattr(runner, "gradient_accumulation_steps", 1)
         * int(os.environ.get("WORLD_SIZE", "1")),
         "total_optimizer_steps": parts.num_training_steps,
-        "trainable_parameters": trainable,
         "targets": parts.task.describe(),
         "device": parts.hardware.device,
         "precision": parts.hardware.precision,

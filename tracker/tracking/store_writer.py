@@ -187,23 +187,14 @@ class StoreWriter:
         log_dataset_inputs(self.client, self.run_id, record["inputs"])
 
     def _model(self, record: Mapping[str, Any]) -> None:
-        from transformers import AutoTokenizer
-
         from tracker.components import Export
-        from tracker.model_export import ModelCard, load_saved, log_transformers_model
+        from tracker.model_export import ModelCard, log_model_folder
         from tracker.stores import current_tracking_uri
 
-        card = ModelCard.from_record(record["card"])
-        assert card.model_class is not None  # the training process's card names the head
-        folder = Path(record["folder"])
-        model = load_saved(card.model_class, folder)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
         with current_tracking_uri(self.uri):
-            logged = log_transformers_model(
-                model,
-                tokenizer,
-                folder,
-                card,
+            logged = log_model_folder(
+                Path(record["folder"]),
+                ModelCard.from_record(record["card"]),
                 Export(**record["export"]),
                 experiment_id=self.started["experiment_id"],
                 run_id=self.run_id,
