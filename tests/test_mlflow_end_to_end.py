@@ -16,7 +16,7 @@ def test_both_runs_finished_with_flattened_params(tracked_pair):
     for run in tracked_pair.runs:
         assert params(run)["runner.max_steps"] == str(MAX_STEPS)
         assert params(run)["derived.rows.train"] == "32"
-        assert params(run)["model.trainable_parameters"] == params(run)["model.parameters"] == "995586"
+        assert params(run)["model.trainable_parameters"] == params(run)["model.parameters"] == "995628"
     assert len(set(tracked_pair.run_names)) == 2
     assert all(name.startswith("quickstart-") for name in tracked_pair.run_names)
 

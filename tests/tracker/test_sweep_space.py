@@ -21,8 +21,8 @@ from tracker.sweep.space import Choice, Range, grid_points, grid_size, override_
 # The validation tests' MRPC experiment, on the hub dataset: no local folder needs to exist.
 BASE = edit(MRPC, 'path = "tests/data/mrpc"', 'path = "nyu-mll/glue"\nname = "mrpc"')
 SECTIONS = (
-    "experiment, hardware, tracking, checkpoint, task, dataset, tokenizer, collator, model, optimizer, scheduler, "
-    "metrics, runner"
+    "experiment, hardware, tracking, checkpoint, task, dataset, tokenizer, collator, model, adapter, optimizer, "
+    "scheduler, metrics, runner"
 )
 URI = "sqlite:///mlruns/mlflow.db"
 
