@@ -13,8 +13,9 @@ from xp_plugins.conll_files import ConllError, read_sentences
 from xp_plugins.dataset import MaxRows, task_data
 from xp_plugins.dataset_starter import shown_path
 from xp_plugins.split_files import split_files
+from xp_plugins.tasks.tag_columns import ROW_SOURCE
 from xp_plugins.tasks.tag_schemes import split_tag
-from xp_plugins.tasks.token_classification import ROW_SOURCE, TokenClassification
+from xp_plugins.tasks.token_classification import TokenClassification
 
 if TYPE_CHECKING:
     from datasets import Dataset

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tracker.plugin import BuildError, Row, Starter, Task
-from xp_plugins.tasks.token_classification import TokenClassification, word_and_tag_columns
+from xp_plugins.tasks.tag_columns import word_and_tag_columns
+from xp_plugins.tasks.token_classification import TokenClassification
 
 # The data formats the `hf` dataset plugin reads from files, by extension, as datasets' builders.
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
