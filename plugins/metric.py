@@ -28,6 +28,8 @@ from tracker.plugin import (
     rules,
 )
 from xp_plugins.entity_metric import seqeval
+from xp_plugins.perplexity_metric import perplexity
+from xp_plugins.rouge_metric import rouge
 from xp_plugins.squad_metric import squad
 from xp_plugins.tasks.sequence_classification import SequenceClassification
 
@@ -276,6 +278,8 @@ BUILT_IN = {
     "glue": glue,
     "seqeval": seqeval,
     "squad": squad,
+    "rouge": rouge,
+    "perplexity": perplexity,
 }
 
 

@@ -19,6 +19,7 @@ from tracker.plugin import (
     why_not_loaded,
 )
 from xp_plugins.checkpoint import Checkpoint, resolve_checkpoint
+from xp_plugins.encoder_decoder import encoder_decoder
 
 if TYPE_CHECKING:
     from tracker.plugin import Head
@@ -169,3 +170,4 @@ sequence_classification.__doc__ = (
 def xp_register_models(register):
     register("auto", auto)
     register("sequence_classification", sequence_classification)
+    register("encoder_decoder", encoder_decoder)

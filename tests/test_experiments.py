@@ -33,6 +33,8 @@ MRPC_RECIPES = sorted(
 ON_SHARED_DATA = {
     "conll2003_ner.toml": ["--set", f"dataset.path={REPO_ROOT / 'tests' / 'data' / 'conll2003'}"],
     "squad_qa.toml": ["--set", f"dataset.path={REPO_ROOT / 'tests' / 'data' / 'squad'}"],
+    "scitldr_summarization.toml": ["--set", f"dataset.path={REPO_ROOT / 'tests' / 'data' / 'scitldr'}"],
+    "scitldr_instruction.toml": ["--set", f"dataset.path={REPO_ROOT / 'tests' / 'data' / 'scitldr'}"],
 }
 
 

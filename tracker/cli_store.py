@@ -179,6 +179,14 @@ def sync(folders: Sequence[Path], uri: str | None) -> None:
     metavar="FOLDER|HUB_ID",
     help="For a model trained as an adapter: its base model, when not where the run found it.",
 )
+@click.option(
+    "--set",
+    "task_overrides",
+    multiple=True,
+    metavar="task.KEY=VALUE",
+    help="Change a key of the [task] section the model was trained with, e.g. how it generates: "
+    "--set task.num_beams=4 --set task.max_new_tokens=32 (repeatable).",
+)
 @store_option
 def predict(
     model: str,
@@ -189,6 +197,7 @@ def predict(
     batch_size: int,
     device: str,
     base_model: str | None,
+    task_overrides: tuple[str, ...],
     uri: str | None,
 ) -> None:
     """Apply a trained model to a table of texts.
@@ -214,6 +223,7 @@ def predict(
             batch_size=batch_size,
             device=device,
             base_model=base_model,
+            task_overrides=task_overrides,
             say=lambda text: click.echo(text, err=True),
         )
     except (PredictError, StoreError) as error:  # a password in a tracking URI is masked

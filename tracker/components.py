@@ -106,7 +106,9 @@ class Task(Protocol):
     `xp predict`. Immutable: `read_targets` and `of_model` hand back the task with its targets known.
 
     Optional parts, which the core asks for through a function that knows their default:
-    `per_row` (`outputs_per_row`), `evaluation_files`, `feature_columns`, and `encoding_note`
+    `per_row` (`outputs_per_row`), `evaluation_files`, `feature_columns`, `generation`
+    (`generation_options`), `prepare_tokenizer`, `decodes_with_labels` (`decoded`), `samples_of`
+    (`evaluation_samples`), and `encoding_note`
     (tracker.recipe).
     """
 
@@ -166,7 +168,8 @@ class Task(Protocol):
         """A batch's model outputs after the loss (torch tensors, in the model output's order:
         `(logits,)`, or `(start_logits, end_logits)` for question answering) to its predictions and
         their scores, one per row (of any shape beyond the row); runners pad them with -100 to
-        gather and concatenate."""
+        gather and concatenate. A task that generates (`generation`) is given `(token ids,)`: what
+        `model.generate` wrote for the batch."""
 
     def prediction_columns(
         self, predictions: Any, scores: Any, references: Any, data: TaskData
@@ -209,20 +212,68 @@ class Outputs:
     references: Any
 
 
-def outputs_per_row(task: Task, outputs: Outputs, data: TaskData, split: str, encoded: Dataset) -> Outputs:
+def outputs_per_row(
+    task: Task, outputs: Outputs, data: TaskData, split: str, encoded: Dataset, tokenizer: Any
+) -> Outputs:
     """The outputs for each row of `data.splits[split]`, from those for each row of `encoded` (that
-    split tokenized). Most tasks encode a row as one row: the outputs as they are. A task that
-    encodes a row as several (question answering: a context's windows) implements `Task.per_row`
-    to bring them together."""
+    split tokenized with `tokenizer`). Most tasks encode a row as one row: the outputs as they are.
+    A task that encodes a row as several (question answering: a context's windows) implements
+    `Task.per_row(outputs, data, split, encoded, tokenizer)` to bring them together; a task that
+    generates, to make text of token ids."""
     per_row = getattr(task, "per_row", None)
-    return per_row(outputs, data, split, encoded) if per_row is not None else outputs
+    return per_row(outputs, data, split, encoded, tokenizer) if per_row is not None else outputs
 
 
-def evaluation_files(task: Task, outputs: Outputs, data: TaskData, split: str) -> Mapping[str, str]:
+@dataclass(frozen=True)
+class Table:
+    """A table a task keeps of an evaluation (validation samples: input, reference, generation),
+    logged as an MLflow table artifact, which the UI's evaluation view compares across runs."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+def evaluation_files(task: Task, outputs: Outputs, data: TaskData, split: str) -> Mapping[str, str | Table]:
     """Files the task keeps of each evaluation's predictions, by name: their text (question
-    answering: the official `{id: answer}` JSON). Optional (`Task.evaluation_files`): none by default."""
+    answering: the official `{id: answer}` JSON), or a `Table` (a generating task's samples).
+    Optional (`Task.evaluation_files`): none by default."""
     files = getattr(task, "evaluation_files", None)
     return files(outputs, data, split) if files is not None else {}
+
+
+def generation_options(task: Task) -> Mapping[str, Any] | None:
+    """For a task whose predictions are generated text: `model.generate`'s keyword arguments
+    (`Task.generation`: beams, new tokens, ...), with which every runner generates for each
+    evaluated batch and hands the token ids to `Task.decode`. None (the default): the task reads
+    its predictions from the model's outputs."""
+    return getattr(task, "generation", None)
+
+
+def prepare_tokenizer(task: Task, tokenizer: Any) -> str | None:
+    """What the task needs of the tokenizer, set on it before any row is encoded (and before `xp
+    predict` reads any): a language model's tokenizer without a pad token pads with its end
+    token. Returns what was changed, in words for the console, or None (`Task.prepare_tokenizer`;
+    by default nothing changes)."""
+    prepare = getattr(task, "prepare_tokenizer", None)
+    return prepare(tokenizer) if prepare is not None else None
+
+
+def decoded(task: Task, outputs: tuple[Any, ...], labels: Any) -> tuple[Any, Any]:
+    """`Task.decode` of a batch's outputs; a task that reads the batch's labels to decode (a
+    language model scoring each row's loss per token) says so with `decodes_with_labels = True`
+    and is given them as `labels=` (a test split with hidden targets: a 1-D tensor of -100)."""
+    if getattr(task, "decodes_with_labels", False):
+        return task.decode(outputs, labels=labels)  # type: ignore[call-arg]
+    return task.decode(outputs)
+
+
+def evaluation_samples(task: Task, model: Any, tokenizer: Any, data: TaskData, split: str) -> Mapping[str, Table]:
+    """Tables the task makes with the model itself when a split is evaluated, by file name (a
+    causal language model's generations for the first validation prompts, or for every test
+    prompt: `Task.samples_of`); none by default. Asked on the main process only, with the model
+    unwrapped, in eval mode, without gradients."""
+    samples = getattr(task, "samples_of", None)
+    return samples(model, tokenizer, data, split) if samples is not None else {}
 
 
 def feature_columns(task: Task) -> tuple[str, ...]:

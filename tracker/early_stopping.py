@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tracker.metric_names import better_lower
+
 
 @dataclass
 class EarlyStopping:
@@ -13,14 +15,14 @@ class EarlyStopping:
     metric: str  # e.g. "eval_loss" or "eval_f1"
     patience: int
     min_delta: float = 0.0
-    greater_is_better: bool | None = None  # None: a name ending in "loss" is better lower
+    greater_is_better: bool | None = None  # None: as the name says (metric_names.better_lower)
     best: float | None = None
     best_step: int | None = None
     evaluations_without_improvement: int = 0
 
     def __post_init__(self) -> None:
         if self.greater_is_better is None:
-            self.greater_is_better = not self.metric.endswith("loss")
+            self.greater_is_better = not better_lower(self.metric)
 
     def update(self, metrics: Mapping[str, float], step: int) -> bool:
         """Record one evaluation; True when it is the best so far (keep this model)."""

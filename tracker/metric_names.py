@@ -15,6 +15,9 @@ _TRAINING_VALUES = {"learning_rate", "grad_norm", "epoch"}
 # What the Trainer logs beside an evaluation's scores (`eval_runtime`, `eval_samples_per_second`):
 # how long it took, not how good the model is.
 TIMINGS = ("runtime", "per_second", "epoch")
+# Values that are better lower, by name: a loss, and a language model's perplexity (the
+# exponential of its loss). Every other score is better higher, as the Trainer assumes.
+LOWER_IS_BETTER = ("loss", "perplexity")
 
 
 def stored_name(name: str) -> str:
@@ -48,3 +51,9 @@ def is_score(name: str) -> bool:
     """Whether an evaluation's value (`eval_f1`, `eval/f1`) scores the model: not its loss, not a timing."""
     prefix, _, rest = stored_name(name).partition("/")
     return prefix in ("eval", "test") and rest != "loss" and not rest.endswith(TIMINGS)
+
+
+def better_lower(name: str) -> bool:
+    """Whether a metric (`eval_loss`, `eval/perplexity`) is better lower: what early stopping, the
+    Trainer's best model and a sweep's direction go by."""
+    return name.endswith(LOWER_IS_BETTER)

@@ -6,10 +6,11 @@ party's do.
 - hooks: `hookimpl`, and the hook specifications in `tracker.hookspecs`;
 - declaring a section's keys and rules: the names of `tracker.spec.declare`;
 - what components hand each other: `tracker.components` (Task and its answers, TaskData, Parts,
-  RunResult, Outputs, ...), and the defaults of the Task's optional parts (`outputs_per_row`,
-  `evaluation_files`, `feature_columns`);
+  RunResult, Outputs, Table, ...), and the defaults of the Task's optional parts (`outputs_per_row`,
+  `decoded`, `evaluation_files`, `evaluation_samples`, `feature_columns`, `generation_options`,
+  `prepare_tokenizer`);
 - what the diagnosis reads from a runner: `Curves`, `PredictionStats`;
-- helpers every runner or loader needs: `EarlyStopping`, `evaluation_name`, `BuildError`,
+- helpers every runner or loader needs: `EarlyStopping`, `evaluation_name`, `better_lower`, `BuildError`,
   `did_you_mean`, `why_not_loaded`.
 """
 
@@ -27,19 +28,24 @@ from tracker.components import (
     Runner,
     RunResult,
     Starter,
+    Table,
     Task,
     TaskData,
     TextEncoder,
+    decoded,
     evaluation_files,
+    evaluation_samples,
     feature_columns,
+    generation_options,
     outputs_per_row,
+    prepare_tokenizer,
 )
 from tracker.diagnosis.evidence import Curves, PredictionStats
 from tracker.early_stopping import EarlyStopping
 from tracker.errors import BuildError, did_you_mean
 from tracker.hookspecs import hookimpl
 from tracker.hub import why_not_loaded
-from tracker.metric_names import evaluation_name
+from tracker.metric_names import better_lower, evaluation_name
 from tracker.spec.declare import (
     AfterValidator,
     Annotated,
@@ -92,18 +98,24 @@ __all__ = [
     "RunsCode",
     "Seed",
     "Starter",
+    "Table",
     "Task",
     "TaskData",
     "TextEncoder",
+    "better_lower",
     "data_rules",
+    "decoded",
     "did_you_mean",
     "evaluation_files",
     "evaluation_name",
+    "evaluation_samples",
     "experiment_rules",
     "feature_columns",
+    "generation_options",
     "hookimpl",
     "outputs",
     "outputs_per_row",
+    "prepare_tokenizer",
     "rules",
     "starter",
     "why_not_loaded",

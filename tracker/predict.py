@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tracker.components import prepare_tokenizer
 from tracker.garbage_collection import collector_paused
 from tracker.predict_model import ModelSource, PredictError, load_model, resolve_model
 from tracker.predict_tables import STDOUT, choose_text_columns, read_table, table_format, write_table
@@ -52,15 +53,19 @@ def predict_file(
     batch_size: int = 32,
     device: str = "auto",
     base_model: str | None = None,
+    task_overrides: Sequence[str] = (),
     say=lambda text: None,
 ) -> Outcome:
     """Resolve `model`, read `input_path`, predict in batches of `batch_size` and write the table.
 
     `output` defaults to `<input stem>.predictions<input extension>` next to the input; "-"
     prints CSV to stdout. `base_model` is where the base of a model trained as an adapter is, when
-    not where it was trained. Raises PredictError for anything the user can fix.
+    not where it was trained. `task_overrides` ("task.num_beams=4", as `xp run --set` writes them)
+    change keys of the [task] section the model was trained with: how a generating task
+    generates. Raises PredictError for anything the user can fix.
     """
     input_path = Path(input_path)
+    changed = task_options_of(task_overrides)
     input_format = table_format(input_path, "input")
     if output is None:
         output = str(input_path.with_name(f"{input_path.stem}.predictions{input_path.suffix}"))
@@ -82,7 +87,7 @@ def predict_file(
         source = resolve_model(model, uri, Path(scratch), say)
         columns = choose_text_columns(source, text_columns, list(frame.columns), input_path)
         device = pick_device(device)
-        task, loaded, tokenizer = load_for_prediction(source, registry, base_model)
+        task, loaded, tokenizer = load_for_prediction(source, registry, base_model, changed)
         say(f"model: {source.description} ({task.describe()})")
         say(f"input: {input_path} ({len(frame)} rows; text columns: {', '.join(columns)}); device: {device}")
         predictions = predict_frame(
@@ -127,13 +132,37 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-def load_for_prediction(source: ModelSource, registry: Registry, base_model: str | None = None) -> tuple[Any, Any, Any]:
+def task_options_of(overrides: Sequence[str]) -> dict[str, Any]:
+    """`--set task.KEY=VALUE` texts as the [task] keys they change; only the task's keys change
+    at prediction time (the rest of the experiment is in the model's weights)."""
+    from tracker.spec.parse import parse_override
+
+    options = {}
+    for text in overrides:
+        try:
+            override = parse_override(text)
+        except ValueError as error:
+            raise PredictError(f"{error}, e.g. --set task.num_beams=4") from None
+        if override.path[0] != "task" or len(override.path) != 2:
+            raise PredictError(
+                f"--set {text}: only keys of the [task] section the model was trained with change at prediction "
+                "time (task.KEY=VALUE, e.g. task.num_beams=4)"
+            )
+        options[override.path[1]] = override.value
+    return options
+
+
+def load_for_prediction(
+    source: ModelSource, registry: Registry, base_model: str | None = None, task_options: Mapping[str, Any] = {}
+) -> tuple[Any, Any, Any]:
     """The task that trained the model, the model and its tokenizer, as `xp predict` and xp's
     pyfunc model predict with them. A model trained as an adapter is put on its base model:
-    `base_model` when given, else the one it records."""
-    task = task_of(source, registry)
+    `base_model` when given, else the one it records. `task_options` change keys of the task's
+    section (checked as the file's would be)."""
+    task = task_of(source, registry, task_options)
     adapter = adapter_of(source, registry)
     loaded, tokenizer = load_model(source, source.card.model_class or task.head().auto_class, adapter, base_model)
+    prepare_tokenizer(task, tokenizer)  # as in training: what was changed was said then
     return task.of_model(source.card.label_names, loaded.config), loaded, tokenizer
 
 
@@ -155,9 +184,9 @@ def adapter_of(source: ModelSource, registry: Registry) -> Any:
         raise PredictError(f'MODEL {source.description}: cannot build its adapter "{name}": {error}') from None
 
 
-def task_of(source: ModelSource, registry: Registry) -> Any:
-    """The task that trained the model, built from its model card; the default task for a model
-    saved without xp."""
+def task_of(source: ModelSource, registry: Registry, changed: Mapping[str, Any] = {}) -> Any:
+    """The task that trained the model, built from its model card with the `changed` keys; the
+    default task for a model saved without xp."""
     name = source.card.task or registry.defaults.get("task")
     component = registry.get("task", name) if name is not None else None
     if component is None:
@@ -166,8 +195,17 @@ def task_of(source: ModelSource, registry: Registry) -> Any:
             f'MODEL {source.description}: trained for the task "{name}", which no installed plugin '
             f"provides (installed tasks: {installed}); install the plugin that trained it"
         )
+    options = dict(source.card.task_options)
+    if changed:
+        from tracker.spec.keys import spec_of
+
+        options, problems = spec_of(component.factory).check({**options, **changed})
+        if problems:
+            raise PredictError(
+                "; ".join(f"--set task.{key}: {message}" if key else message for key, message in problems)
+            )
     try:
-        return component.factory(**source.card.task_options)
+        return component.factory(**options)
     except (TypeError, ValueError) as error:  # the plugin changed its keys since the model was trained
         raise PredictError(f'MODEL {source.description}: cannot build its task "{name}": {error}') from None
 

@@ -29,21 +29,29 @@ class TaskModel(PythonModel):
         # A model trained as an adapter loads on the base model it records, or on the one the
         # loader names: mlflow.pyfunc.load_model(uri, model_config={"base_model": FOLDER}).
         base_model = (context.model_config or {}).get(BASE_MODEL)
-        self.task, self.model, self.tokenizer = load_for_prediction(self.source, load_registry(), base_model)
+        self.registry = load_registry()
+        self.task, self.model, self.tokenizer = load_for_prediction(self.source, self.registry, base_model)
 
     # No annotations: MLflow reads those of `predict` as a schema of its own, besides the signature.
     def predict(self, context, model_input, params=None):
         import pandas as pd
 
-        from tracker.predict import pick_device, predict_frame
+        from tracker.predict import pick_device, predict_frame, task_of
 
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        # The signature's params (a generating task's decoding keys) change the task's keys for
+        # this call: predict(rows, params={"num_beams": 4}).
+        task = (
+            task_of(self.source, self.registry, params).of_model(self.source.card.label_names, self.model.config)
+            if params
+            else self.task
+        )
         return predict_frame(
             frame,
             self.source.card.text_columns or list(frame.columns),
             self.model,
             self.tokenizer,
-            self.task,
+            task,
             self.source,
             probabilities=False,
             batch_size=32,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tracker.components import Parts, RunResult
+from tracker.components import Parts, RunResult, prepare_tokenizer
 from tracker.console import Console
 from tracker.errors import BuildError, ExperimentError, Problem
 from tracker.experiment import ComponentSpec, Experiment
@@ -155,9 +155,11 @@ def check_data(experiment: Experiment, registry: Registry) -> str | None:
     with Console().libraries_quiet():
         data = load_data(experiment, registry, build)
         encoder = build_tokenizer(build, experiment)
+        prepared = prepare_tokenizer(data.task, encoder.tokenizer)
         with build.blame("tokenizer"):
             encoded = encoder.encode(data)
-        return encoding_note(data, encoded, encoder.tokenizer)
+        notes = [note for note in (prepared, encoding_note(data, encoded, encoder.tokenizer)) if note]
+        return "; ".join(notes) or None
 
 
 def run_experiment(
@@ -234,6 +236,9 @@ def _build_and_run(
         data = load_data(experiment, registry, build)
         say("data", describe_data(data))
         encoder = build_tokenizer(build, experiment)
+        prepared = prepare_tokenizer(data.task, encoder.tokenizer)
+        if prepared:
+            say("data", prepared)
         with build.blame("tokenizer"):
             encoded = encoder.encode(data)
         note = encoding_note(data, encoded, encoder.tokenizer)

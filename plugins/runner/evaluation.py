@@ -4,16 +4,32 @@ predictions files and the files the task keeps of each evaluation, shared by eve
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracker.plugin import Outputs, Parts, evaluation_files, outputs_per_row
+from tracker.plugin import (
+    Outputs,
+    Parts,
+    Table,
+    decoded,
+    evaluation_files,
+    evaluation_samples,
+    generation_options,
+    outputs_per_row,
+)
 
 # Pads rows of per-token (or per-step) outputs to one length, across batches and processes;
 # a metric skips it: nothing padded is scored.
 PAD = -100
+# What a batch holds besides the inputs a model generates from: the targets, and the decoder's
+# inputs made of them (as the Hugging Face Seq2SeqTrainer leaves them out).
+NOT_GENERATION_INPUTS = ("labels", "decoder_input_ids", "decoder_attention_mask")
+# The run tag through which MLflow's UI finds table artifacts (mlflow.log_table sets it), and
+# the longest value a tag may hold: the newest tables that fit are listed.
+LOGGED_TABLES_TAG, TAG_LIMIT = "mlflow.loggedArtifacts", 8000
 
 
 @dataclass
@@ -38,6 +54,8 @@ def predict(
 
     model.eval()
     ignored = ignored_outputs(model)
+    generation = generation_options(task)
+    generated = None
     chunks: list[tuple[Any, ...]] = []
     with torch.no_grad():
         for batch in loader:
@@ -52,9 +70,18 @@ def predict(
                 labels = torch.full((rows,), PAD, device=batch["input_ids"].device)
             with backend.autocast():
                 outputs = model(**batch)
+                if generation is not None:  # the loss from the references, the predictions generated
+                    inputs = {key: value for key, value in batch.items() if key not in NOT_GENERATION_INPUTS}
+                    generated = backend.unwrap(model).generate(**inputs, **generation)
             # The outputs after the loss, in order, as the Trainer hands them on: `(logits,)` for a
-            # classifier, `(start_logits, end_logits)` for question answering.
-            predictions, scores = task.decode(tuple(value for key, value in outputs.items() if key not in ignored))
+            # classifier, `(start_logits, end_logits)` for question answering; generated token ids.
+            predictions, scores = decoded(
+                task,
+                (generated,)
+                if generation is not None
+                else tuple(value for key, value in outputs.items() if key not in ignored),
+                labels,
+            )
             # One copy of the batch loss per row: after gathering, the mean is weighted by rows.
             loss = outputs.get("loss") if has_labels else None
             losses = (loss.detach().float() if loss is not None else torch.zeros((), device=labels.device)).expand(rows)
@@ -68,7 +95,7 @@ def predict(
 def per_row(result: Predictions, parts: Parts, split: str) -> Predictions:
     """The predictions of each row of the split's data, as the task brings its encoded rows'
     together (question answering: each question's answer from its windows)."""
-    rows = outputs_per_row(parts.task, result.outputs, parts.data, split, parts.encoded[split])
+    rows = outputs_per_row(parts.task, result.outputs, parts.data, split, parts.encoded[split], parts.encoder.tokenizer)
     return Predictions(rows.predictions, rows.scores, rows.references, result.loss)
 
 
@@ -94,20 +121,23 @@ def concatenated(tensors: Sequence[Any]) -> Any:
     return torch.cat(padded)
 
 
-def score(result: Predictions, metrics: Sequence[Any], prefix: str) -> dict[str, float]:
+def score(result: Predictions, parts: Parts, prefix: str) -> dict[str, float]:
     """`{prefix}_loss` and every configured metric, e.g. eval_loss, eval_accuracy, eval_f1."""
     values = {f"{prefix}_loss": result.loss} if result.loss is not None else {}
-    for metric in metrics:
+    for metric in parts.metrics:
         for name, value in metric.compute(result.predictions, result.references).items():
             values[f"{prefix}_{name}"] = float(value)
     return values
 
 
-def write_predictions(result: Predictions, data: Any, path: Path, split: str = "test") -> Path:
+def write_predictions(result: Predictions, data: Any, path: Path, split: str = "test") -> Path | None:
     """A CSV of a split's predictions: the row id (under the data's own id column name) and the
     task's prediction columns (for sequence classification: the label name, or value, and its
-    score)."""
+    score). None, and no file, for a task that predicts no columns of its own (a causal language
+    model's generations are a table it makes: `evaluation_samples`)."""
     columns = data.task.prediction_columns(result.predictions, result.scores, result.references, data)
+    if not columns:
+        return None
     ids = data.ids.get(split) or range(len(data.splits[split]))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as file:
@@ -118,18 +148,73 @@ def write_predictions(result: Predictions, data: Any, path: Path, split: str = "
     return path
 
 
-def keep_evaluation_files(result: Predictions, parts: Parts, split: str, step: int, logger: Any) -> None:
+def keep_evaluation_files(
+    result: Predictions, parts: Parts, split: str, step: int, logger: Any, model: Any = None
+) -> None:
     """The files the task keeps of an evaluation (question answering: the official predictions
-    JSON), with the predictions table beside them, as run artifacts: `evaluations/step-N/` for
-    validation, the run's top folder for the test split (beside its predictions.csv)."""
-    files = evaluation_files(parts.task, result.outputs, parts.data, split)
+    JSON; a generating task: a table of samples), with the predictions table beside them, as run
+    artifacts: `evaluations/step-N/` for validation, the run's top folder for the test split
+    (beside its predictions.csv). What the task generates itself with `model` (unwrapped: a
+    causal language model's samples) joins them. Tables are listed in the run's tag of tables, which MLflow's UI reads
+    to show them side by side across runs."""
+    files = dict(evaluation_files(parts.task, result.outputs, parts.data, split))
+    if model is not None:
+        files |= _generated_samples(parts, model, split)
     if not files:
         return
     artifacts = f"evaluations/step-{step}" if split == "eval" else None
     folder = parts.output_dir / artifacts if artifacts is not None else parts.output_dir
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
+    tables = False
+    for name, content in files.items():
+        tables = tables or isinstance(content, Table)
+        (folder / name).write_text(_file_text(content), encoding="utf-8")
         logger.log_artifact(folder / name, artifacts)
-    if split == "eval":  # the test split's table is its predictions.csv
-        logger.log_artifact(write_predictions(result, parts.data, folder / "predictions.csv", split), artifacts)
+    written = write_predictions(result, parts.data, folder / "predictions.csv", split) if split == "eval" else None
+    if written is not None:  # the test split's table is its predictions.csv
+        logger.log_artifact(written, artifacts)
+    if tables:
+        logger.set_tags({LOGGED_TABLES_TAG: logged_tables(parts.output_dir, files)})
+
+
+def _generated_samples(parts: Parts, model: Any, split: str) -> Mapping[str, Table]:
+    import torch
+
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return evaluation_samples(parts.task, model, parts.encoder.tokenizer, parts.data, split)
+    finally:
+        model.train(training)
+
+
+def _file_text(content: str | Table) -> str:
+    """A file's text; a table as MLflow writes one (mlflow.log_table): columns, and rows as lists."""
+    if isinstance(content, str):
+        return content
+    return json.dumps(
+        {"columns": list(content.columns), "data": [list(row) for row in content.rows]}, ensure_ascii=False
+    )
+
+
+def logged_tables(output_dir: Path, files: Mapping[str, str | Table]) -> str:
+    """The tag's value: every table of the run so far (those of earlier evaluations are still in
+    the run's folder, also after a resume), oldest first, as many of the newest as the tag holds."""
+    names = [name for name, content in files.items() if isinstance(content, Table)]
+    paths = [
+        path.relative_to(output_dir).as_posix()
+        for name in names
+        for path in sorted(output_dir.glob(f"evaluations/step-*/{name}"), key=_step_of)
+    ] + [name for name in names if (output_dir / name).is_file()]
+    listed: list[dict[str, str]] = []
+    for path in reversed(paths):
+        entry = {"path": path, "type": "table"}
+        if len(json.dumps([entry, *listed])) > TAG_LIMIT:
+            break
+        listed.insert(0, entry)
+    return json.dumps(listed)
+
+
+def _step_of(path: Path) -> int:
+    return int(path.parent.name.removeprefix("step-"))

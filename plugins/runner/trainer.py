@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from tracker.plugin import Curves, Parts, PredictionStats, RunResult
+from tracker.plugin import (
+    Curves,
+    Parts,
+    PredictionStats,
+    RunResult,
+    better_lower,
+    decoded,
+    generation_options,
+)
 from xp_plugins.runner.evaluation import Predictions, keep_evaluation_files, per_row, score, write_predictions
 from xp_plugins.runner.settings import TrainingSettings
 from xp_plugins.runner.training_loop import save_model
@@ -34,7 +42,7 @@ class TrainerRunner(TrainingSettings):
     Checkpoints ([checkpoint]) are the Trainer's own, resumed through `resume_from_checkpoint`."""
 
     def training_arguments(self, parts: Parts) -> Any:
-        from transformers import TrainingArguments
+        from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
         hardware = parts.hardware
         early_stopping = self.early_stopping_patience is not None
@@ -57,7 +65,9 @@ class TrainerRunner(TrainingSettings):
         # With "steps", a save at every evaluation is a save every eval_steps; "epoch" and "no" never
         # read save_steps, which the Trainer then leaves at its default.
         saving: dict[str, Any] = {"save_steps": self.eval_steps} if saves_at_evaluation and self.eval_steps else {}
-        return TrainingArguments(
+        generating = _generating(parts)
+        arguments = Seq2SeqTrainingArguments if generating else TrainingArguments
+        return arguments(
             output_dir=str(_checkpoint_folder(parts)),
             num_train_epochs=self.num_epochs,
             max_steps=self.max_steps or -1,
@@ -73,6 +83,7 @@ class TrainerRunner(TrainingSettings):
             save_total_limit=keep,
             load_best_model_at_end=early_stopping,
             metric_for_best_model=self.metric_for_best if early_stopping else None,
+            greater_is_better=not better_lower(self.metric_for_best) if early_stopping else None,
             restore_callback_states_from_checkpoint=True,  # early stopping's count goes on where it stopped
             seed=parts.seed,
             fp16=hardware.precision == "fp16",
@@ -84,6 +95,7 @@ class TrainerRunner(TrainingSettings):
             report_to="none",  # xp logs to MLflow itself; the Trainer's callback would log twice
             **sampling,
             **saving,
+            **generating,
         )
 
     def _draws_bars(self, parts: Parts) -> bool:
@@ -91,7 +103,7 @@ class TrainerRunner(TrainingSettings):
         return self.progress_bar and parts.console.shows_progress
 
     def run(self, parts: Parts, logger: Any) -> RunResult:
-        from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
+        from transformers import EarlyStoppingCallback, Seq2SeqTrainer, Trainer, TrainerCallback
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
         from xp_plugins.runner.trainer_logs import CheckpointEvery, LogRelay, QuietProgress, StopWhenAsked
@@ -107,7 +119,10 @@ class TrainerRunner(TrainingSettings):
         stopper = StopWhenAsked(parts.should_stop) if parts.should_stop is not None else None
         if stopper is not None:
             callbacks.append(stopper)
-        trainer = Trainer(
+        # A task that generates is evaluated by the Seq2SeqTrainer, which generates for each batch
+        # (`predict_with_generate`) and hands the token ids on as the predictions.
+        trainer_class = Seq2SeqTrainer if generation_options(parts.task) is not None else Trainer
+        trainer = trainer_class(
             model=parts.model,
             args=self.training_arguments(parts),
             data_collator=parts.collator,
@@ -121,7 +136,10 @@ class TrainerRunner(TrainingSettings):
             # after the loss, one tensor alone or a tuple; the task always gets a tuple. (Its
             # annotation says a tensor; it takes tuples of tensors, as model outputs often are.)
             preprocess_logits_for_metrics=cast(
-                Any, lambda outputs, labels: parts.task.decode(outputs if isinstance(outputs, tuple) else (outputs,))
+                Any,
+                lambda outputs, labels: decoded(
+                    parts.task, outputs if isinstance(outputs, tuple) else (outputs,), labels
+                ),
             ),
             callbacks=callbacks,
         )
@@ -180,8 +198,23 @@ class TrainerRunner(TrainingSettings):
         if self.predict and trainer.is_world_process_zero():
             predictions = per_row(_decoded(output.predictions, references=output.label_ids), parts, "test")
             result.predictions_path = write_predictions(predictions, data, parts.output_dir / "predictions.csv")
-            logger.log_artifact(result.predictions_path)
-            keep_evaluation_files(predictions, parts, "test", result.steps, logger)
+            if result.predictions_path is not None:
+                logger.log_artifact(result.predictions_path)
+            keep_evaluation_files(predictions, parts, "test", result.steps, logger, trainer.model)
+
+
+def _generating(parts: Parts) -> dict[str, Any]:
+    """For a task that generates: the Seq2SeqTrainingArguments that make the Seq2SeqTrainer
+    evaluate by generating, with the task's settings (on top of the model's own generation config:
+    its start, end and padding tokens)."""
+    options = generation_options(parts.task)
+    if options is None:
+        return {}
+    import copy
+
+    config = copy.deepcopy(parts.model.generation_config)
+    config.update(**options)
+    return {"predict_with_generate": True, "generation_config": config}
 
 
 def _decoded(outputs: Any, references: Any) -> Predictions:
@@ -213,9 +246,10 @@ def _compute_metrics(prediction: Any, parts: Parts, seen: _Evaluation) -> dict[s
     if seen.split == "eval":
         seen.stats = parts.task.prediction_stats(predictions.predictions, predictions.references)
         if seen.trainer.is_world_process_zero():
-            keep_evaluation_files(predictions, parts, "eval", seen.trainer.state.global_step, seen.logger)
+            step = seen.trainer.state.global_step
+            keep_evaluation_files(predictions, parts, "eval", step, seen.logger, seen.trainer.model)
     # The Trainer adds the "eval_"/"test_" prefix itself.
-    return {name[len("x_") :]: value for name, value in score(predictions, parts.metrics, "x").items()}
+    return {name[len("x_") :]: value for name, value in score(predictions, parts, "x").items()}
 
 
 def _checkpoint_folder(parts: Parts) -> Path:

@@ -200,8 +200,9 @@ class _Training:
         stats = self.parts.task.prediction_stats(predictions.predictions, predictions.references)
         self.progress.prediction_stats = asdict(stats) if stats is not None else None
         if self.backend.is_main_process:
-            keep_evaluation_files(predictions, self.parts, "eval", self.progress.step, self.logger)
-        return score(predictions, self.parts.metrics, "eval")
+            model = self.backend.unwrap(self.model)
+            keep_evaluation_files(predictions, self.parts, "eval", self.progress.step, self.logger, model)
+        return score(predictions, self.parts, "eval")
 
     def evaluate_now(self) -> None:
         """Evaluate, log, track the best model; early stopping may say stop."""
@@ -375,6 +376,7 @@ class _Training:
                 backend,
                 self.logger,
                 result,
+                backend.unwrap(self.model),
             )
         if settings.save_model and backend.is_main_process:
             result.model_dir = save_model(backend.unwrap(self.model), parts)
@@ -390,16 +392,17 @@ def _stats(saved: dict[str, Any] | None) -> PredictionStats | None:
 
 
 def _predict_test(
-    settings: TrainingSettings, parts: Parts, predictions: Any, backend: Any, logger: Any, result: RunResult
+    settings: TrainingSettings, parts: Parts, predictions: Any, backend: Any, logger: Any, result: RunResult, model: Any
 ) -> None:
     data = parts.data
     if data.test_has_labels:
-        result.test_metrics = score(predictions, parts.metrics, "test")
+        result.test_metrics = score(predictions, parts, "test")
         logger.log_metrics(result.test_metrics, result.steps)
     if settings.predict and backend.is_main_process:
         result.predictions_path = write_predictions(predictions, data, parts.output_dir / "predictions.csv")
-        logger.log_artifact(result.predictions_path)
-        keep_evaluation_files(predictions, parts, "test", result.steps, logger)
+        if result.predictions_path is not None:
+            logger.log_artifact(result.predictions_path)
+        keep_evaluation_files(predictions, parts, "test", result.steps, logger, model)
 
 
 def _steps_on_metric(scheduler: Any) -> bool:

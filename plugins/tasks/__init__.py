@@ -2,7 +2,9 @@
 predictions, export), each task in its own module."""
 
 from tracker.plugin import hookimpl
+from xp_plugins.tasks.instruction_tuning import instruction_tuning
 from xp_plugins.tasks.question_answering import question_answering
+from xp_plugins.tasks.seq2seq import seq2seq
 from xp_plugins.tasks.sequence_classification import sequence_classification
 from xp_plugins.tasks.token_classification import token_classification
 
@@ -12,6 +14,8 @@ def xp_register_tasks(register):
     register("sequence_classification", sequence_classification)
     register("token_classification", token_classification)
     register("question_answering", question_answering)
+    register("seq2seq", seq2seq)
+    register("instruction_tuning", instruction_tuning)
 
 
 @hookimpl

@@ -226,7 +226,7 @@ class QuestionAnswering:
         start_logits, end_logits = (logits.float() for logits in outputs[:2])
         return torch.stack((start_logits, end_logits), dim=-1), start_logits[:, 0] + end_logits[:, 0]
 
-    def per_row(self, outputs: Outputs, data: TaskData, split: str, encoded: Dataset) -> Outputs:
+    def per_row(self, outputs: Outputs, data: TaskData, split: str, encoded: Dataset, tokenizer: Any) -> Outputs:
         """Each question's best answer over its windows (`Answer`s), its probability among the
         candidates, and its reference answer texts (an empty list: no answer; None: hidden)."""
         import numpy as np

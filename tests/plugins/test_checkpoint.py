@@ -73,10 +73,28 @@ PLUGIN_MODULES = {
     "xp_plugins.dataset": ("xp_register_datasets", {"hf", "conll", "squad"}),
     "xp_plugins.tokenizer": ("xp_register_tokenizers", {"auto"}),
     "xp_plugins.collator": ("xp_register_collators", {"dynamic_padding", "fixed_length"}),
-    "xp_plugins.model": ("xp_register_models", {"auto", "sequence_classification"}),
+    "xp_plugins.model": ("xp_register_models", {"auto", "sequence_classification", "encoder_decoder"}),
     "xp_plugins.tasks": (
         "xp_register_tasks",
-        {"sequence_classification", "token_classification", "question_answering"},
+        {"sequence_classification", "token_classification", "question_answering", "seq2seq", "instruction_tuning"},
+    ),
+    "xp_plugins.metric": (
+        "xp_register_metrics",
+        {
+            "accuracy",
+            "f1",
+            "precision",
+            "recall",
+            "matthews_correlation",
+            "pearson",
+            "spearman",
+            "glue",
+            "seqeval",
+            "squad",
+            "rouge",
+            "perplexity",
+            "evaluate",
+        },
     ),
 }
 

@@ -70,6 +70,8 @@ def test_the_hook_registers_every_metric():
         "glue",
         "seqeval",  # entity scores: tests/plugins/test_token_classification.py
         "squad",  # answers: tests/plugins/test_question_answering.py
+        "rouge",  # generated text: tests/plugins/test_seq2seq.py
+        "perplexity",  # a language model's loss per token: tests/test_instruction_tuning_runs.py
         "evaluate",
     }
 
@@ -236,7 +238,8 @@ def test_correlations_accept_a_regression_heads_column_of_predictions():
     assert column == plugin.pearson(REGRESSION).compute(predictions, references)
 
 
-@pytest.mark.parametrize("name", sorted(set(plugin.BUILT_IN) - {"seqeval", "squad"}))  # they score tags, answers
+# The others score tags, answers, generated text and a language model's loss per token.
+@pytest.mark.parametrize("name", sorted(set(plugin.BUILT_IN) - {"seqeval", "squad", "rouge", "perplexity"}))
 def test_scores_are_plain_floats_and_greater_is_better(name):
     predictions, references = class_ids(0, 2)
     metric = plugin.glue(BINARY, task="mrpc") if name == "glue" else plugin.BUILT_IN[name](BINARY)

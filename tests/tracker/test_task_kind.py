@@ -55,7 +55,9 @@ def test_the_task_kind_is_listed_with_its_hook():
     listed = CliRunner().invoke(main, ["plugins", "--kind", "task", "--json"])
     assert listed.exit_code == 0, listed.output
     assert [plugin["name"] for plugin in json.loads(listed.output)["plugins"]] == [
+        "instruction_tuning",
         "question_answering",
+        "seq2seq",
         "sequence_classification",
         "token_classification",
     ]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tracker.experiment import Experiment
-from tracker.metric_names import evaluation_name
+from tracker.metric_names import better_lower, evaluation_name
 from tracker.redact import mask_uri
 from tracker.stores import StoreError, sqlite_database
 from tracker.sweep.space import Choice, Dimension, Range, grid_axis, grid_points, trial_overrides
@@ -82,7 +82,7 @@ def sweep_settings(experiment: Experiment, tracking_uri: str) -> SweepSettings:
     runner_metric = experiment.components["runner"].options.get("metric_for_best") or "eval_loss"
     metric = evaluation_name(sweep["metric"] or runner_metric)
     direction: Literal["maximize", "minimize"] = sweep["direction"] or (
-        "minimize" if metric.endswith("loss") else "maximize"
+        "minimize" if better_lower(metric) else "maximize"
     )
     seed = experiment.seed if sweep["seed"] is None else sweep["seed"]
     # The study is what is searched, how, and for what: more trials, more processes or another
