@@ -13,10 +13,12 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: st
     from rich.box import SIMPLE_HEAD
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(*header, title=title, box=SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        # Text, not markup: a cell's "[model]" (a section named in an error) is shown as written.
+        table.add_row(*(Text(str(cell)) for cell in row))
     buffer = io.StringIO()
     Console(file=buffer, width=10_000, color_system=None, highlight=False).print(table)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
