@@ -134,6 +134,27 @@ def test_the_loss_counts_the_response_tokens_only_as_a_hand_computed_loss_does(g
     assert Perplexity().compute(kept.numpy(), None) == {"perplexity": pytest.approx(expected)}
 
 
+def test_without_a_template_the_tokenizers_chat_template_renders_the_prompt_else_alpaca(gpt2):
+    from transformers import AutoTokenizer
+
+    from xp_plugins.tasks.prompts import PromptFormat
+
+    tokenizer = AutoTokenizer.from_pretrained(gpt2)
+    texts = [["Summarize this."], ["An abstract."]]
+    alpaca = PromptFormat(None, "Be brief.").render(texts, tokenizer)
+    assert alpaca == ["Be brief.\n\n### Instruction:\nSummarize this.\n\n### Input:\nAn abstract.\n\n### Response:\n"]
+    tokenizer.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</{{ m['role'] }}>{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    chat = PromptFormat(None, "Be brief.").render(texts, tokenizer)
+    assert chat == ["<system>Be brief.</system><user>Summarize this.\n\nAn abstract.</user><assistant>"]
+    # The file's template wins over both.
+    assert PromptFormat("{system} {instruction}: {input} =>", "Be brief.").render(texts, tokenizer) == [
+        "Be brief. Summarize this.: An abstract. =>"
+    ]
+
+
 @pytest.fixture(scope="module")
 def short_runs(tmp_path_factory, gpt2):
     results = {}

@@ -190,6 +190,29 @@ def test_every_runner_generates_the_same_with_the_same_weights(tmp_path, tiny_ch
         assert scores[runner]["eval_loss"] == pytest.approx(scores["loop"]["eval_loss"], rel=1e-3), runner
 
 
+def test_two_processes_generate_each_validation_row_once_as_one_does(tmp_path, tiny_checkpoint):
+    """A step too small to change anything, on one process and on two (each generating for its
+    share of the rows, gathered in order, the last batch's padding dropped): the same ROUGE."""
+    one = tmp_path / "one"
+    one.mkdir()
+    single = run_in_process(
+        seq2seq_experiment(one, tiny_checkpoint, runner={"max_steps": 1, "eval_steps": 1}, optimizer={"lr": 1e-12})
+    )
+    store = sqlite_store(tmp_path)
+    path = seq2seq_experiment(
+        tmp_path,
+        tiny_checkpoint,
+        runner={"use": "accelerate", "max_steps": 1, "eval_steps": 1, "batch_size": 4},
+        optimizer={"lr": 1e-12},
+        tracking={"enabled": True, "uri": store, "system_metrics": False},
+    )
+    done = xp(tmp_path, "run", "--processes", "2", str(path))
+    assert done.returncode == 0, done.stderr[-4000:]
+    [run] = runs_in(store)
+    for name in ROUGE:
+        assert run.data.metrics[f"eval/{name}"] == pytest.approx(single.eval_metrics[f"eval_{name}"], abs=1e-9), name
+
+
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory, tiny_checkpoint):
     """A tracked run that saves its model, with beam search in evaluation."""

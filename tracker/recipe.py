@@ -155,8 +155,8 @@ def check_data(experiment: Experiment, registry: Registry) -> str | None:
     with Console().libraries_quiet():
         data = load_data(experiment, registry, build)
         encoder = build_tokenizer(build, experiment)
-        prepared = prepare_tokenizer(data.task, encoder.tokenizer)
         with build.blame("tokenizer"):
+            prepared = prepare_tokenizer(data.task, encoder.tokenizer)
             encoded = encoder.encode(data)
         notes = [note for note in (prepared, encoding_note(data, encoded, encoder.tokenizer)) if note]
         return "; ".join(notes) or None
@@ -236,10 +236,10 @@ def _build_and_run(
         data = load_data(experiment, registry, build)
         say("data", describe_data(data))
         encoder = build_tokenizer(build, experiment)
-        prepared = prepare_tokenizer(data.task, encoder.tokenizer)
-        if prepared:
-            say("data", prepared)
         with build.blame("tokenizer"):
+            prepared = prepare_tokenizer(data.task, encoder.tokenizer)
+            if prepared:
+                say("data", prepared)
             encoded = encoder.encode(data)
         note = encoding_note(data, encoded, encoder.tokenizer)
         if note:

@@ -121,10 +121,10 @@ def concatenated(tensors: Sequence[Any]) -> Any:
     return torch.cat(padded)
 
 
-def score(result: Predictions, parts: Parts, prefix: str) -> dict[str, float]:
+def score(result: Predictions, metrics: Sequence[Any], prefix: str) -> dict[str, float]:
     """`{prefix}_loss` and every configured metric, e.g. eval_loss, eval_accuracy, eval_f1."""
     values = {f"{prefix}_loss": result.loss} if result.loss is not None else {}
-    for metric in parts.metrics:
+    for metric in metrics:
         for name, value in metric.compute(result.predictions, result.references).items():
             values[f"{prefix}_{name}"] = float(value)
     return values
@@ -155,8 +155,8 @@ def keep_evaluation_files(
     JSON; a generating task: a table of samples), with the predictions table beside them, as run
     artifacts: `evaluations/step-N/` for validation, the run's top folder for the test split
     (beside its predictions.csv). What the task generates itself with `model` (unwrapped: a
-    causal language model's samples) joins them. Tables are listed in the run's tag of tables, which MLflow's UI reads
-    to show them side by side across runs."""
+    causal language model's samples) joins them. Tables are listed in the run's tag of tables,
+    which MLflow's UI reads to show them side by side across runs."""
     files = dict(evaluation_files(parts.task, result.outputs, parts.data, split))
     if model is not None:
         files |= _generated_samples(parts, model, split)

@@ -249,7 +249,7 @@ def _compute_metrics(prediction: Any, parts: Parts, seen: _Evaluation) -> dict[s
             step = seen.trainer.state.global_step
             keep_evaluation_files(predictions, parts, "eval", step, seen.logger, seen.trainer.model)
     # The Trainer adds the "eval_"/"test_" prefix itself.
-    return {name[len("x_") :]: value for name, value in score(predictions, parts, "x").items()}
+    return {name[len("x_") :]: value for name, value in score(predictions, parts.metrics, "x").items()}
 
 
 def _checkpoint_folder(parts: Parts) -> Path:

@@ -202,7 +202,7 @@ class _Training:
         if self.backend.is_main_process:
             model = self.backend.unwrap(self.model)
             keep_evaluation_files(predictions, self.parts, "eval", self.progress.step, self.logger, model)
-        return score(predictions, self.parts, "eval")
+        return score(predictions, self.parts.metrics, "eval")
 
     def evaluate_now(self) -> None:
         """Evaluate, log, track the best model; early stopping may say stop."""
@@ -396,7 +396,7 @@ def _predict_test(
 ) -> None:
     data = parts.data
     if data.test_has_labels:
-        result.test_metrics = score(predictions, parts, "test")
+        result.test_metrics = score(predictions, parts.metrics, "test")
         logger.log_metrics(result.test_metrics, result.steps)
     if settings.predict and backend.is_main_process:
         result.predictions_path = write_predictions(predictions, data, parts.output_dir / "predictions.csv")

@@ -16,7 +16,6 @@ from tracker.plugin import (
     Export,
     Field,
     Head,
-    Outputs,
     Proposal,
     Table,
     TaskData,
@@ -217,10 +216,6 @@ class InstructionTuning:
         ).view(targets.shape)
         counts = targets.ne(IGNORED).sum(dim=-1).float()
         return torch.stack((losses.sum(dim=-1), counts), dim=-1), counts
-
-    def per_row(self, outputs: Outputs, data: TaskData, split: str, encoded: Dataset, tokenizer: Any) -> Outputs:
-        """Each row's (summed loss, tokens) as decoded, and its response (None: none given)."""
-        return Outputs(outputs.predictions, outputs.scores, list(data.splits[split]["label"]))
 
     def samples_of(self, model: Any, tokenizer: Any, data: TaskData, split: str) -> Mapping[str, Table]:
         """Generations for the first `samples` validation prompts, or every test prompt, as a table
