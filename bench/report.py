@@ -514,6 +514,67 @@ def lora_table(results: dict[str, dict]) -> list[str]:
     ]
 
 
+def summarization_table(results: dict[str, dict]) -> list[str]:
+    """Summarization against the course's chapter 7 loop, and the ROUGE of a whole run."""
+    rows = []
+    if "summarization" in results:
+        summarization = results["summarization"]
+        step, first, rss = summarization["step_time"], summarization["first_step"], summarization["peak_rss"]
+        key = "xp_summarization / hand_summarization"
+        # Equal to 1e-9: the script averages the papers' scores with numpy, xp adds them up in order.
+        same = all(
+            abs(rep["xp_summarization_same_kernel"][score] - rep["hand_summarization"][score]) < 1e-9
+            for rep in summarization["scores"]
+            for score in rep["hand_summarization"]
+        )
+        rows += [
+            f"| figure (SciTLDR, {summarization['steps']} steps of 8 papers at lr "
+            f"{summarization.get('learning_rate', '5e-5')}, ROUGE on the first "
+            f"{summarization['dev_papers']} validation papers) | median ratio (range over {summarization['reps']} "
+            "repetitions) | absolute, median | target | |",
+            "| --- | --- | --- | --- | --- |",
+            ratio_row("summarization, time per step: `xp run` runner `loop` / hand-written loop", step[key], 1.0, "s"),
+            ratio_row(
+                "same, with the script's AdamW kernel (`optimizer.fused=false`)",
+                step["xp_summarization, same AdamW kernel / hand_summarization"],
+                None,
+                "s",
+            ),
+            ratio_row(
+                "summarization, time to the first optimizer step: `xp run` / hand-written loop",
+                first[key],
+                1.0,
+                "s",
+                "{:.2f}",
+            ),
+            ratio_row(
+                "summarization, peak resident memory: `xp run` / hand-written loop", rss[key], None, "MiB", "{:.0f}"
+            ),
+            "| ROUGE-1 / 2 / L / Lsum after those steps: xp, xp with the script's kernel, hand-written loop, "
+            "per repetition | "
+            + "; ".join(
+                ", ".join(
+                    " / ".join(f"{rep[name][score]:.2f}" for score in ("rouge1", "rouge2", "rougeL", "rougeLsum"))
+                    for name in ("xp_summarization", "xp_summarization_same_kernel", "hand_summarization")
+                )
+                for rep in summarization["scores"]
+            )
+            + f" | | equal with the same kernel | {'met' if same else 'MISSED'} |",
+        ]
+    if "summarization_accuracy" in results:
+        accuracy = results["summarization_accuracy"]
+        if not rows:
+            rows += ["| figure | value | | | |", "| --- | --- | --- | --- | --- |"]
+        scores = accuracy["scores"]
+        rows.append(
+            f"| ROUGE-1 / 2 / L / Lsum of `experiments/scitldr_summarization.toml`, {accuracy['epochs']} epochs "
+            f"({accuracy['steps']} steps, {accuracy['wall_seconds'] / 60:.0f} min), validation papers | "
+            f"{scores['rouge1']:.2f} / {scores['rouge2']:.2f} / {scores['rougeL']:.2f} / {scores['rougeLsum']:.2f} "
+            "| | (reference) | |"
+        )
+    return rows
+
+
 def trial_counts(study: dict) -> str:
     return f"{study['complete']} / {study['pruned']} / {study['failed']}"
 
@@ -548,6 +609,7 @@ def main() -> None:
         ner_table(results),
         qa_table(results),
         lora_table(results),
+        summarization_table(results),
         [f"- `{record['command']}` ({record['suite_seconds'] / 60:.1f} min)" for record in results.values()],
     ]
     print("\n\n".join("\n".join(section) for section in sections if section))

@@ -21,6 +21,8 @@ ship, tests/data/mrpc, unless --data names another folder.
     python bench/run.py qa         # question answering vs the course's chapter 7 loop: time per step, EM and F1
     python bench/run.py qa_accuracy   # 3 epochs of experiments/squad_qa.toml on the SQuAD 2.0 sample: EM and F1
     python bench/run.py lora       # a LoRA adapter vs full fine-tuning, 3 epochs: weights trained, time, memory, F1
+    python bench/run.py summarization  # seq2seq on SciTLDR vs the course's chapter 7 loop: time per step, ROUGE
+    python bench/run.py summarization_accuracy  # 3 epochs of experiments/scitldr_summarization.toml: ROUGE
     python bench/run.py all --smoke --checkpoint DIR   # every suite, tiny and short, on the slice: CI's check
 
 Each suite writes `bench/results/<suite>.json` (or `--results DIR`); `python bench/report.py`
@@ -53,6 +55,7 @@ from pruning import suite_pruning
 from qa import suite_qa, suite_qa_accuracy
 from ratios import paired
 from scaleout import suite_scaleout
+from summarization import suite_summarization, suite_summarization_accuracy
 from variants import (
     HAND_LOOP,
     HAND_TRAINER,
@@ -504,6 +507,8 @@ SUITES = {
     "qa": suite_qa,
     "qa_accuracy": suite_qa_accuracy,
     "lora": suite_lora,
+    "summarization": suite_summarization,
+    "summarization_accuracy": suite_summarization_accuracy,
 }
 # The suites that train on MRPC; the others find their data themselves (bench/variants.py).
 MRPC_FREE = ("ner", "ner_accuracy", "qa", "qa_accuracy")

@@ -238,3 +238,46 @@ def squad_data(work: Path, *, smoke: bool = False) -> Path:
         split = {**document, "data": articles}
         (folder / name).write_text(json.dumps(split, ensure_ascii=False), encoding="utf-8")
     return folder
+
+
+# Summarization: the course's chapter 7 loop against xp's loop runner on the same recipe, the same
+# train.jsonl and dev.jsonl (scitldr_data), a MiniLM2MiniLM encoder-decoder warm-started on both sides.
+ROUGE = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+HAND_SUMMARIZATION = Variant("hand_summarization", "script", "course_summarization.py", scores=ROUGE)
+XP_SUMMARIZATION = Variant(
+    "xp_summarization",
+    "xp",
+    "scitldr_summarization.toml",
+    data_settings=("dataset.path={data}",),
+    xp_unsets=("dataset.test_split",),  # the script scores the validation papers only
+    scores=ROUGE,
+)
+XP_SUMMARIZATION_SAME_KERNEL = dataclasses.replace(
+    XP_SUMMARIZATION, name="xp_summarization_same_kernel", xp_settings=("optimizer.fused=false",)
+)
+SCITLDR_IN_DATA = Path("scitldr")
+SCITLDR_FILES = ("train.jsonl", "dev.jsonl")
+SMOKE_SCITLDR = ROOT / "tests" / "data" / "scitldr"
+
+
+def scitldr_data(work: Path, *, smoke: bool = False, dev_papers: int | None = None) -> Path:
+    """A folder of train.jsonl and dev.jsonl that the script and xp both read: SciTLDR-A from
+    $XP_DATA/scitldr (a --smoke run: the tests' slice), the validation papers cut to the first
+    `dev_papers` (generating for all 618 takes minutes on a CPU). Missing, the benchmark stops with
+    one line and exit status 2."""
+    source = _full_data(
+        None,
+        smoke=smoke,
+        smoke_folder=SMOKE_SCITLDR,
+        in_data=SCITLDR_IN_DATA,
+        files=SCITLDR_FILES,
+        what="the summarization suites need SciTLDR-A",
+        layout="as JSON Lines",
+        advice=")",
+    )
+    folder = work / f"scitldr-{dev_papers or 'all'}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.jsonl").write_bytes((source / "train.jsonl").read_bytes())
+    papers = (source / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    (folder / "dev.jsonl").write_text("\n".join(papers[:dev_papers]) + "\n", encoding="utf-8")
+    return folder

@@ -74,6 +74,8 @@ def test_every_suite_writes_its_record(smoke_results):
         "scaleout",
         "speed",
         "startup",
+        "summarization",
+        "summarization_accuracy",
     ]
 
 
@@ -246,3 +248,19 @@ def test_the_report_renders_every_row(smoke_results):
         "saved model (weights, bytes)",
     ):
         assert figure in report, figure
+
+
+def test_summarization_by_xp_and_by_the_course_s_loop_reaches_the_same_rouge(smoke_results):
+    """The chapter 7 summarization loop written by hand and xp's loop runner on the same files:
+    same seed, batches and initial cross-attention; with the same AdamW kernel, the same
+    generations, so the same ROUGE."""
+    summarization = json.loads((smoke_results / "summarization.json").read_text())
+    [repetition] = summarization["runs"]
+    assert set(repetition) == {"hand_summarization", "xp_summarization", "xp_summarization_same_kernel"}
+    for name, record in repetition.items():
+        assert record["steps"] == summarization["steps"], name
+    [scores] = summarization["scores"]
+    # Equal but for rounding: the script averages the papers' scores with numpy, xp adds them up.
+    assert scores["xp_summarization_same_kernel"] == pytest.approx(scores["hand_summarization"], abs=1e-9)
+    accuracy = json.loads((smoke_results / "summarization_accuracy.json").read_text())
+    assert set(accuracy["scores"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}

@@ -412,3 +412,38 @@ def test_a_hub_layout_folder_of_word_and_tag_lists_gives_a_token_classification_
     assert experiment["dataset"]["label_column"] == "ner_tags"
     assert experiment["metrics"] == {"use": ["seqeval"]}
     assert_validates_as_written(tmp_path, "people.toml")
+
+
+SCITLDR = Path(__file__).resolve().parent / "data" / "scitldr"
+
+
+def test_a_summarization_folder_gives_a_warm_started_encoder_decoder_scored_by_rouge(tmp_path):
+    shutil.copytree(SCITLDR, tmp_path / "scitldr")
+
+    result = xp(tmp_path, "init", "scitldr", "--task", "seq2seq")
+
+    assert result.returncode == 0, result.stderr
+    experiment = tomllib.loads((tmp_path / "scitldr.toml").read_text())
+    assert experiment["task"] == {"use": "seq2seq"}
+    assert (experiment["dataset"]["text_columns"], experiment["dataset"]["label_column"]) == (["source"], "target")
+    assert experiment["model"] == {"use": "encoder_decoder", "checkpoint": MINILM}  # MiniLM is an encoder
+    assert experiment["metrics"] == {"use": ["rouge"]}
+    assert_validates_as_written(tmp_path, "scitldr.toml")
+
+
+def test_an_instruction_folder_gives_a_causal_lm_scored_by_perplexity(tmp_path):
+    shutil.copytree(SCITLDR, tmp_path / "scitldr")
+
+    result = xp(tmp_path, "init", "scitldr", "--task", "instruction_tuning")
+    assert_one_error_line(result, "reads an instruction (and input) and a response column", "lacks instruction, output")
+
+    columns = ("--text-columns", "title", "--label-column", "target")
+    result = xp(tmp_path, "init", "scitldr", "--task", "instruction_tuning", *columns)
+    assert result.returncode == 0, result.stderr
+    assert "model: HuggingFaceTB/SmolLM2-135M" in result.stdout  # a causal LM: none ships offline
+    experiment = tomllib.loads((tmp_path / "scitldr.toml").read_text())
+    assert experiment["task"] == {"use": "instruction_tuning"}
+    assert experiment["model"] == {"use": "auto", "checkpoint": "HuggingFaceTB/SmolLM2-135M"}
+    assert experiment["metrics"] == {"use": ["perplexity"]}
+    result = xp(tmp_path, "validate", "scitldr.toml")
+    assert result.returncode == 0, result.stderr

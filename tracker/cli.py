@@ -383,7 +383,7 @@ def init(
         return
     click.echo(
         f"wrote {path}\n  rows: {found.rows_summary}\n  text: {found.proposal.inputs}\n"
-        f"  label: {found.proposal.targets}\n  model: {checkpoint}"
+        f"  label: {found.proposal.targets}\n  model: {found.proposal.checkpoint or checkpoint}"
     )
     click.echo(f"next: xp run {shown}")
 

@@ -79,6 +79,8 @@ class Proposal:
     metrics: tuple[Row, ...]  # the [metrics] section
     metric_tables: Mapping[str, tuple[str, tuple[Row, ...]]] = field(default_factory=dict)  # name -> (about, rows)
     model: str = "The pretrained model, with the head the task needs."  # the [model] section's comment
+    model_use: str = "auto"  # the model plugin (`encoder_decoder`: a sequence-to-sequence model warm-started)
+    checkpoint: str | None = None  # a checkpoint of the kind the task needs (a causal LM); None: xp init's default
     max_length: int | None = 128  # the [tokenizer] max_length written; None: the model's own limit
     task_options: tuple[Row, ...] = ()  # the [task] lines besides `use`: what the rows show it needs
 

@@ -70,8 +70,8 @@ class InstructionTuning:
         text_columns: Sequence[str],
     ) -> tuple[InstructionTuning, dict[str, Dataset]]:
         """Each row's response under `label` (of a list of references, the first); a training or
-        validation row without one is refused, counted and named. A test split without the column
-        is generated for, not scored."""
+        validation row without one is refused, counted and named. A test split without the column,
+        or with rows without one, is generated for, not scored."""
         if names_of_ids is not None:
             raise BuildError("label_names", "the targets are texts: there are no class ids to name")
         if len(columns) != 1:
@@ -93,6 +93,9 @@ class InstructionTuning:
                     f'{len(empty)} row(s) of the {_split_name(key)} split have no response in "{column}" '
                     f"(rows {shown}); fill or drop them",
                 )
+            if key == "test" and empty:
+                # A test split is scored whole or not at all: every row has a response, or none counts.
+                responses = [None] * len(split)
             if "label" in split.column_names:
                 split = split.remove_columns("label")
             read[key] = split.add_column("label", responses)
@@ -329,8 +332,9 @@ class InstructionTuning:
             test_labelled="test" in splits and splits["test"] is not None and response in splits["test"].column_names,
             inputs=" + ".join(given) + " (the prompt)",
             targets=f"{response}, the response",
-            metrics=(),
-            model="A pretrained causal language model (GPT-2, Llama, Qwen, ...).",
+            metrics=(("use", ["perplexity"], "exp(mean loss per response token); lower is better"),),
+            model="A pretrained causal language model (GPT-2, Llama, Qwen): none ships offline; this is on the hub.",
+            checkpoint="HuggingFaceTB/SmolLM2-135M",
             max_length=512,
         )
 

@@ -77,7 +77,8 @@ class Seq2SeqGeneration:
     ) -> tuple[Seq2SeqGeneration, dict[str, Dataset]]:
         """Each row's references under `label`, a list of texts: a text column is one reference, a
         column of lists is several. A row without a reference to train on, or without source text,
-        is refused, counted and named; a test split without the column is predicted, not scored."""
+        is refused, counted and named; a test split without the column, or with rows without
+        references, is predicted, not scored."""
         if names_of_ids is not None:
             raise BuildError("label_names", "the targets are texts: there are no class ids to name")
         if len(columns) != 1:
@@ -98,7 +99,7 @@ class Seq2SeqGeneration:
                     )
                 read[key] = split.add_column("label", [None] * len(split))
                 continue
-            references = [_references(value) for value in split[column]]
+            references: list[list[str] | None] = [_references(value) for value in split[column]]
             empty = [row for row, refs in enumerate(references) if not refs]
             no_source = [row for row, text in enumerate(split[source]) if not source_text(text).strip()]
             for rows, what in (
@@ -111,6 +112,9 @@ class Seq2SeqGeneration:
                         f"{len(rows)} row(s) of the {_split_name(key)} split have {what} ({_rows_text(rows)}); "
                         "fill or drop them",
                     )
+            if key == "test" and empty:
+                # A test split is scored whole or not at all: every row has references, or none counts.
+                references = [None] * len(split)
             if "label" in split.column_names:
                 split = split.remove_columns("label")
             read[key] = split.add_column("label", references)
@@ -279,7 +283,8 @@ class Seq2SeqGeneration:
             metrics=(
                 ("use", ["rouge"], "rouge1, rouge2, rougeL, rougeLsum of the generations against every reference"),
             ),
-            model="A pretrained encoder-decoder (T5, BART, ...), or `encoder_decoder` warm-started from encoders.",
+            model='An encoder-decoder warm-started from two copies of an encoder (use = "auto" takes a T5 or BART).',
+            model_use="encoder_decoder",
             max_length=512,
         )
 

@@ -49,6 +49,14 @@ def test_a_test_split_without_targets_is_predicted_not_scored():
     assert task.is_labelled(read_splits["eval"])
 
 
+def test_a_test_split_with_rows_without_references_is_predicted_whole_not_scored():
+    task, read_splits = read(
+        train=TRAIN, eval=EVAL, test=[{"source": "x", "target": ["y"]}, {"source": "z", "target": []}]
+    )
+    assert read_splits["test"]["label"] == [None, None]
+    assert not task.is_labelled(read_splits["test"])
+
+
 def test_a_row_without_a_reference_or_a_source_is_refused_with_its_row():
     with pytest.raises(
         BuildError, match=r'1 row\(s\) of the training split have no reference text in "target" \(rows 1\)'

@@ -82,12 +82,13 @@ def starter_text(
         ],
     )
     _section(document, "collator", "Batches: each is padded to its longest row.", [("use", "dynamic_padding", None)])
+    checkpoint = proposal.checkpoint or checkpoint
     _section(
         document,
         "model",
         proposal.model,
         [
-            ("use", "auto", None),
+            ("use", proposal.model_use, None),
             ("checkpoint", checkpoint, 'a hub id, a local folder or "pkg:<package>/<folder>"'),
         ],
     )
