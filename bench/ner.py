@@ -19,10 +19,9 @@ show it trains the same).
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
 
-from ratios import paired
+from course_comparison import against_the_course
 from variants import HAND_NER, XP_NER, XP_NER_SAME_KERNEL, Length, conll_data
 
 # Timed runs score the validation file only: xp's test predictions come after training, and
@@ -31,42 +30,11 @@ NO_TEST_PREDICTIONS = ("runner.predict=false",)
 
 
 def suite_ner(bench: Any, args: Any) -> dict:
-    data = conll_data(smoke=args.smoke)
-    variants = [
-        HAND_NER,
-        *(
-            dataclasses.replace(v, xp_settings=(*v.xp_settings, *NO_TEST_PREDICTIONS))
-            for v in (XP_NER, XP_NER_SAME_KERNEL)
-        ),
-    ]
-    reps = []
-    for rep in range(args.reps):
-        order = variants if rep % 2 == 0 else variants[::-1]
-        print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
-        reps.append({variant.name: bench.run(variant, Length(max_steps=args.steps), data=data) for variant in order})
-
-    def per_step(record: dict) -> float:
-        times = record["step_times"]
-        return (times[-1] - times[args.warmup - 1]) / (len(times) - args.warmup)
-
-    return {
-        "data": str(data),
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "reps": args.reps,
-        "step_time": {
-            "xp_ner / hand_ner": paired(reps, "xp_ner", "hand_ner", per_step),
-            "xp_ner, same AdamW kernel / hand_ner": paired(reps, "xp_ner_same_kernel", "hand_ner", per_step),
-        },
-        "first_step": {
-            "xp_ner / hand_ner": paired(reps, "xp_ner", "hand_ner", lambda r: r["launch_to_first_step"]),
-        },
-        "peak_rss": {
-            "xp_ner / hand_ner": paired(reps, "xp_ner", "hand_ner", lambda r: r["peak_rss_mib"]),
-        },
-        "entity_f1": [{name: run["f1"] for name, run in rep.items()} for rep in reps],
-        "runs": reps,
-    }
+    xp, same_kernel = (
+        dataclasses.replace(v, xp_settings=(*v.xp_settings, *NO_TEST_PREDICTIONS)) for v in (XP_NER, XP_NER_SAME_KERNEL)
+    )
+    record = against_the_course(bench, args, conll_data(smoke=args.smoke), HAND_NER, xp, same_kernel)
+    return record | {"entity_f1": [{name: run["f1"] for name, run in rep.items()} for rep in record["runs"]]}
 
 
 def suite_ner_accuracy(bench: Any, args: Any) -> dict:

@@ -21,10 +21,9 @@ reaches on the validation questions.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
 
-from ratios import paired
+from course_comparison import against_the_course
 from variants import HAND_QA, XP_QA, XP_QA_SAME_KERNEL, Length, Variant, squad_data
 
 NO_TEST_PREDICTIONS = ("runner.predict=false",)
@@ -45,44 +44,17 @@ def sized(variant: Variant, smoke: bool) -> Variant:
 
 
 def suite_qa(bench: Any, args: Any) -> dict:
+    xp, same_kernel = (
+        sized(dataclasses.replace(v, xp_settings=(*v.xp_settings, *NO_TEST_PREDICTIONS)), args.smoke)
+        for v in (XP_QA, XP_QA_SAME_KERNEL)
+    )
     data = squad_data(bench.work, smoke=args.smoke)
-    variants = [
-        sized(HAND_QA, args.smoke),
-        *(
-            sized(dataclasses.replace(v, xp_settings=(*v.xp_settings, *NO_TEST_PREDICTIONS)), args.smoke)
-            for v in (XP_QA, XP_QA_SAME_KERNEL)
-        ),
+    record = against_the_course(bench, args, data, sized(HAND_QA, args.smoke), xp, same_kernel)
+    scores = [
+        {name: {"exact_match": run["exact_match"], "f1": run["f1"]} for name, run in rep.items()}
+        for rep in record["runs"]
     ]
-    reps = []
-    for rep in range(args.reps):
-        order = variants if rep % 2 == 0 else variants[::-1]
-        print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
-        reps.append({variant.name: bench.run(variant, Length(max_steps=args.steps), data=data) for variant in order})
-
-    def per_step(record: dict) -> float:
-        times = record["step_times"]
-        return (times[-1] - times[args.warmup - 1]) / (len(times) - args.warmup)
-
-    return {
-        "data": str(data),
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "reps": args.reps,
-        "step_time": {
-            "xp_qa / hand_qa": paired(reps, "xp_qa", "hand_qa", per_step),
-            "xp_qa, same AdamW kernel / hand_qa": paired(reps, "xp_qa_same_kernel", "hand_qa", per_step),
-        },
-        "first_step": {
-            "xp_qa / hand_qa": paired(reps, "xp_qa", "hand_qa", lambda r: r["launch_to_first_step"]),
-        },
-        "peak_rss": {
-            "xp_qa / hand_qa": paired(reps, "xp_qa", "hand_qa", lambda r: r["peak_rss_mib"]),
-        },
-        "scores": [
-            {name: {"exact_match": run["exact_match"], "f1": run["f1"]} for name, run in rep.items()} for rep in reps
-        ],
-        "runs": reps,
-    }
+    return record | {"scores": scores}
 
 
 def suite_qa_accuracy(bench: Any, args: Any) -> dict:

@@ -21,10 +21,9 @@ same batches and the same initial cross-attention: with the same kernel, the sam
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
 
-from ratios import paired
+from course_comparison import against_the_course
 from variants import (
     HAND_SUMMARIZATION,
     ROUGE,
@@ -64,45 +63,16 @@ def at_timed_rate(variant: Variant) -> Variant:
 
 def suite_summarization(bench: Any, args: Any) -> dict:
     data = scitldr_data(bench.work, smoke=args.smoke, dev_papers=TIMED_DEV_PAPERS)
-    variants = [
+    hand, xp, same_kernel = (
         sized(at_timed_rate(v), args.smoke)
         for v in (HAND_SUMMARIZATION, XP_SUMMARIZATION, XP_SUMMARIZATION_SAME_KERNEL)
-    ]
-    reps = []
-    for rep in range(args.reps):
-        order = variants if rep % 2 == 0 else variants[::-1]
-        print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
-        reps.append({variant.name: bench.run(variant, Length(max_steps=args.steps), data=data) for variant in order})
-
-    def per_step(record: dict) -> float:
-        times = record["step_times"]
-        return (times[-1] - times[args.warmup - 1]) / (len(times) - args.warmup)
-
-    return {
-        "data": str(data),
+    )
+    record = against_the_course(bench, args, data, hand, xp, same_kernel)
+    scores = [{name: {score: run[score] for score in ROUGE} for name, run in rep.items()} for rep in record["runs"]]
+    return record | {
         "dev_papers": TIMED_DEV_PAPERS,
         "learning_rate": TIMED_RATE["xp"][0].split("=")[1],
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "reps": args.reps,
-        "step_time": {
-            "xp_summarization / hand_summarization": paired(reps, "xp_summarization", "hand_summarization", per_step),
-            "xp_summarization, same AdamW kernel / hand_summarization": paired(
-                reps, "xp_summarization_same_kernel", "hand_summarization", per_step
-            ),
-        },
-        "first_step": {
-            "xp_summarization / hand_summarization": paired(
-                reps, "xp_summarization", "hand_summarization", lambda r: r["launch_to_first_step"]
-            ),
-        },
-        "peak_rss": {
-            "xp_summarization / hand_summarization": paired(
-                reps, "xp_summarization", "hand_summarization", lambda r: r["peak_rss_mib"]
-            ),
-        },
-        "scores": [{name: {score: run[score] for score in ROUGE} for name, run in rep.items()} for rep in reps],
-        "runs": reps,
+        "scores": scores,
     }
 
 

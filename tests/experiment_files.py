@@ -42,6 +42,16 @@ def write_experiment(path: Path, checkpoint: Path, data_files: dict[str, str] | 
     return path
 
 
+def write_changed(path: Path, document: dict, changes: dict) -> Path:
+    """`document` with `changes` merged into its sections (a key given as None is left out),
+    written to `path` as TOML."""
+    for section, keys in changes.items():
+        merged = {**document.get(section, {}), **keys}
+        document[section] = {key: value for key, value in merged.items() if value is not None}
+    path.write_text(tomlwrite.dumps(document), encoding="utf-8")
+    return path
+
+
 def run_in_process(path: Path):
     """The experiment file run here, tracked nowhere: its RunResult."""
     from tracker.api import load

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.experiment_files import run_in_process
+from tests.experiment_files import run_in_process, write_changed
 from tests.experiment_files import xp_offline as xp
 from tests.mlflow_helpers import runs_in, sqlite_store
-from tracker import tomlwrite
 
 SCITLDR = Path(__file__).resolve().parent / "data" / "scitldr"
 RUNNERS = ("trainer", "loop", "accelerate")
@@ -65,12 +64,7 @@ def seq2seq_experiment(folder: Path, checkpoint: Path, **changes: dict) -> Path:
         "hardware": {"device": "cpu"},
         "tracking": {"enabled": False},
     }
-    for section, keys in changes.items():
-        merged = {**document.get(section, {}), **keys}
-        document[section] = {key: value for key, value in merged.items() if value is not None}
-    path = folder / "seq2seq.toml"
-    path.write_text(tomlwrite.dumps(document), encoding="utf-8")
-    return path
+    return write_changed(folder / "seq2seq.toml", document, changes)
 
 
 @pytest.fixture(scope="module")

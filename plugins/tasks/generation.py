@@ -1,14 +1,17 @@
-"""What every task that generates text shares: its decoding keys, declared once for each such
-task's [task] section; token ids back to text; the table of validation samples people read; and
-the diagnosis's look at generations (all the same, or empty)."""
+"""What every task that generates text shares: reading text targets; its decoding keys, declared
+once for each such task's [task] section; token ids back to text; the table of validation samples
+people read; and the diagnosis's look at generations (all the same, or empty)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracker.plugin import Annotated, Field, NonNegativeInt, PositiveInt, PredictionStats, Table
+from tracker.plugin import Annotated, BuildError, Field, NonNegativeInt, PositiveInt, PredictionStats, Table
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 NumBeams = Annotated[PositiveInt, Field(description="beams of beam search when generating; 1 decodes greedily")]
 MaxNewTokens = Annotated[PositiveInt, Field(description="the most tokens generated for one row")]
@@ -53,6 +56,40 @@ class Decoding:
     def describe(self) -> str:
         search = "greedy" if self.num_beams == 1 else f"{self.num_beams} beams"
         return f"{search}, at most {self.max_new_tokens} new tokens"
+
+
+def with_text_targets(
+    splits: dict[str, Dataset], column: str, target_of: Callable[[Any], Any], what: str
+) -> dict[str, Dataset]:
+    """Each split with its rows' targets under `label`, `target_of` reading a cell (a text, or a
+    list of references; empty or None: no target). A training or validation split without the
+    column, or a row of one without a target, is a BuildError on `label_column` (counted, the
+    first rows named). A test split without the column, or with any row without a target, gets
+    None for every row: it is predicted, not scored (a test split is scored whole or not at all)."""
+    read = {}
+    for key, split in splits.items():
+        targets = [target_of(value) for value in split[column]] if column in split.column_names else None
+        missing = [row for row, target in enumerate(targets or ()) if not target]
+        if key != "test" and targets is None:
+            raise BuildError("label_column", f'the {split_name(key)} split has no "{column}" column of {what}')
+        if key != "test" and missing:
+            raise BuildError("label_column", rows_problem(missing, key, f'no {what} in "{column}"'))
+        if targets is None or missing:
+            targets = [None] * len(split)
+        if "label" in split.column_names:
+            split = split.remove_columns("label")
+        read[key] = split.add_column("label", targets)
+    return read
+
+
+def rows_problem(rows: Sequence[int], key: str, what: str) -> str:
+    """`2 row(s) of the training split have no response in "output" (rows 3, 9); fill or drop them`."""
+    shown = ", ".join(str(row) for row in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    return f"{len(rows)} row(s) of the {split_name(key)} split have {what} (rows {shown}); fill or drop them"
+
+
+def split_name(key: str) -> str:
+    return {"train": "training", "eval": "validation", "test": "test"}.get(key, key)
 
 
 def min_within_max(options):

@@ -33,7 +33,9 @@ from xp_plugins.tasks.generation import (
     Samples,
     min_within_max,
     samples_table,
+    split_name,
     texts_of,
+    with_text_targets,
 )
 from xp_plugins.tasks.prompts import FIELDS, PromptFormat, placeholders
 from xp_plugins.tasks.word_pieces import model_limit
@@ -77,29 +79,7 @@ class InstructionTuning:
         if len(columns) != 1:
             raise BuildError("label_column", f"instruction tuning reads one column of responses, not {len(columns)}")
         [column] = columns
-        read = {}
-        for key, split in splits.items():
-            if column not in split.column_names:
-                read[key] = split.add_column("label", [None] * len(split))
-                continue
-            responses = [_response(value) for value in split[column]]
-            empty = [row for row, text in enumerate(responses) if not (text or "").strip()]
-            if empty and key != "test":
-                shown = ", ".join(str(row) for row in empty[:5]) + (
-                    f" and {len(empty) - 5} more" if len(empty) > 5 else ""
-                )
-                raise BuildError(
-                    "label_column",
-                    f'{len(empty)} row(s) of the {_split_name(key)} split have no response in "{column}" '
-                    f"(rows {shown}); fill or drop them",
-                )
-            if key == "test" and empty:
-                # A test split is scored whole or not at all: every row has a response, or none counts.
-                responses = [None] * len(split)
-            if "label" in split.column_names:
-                split = split.remove_columns("label")
-            read[key] = split.add_column("label", responses)
-        return self, read
+        return self, with_text_targets(splits, column, _response, "response")
 
     def check_targets(self, split: Dataset, split_name: str, columns: Sequence[str]) -> None:
         """Nothing left to check: `read_targets` checked every row."""
@@ -194,9 +174,9 @@ class InstructionTuning:
             left_out = rows - len(labels)
             cut = sum(1 for row in labels if [token for token in row if token != IGNORED][-1:] != [end])
             if left_out:
-                notes.append(f"{left_out} of {rows} {_split_name(key)} rows left out: their prompt fills max_length")
+                notes.append(f"{left_out} of {rows} {split_name(key)} rows left out: their prompt fills max_length")
             if cut:
-                notes.append(f"{cut} of {rows} {_split_name(key)} responses cut at max_length")
+                notes.append(f"{cut} of {rows} {split_name(key)} responses cut at max_length")
         return "; ".join(notes)
 
     # ---- evaluation -------------------------------------------------------------------------------
@@ -340,10 +320,11 @@ class InstructionTuning:
 
 
 def _response(value: Any) -> str | None:
-    """A response cell as text; of a list of references (a summarization set's), the first."""
+    """A response cell as text; of a list of references (a summarization set's), the first; None
+    for an empty one."""
     if isinstance(value, (list, tuple)):
         value = next((text for text in value if text), None)
-    return None if value is None else str(value)
+    return None if value is None or not str(value).strip() else str(value)
 
 
 def _end_token(tokenizer: Any) -> int | None:
@@ -354,10 +335,6 @@ def _packed(rows: Sequence[Sequence[int]], length: int) -> list[list[int]]:
     """The rows joined end to end, cut into pieces of `length` (the last may be shorter)."""
     joined = [token for row in rows for token in row]
     return [joined[start : start + length] for start in range(0, len(joined), length)]
-
-
-def _split_name(key: str) -> str:
-    return {"train": "training", "eval": "validation", "test": "test"}.get(key, key)
 
 
 def _template_reads_the_fields_there_are(options, data):

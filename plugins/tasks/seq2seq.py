@@ -35,8 +35,11 @@ from xp_plugins.tasks.generation import (
     Samples,
     generation_stats,
     min_within_max,
+    rows_problem,
     samples_table,
+    split_name,
     texts_of,
+    with_text_targets,
 )
 
 if TYPE_CHECKING:
@@ -90,35 +93,11 @@ class Seq2SeqGeneration:
                 "text_columns", 'a sequence-to-sequence task reads one source column: text_columns = ["source"]'
             )
         [column], [source] = columns, text_columns
-        read = {}
         for key, split in splits.items():
-            if column not in split.column_names:
-                if key != "test":
-                    raise BuildError(
-                        "label_column", f'the {_split_name(key)} split has no "{column}" column of targets'
-                    )
-                read[key] = split.add_column("label", [None] * len(split))
-                continue
-            references: list[list[str] | None] = [_references(value) for value in split[column]]
-            empty = [row for row, refs in enumerate(references) if not refs]
             no_source = [row for row, text in enumerate(split[source]) if not source_text(text).strip()]
-            for rows, what in (
-                (empty, f'no reference text in "{column}"'),
-                (no_source, f'no source text in "{source}"'),
-            ):
-                if rows and key != "test":
-                    raise BuildError(
-                        "label_column" if rows is empty else "text_columns",
-                        f"{len(rows)} row(s) of the {_split_name(key)} split have {what} ({_rows_text(rows)}); "
-                        "fill or drop them",
-                    )
-            if key == "test" and empty:
-                # A test split is scored whole or not at all: every row has references, or none counts.
-                references = [None] * len(split)
-            if "label" in split.column_names:
-                split = split.remove_columns("label")
-            read[key] = split.add_column("label", references)
-        return self, read
+            if no_source and key != "test":  # a test row without text is predicted empty
+                raise BuildError("text_columns", rows_problem(no_source, key, f'no source text in "{source}"'))
+        return self, with_text_targets(splits, column, _references, "reference text")
 
     def check_targets(self, split: Dataset, split_name: str, columns: Sequence[str]) -> None:
         """Nothing left to check: `read_targets` checked every row of every split."""
@@ -169,7 +148,7 @@ class Seq2SeqGeneration:
             lengths = [len(ids) for ids in target_ids(tokenizer, references, None)] if references else []
             long = sum(1 for length in lengths if length > self.max_target_length)
             if long:
-                counts.append(f"{long} of {len(lengths)} {_split_name(key)} targets")
+                counts.append(f"{long} of {len(lengths)} {split_name(key)} targets")
         if not counts:
             return None
         return f"{' and '.join(counts)} are longer than max_target_length = {self.max_target_length} tokens, and cut"
@@ -315,15 +294,6 @@ def _references(value: Any) -> list[str]:
 
 def _first(columns: Sequence[str], candidates: Sequence[str]) -> str:
     return next((name for name in candidates if name in columns), candidates[0])
-
-
-def _split_name(key: str) -> str:
-    return {"train": "training", "eval": "validation", "test": "test"}.get(key, key)
-
-
-def _rows_text(rows: Sequence[int]) -> str:
-    shown = ", ".join(str(row) for row in rows[:5])
-    return f"rows {shown}" + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
 @rules(min_within_max)

@@ -156,7 +156,11 @@ def test_each_question_gets_the_best_span_over_its_windows(two_questions, tokeni
     assert predictions.shape == (windows, MAX_LENGTH, 2)
     assert null_scores.tolist() == [0.0, 0.0, 0.0, 0.0]  # CLS's start and end logits
     per_question = data.task.per_row(
-        Outputs(predictions.numpy(), null_scores.numpy(), None), data, "eval", Dataset.from_dict(dict(encoded))
+        Outputs(predictions.numpy(), null_scores.numpy(), None),
+        data,
+        "eval",
+        Dataset.from_dict(dict(encoded)),
+        tokenizer,
     )
 
     long_answer, paris_answer = per_question.predictions
