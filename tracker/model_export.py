@@ -13,7 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker.components import Export, TaskData
+from tracker.components import TaskData
+from tracker.task import Export
 
 if TYPE_CHECKING:
     from tracker.experiment import ComponentSpec

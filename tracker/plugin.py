@@ -5,10 +5,10 @@ party's do.
 
 - hooks: `hookimpl`, and the hook specifications in `tracker.hookspecs`;
 - declaring a section's keys and rules: the names of `tracker.spec.declare`;
-- what components hand each other: `tracker.components` (Task and its answers, TaskData, Parts,
-  RunResult, Outputs, Table, ...), and the defaults of the Task's optional parts (`outputs_per_row`,
-  `decoded`, `evaluation_files`, `evaluation_samples`, `feature_columns`, `generation_options`,
-  `prepare_tokenizer`);
+- what components hand each other: `tracker.components` (TaskData, Parts, RunResult, ...), and
+  `tracker.task` (Task and its answers, Outputs, Table, ...) with the defaults of the Task's
+  optional parts (`outputs_per_row`, `decoded`, `evaluation_files`, `evaluation_samples`,
+  `feature_columns`, `generation_options`, `prepare_tokenizer`);
 - what the diagnosis reads from a runner: `Curves`, `PredictionStats`;
 - helpers every runner or loader needs: `EarlyStopping`, `evaluation_name`, `better_lower`, `BuildError`,
   `did_you_mean`, `why_not_loaded`.
@@ -16,29 +16,13 @@ party's do.
 
 from tracker.components import (
     Adapter,
-    Baseline,
     DataSource,
-    Export,
-    Head,
     Metric,
-    Outputs,
     Parts,
-    Proposal,
-    Row,
     Runner,
     RunResult,
-    Starter,
-    Table,
-    Task,
     TaskData,
     TextEncoder,
-    decoded,
-    evaluation_files,
-    evaluation_samples,
-    feature_columns,
-    generation_options,
-    outputs_per_row,
-    prepare_tokenizer,
 )
 from tracker.diagnosis.evidence import Curves, PredictionStats
 from tracker.early_stopping import EarlyStopping
@@ -65,6 +49,24 @@ from tracker.spec.declare import (
     outputs,
     rules,
     starter,
+)
+from tracker.task import (
+    Baseline,
+    Export,
+    Head,
+    Outputs,
+    Proposal,
+    Row,
+    Starter,
+    Table,
+    Task,
+    decoded,
+    evaluation_files,
+    evaluation_samples,
+    feature_columns,
+    generation_options,
+    outputs_per_row,
+    prepare_tokenizer,
 )
 
 __all__ = [

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tracker.components import prepare_tokenizer
 from tracker.garbage_collection import collector_paused
 from tracker.predict_model import ModelSource, PredictError, load_model, resolve_model
 from tracker.predict_tables import STDOUT, choose_text_columns, read_table, table_format, write_table
 from tracker.preflight import output_file_problem
 from tracker.registry import Registry
+from tracker.task import prepare_tokenizer
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Tokenizers that know no limit report this huge `model_max_length` (transformers' VERY_LARGE_INTEGER).

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tracker.components import Parts, RunResult, prepare_tokenizer
+from tracker.components import Parts, RunResult
 from tracker.console import Console
 from tracker.errors import BuildError, ExperimentError, Problem
 from tracker.experiment import ComponentSpec, Experiment
@@ -23,6 +23,7 @@ from tracker.hardware import resolve_hardware
 from tracker.registry import Registry
 from tracker.reporting import ConsoleLogger
 from tracker.resume import CHECKPOINTS_TAG, checkpoint_plan
+from tracker.task import prepare_tokenizer
 
 MERGED_MODEL = "merged-model"  # beside model/ in the run's folder, and the artifact's name
 # start_run(experiment, parts, runner) -> a context manager yielding the run's logger

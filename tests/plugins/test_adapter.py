@@ -10,8 +10,8 @@ import transformers
 from transformers import BertConfig, DistilBertConfig
 
 from tests.declared import problems_of
-from tracker.components import Head
 from tracker.errors import BuildError
+from tracker.task import Head
 from xp_plugins.adapter import lora
 from xp_plugins.runner.loop_state import load_trained_state, trained_state
 

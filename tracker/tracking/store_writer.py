@@ -187,9 +187,9 @@ class StoreWriter:
         log_dataset_inputs(self.client, self.run_id, record["inputs"])
 
     def _model(self, record: Mapping[str, Any]) -> None:
-        from tracker.components import Export
         from tracker.model_export import ModelCard, log_model_folder
         from tracker.stores import current_tracking_uri
+        from tracker.task import Export
 
         with current_tracking_uri(self.uri):
             logged = log_model_folder(

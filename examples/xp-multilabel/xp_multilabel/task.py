@@ -23,7 +23,7 @@ SEPARATOR = ";"  # between the labels of one row in the predictions file and `xp
 
 @dataclasses.dataclass(frozen=True)
 class MultiLabel:
-    """A `Task` (tracker.components.Task). `label_names` is None until the targets are read."""
+    """A `Task` (tracker.task.Task). `label_names` is None until the targets are read."""
 
     threshold: float = 0.5
     label_names: tuple[str, ...] | None = None
